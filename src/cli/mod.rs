@@ -1,0 +1,119 @@
+//! The command line: clap definitions, one file per subcommand, printing.
+//! Each `exec` calls a library operation and returns an exit code.
+
+mod ls;
+mod models;
+mod plan;
+mod run;
+mod show;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in `exp --help` and the README.
+pub mod exit {
+    /// Everything ran (or was cached).
+    pub const OK: i32 = 0;
+    /// At least one stage failed or was skipped because an input failed.
+    pub const STAGE_FAILED: i32 = 1;
+    /// Bad command line or spec (names the file, line, column and key).
+    pub const BAD_INPUT: i32 = 2;
+    /// I/O or other environment error (disk full, permissions, …).
+    pub const ERROR: i32 = 3;
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  exp run experiments/quickstart.toml            run (or reuse) every stage
+  exp run experiments/quickstart.toml -s train.lr=0.02 -s stage.train.epochs=2
+  exp plan experiments/quickstart.toml           what is cached, what runs and why
+  exp ls                                         runs, newest first
+  exp show quickstart                            the latest run of a spec, or a run id
+  exp models                                     every architecture with its parameter count
+
+Exit codes: 0 ok, 1 a stage failed, 2 bad spec or arguments, 3 I/O or environment error.
+Environment: EXP_CACHE_DIR (artefact cache, shareable by a lab), EXP_RESULTS_DIR (run records).";
+
+#[derive(Debug, Parser)]
+#[command(name = "exp", version, about = "Reproducible experiments for the FRL + PaW face-attribute system", after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Artefact cache root [default: <results>/cache]
+    #[arg(long, global = true, env = "EXP_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Where run records live
+    #[arg(long, global = true, env = "EXP_RESULTS_DIR", value_name = "DIR", default_value = "results")]
+    results: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Run(run::Args),
+    Plan(plan::Args),
+    Ls(ls::Args),
+    Show(show::Args),
+    Models(models::Args),
+}
+
+impl Cli {
+    fn cache_root(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.results.join("cache"))
+    }
+}
+
+/// Parse arguments and run; returns the process exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match &cli.command {
+        Command::Run(a) => run::exec(&cli, a),
+        Command::Plan(a) => plan::exec(&cli, a),
+        Command::Ls(a) => ls::exec(&cli, a),
+        Command::Show(a) => show::exec(&cli, a),
+        Command::Models(a) => models::exec(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            classify(&e)
+        }
+    }
+}
+
+/// Bad input (spec, plan, run name, device) is 2; anything else is 3.
+fn classify(e: &anyhow::Error) -> i32 {
+    let bad_input = e.chain().any(|c| {
+        c.is::<crate::spec::SpecError>() || c.is::<crate::plan::PlanError>() || c.is::<crate::runs::RunsError>() && c.to_string().starts_with("no run") || c.is::<crate::device::DeviceError>()
+    });
+    if bad_input { exit::BAD_INPUT } else { exit::ERROR }
+}
+
+/// Load and plan a spec: the common first step of `run` and `plan`.
+fn load_spec(path: &std::path::Path, overrides: &[String]) -> anyhow::Result<(crate::spec::Spec, crate::plan::Dag)> {
+    let spec = crate::spec::load(path, overrides)?;
+    let dag = crate::plan::Dag::build(&spec).map_err(|e| anyhow::Error::new(e).context(format!("in spec `{}`", path.display())))?;
+    Ok((spec, dag))
+}
+
+/// A terminal-width table with our house style.
+fn table(header: &[&str]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+    t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.set_header(header.to_vec());
+    t
+}
+
+fn percent(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:.2}%", 100.0 * v))
+}

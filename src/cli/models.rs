@@ -1,0 +1,46 @@
+//! `exp models`: every architecture with its parameter count.
+
+use super::{exit, table};
+use crate::models::attr_net::param_count;
+use crate::spec::Net;
+
+/// Print every architecture with its parameter count
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Attributes (M) the nets predict
+    #[arg(short, long, default_value_t = 40)]
+    attributes: usize,
+    /// List the 40 CelebA attribute names and their face regions
+    #[arg(long = "attribute-names")]
+    names: bool,
+}
+
+/// Table 3's printed parameter counts.
+fn paper(net: Net) -> &'static str {
+    match net {
+        Net::Tnet => "19M",
+        Net::Snet1 => "6M",
+        Net::Snet2 => "2M",
+        Net::Snet3 => "0.27M",
+    }
+}
+
+pub fn exec(args: &Args) -> anyhow::Result<i32> {
+    if args.names {
+        let mut t = table(&["#", "attribute", "region"]);
+        for (j, name) in crate::attributes::CELEBA.iter().enumerate() {
+            t.add_row(vec![j.to_string(), name.to_string(), format!("{:?}", crate::attributes::region(j)).to_lowercase()]);
+        }
+        println!("{t}");
+        return Ok(exit::OK);
+    }
+    let mut t = table(&["net", "layers (Table 3)", "params", "paper"]);
+    for net in Net::ALL {
+        let cfg = crate::models::AttrNetConfig::new(net, args.attributes);
+        let layers: Vec<String> = cfg.pooled.iter().chain(&cfg.top).map(|s| format!("{k}x{k}x{}({})", s.channels, s.repeat, k = s.kernel)).collect();
+        t.add_row(vec![net.as_str().to_string(), layers.join(" "), format!("{:.3}M", param_count(net, args.attributes) as f64 / 1e6), paper(net).into()]);
+    }
+    println!("{t}");
+    println!("block-diagonal FC: attribute j sees only its own 32 maps (GAP), so its CAM is sum_i w_ji F_i");
+    Ok(exit::OK)
+}

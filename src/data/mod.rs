@@ -1,0 +1,285 @@
+//! Data sets: the synthetic generator, the CelebA reader, and in-memory
+//! image sets with seeded, thread-count-independent batching.
+
+pub mod celeba;
+pub mod draw;
+pub mod synthetic_faces;
+
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::spec::{DataSpec, Split};
+use celeba::{Celeba, CelebaError, Record};
+
+/// Write a `synthetic-faces` set in CelebA's layout under `root`.
+/// `progress` is called with the number of images done so far.
+pub fn generate_synthetic_faces(spec: &DataSpec, root: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<usize, CelebaError> {
+    let total = (spec.train_images + spec.val_images + spec.test_images) as usize;
+    let dir = Celeba::image_dir(root);
+    std::fs::create_dir_all(&dir).map_err(|source| CelebaError::Write { path: dir.clone(), source })?;
+    let size = spec.image_size as usize;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let results: Vec<Result<(Record, Vec<(usize, [f32; 4])>), CelebaError>> = (0..total)
+        .into_par_iter()
+        .map(|i| {
+            let face = synthetic_faces::generate(spec.seed, i as u64, size);
+            let file = format!("{:06}.jpg", i + 1);
+            let path = dir.join(&file);
+            let mut bytes = Vec::with_capacity(size * size);
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
+                .encode(&face.rgb, size as u32, size as u32, image::ExtendedColorType::Rgb8)
+                .map_err(|e| CelebaError::Write { path: path.clone(), source: std::io::Error::other(e) })?;
+            std::fs::write(&path, bytes).map_err(|source| CelebaError::Write { path: path.clone(), source })?;
+            let split = if i < spec.train_images as usize { 0 } else if i < (spec.train_images + spec.val_images) as usize { 1 } else { 2 };
+            let lm = face.landmarks;
+            let record = Record {
+                file,
+                split,
+                labels: face.labels,
+                bbox: Some(face.bbox),
+                landmarks: Some([lm[0].0, lm[0].1, lm[1].0, lm[1].1, lm[2].0, lm[2].1, lm[3].0, lm[3].1, lm[4].0, lm[4].1]),
+            };
+            let regions = (0..40).filter(|&j| face.labels[j]).map(|j| (j, face.regions[j])).collect();
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n % 64 == 0 || n as usize == total {
+                progress(n);
+            }
+            Ok((record, regions))
+        })
+        .collect();
+    let (records, regions): (Vec<_>, Vec<_>) = results.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
+    celeba::write_annotations(root, &records, Some(&regions))?;
+    Ok(total)
+}
+
+/// Decoded images of one split, resized to a square side, with labels for
+/// the selected attributes.
+pub struct ImageSet {
+    pub size: usize,
+    /// `n × 3 × size × size`, channel-major per image.
+    pub pixels: Vec<u8>,
+    /// `n × m` labels (0/1) for the selected attributes.
+    pub labels: Vec<u8>,
+    pub attributes: Vec<usize>,
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Celeba(#[from] CelebaError),
+    #[error("image `{}` could not be decoded", path.display())]
+    Decode { path: std::path::PathBuf, #[source] source: image::ImageError },
+    #[error("split `{0}` has no images")]
+    Empty(&'static str),
+}
+
+impl ImageSet {
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Read one split of a CelebA-layout root, decoding in parallel.
+    pub fn load(root: &Path, split: Split, size: usize, attributes: &[usize]) -> Result<ImageSet, LoadError> {
+        let celeba = Celeba::open(root)?;
+        let code = match split {
+            Split::Train => 0,
+            Split::Val => 1,
+            Split::Test => 2,
+        };
+        let records: Vec<&Record> = celeba.records.iter().filter(|r| r.split == code).collect();
+        if records.is_empty() {
+            return Err(LoadError::Empty(split.as_str()));
+        }
+        let images: Vec<Vec<u8>> = records
+            .par_iter()
+            .map(|r| {
+                let path = celeba.image_path(r);
+                let img = image::open(&path).map_err(|source| LoadError::Decode { path: path.clone(), source })?.to_rgb8();
+                let img = if img.width() as usize == size && img.height() as usize == size {
+                    img
+                } else {
+                    image::imageops::resize(&img, size as u32, size as u32, image::imageops::FilterType::Triangle)
+                };
+                let mut chw = vec![0u8; 3 * size * size];
+                for (i, p) in img.pixels().enumerate() {
+                    for c in 0..3 {
+                        chw[c * size * size + i] = p[c];
+                    }
+                }
+                Ok(chw)
+            })
+            .collect::<Result<_, LoadError>>()?;
+        let labels = records.iter().flat_map(|r| attributes.iter().map(|&j| r.labels[j] as u8)).collect();
+        Ok(ImageSet { size, pixels: images.concat(), labels, attributes: attributes.to_vec(), files: records.iter().map(|r| r.file.clone()).collect() })
+    }
+
+    /// Images `idx` as a normalised `[B, 3, S, S]` tensor, mirrored where `flip[i]`.
+    pub fn images(&self, idx: &[usize], flip: &[bool], device: &Device) -> Tensor<4> {
+        let s = self.size;
+        let per = 3 * s * s;
+        let mut out = Vec::with_capacity(idx.len() * per);
+        for (k, &i) in idx.iter().enumerate() {
+            let img = &self.pixels[i * per..(i + 1) * per];
+            if flip.get(k).copied().unwrap_or(false) {
+                for row in img.chunks_exact(s) {
+                    out.extend(row.iter().rev().map(|&p| normalise(p)));
+                }
+            } else {
+                out.extend(img.iter().map(|&p| normalise(p)));
+            }
+        }
+        Tensor::from_data(TensorData::new(out, [idx.len(), 3, s, s]), device)
+    }
+
+    /// Labels of `idx` as a `[B, M]` float tensor of 0/1.
+    pub fn targets(&self, idx: &[usize], device: &Device) -> Tensor<2> {
+        let m = self.attributes.len();
+        let v: Vec<f32> = idx.iter().flat_map(|&i| self.labels[i * m..(i + 1) * m].iter().map(|&l| l as f32)).collect();
+        Tensor::from_data(TensorData::new(v, [idx.len(), m]), device)
+    }
+
+    /// The fraction of positives per attribute.
+    pub fn positive_rate(&self) -> Vec<f64> {
+        let m = self.attributes.len();
+        let n = self.len().max(1) as f64;
+        (0..m).map(|j| self.labels.iter().skip(j).step_by(m).map(|&l| l as f64).sum::<f64>() / n).collect()
+    }
+}
+
+fn normalise(p: u8) -> f32 {
+    (p as f32 / 255.0 - 0.5) / 0.25
+}
+
+/// One epoch's batches: a seeded permutation and flip flags, drawn on one
+/// thread from `(seed, epoch)` only, so the order never depends on threads.
+pub fn epoch_batches(n: usize, batch: usize, seed: u64, epoch: u32, flip: bool) -> Vec<(Vec<usize>, Vec<bool>)> {
+    use rand::Rng;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    order
+        .chunks(batch)
+        .map(|c| (c.to_vec(), c.iter().map(|_| flip && rng.random_bool(0.5)).collect()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_seeded_and_cover_every_image_once() {
+        let a = epoch_batches(103, 10, 5, 2, true);
+        assert_eq!(a, epoch_batches(103, 10, 5, 2, true));
+        assert_ne!(a, epoch_batches(103, 10, 5, 3, true));
+        let mut all: Vec<usize> = a.iter().flat_map(|b| b.0.clone()).collect();
+        all.sort();
+        assert_eq!(all, (0..103).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn generated_set_reads_back_through_the_celeba_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = DataSpec { dataset: "synthetic-faces".into(), image_size: 32, train_images: 6, val_images: 2, test_images: 3, attributes: (0..40).collect(), seed: 1 };
+        generate_synthetic_faces(&spec, dir.path(), &|_| {}).unwrap();
+        let set = ImageSet::load(dir.path(), Split::Test, 32, &[20, 31]).unwrap();
+        assert_eq!(set.len(), 3);
+        assert_eq!(set.labels.len(), 6);
+        let face = synthetic_faces::generate(1, 8, 32); // first test image
+        assert_eq!(&set.labels[..2], &[face.labels[20] as u8, face.labels[31] as u8]);
+        let regions = celeba::read_regions(dir.path(), &Celeba::open(dir.path()).unwrap().records).unwrap();
+        assert_eq!(regions[8].len(), face.labels.iter().filter(|l| **l).count());
+    }
+}
+
+/// A square box in image pixels: left, top, side.
+pub type SquareBox = [u16; 3];
+
+impl ImageSet {
+    /// Crop `boxes[i]` from image `i` and resize to `out` pixels (bilinear):
+    /// the patch set of one part.
+    pub fn crops(&self, boxes: &[SquareBox], out: usize) -> ImageSet {
+        let s = self.size;
+        let per = 3 * s * s;
+        let pixels: Vec<u8> = (0..self.len())
+            .into_par_iter()
+            .flat_map_iter(|i| {
+                let img = &self.pixels[i * per..(i + 1) * per];
+                let [x0, y0, side] = boxes[i].map(|v| v as f32);
+                let scale = side / out as f32;
+                let mut patch = vec![0u8; 3 * out * out];
+                for c in 0..3 {
+                    let plane = &img[c * s * s..(c + 1) * s * s];
+                    for oy in 0..out {
+                        let fy = (y0 + (oy as f32 + 0.5) * scale - 0.5).clamp(0.0, (s - 1) as f32);
+                        let (y_lo, wy) = (fy.floor() as usize, fy.fract());
+                        let y_hi = (y_lo + 1).min(s - 1);
+                        for ox in 0..out {
+                            let fx = (x0 + (ox as f32 + 0.5) * scale - 0.5).clamp(0.0, (s - 1) as f32);
+                            let (x_lo, wx) = (fx.floor() as usize, fx.fract());
+                            let x_hi = (x_lo + 1).min(s - 1);
+                            let p = |y: usize, x: usize| plane[y * s + x] as f32;
+                            let top = p(y_lo, x_lo) * (1.0 - wx) + p(y_lo, x_hi) * wx;
+                            let bottom = p(y_hi, x_lo) * (1.0 - wx) + p(y_hi, x_hi) * wx;
+                            patch[c * out * out + oy * out + ox] = (top * (1.0 - wy) + bottom * wy).round() as u8;
+                        }
+                    }
+                }
+                patch
+            })
+            .collect();
+        ImageSet { size: out, pixels, labels: self.labels.clone(), attributes: self.attributes.clone(), files: self.files.clone() }
+    }
+}
+
+/// The box of side `round(fraction · size)` centred on `(cx, cy)`, moved
+/// (not shrunk) to lie inside the image.
+pub fn patch_around(cx: usize, cy: usize, size: usize, fraction: f64) -> SquareBox {
+    let side = ((fraction * size as f64).round() as usize).clamp(1, size);
+    let start = |c: usize| c.saturating_sub(side / 2).min(size - side);
+    [start(cx) as u16, start(cy) as u16, side as u16]
+}
+
+/// The `grid`×`grid` fixed blocks of the block baseline, row-major.
+pub fn grid_boxes(size: usize, grid: usize) -> Vec<SquareBox> {
+    let side = size / grid;
+    (0..grid * grid).map(|k| [((k % grid) * side) as u16, ((k / grid) * side) as u16, side as u16]).collect()
+}
+
+#[cfg(test)]
+mod patch_tests {
+    use super::*;
+
+    #[test]
+    fn patch_is_centred_and_clamped_at_borders() {
+        assert_eq!(patch_around(32, 32, 64, 0.25), [24, 24, 16]);
+        assert_eq!(patch_around(2, 63, 64, 0.25), [0, 48, 16]);
+        assert_eq!(patch_around(63, 0, 224, 64.0 / 224.0), [31, 0, 64]);
+        assert_eq!(grid_boxes(64, 4)[5], [16, 16, 16]);
+    }
+
+    #[test]
+    fn crop_of_a_planted_square_finds_it() {
+        let s = 16;
+        let mut pixels = vec![0u8; 3 * s * s];
+        for y in 4..8 {
+            for x in 8..12 {
+                pixels[y * s + x] = 200;
+            }
+        }
+        let set = ImageSet { size: s, pixels, labels: vec![0], attributes: vec![0], files: vec!["a".into()] };
+        let c = set.crops(&[[8, 4, 4]], 4);
+        assert!(c.pixels[..16].iter().all(|&p| p == 200), "{:?}", &c.pixels[..16]);
+        assert!(c.pixels[16..].iter().all(|&p| p == 0));
+    }
+}

@@ -1,0 +1,98 @@
+//! Progress bars (indicatif), one per running stage, and a log file per stage.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub struct Bars {
+    multi: MultiProgress,
+    show: bool,
+    width: usize,
+}
+
+impl Bars {
+    pub fn new(show: bool, _stages: usize) -> Self {
+        let target = if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        Bars { multi: MultiProgress::with_draw_target(target), show, width: 12 }
+    }
+
+    pub fn stage(&self, id: &str, log: &Path) -> StageReporter {
+        let bar = self.multi.add(ProgressBar::new(0));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12.bold} [{bar:28.cyan/blue}] {pos}/{len} {msg} {elapsed}<{eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(truncate(id, self.width));
+        bar.enable_steady_tick(Duration::from_millis(250));
+        let file = std::fs::File::create(log).ok();
+        StageReporter { bar, log: Mutex::new(file), multi: self.multi.clone(), show: self.show }
+    }
+
+    pub fn finish(&self) {
+        let _ = self.multi.clear();
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).chain(['…']).collect() }
+}
+
+/// One stage's bar and log.
+pub struct StageReporter {
+    bar: ProgressBar,
+    log: Mutex<Option<std::fs::File>>,
+    multi: MultiProgress,
+    show: bool,
+}
+
+impl StageReporter {
+    /// Leave a one-line result where the bar was.
+    pub fn done(&self, status: &str, seconds: f64) {
+        self.bar.finish_and_clear();
+        if self.show {
+            let _ = self.multi.println(format!("{:>12} {status} in {}", self.bar.prefix(), human_seconds(seconds)));
+        }
+    }
+
+    /// Warnings go to the terminal even without bars, and to the log.
+    pub fn warn(&self, msg: &str) {
+        use crate::progress::Progress;
+        self.log(msg);
+        if self.show {
+            let _ = self.multi.println(msg);
+        } else {
+            eprintln!("{msg}");
+        }
+    }
+}
+
+impl crate::progress::Progress for StageReporter {
+    fn set_total(&self, total: u64) {
+        self.bar.set_length(total);
+    }
+    fn set_position(&self, pos: u64) {
+        self.bar.set_position(pos);
+    }
+    fn set_message(&self, msg: String) {
+        self.bar.set_message(msg);
+    }
+    fn log(&self, line: &str) {
+        if let Some(f) = self.log.lock().expect("log lock").as_mut() {
+            let _ = writeln!(f, "{} {line}", jiff::Timestamp::now().strftime("%H:%M:%S"));
+        }
+    }
+}
+
+pub fn human_seconds(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.0}ms", s * 1000.0)
+    } else if s < 120.0 {
+        format!("{s:.1}s")
+    } else {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    }
+}

@@ -1,0 +1,30 @@
+//! `exp`: reproducible experiments for unaligned face-attribute
+//! classification (FRL + PaW), as a TOML-spec → DAG → cached-stage pipeline.
+//!
+//! Modules: [`spec`] (TOML → validated spec), [`plan`] (stage DAG),
+//! [`cache`] (content-addressed artefacts), [`exec`] (scheduler, progress,
+//! plan explanations), [`stages`] (one file per stage kind), [`models`]
+//! (burn nets), [`data`] (synthetic faces, CelebA reader, batching),
+//! [`train`] (training loop), [`metrics`] (scores, Parquet), [`runs`] (run
+//! records), [`device`], [`cli`].
+//!
+//! Files on disk and their owners:
+//! - `results/cache/<hh>/<key>/` — [`cache`]: one stage's artefact + `manifest.json`
+//! - `results/cache/{tmp,locks}/` — [`cache`]: entries being written, per-key locks
+//! - `results/runs/<run-id>/run.json`, `logs/<stage>.log` — [`runs`], [`exec`]
+//! - `<entry>/epochs.parquet`, `<entry>/attributes.parquet` — [`metrics::store`]
+
+pub mod attributes;
+pub mod cache;
+pub mod cli;
+pub mod data;
+pub mod device;
+pub mod exec;
+pub mod metrics;
+pub mod models;
+pub mod plan;
+pub mod progress;
+pub mod runs;
+pub mod spec;
+pub mod stages;
+pub mod train;

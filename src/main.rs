@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(exp::cli::main(std::env::args_os()));
+}

@@ -1,0 +1,74 @@
+//! Scores (accuracy, balanced accuracy, majority baseline) and the Parquet
+//! tables they are stored in. Polars stays inside [`store`].
+
+pub mod store;
+
+/// Per-attribute accuracy of logits (`n × m`) against 0/1 labels.
+pub fn accuracy(logits: &[f32], labels: &[u8], m: usize) -> Vec<f64> {
+    let n = labels.len() / m;
+    (0..m)
+        .map(|j| {
+            let hits = (0..n).filter(|&i| (logits[i * m + j] > 0.0) == (labels[i * m + j] == 1)).count();
+            hits as f64 / n.max(1) as f64
+        })
+        .collect()
+}
+
+/// Per-attribute balanced accuracy: the mean of the true-positive and
+/// true-negative rates (a class absent from the split counts as its other rate).
+pub fn balanced_accuracy(logits: &[f32], labels: &[u8], m: usize) -> Vec<f64> {
+    let n = labels.len() / m;
+    (0..m)
+        .map(|j| {
+            let (mut tp, mut p, mut tn, mut neg) = (0, 0, 0, 0);
+            for i in 0..n {
+                let pred = logits[i * m + j] > 0.0;
+                if labels[i * m + j] == 1 {
+                    p += 1;
+                    tp += pred as usize;
+                } else {
+                    neg += 1;
+                    tn += !pred as usize;
+                }
+            }
+            match (p, neg) {
+                (0, 0) => 0.0,
+                (0, _) => tn as f64 / neg as f64,
+                (_, 0) => tp as f64 / p as f64,
+                _ => 0.5 * (tp as f64 / p as f64 + tn as f64 / neg as f64),
+            }
+        })
+        .collect()
+}
+
+/// Accuracy of always predicting the training split's majority class.
+pub fn majority_accuracy(train_positive_rate: &[f64], labels: &[u8]) -> Vec<f64> {
+    let m = train_positive_rate.len();
+    let n = labels.len() / m;
+    (0..m)
+        .map(|j| {
+            let majority = (train_positive_rate[j] > 0.5) as u8;
+            (0..n).filter(|&i| labels[i * m + j] == majority).count() as f64 / n.max(1) as f64
+        })
+        .collect()
+}
+
+pub fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accuracy_balanced_and_majority_on_a_hand_example() {
+        // 4 images, 2 attributes. Attribute 0: labels 1,0,0,0; predictions 1,1,0,0.
+        let logits = [2.0, -1.0, 0.5, -1.0, -3.0, 1.0, -0.1, 1.0];
+        let labels = [1, 0, 0, 0, 0, 1, 0, 1];
+        assert_eq!(accuracy(&logits, &labels, 2), vec![0.75, 1.0]);
+        let bal = balanced_accuracy(&logits, &labels, 2);
+        assert!((bal[0] - 0.5 * (1.0 + 2.0 / 3.0)).abs() < 1e-12);
+        assert_eq!(majority_accuracy(&[0.2, 0.6], &labels), vec![0.75, 0.5]);
+    }
+}

@@ -1,0 +1,123 @@
+//! Run records under `results/runs/<run-id>/`: `run.json` (resolved spec,
+//! every stage with its cache key, status, time and summary) and `logs/`.
+//! Rewritten after every stage, so a killed run still says what it did.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::KeyInputs;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub name: String,
+    pub title: String,
+    pub spec_path: String,
+    pub overrides: Vec<String>,
+    pub started: String,
+    pub finished: Option<String>,
+    pub device: String,
+    pub git_commit: Option<String>,
+    pub git_dirty: Option<bool>,
+    /// `running`, `ok` or `failed`.
+    pub status: String,
+    pub spec: serde_json::Value,
+    pub stages: Vec<StageRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub id: String,
+    pub kind: String,
+    /// `pending`, `ran`, `cached`, `failed` or `skipped`.
+    pub status: String,
+    pub key: Option<String>,
+    pub key_inputs: Option<KeyInputs>,
+    /// Artefact digest (what downstream keys use).
+    pub digest: Option<String>,
+    pub seconds: f64,
+    pub summary: serde_json::Value,
+    pub error: Option<String>,
+    pub log: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    #[error("failed to write run record `{}`", path.display())]
+    Write { path: PathBuf, #[source] source: std::io::Error },
+    #[error("no run `{0}`; `exp ls` lists runs")]
+    NotFound(String),
+    #[error("run record `{}` is unreadable", path.display())]
+    Read { path: PathBuf, #[source] source: std::io::Error },
+}
+
+pub fn runs_dir(results: &Path) -> PathBuf {
+    results.join("runs")
+}
+
+impl RunRecord {
+    pub fn dir(&self, results: &Path) -> PathBuf {
+        runs_dir(results).join(&self.id)
+    }
+
+    /// Atomically replace `run.json`.
+    pub fn save(&self, results: &Path) -> Result<(), RunsError> {
+        let dir = self.dir(results);
+        let path = dir.join("run.json");
+        let err = |source| RunsError::Write { path: path.clone(), source };
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        let tmp = dir.join(".run.json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(self).expect("serializable")).map_err(err)?;
+        std::fs::rename(&tmp, &path).map_err(err)?;
+        Ok(())
+    }
+}
+
+/// A new run id: sortable by time, then the spec name, then a short nonce.
+pub fn new_id(name: &str) -> String {
+    let now = jiff::Zoned::now();
+    let nonce = format!("{:04x}", (std::process::id() as u64 ^ now.timestamp().subsec_nanosecond() as u64) & 0xffff);
+    format!("{}-{name}-{nonce}", now.strftime("%Y%m%d-%H%M%S"))
+}
+
+/// Every readable run, newest first.
+pub fn list(results: &Path) -> Vec<RunRecord> {
+    let Ok(entries) = std::fs::read_dir(runs_dir(results)) else { return Vec::new() };
+    let mut runs: Vec<RunRecord> = entries
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("run.json")).ok())
+        .filter_map(|b| serde_json::from_slice(&b).ok())
+        .collect();
+    runs.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
+    runs
+}
+
+/// A run by id, unique id prefix, or spec name (its latest run).
+pub fn find(results: &Path, query: &str) -> Result<RunRecord, RunsError> {
+    let runs = list(results);
+    if let Some(r) = runs.iter().find(|r| r.id == query) {
+        return Ok(r.clone());
+    }
+    let prefixed: Vec<&RunRecord> = runs.iter().filter(|r| r.id.starts_with(query)).collect();
+    if prefixed.len() == 1 {
+        return Ok(prefixed[0].clone());
+    }
+    runs.into_iter().find(|r| r.name == query).ok_or_else(|| RunsError::NotFound(query.to_string()))
+}
+
+/// The git commit of the working directory and whether tracked files changed.
+pub fn git_state() -> (Option<String>, Option<bool>) {
+    let out = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = out(&["rev-parse", "HEAD"]);
+    let dirty = commit.as_ref().and_then(|_| out(&["status", "--porcelain", "--untracked-files=no"])).map(|s| !s.is_empty());
+    (commit, dirty)
+}

@@ -1,0 +1,647 @@
+//! Experiment specs: TOML in, a validated [`Spec`] out.
+//!
+//! Rough outline:
+//! 1. read the file and every `extends` base, merge them (child wins; stages
+//!    merge by `id`);
+//! 2. apply `-s key=value` overrides to the merged document;
+//! 3. deserialize into the raw [`schema`] (unknown keys rejected);
+//! 4. resolve: fill defaults, validate values, turn the `[data]` table into
+//!    the implicit stage `data`.
+//!
+//! Every error names the file, line and column, the key path and what is
+//! allowed. Cross-stage checks (dangling references, cycles) live in `plan`.
+
+pub mod locate;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::attributes;
+use locate::{Seg, Source, display_path};
+use schema::*;
+
+/// A spec that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("failed to read spec `{}`", path.display())]
+    Read { path: PathBuf, #[source] source: std::io::Error },
+    #[error("{location}: {message}")]
+    Invalid { location: String, message: String },
+    #[error("invalid override `-s {arg}`: {message}")]
+    Override { arg: String, message: String },
+}
+
+/// A validated experiment: defaults filled in, every value checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Spec {
+    pub name: String,
+    pub title: String,
+    pub seed: u64,
+    /// The spec file as given on the command line.
+    pub path: PathBuf,
+    /// `-s` overrides applied, as typed.
+    pub overrides: Vec<String>,
+    pub data: DataSpec,
+    /// Stages in file order; `data` first.
+    pub stages: Vec<StageSpec>,
+}
+
+/// Which data set, at which size.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DataSpec {
+    pub dataset: String,
+    pub image_size: u32,
+    pub train_images: u32,
+    pub val_images: u32,
+    pub test_images: u32,
+    /// Indices into [`attributes::CELEBA`] of the attributes modelled.
+    pub attributes: Vec<usize>,
+    pub seed: u64,
+}
+
+/// One stage of the DAG.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageSpec {
+    pub id: String,
+    pub kind: StageKind,
+    /// Upstream stages by role (`data`, `model`): the DAG's edges.
+    pub inputs: BTreeMap<String, String>,
+    pub config: StageConfig,
+}
+
+/// The stage kinds `exp` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageKind {
+    GenerateData,
+    Train,
+    TrainFrl,
+    Localize,
+    Compress,
+    TrainParts,
+    TrainFusion,
+    FinetunePaw,
+    Evaluate,
+}
+
+impl StageKind {
+    pub const ALL: [StageKind; 9] = [
+        Self::GenerateData,
+        Self::Train,
+        Self::TrainFrl,
+        Self::Localize,
+        Self::Compress,
+        Self::TrainParts,
+        Self::TrainFusion,
+        Self::FinetunePaw,
+        Self::Evaluate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GenerateData => "generate-data",
+            Self::Train => "train",
+            Self::TrainFrl => "train-frl",
+            Self::Localize => "localize",
+            Self::Compress => "compress",
+            Self::TrainParts => "train-parts",
+            Self::TrainFusion => "train-fusion",
+            Self::FinetunePaw => "finetune-paw",
+            Self::Evaluate => "evaluate",
+        }
+    }
+
+    /// Bump when a kind's output changes for the same inputs: old cache
+    /// entries then stop matching.
+    pub fn version(self) -> u32 {
+        1
+    }
+
+    /// Whether results depend on the compute backend and dtype. Data
+    /// generation does not, so a GPU run reuses the CPU's data.
+    pub fn depends_on_backend(self) -> bool {
+        !matches!(self, Self::GenerateData)
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Keys a `[[stage]]` of this kind accepts, beyond `id` and `kind`.
+    fn keys(self) -> &'static [&'static str] {
+        const TRAIN: &[&str] = &["data", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"];
+        match self {
+            Self::GenerateData => &[],
+            Self::Train => TRAIN,
+            Self::TrainFrl => &["data", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "mnl", "mnl-hidden"],
+            Self::Localize => &["data", "model", "patch", "samples"],
+            Self::Compress => &["data", "teacher", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "hint-epochs", "hint-lr"],
+            Self::TrainParts => &["data", "whole", "regions", "grid", "part-size", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"],
+            Self::TrainFusion => &["data", "parts", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"],
+            Self::FinetunePaw => &["data", "fusion", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"],
+            Self::Evaluate => &["data", "model", "split", "head"],
+        }
+    }
+}
+
+/// Resolved parameters of a stage: what goes into its cache key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum StageConfig {
+    GenerateData(DataSpec),
+    Train(TrainConfig),
+    TrainFrl { #[serde(flatten)] train: TrainConfig, mnl: bool, mnl_hidden: u32 },
+    Localize { patch: f64, samples: u32 },
+    Compress { #[serde(flatten)] train: TrainConfig, hint_epochs: u32, hint_lr: f64 },
+    TrainParts { #[serde(flatten)] train: TrainConfig, part_size: u32, grid: Option<u32> },
+    TrainFusion(TrainConfig),
+    FinetunePaw(TrainConfig),
+    Evaluate(EvalConfig),
+}
+
+/// Training hyperparameters, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TrainConfig {
+    pub net: Net,
+    pub width: f64,
+    pub epochs: u32,
+    pub batch_size: u32,
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub flip: bool,
+    pub seed: u64,
+}
+
+/// The architectures of the paper's Table 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Net {
+    Tnet,
+    Snet1,
+    Snet2,
+    Snet3,
+}
+
+impl Net {
+    pub const ALL: [Net; 4] = [Net::Tnet, Net::Snet1, Net::Snet2, Net::Snet3];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Net::Tnet => "tnet",
+            Net::Snet1 => "snet1",
+            Net::Snet2 => "snet2",
+            Net::Snet3 => "snet3",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    Train,
+    Val,
+    Test,
+}
+
+impl Split {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct EvalConfig {
+    pub split: Split,
+    pub head: Head,
+}
+
+/// Which output of a model `evaluate` scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Head {
+    /// The localisation (GAP) branch of an attribute net: Table 1's "Loc. Branch".
+    Loc,
+    /// The MNL classification branch of an FRL net.
+    Mnl,
+    /// The whole PaW net (RSL + ARL).
+    Paw,
+    /// PaW's whole-image subnet alone.
+    WholeOnly,
+    /// Attribute j scored by part subnet j.
+    PartOnly,
+}
+
+impl Head {
+    pub const ALL: [Head; 5] = [Head::Loc, Head::Mnl, Head::Paw, Head::WholeOnly, Head::PartOnly];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Head::Loc => "loc",
+            Head::Mnl => "mnl",
+            Head::Paw => "paw",
+            Head::WholeOnly => "whole-only",
+            Head::PartOnly => "part-only",
+        }
+    }
+}
+
+/// Load, merge, override and validate a spec file.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Spec, SpecError> {
+    let mut sources = Vec::new();
+    let mut table = read_with_bases(path, &mut sources)?;
+    let mut overridden = Vec::new();
+    for arg in overrides {
+        overridden.push(apply_override(&mut table, arg)?);
+    }
+    let ctx = Ctx { sources: &sources, overridden: &overridden };
+    let raw: RawSpec = ctx.deserialize(toml::Value::Table(table), &[])?;
+    resolve(raw, path, overrides, &ctx)
+}
+
+/// Where errors point: the files read (child first) and overridden paths.
+struct Ctx<'a> {
+    sources: &'a [Source],
+    overridden: &'a [(Vec<Seg>, String)],
+}
+
+impl Ctx<'_> {
+    fn error(&self, path: &[Seg], message: impl std::fmt::Display) -> SpecError {
+        let key = display_path(path);
+        if let Some((_, arg)) = self.overridden.iter().rev().find(|(p, _)| path.starts_with(p)) {
+            return SpecError::Override { arg: arg.clone(), message: format!("`{key}`: {message}") };
+        }
+        let location = self
+            .sources
+            .iter()
+            .find_map(|s| s.locate(path))
+            .unwrap_or_else(|| self.sources[0].path.display().to_string());
+        let message = if key.is_empty() { message.to_string() } else { format!("`{key}`: {message}") };
+        SpecError::Invalid { location, message }
+    }
+
+    fn deserialize<T: serde::de::DeserializeOwned>(&self, value: toml::Value, base: &[Seg]) -> Result<T, SpecError> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let mut path = base.to_vec();
+            for seg in e.path().iter() {
+                match seg {
+                    serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
+                    serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
+                    _ => {}
+                }
+            }
+            let inner = e.into_inner().to_string();
+            // A missing field is reported at the table that lacks it.
+            self.error(&path, inner.trim_end_matches('\n'))
+        })
+    }
+}
+
+fn read_with_bases(path: &Path, sources: &mut Vec<Source>) -> Result<toml::Table, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.into(), source })?;
+    let src = Source::new(path, text);
+    let mut table: toml::Table = toml::from_str(&src.text).map_err(|e| {
+        let location = e.span().map_or_else(|| path.display().to_string(), |s| src.position(s.start));
+        SpecError::Invalid { location, message: e.message().to_string() }
+    })?;
+    let base = table.remove("extends");
+    sources.push(src);
+    let Some(base) = base else { return Ok(table) };
+    let here = &sources[sources.len() - 1];
+    let base_rel = match base {
+        toml::Value::String(s) => s,
+        other => {
+            let location = here.locate(&[Seg::Key("extends".into())]).unwrap_or_default();
+            return Err(SpecError::Invalid {
+                location,
+                message: format!("`extends`: expected a path string, found {}", other.type_str()),
+            });
+        }
+    };
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(&base_rel);
+    if sources.iter().any(|s| s.path == base_path) {
+        let location = here.locate(&[Seg::Key("extends".into())]).unwrap_or_default();
+        return Err(SpecError::Invalid { location, message: format!("`extends`: `{base_rel}` is already in the chain of bases (a cycle)") });
+    }
+    let mut merged = read_with_bases(&base_path, sources)?;
+    // `sources` must list the child first so its positions win.
+    let base_sources = sources.split_off(sources.len() - 1);
+    let child_index = sources.iter().position(|s| s.path == path).unwrap_or(0);
+    let child = sources.remove(child_index);
+    sources.insert(0, child);
+    sources.extend(base_sources);
+    merge(&mut merged, table);
+    Ok(merged)
+}
+
+/// Deep merge: tables recursively, `stage` arrays by `id`, everything else replaced.
+fn merge(base: &mut toml::Table, child: toml::Table) {
+    for (key, value) in child {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(c)) => merge(b, c),
+            (Some(toml::Value::Array(b)), toml::Value::Array(c)) if key == "stage" => {
+                for stage in c {
+                    let id = stage.get("id").cloned();
+                    let existing = b.iter_mut().find(|s| id.is_some() && s.get("id") == id.as_ref());
+                    match (existing, stage) {
+                        (Some(toml::Value::Table(bt)), toml::Value::Table(ct)) => merge(bt, ct),
+                        (_, stage) => b.push(stage),
+                    }
+                }
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Apply `key.path=value`; `stage.<id>.<key>` addresses a stage by id.
+/// Returns the table path it set, for error locations.
+fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(Vec<Seg>, String), SpecError> {
+    let err = |message: String| SpecError::Override { arg: arg.to_string(), message };
+    let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected `key.path=value`".into()))?;
+    let value = parse_value(raw.trim());
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(err(format!("`{key}` is not a key path")));
+    }
+    let mut path = Vec::new();
+    let mut cursor = table;
+    let mut rest = &parts[..];
+    if parts[0] == "stage" {
+        let [_, id, tail @ ..] = parts.as_slice() else {
+            return Err(err("stage overrides are `stage.<id>.<key>=value`".into()));
+        };
+        let stages = cursor.get_mut("stage").and_then(|v| v.as_array_mut()).ok_or_else(|| err("the spec has no stages".into()))?;
+        let ids: Vec<String> = stages.iter().filter_map(|s| s.get("id")?.as_str().map(String::from)).collect();
+        let index = stages
+            .iter()
+            .position(|s| s.get("id").and_then(|v| v.as_str()) == Some(id))
+            .ok_or_else(|| err(format!("no stage `{id}`; stages are {}", backticked(&ids))))?;
+        if tail.is_empty() {
+            return Err(err("stage overrides are `stage.<id>.<key>=value`".into()));
+        }
+        path.extend([Seg::Key("stage".into()), Seg::Index(index)]);
+        cursor = stages[index].as_table_mut().ok_or_else(|| err(format!("stage `{id}` is not a table")))?;
+        rest = tail;
+    }
+    let (last, dirs) = rest.split_last().expect("non-empty");
+    for dir in dirs {
+        path.push(Seg::Key(dir.to_string()));
+        let entry = cursor.entry(dir.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+        cursor = entry.as_table_mut().ok_or_else(|| err(format!("`{dir}` is not a table")))?;
+    }
+    path.push(Seg::Key(last.to_string()));
+    cursor.insert(last.to_string(), value);
+    Ok((path, arg.to_string()))
+}
+
+/// A TOML value if it parses as one (`0.1`, `true`, `[1, 2]`), else a string.
+fn parse_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+fn backticked(items: &[impl AsRef<str>]) -> String {
+    items.iter().map(|s| format!("`{}`", s.as_ref())).collect::<Vec<_>>().join(", ")
+}
+
+fn key(path: &[Seg], k: &str) -> Vec<Seg> {
+    let mut p = path.to_vec();
+    p.push(Seg::Key(k.into()));
+    p
+}
+
+const DATASETS: [&str; 1] = ["synthetic-faces"];
+
+fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result<Spec, SpecError> {
+    let RawSpec { extends: _, experiment, data, train, stage } = raw;
+    let exp_path = [Seg::Key("experiment".into())];
+    check_name(&experiment.name, ctx, &key(&exp_path, "name"))?;
+    let seed = experiment.seed.unwrap_or(0);
+    let data = resolve_data(data, seed, ctx)?;
+    let defaults = train.unwrap_or_default();
+
+    let mut stages = vec![StageSpec {
+        id: "data".into(),
+        kind: StageKind::GenerateData,
+        inputs: BTreeMap::new(),
+        config: StageConfig::GenerateData(data.clone()),
+    }];
+    for (i, table) in stage.into_iter().enumerate() {
+        let here = vec![Seg::Key("stage".into()), Seg::Index(i)];
+        let kind_name = match table.get("kind") {
+            Some(toml::Value::String(s)) => s.clone(),
+            Some(other) => return Err(ctx.error(&key(&here, "kind"), format!("expected a string, found {}", other.type_str()))),
+            None => return Err(ctx.error(&here, "missing field `kind`")),
+        };
+        let kind = StageKind::parse(&kind_name).ok_or_else(|| {
+            let known: Vec<_> = StageKind::ALL.iter().filter(|k| **k != StageKind::GenerateData).map(|k| k.as_str()).collect();
+            ctx.error(&key(&here, "kind"), format!("unknown stage kind `{kind_name}`; known kinds are {}", backticked(&known)))
+        })?;
+        if kind == StageKind::GenerateData {
+            return Err(ctx.error(&key(&here, "kind"), "`generate-data` is the implicit stage `data`: configure it in the `[data]` table"));
+        }
+        for k in table.keys() {
+            if k != "id" && k != "kind" && !kind.keys().contains(&k.as_str()) {
+                let allowed: Vec<&str> = ["id", "kind"].into_iter().chain(kind.keys().iter().copied()).collect();
+                return Err(ctx.error(&key(&here, k), format!("unknown key `{k}` for kind `{kind_name}`; allowed keys are {}", backticked(&allowed))));
+            }
+        }
+        let s: RawStage = ctx.deserialize(toml::Value::Table(table), &here)?;
+        let spec = resolve_stage(kind, s, &defaults, seed, &here, ctx)?;
+        check_name(&spec.id, ctx, &key(&here, "id"))?;
+        if let Some(first) = stages.iter().position(|s| s.id == spec.id) {
+            let what = if first == 0 { "the implicit data stage".to_string() } else { format!("stage[{}]", first - 1) };
+            return Err(ctx.error(&key(&here, "id"), format!("duplicate stage id `{}` (also {what})", spec.id)));
+        }
+        stages.push(spec);
+    }
+    Ok(Spec {
+        name: experiment.name.clone(),
+        title: experiment.title.unwrap_or(experiment.name),
+        seed,
+        path: path.to_path_buf(),
+        overrides: overrides.to_vec(),
+        data,
+        stages,
+    })
+}
+
+/// Defaults, validation and edges of one stage.
+fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[Seg], ctx: &Ctx) -> Result<StageSpec, SpecError> {
+    let train_path = [Seg::Key("train".into())];
+    // A value set on the stage wins over `[train]`; errors point where it was set.
+    let at = |set_here: bool, name: &str| if set_here { key(here, name) } else { key(&train_path, name) };
+    let paper_lr = match kind {
+        StageKind::TrainFusion => Some(0.1),
+        StageKind::FinetunePaw => Some(1e-3),
+        _ => None,
+    };
+    let default_net = if kind == StageKind::TrainFrl { Net::Tnet } else { Net::Snet3 };
+    let net = match s.net.as_ref().or(d.net.as_ref()) {
+        None => default_net,
+        Some(n) => Net::ALL.into_iter().find(|x| x.as_str() == n).ok_or_else(|| {
+            let names: Vec<_> = Net::ALL.iter().map(|n| n.as_str()).collect();
+            ctx.error(&at(s.net.is_some(), "net"), format!("unknown net `{n}`; known nets are {}", backticked(&names)))
+        })?,
+    };
+    let width = in_range(s.width.or(d.width).unwrap_or(1.0), ctx, &at(s.width.is_some(), "width"), "must be in (0, 4]", |v| v > 0.0 && v <= 4.0)?;
+    let epochs = positive(s.epochs.or(d.epochs).unwrap_or(4), ctx, &at(s.epochs.is_some(), "epochs"))?;
+    let batch_size = positive(s.batch_size.or(d.batch_size).unwrap_or(32), ctx, &at(s.batch_size.is_some(), "batch-size"))?;
+    let lr = match (s.lr, paper_lr) {
+        (Some(v), _) => v,
+        (None, Some(p)) => p,
+        (None, None) => d.lr.unwrap_or(1e-4),
+    };
+    let lr = in_range(lr, ctx, &at(s.lr.is_some() || paper_lr.is_some(), "lr"), "must be > 0", |v| v > 0.0)?;
+    let momentum = in_range(s.momentum.or(d.momentum).unwrap_or(0.9), ctx, &at(s.momentum.is_some(), "momentum"), "must be in [0, 1)", |v| (0.0..1.0).contains(&v))?;
+    let weight_decay = in_range(s.weight_decay.or(d.weight_decay).unwrap_or(5e-4), ctx, &at(s.weight_decay.is_some(), "weight-decay"), "must be >= 0", |v| v >= 0.0)?;
+    let flip = s.flip.or(d.flip).unwrap_or(true);
+    let train = TrainConfig { net, width, epochs, batch_size, lr, momentum, weight_decay, flip, seed };
+
+    let mut inputs = BTreeMap::from([("data".to_string(), s.data.clone().unwrap_or_else(|| "data".into()))]);
+    let mut require = |role: &str, value: &Option<String>| -> Result<(), SpecError> {
+        let v = value.clone().ok_or_else(|| ctx.error(here, format!("kind `{}` needs `{role} = \"<stage id>\"`", kind.as_str())))?;
+        inputs.insert(role.to_string(), v);
+        Ok(())
+    };
+    let config = match kind {
+        StageKind::GenerateData => unreachable!("rejected by the caller"),
+        StageKind::Train => StageConfig::Train(train),
+        StageKind::TrainFrl => {
+            let hidden = positive(s.mnl_hidden.unwrap_or(512), ctx, &key(here, "mnl-hidden"))?;
+            StageConfig::TrainFrl { train, mnl: s.mnl.unwrap_or(true), mnl_hidden: hidden }
+        }
+        StageKind::Localize => {
+            require("model", &s.model)?;
+            let patch = in_range(s.patch.unwrap_or(64.0 / 224.0), ctx, &key(here, "patch"), "must be in (0, 1]", |v| v > 0.0 && v <= 1.0)?;
+            StageConfig::Localize { patch, samples: s.samples.unwrap_or(8) }
+        }
+        StageKind::Compress => {
+            require("teacher", &s.teacher)?;
+            let hint_lr = in_range(s.hint_lr.unwrap_or(1e-7), ctx, &key(here, "hint-lr"), "must be > 0", |v| v > 0.0)?;
+            let hint_epochs = s.hint_epochs.unwrap_or(epochs);
+            if net == Net::Tnet {
+                return Err(ctx.error(&at(s.net.is_some(), "net"), "the student of `compress` must be `snet1`, `snet2` or `snet3`"));
+            }
+            StageConfig::Compress { train, hint_epochs, hint_lr }
+        }
+        StageKind::TrainParts => {
+            require("whole", &s.whole)?;
+            let grid = match (&s.regions, s.grid) {
+                (Some(_), Some(_)) => return Err(ctx.error(&key(here, "grid"), "give either `regions` (a localize stage) or `grid`, not both")),
+                (None, None) => return Err(ctx.error(here, "kind `train-parts` needs `regions = \"<localize stage>\"` or `grid = 4`")),
+                (Some(_), None) => {
+                    require("regions", &s.regions)?;
+                    None
+                }
+                (None, Some(g)) => Some(in_range(g as f64, ctx, &key(here, "grid"), "must be in 1..=8", |v| (1.0..=8.0).contains(&v))? as u32),
+            };
+            let part_size = positive(s.part_size.unwrap_or(64), ctx, &key(here, "part-size"))?;
+            if part_size < 16 || part_size % 16 != 0 {
+                return Err(ctx.error(&key(here, "part-size"), format!("must be a multiple of 16 (four 2x2 pools), got {part_size}")));
+            }
+            StageConfig::TrainParts { train, part_size, grid }
+        }
+        StageKind::TrainFusion => {
+            require("parts", &s.parts)?;
+            StageConfig::TrainFusion(train)
+        }
+        StageKind::FinetunePaw => {
+            require("fusion", &s.fusion)?;
+            StageConfig::FinetunePaw(train)
+        }
+        StageKind::Evaluate => {
+            require("model", &s.model)?;
+            let split = match s.split.as_deref() {
+                None | Some("test") => Split::Test,
+                Some("val") => Split::Val,
+                Some(other) => return Err(ctx.error(&key(here, "split"), format!("unknown split `{other}`; allowed: `test`, `val`"))),
+            };
+            let head = match s.head.as_deref() {
+                None => Head::Loc,
+                Some(h) => Head::ALL.into_iter().find(|x| x.as_str() == h).ok_or_else(|| {
+                    let names: Vec<_> = Head::ALL.iter().map(|h| h.as_str()).collect();
+                    ctx.error(&key(here, "head"), format!("unknown head `{h}`; allowed: {}", backticked(&names)))
+                })?,
+            };
+            StageConfig::Evaluate(EvalConfig { split, head })
+        }
+    };
+    Ok(StageSpec { id: s.id, kind, inputs, config })
+}
+
+fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, SpecError> {
+    let p = [Seg::Key("data".into())];
+    let RawData { dataset, root, image_size, train_images, val_images, test_images, attributes } =
+        raw.unwrap_or(RawData { dataset: None, root: None, image_size: None, train_images: None, val_images: None, test_images: None, attributes: None });
+    let dataset = dataset.unwrap_or_else(|| "synthetic-faces".into());
+    if !DATASETS.contains(&dataset.as_str()) {
+        return Err(ctx.error(&key(&p, "dataset"), format!("unknown dataset `{dataset}`; known datasets are {}", backticked(&DATASETS))));
+    }
+    if root.is_some() {
+        return Err(ctx.error(&key(&p, "root"), format!("`{dataset}` is generated, it takes no `root`")));
+    }
+    let image_size = positive(image_size.unwrap_or(64), ctx, &key(&p, "image-size"))?;
+    if !(32..=512).contains(&image_size) {
+        return Err(ctx.error(&key(&p, "image-size"), format!("must be in 32..=512, got {image_size}")));
+    }
+    let attributes = match attributes {
+        None => (0..40).collect(),
+        Some(toml::Value::String(s)) if s == "all" => (0..40).collect(),
+        Some(toml::Value::Array(names)) => {
+            let mut out = Vec::new();
+            for (i, v) in names.iter().enumerate() {
+                let here = [Seg::Key("data".into()), Seg::Key("attributes".into()), Seg::Index(i)];
+                let name = v.as_str().ok_or_else(|| ctx.error(&here, "expected an attribute name"))?;
+                let idx = attributes::index_of(name).ok_or_else(|| ctx.error(&here, format!("unknown attribute `{name}`; see `exp models --attributes` for the 40 names")))?;
+                if out.contains(&idx) {
+                    return Err(ctx.error(&here, format!("attribute `{name}` listed twice")));
+                }
+                out.push(idx);
+            }
+            if out.is_empty() {
+                return Err(ctx.error(&key(&p, "attributes"), "needs at least one attribute"));
+            }
+            out
+        }
+        Some(_) => return Err(ctx.error(&key(&p, "attributes"), "expected `\"all\"` or a list of attribute names")),
+    };
+    Ok(DataSpec {
+        dataset,
+        image_size,
+        train_images: positive(train_images.unwrap_or(2000), ctx, &key(&p, "train-images"))?,
+        val_images: positive(val_images.unwrap_or(400), ctx, &key(&p, "val-images"))?,
+        test_images: positive(test_images.unwrap_or(400), ctx, &key(&p, "test-images"))?,
+        attributes,
+        seed,
+    })
+}
+
+fn positive(v: u32, ctx: &Ctx, path: &[Seg]) -> Result<u32, SpecError> {
+    if v == 0 { Err(ctx.error(path, "must be a positive integer, got 0")) } else { Ok(v) }
+}
+
+fn in_range(v: f64, ctx: &Ctx, path: &[Seg], rule: &str, ok: impl Fn(f64) -> bool) -> Result<f64, SpecError> {
+    if v.is_finite() && ok(v) { Ok(v) } else { Err(ctx.error(path, format!("{rule}, got {v}"))) }
+}
+
+fn check_name(name: &str, ctx: &Ctx, path: &[Seg]) -> Result<(), SpecError> {
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok { Ok(()) } else { Err(ctx.error(path, format!("`{name}` must be non-empty and use only letters, digits, `-` and `_`"))) }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! The raw TOML schema: mirrors the file, every field optional, unknown keys
+//! rejected. Defaults are filled in by [`super::resolve`], not here.
+
+use serde::Deserialize;
+
+/// Top level of a spec file.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawSpec {
+    /// Path of a base spec, relative to this file. Removed before parsing.
+    pub extends: Option<String>,
+    /// Name, title and seed. Required.
+    pub experiment: RawExperiment,
+    /// The data set. Becomes the implicit stage `data`. Default: synthetic faces.
+    pub data: Option<RawData>,
+    /// Defaults for every training stage.
+    pub train: Option<RawTrain>,
+    /// The stages, in any order; references between them form the DAG.
+    #[serde(default)]
+    pub stage: Vec<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawExperiment {
+    /// Run names start with it. Required.
+    pub name: String,
+    /// One line shown in `exp ls` and reports. Default: the name.
+    pub title: Option<String>,
+    /// Seed for data generation, initialisation and shuffling. Default: 0.
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawData {
+    /// `synthetic-faces` (default) or `celeba`.
+    pub dataset: Option<String>,
+    /// Root folder of a data set on disk (`celeba`).
+    pub root: Option<String>,
+    /// Side of the square images fed to the nets. Default: 64.
+    pub image_size: Option<u32>,
+    /// Synthetic data: images per split. Defaults: 2000 / 400 / 400.
+    pub train_images: Option<u32>,
+    pub val_images: Option<u32>,
+    pub test_images: Option<u32>,
+    /// `"all"` (default) or a list of CelebA attribute names to model.
+    pub attributes: Option<toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawTrain {
+    /// Architecture: `tnet`, `snet1`, `snet2`, `snet3` (default).
+    pub net: Option<String>,
+    /// Channel multiplier for the conv layers (not the M×N maps). Default: 1.
+    pub width: Option<f64>,
+    /// Default: 4.
+    pub epochs: Option<u32>,
+    /// Default: 32.
+    pub batch_size: Option<u32>,
+    /// Default: 1e-4 (the paper's FRL rate).
+    pub lr: Option<f64>,
+    /// SGD momentum. Default: 0.9.
+    pub momentum: Option<f64>,
+    /// L2 weight decay. Default: 5e-4.
+    pub weight_decay: Option<f64>,
+    /// Random horizontal flips. Default: true.
+    pub flip: Option<bool>,
+}
+
+/// One `[[stage]]` table. Which keys a kind accepts is checked first
+/// (`spec::KIND_KEYS`); this struct then catches typos and wrong types.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawStage {
+    pub id: String,
+    pub kind: String,
+    // References to upstream stages (the DAG's edges).
+    /// Data stage. Default: `data`.
+    pub data: Option<String>,
+    /// Trained model to score or localise with (`evaluate`, `localize`).
+    pub model: Option<String>,
+    /// Frozen FRL net to compress (`compress`).
+    pub teacher: Option<String>,
+    /// Compressed whole-image subnet (`train-parts`).
+    pub whole: Option<String>,
+    /// `localize` stage whose boxes are the parts (`train-parts`).
+    pub regions: Option<String>,
+    /// `train-parts` stage (`train-fusion`).
+    pub parts: Option<String>,
+    /// `train-fusion` stage (`finetune-paw`).
+    pub fusion: Option<String>,
+    // Training fields (defaults from `[train]`).
+    pub net: Option<String>,
+    pub width: Option<f64>,
+    pub epochs: Option<u32>,
+    pub batch_size: Option<u32>,
+    pub lr: Option<f64>,
+    pub momentum: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub flip: Option<bool>,
+    // Kind-specific.
+    /// `train-frl`: train the multi-net-learning classification branch too. Default: true.
+    pub mnl: Option<bool>,
+    /// `train-frl`: hidden width of the MNL branch. Default: 512.
+    pub mnl_hidden: Option<u32>,
+    /// `localize`: patch side as a fraction of the image side. Default: 64/224.
+    pub patch: Option<f64>,
+    /// `localize`: images whose heatmaps are saved for reports. Default: 8.
+    pub samples: Option<u32>,
+    /// `compress`: epochs of hint-only training. Default: `epochs`.
+    pub hint_epochs: Option<u32>,
+    /// `compress`: learning rate of the hint phase (Caffe's Euclidean loss). Default: 1e-7.
+    pub hint_lr: Option<f64>,
+    /// `train-parts`: side the patches are resized to. Default: 64.
+    pub part_size: Option<u32>,
+    /// `train-parts`: use a fixed `grid`×`grid` of blocks instead of `regions`.
+    pub grid: Option<u32>,
+    /// `evaluate`: `test` (default) or `val`.
+    pub split: Option<String>,
+    /// `evaluate`: which output to score: `loc` (default), `mnl`, `paw`,
+    /// `whole-only`, `part-only`.
+    pub head: Option<String>,
+}

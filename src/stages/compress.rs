@@ -1,0 +1,64 @@
+//! `compress`: hint-based model compression (the paper's Figure 3). The FRL
+//! net (teacher) is frozen; the student (SNet1/2/3) first learns to
+//! reproduce the teacher's last conv maps after ReLU with Caffe's Euclidean
+//! loss (λ1 = 1, λ2 = 0, lr `hint-lr`), then the attributes alone (λ1 = 0,
+//! λ2 = 1, lr `lr`).
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use serde_json::json;
+
+use super::train::write_epochs;
+use super::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
+use crate::data::ImageSet;
+use crate::models::AttrNetConfig;
+use crate::spec::{Split, TrainConfig};
+use crate::train::{self, Phase, euclidean_loss};
+
+pub fn run(ctx: &StageCtx, cfg: &TrainConfig, hint_epochs: u32, hint_lr: f64) -> Result<serde_json::Value, StageError> {
+    let (data, root) = ctx.data()?;
+    let (plain, device) = ctx.devices(cfg.seed);
+    let (teacher, tinfo) = load_attr_net(&ctx.input("teacher").dir, "model", &plain)?;
+    let size = tinfo.image_size;
+    ctx.progress.set_message("decoding images".into());
+    let train_set = ImageSet::load(&root, Split::Train, size, &tinfo.attributes)?;
+    let val = ImageSet::load(&root, Split::Val, size, &tinfo.attributes)?;
+    let student = AttrNetConfig::new(cfg.net, tinfo.attributes.len()).with_width(cfg.width).init(size, &device);
+    let params = student.num_params();
+    ctx.progress.log(&format!("teacher {} ({} params) -> student {} ({params} params)", tinfo.net.as_str(), tinfo.params, cfg.net.as_str()));
+
+    let mut history = Vec::new();
+    let mut student = student;
+    if hint_epochs > 0 {
+        let phase = Phase { name: "hint".into(), cfg, lr: hint_lr, epochs: hint_epochs, n: train_set.len(), progress: ctx.progress };
+        let (s, h) = train::fit(
+            student,
+            &phase,
+            |m, idx, flip| {
+                // The teacher runs without autodiff: it is frozen.
+                let target = teacher.forward(train_set.images(idx, flip, &plain)).maps;
+                let target = Tensor::from_data(target.into_data(), &device);
+                euclidean_loss(m.forward(train_set.images(idx, flip, &device)).maps, target)
+            },
+            |m| train::validate_attr_net(&m.valid(), &val, &plain),
+        )?;
+        student = s;
+        history.extend(h);
+    }
+    let phase = Phase { name: "attributes".into(), cfg, lr: cfg.lr, epochs: cfg.epochs, n: train_set.len(), progress: ctx.progress };
+    let (student, h) = train::train_attr_net(student, &phase, &train_set, &val, &device, &plain)?;
+    history.extend(h);
+    let info = ModelInfo { net: cfg.net, width: cfg.width, attributes: tinfo.attributes.clone(), image_size: size, mnl_hidden: None, params };
+    save_attr_net(ctx.out, "model", student, &info)?;
+    write_epochs(ctx, &history)?;
+    let hint_loss = history.iter().filter(|h| h.phase == "hint").map(|h| h.train_loss).collect::<Vec<_>>();
+    let _ = data;
+    Ok(json!({
+        "net": cfg.net.as_str(),
+        "params": params,
+        "teacher_params": tinfo.params,
+        "hint_loss_first": hint_loss.first(),
+        "hint_loss_last": hint_loss.last(),
+        "val_accuracy": history.last().map(|h| h.val_accuracy),
+    }))
+}

@@ -1,0 +1,86 @@
+//! `evaluate`: per-attribute accuracy, balanced accuracy and the majority-
+//! class baseline on the test split (or `val`), for any model and head:
+//! an attribute net's localisation (`loc`) or MNL (`mnl`) branch, or a
+//! PaW's fused output (`paw`), whole subnet (`whole-only`) or part subnet j
+//! for attribute j (`part-only`). Model and configuration choices are made
+//! on `val`; `test` is only reported.
+
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use serde_json::json;
+
+use super::paw::{PawSets, load_paw, subnet_scores};
+use super::{StageCtx, StageError, load_attr_net, read_boxes};
+use crate::attributes::CELEBA;
+use crate::data::ImageSet;
+use crate::metrics::{self, store};
+use crate::spec::{EvalConfig, Head, Split};
+use crate::train::{predict, to_vec};
+
+pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageError> {
+    let (_, root) = ctx.data()?;
+    let dir = ctx.input("model").dir.clone();
+    let device = ctx.device.device();
+    ctx.progress.set_message(format!("scoring {} ({})", cfg.split.as_str(), cfg.head.as_str()));
+    let (attributes, scores, labels, train_rate) = scores(ctx, &dir, &root, cfg, &device)?;
+    let m = attributes.len();
+    let acc = metrics::accuracy(&scores, &labels, m);
+    let bal = metrics::balanced_accuracy(&scores, &labels, m);
+    let maj = metrics::majority_accuracy(&train_rate, &labels);
+    let n = labels.len() / m;
+    let pos: Vec<f64> = (0..m).map(|j| (0..n).filter(|&i| labels[i * m + j] == 1).count() as f64 / n as f64).collect();
+    let rows: Vec<store::AttributeRow> = (0..m)
+        .map(|j| store::AttributeRow { attribute: CELEBA[attributes[j]].to_string(), accuracy: acc[j], balanced_accuracy: bal[j], majority_accuracy: maj[j], positive_rate: pos[j] })
+        .collect();
+    store::write_attributes(&ctx.out.join("attributes.parquet"), &ctx.stage.id, cfg.split.as_str(), &rows)?;
+    ctx.progress.log(&format!(
+        "{} ({}): mean accuracy {:.2}%, balanced {:.2}%, majority baseline {:.2}%",
+        cfg.split.as_str(),
+        cfg.head.as_str(),
+        100.0 * metrics::mean(&acc),
+        100.0 * metrics::mean(&bal),
+        100.0 * metrics::mean(&maj)
+    ));
+    Ok(json!({
+        "split": cfg.split.as_str(),
+        "head": cfg.head.as_str(),
+        "images": n,
+        "mean_accuracy": metrics::mean(&acc),
+        "balanced_accuracy": metrics::mean(&bal),
+        "majority_accuracy": metrics::mean(&maj),
+    }))
+}
+
+type Scored = (Vec<usize>, Vec<f32>, Vec<u8>, Vec<f64>);
+
+fn scores(ctx: &StageCtx, dir: &Path, root: &Path, cfg: &EvalConfig, device: &Device) -> Result<Scored, StageError> {
+    let wrong = |what: &str| StageError::Input { stage: ctx.stage.id.clone(), message: format!("head `{}` {what}", cfg.head.as_str()) };
+    if dir.join("model.json").exists() {
+        let (model, info) = load_attr_net(dir, "model", device)?;
+        let set = ImageSet::load(root, cfg.split, info.image_size, &info.attributes)?;
+        let train = ImageSet::load(root, Split::Train, info.image_size, &info.attributes)?;
+        let (loc, mnl) = predict(&model, &set, device, 64);
+        let scores = match cfg.head {
+            Head::Loc => loc,
+            Head::Mnl => mnl.ok_or_else(|| wrong("needs a `train-frl` model trained with `mnl = true`"))?,
+            _ => return Err(wrong("needs a PaW model (`train-parts`, `train-fusion` or `finetune-paw`)")),
+        };
+        return Ok((info.attributes, scores, set.labels, train.positive_rate()));
+    }
+    let (paw, info) = load_paw(dir, device)?;
+    let boxes = read_boxes(&dir.join("boxes.tsv"))?;
+    let sets = PawSets::load(root, cfg.split, &info, &boxes)?;
+    let train_rate = ImageSet::load(root, Split::Train, info.whole.image_size, &info.whole.attributes)?.positive_rate();
+    let (k, m, n) = (info.parts + 1, info.whole.attributes.len(), sets.whole.len());
+    let all = subnet_scores(&paw, &sets, device);
+    let scores = match cfg.head {
+        Head::Paw if info.fused => to_vec(paw.fusion.forward(Tensor::<3>::from_data(TensorData::new(all, [n, k, m]), device))),
+        Head::Paw => return Err(wrong("needs a fused model (`train-fusion` or `finetune-paw`)")),
+        Head::WholeOnly => (0..n).flat_map(|i| all[i * k * m..i * k * m + m].to_vec()).collect(),
+        Head::PartOnly if info.grid.is_none() => (0..n).flat_map(|i| (0..m).map(move |j| (i, j))).map(|(i, j)| all[i * k * m + (j + 1) * m + j]).collect(),
+        Head::PartOnly => return Err(wrong("needs attribute-linked parts (`regions`), not a grid")),
+        Head::Loc | Head::Mnl => return Err(wrong("needs an attribute net (`train`, `train-frl` or `compress`)")),
+    };
+    Ok((info.whole.attributes, scores, sets.whole.labels, train_rate))
+}

@@ -1,0 +1,164 @@
+//! `localize`: for every image and attribute, the FRL net's class
+//! activation map H_j = Σ_i w_{j,i} F_i, upsampled (bilinear) to the input
+//! size; its peak is the centre of a square patch of `patch` × side, moved
+//! inside the image. Writes `boxes.tsv` (every image, every attribute),
+//! `pointing.parquet` (pointing game per attribute on the test split, where
+//! ground-truth regions exist) and heatmap overlays of sample test images.
+
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Tensor};
+use serde_json::json;
+
+use super::{StageCtx, StageError, load_attr_net, write_boxes, write_json};
+use crate::attributes::CELEBA;
+use crate::data::celeba::{Celeba, read_regions};
+use crate::data::{ImageSet, SquareBox, patch_around};
+use crate::metrics::store::{self, AttributeRow};
+use crate::models::AttrNet;
+use crate::spec::Split;
+use crate::train::to_vec;
+
+/// Upsampled CAMs of a batch, `[B, M, S, S]`.
+pub fn upsampled_cams(model: &AttrNet, images: Tensor<4>) -> Tensor<4> {
+    let size = images.dims()[2];
+    let maps = model.forward(images).maps;
+    let cams = model.cams(maps);
+    let mut opts = InterpolateOptions::new(InterpolateMode::Bilinear);
+    opts.align_corners = false;
+    opts.output_size = Some([size, size]);
+    interpolate(cams, opts)
+}
+
+/// Peak `(x, y)` of every map of a `[B, M, S, S]` tensor.
+pub fn peaks(cams: Tensor<4>) -> Vec<Vec<(usize, usize)>> {
+    let [b, m, s, _] = cams.dims();
+    let idx = cams.reshape([b, m, s * s]).argmax(2);
+    let flat: Vec<i64> = idx.into_data().convert::<i64>().try_into_vec::<i64>().expect("int data");
+    flat.chunks(m).map(|row| row.iter().map(|&k| ((k as usize) % s, (k as usize) / s)).collect()).collect()
+}
+
+pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Value, StageError> {
+    let (_, root) = ctx.data()?;
+    let device: Device = ctx.device.device();
+    let (model, info) = load_attr_net(&ctx.input("model").dir, "model", &device)?;
+    let size = info.image_size;
+    let m = info.attributes.len();
+    let celeba = Celeba::open(&root)?;
+    let regions = root.join("Anno/list_attr_regions.txt").exists().then(|| read_regions(&root, &celeba.records)).transpose()?;
+    let row_of: std::collections::HashMap<&str, usize> = celeba.records.iter().enumerate().map(|(i, r)| (r.file.as_str(), i)).collect();
+    let tolerance = 15.0 * size as f32 / 224.0;
+
+    let mut files = Vec::new();
+    let mut boxes: Vec<Vec<SquareBox>> = Vec::new();
+    let (mut hits, mut counts) = (vec![0usize; m], vec![0usize; m]);
+    let total = celeba.records.len() as u64;
+    ctx.progress.set_total(total);
+    let heat_dir = ctx.out.join("heatmaps");
+    std::fs::create_dir_all(&heat_dir).map_err(|source| StageError::Write { path: heat_dir.clone(), source })?;
+    let mut saved = Vec::new();
+    for split in [Split::Train, Split::Val, Split::Test] {
+        ctx.progress.set_message(format!("localising {}", split.as_str()));
+        let set = ImageSet::load(&root, split, size, &info.attributes)?;
+        let idx: Vec<usize> = (0..set.len()).collect();
+        for chunk in idx.chunks(64) {
+            let cams = upsampled_cams(&model, set.images(chunk, &[], &device));
+            if split == Split::Test && saved.len() < samples {
+                let take = (samples - saved.len()).min(chunk.len());
+                let values = to_vec(cams.clone().narrow(0, 0, take));
+                for k in 0..take {
+                    let file = &set.files[chunk[k]];
+                    let path = heat_dir.join(file.replace(".jpg", ".png"));
+                    overlay(&set, chunk[k], &values[k * m * size * size..(k + 1) * m * size * size], m, &path)?;
+                    saved.push(file.clone());
+                }
+            }
+            for (k, row) in peaks(cams).into_iter().enumerate() {
+                let i = chunk[k];
+                boxes.push(row.iter().map(|&(x, y)| patch_around(x, y, size, patch)).collect());
+                files.push(set.files[i].clone());
+                // Pointing game: a hit if the peak lies within `tolerance` of the region.
+                if let (Split::Test, Some(regions)) = (split, &regions) {
+                    let rec = row_of[set.files[i].as_str()];
+                    for (j, &(x, y)) in row.iter().enumerate() {
+                        // Regions are in on-disk pixels; synthetic sets are written at the input size.
+                        if let Some((_, b)) = regions[rec].iter().find(|(a, _)| *a == info.attributes[j]) {
+                            let (x, y, t) = (x as f32, y as f32, tolerance);
+                            counts[j] += 1;
+                            hits[j] += (x >= b[0] - t && x <= b[2] + t && y >= b[1] - t && y <= b[3] + t) as usize;
+                        }
+                    }
+                }
+            }
+            ctx.progress.set_position(files.len() as u64);
+        }
+    }
+    write_boxes(&ctx.out.join("boxes.tsv"), &files, &boxes)?;
+    write_json(&ctx.out.join("heatmaps.json"), &json!({ "images": saved, "attributes": info.attributes.iter().map(|&a| CELEBA[a]).collect::<Vec<_>>(), "image_size": size }))?;
+    let mut pointing = None;
+    if regions.is_some() {
+        let rows: Vec<AttributeRow> = (0..m)
+            .map(|j| AttributeRow {
+                attribute: CELEBA[info.attributes[j]].to_string(),
+                accuracy: if counts[j] > 0 { hits[j] as f64 / counts[j] as f64 } else { f64::NAN },
+                balanced_accuracy: f64::NAN,
+                majority_accuracy: f64::NAN,
+                positive_rate: counts[j] as f64,
+            })
+            .collect();
+        store::write_attributes(&ctx.out.join("pointing.parquet"), &ctx.stage.id, "test", &rows)?;
+        let scored: Vec<f64> = (0..m).filter(|&j| counts[j] > 0).map(|j| hits[j] as f64 / counts[j] as f64).collect();
+        pointing = Some(crate::metrics::mean(&scored));
+        ctx.progress.log(&format!("pointing game on test: {:.2}% over {} attributes", 100.0 * pointing.unwrap(), scored.len()));
+    }
+    Ok(json!({ "images": files.len(), "patch": patch, "patch_px": boxes.first().and_then(|b| b.first()).map(|b| b[2]), "pointing_game": pointing, "samples": saved.len() }))
+}
+
+/// A strip: the image, then one jet-coloured CAM overlay per attribute.
+fn overlay(set: &ImageSet, i: usize, cams: &[f32], m: usize, path: &std::path::Path) -> Result<(), StageError> {
+    let s = set.size;
+    let per = 3 * s * s;
+    let img = &set.pixels[i * per..(i + 1) * per];
+    let mut out = image::RgbImage::new((s * (m + 1)) as u32, s as u32);
+    for t in 0..=m {
+        let cam = (t > 0).then(|| &cams[(t - 1) * s * s..t * s * s]);
+        let (lo, hi) = cam.map_or((0.0, 1.0), |c| c.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v))));
+        for y in 0..s {
+            for x in 0..s {
+                let px = [0, 1, 2].map(|c| img[c * s * s + y * s + x] as f32);
+                let rgb = match cam {
+                    None => px,
+                    Some(c) => {
+                        let v = (c[y * s + x] - lo) / (hi - lo).max(1e-6);
+                        let j = jet(v);
+                        [0, 1, 2].map(|k| 0.5 * px[k] + 0.5 * j[k])
+                    }
+                };
+                out.put_pixel((t * s + x) as u32, y as u32, image::Rgb(rgb.map(|v| v.clamp(0.0, 255.0) as u8)));
+            }
+        }
+    }
+    out.save(path).map_err(|e| StageError::Write { path: path.into(), source: std::io::Error::other(e) })
+}
+
+/// The jet colour map, 0 → blue, 1 → red.
+pub fn jet(v: f32) -> [f32; 3] {
+    let f = |x: f32| (1.5 - (4.0 * v - x).abs()).clamp(0.0, 1.0) * 255.0;
+    [f(3.0), f(2.0), f(1.0)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_of_a_planted_heatmap() {
+        let d = Device::flex();
+        let mut v = vec![0f32; 2 * 8 * 8];
+        v[3 * 8 + 5] = 1.0; // map 0 peak at x=5, y=3
+        v[64 + 7 * 8] = 2.0; // map 1 peak at the border x=0, y=7
+        let t = Tensor::<1>::from_floats(v.as_slice(), &d).reshape([1, 2, 8, 8]);
+        assert_eq!(peaks(t), vec![vec![(5, 3), (0, 7)]]);
+        assert_eq!(patch_around(0, 7, 8, 0.5), [0, 4, 4]);
+    }
+}

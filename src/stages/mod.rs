@@ -1,0 +1,190 @@
+//! Stage kinds: what each reads, what it writes into its cache entry, and
+//! the small summary shown in `exp show`. One file per kind (fusion and
+//! fine-tuning share `paw.rs`).
+//!
+//! Artefacts: attribute nets are `<name>.bpk` weights + `<name>.json`
+//! ([`ModelInfo`]); `train-parts`, `train-fusion` and `finetune-paw` write a
+//! [`PawInfo`] (`paw.json`) beside their subnets' weights.
+
+mod compress;
+mod evaluate;
+mod generate_data;
+mod localize;
+mod parts;
+mod paw;
+mod train;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::cache::Entry;
+use crate::data::SquareBox;
+use crate::device::DeviceChoice;
+use crate::models::{AttrNet, AttrNetConfig};
+use crate::progress::Progress;
+use crate::spec::{DataSpec, Net, StageConfig, StageSpec};
+
+/// Everything a stage kind may touch.
+pub struct StageCtx<'a> {
+    pub stage: &'a StageSpec,
+    /// Upstream entries by role (`data`, `model`).
+    pub inputs: &'a BTreeMap<String, Entry>,
+    /// Where to write; becomes the cache entry on success.
+    pub out: &'a Path,
+    pub device: DeviceChoice,
+    pub progress: &'a dyn Progress,
+}
+
+impl StageCtx<'_> {
+    fn input(&self, role: &str) -> &Entry {
+        self.inputs.get(role).expect("planner guarantees every input")
+    }
+
+    /// The data set spec and its CelebA-layout root.
+    fn data(&self) -> Result<(DataSpec, PathBuf), StageError> {
+        let entry = self.input("data");
+        let spec = serde_json::from_value(entry.manifest.key_inputs.params.clone())
+            .map_err(|e| StageError::Input { stage: self.stage.id.clone(), message: format!("`data` is not a data stage: {e}") })?;
+        Ok((spec, entry.dir.join("celeba")))
+    }
+
+    /// A plain and an autodiff device, seeded.
+    fn devices(&self, seed: u64) -> (Device, Device) {
+        let plain = self.device.device();
+        let train = plain.clone().autodiff();
+        train.seed(seed);
+        (plain, train)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error(transparent)]
+    Data(#[from] crate::data::LoadError),
+    #[error(transparent)]
+    Celeba(#[from] crate::data::celeba::CelebaError),
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
+    #[error(transparent)]
+    Store(#[from] crate::metrics::store::StoreError),
+    #[error("failed to write `{}`", path.display())]
+    Write { path: PathBuf, #[source] source: std::io::Error },
+    #[error("failed to read `{}`", path.display())]
+    Read { path: PathBuf, #[source] source: std::io::Error },
+    #[error("failed to save model weights to `{}`: {message}", path.display())]
+    SaveModel { path: PathBuf, message: String },
+    #[error("failed to load model weights from `{}`: {message}", path.display())]
+    LoadModel { path: PathBuf, message: String },
+    #[error("stage `{stage}`: {message}")]
+    Input { stage: String, message: String },
+}
+
+/// Run a stage; returns its summary (stored in the manifest).
+pub fn run(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
+    match &ctx.stage.config {
+        StageConfig::GenerateData(spec) => generate_data::run(ctx, spec),
+        StageConfig::Train(cfg) => train::run(ctx, cfg, None),
+        StageConfig::TrainFrl { train, mnl, mnl_hidden } => train::run(ctx, train, mnl.then_some(*mnl_hidden as usize)),
+        StageConfig::Localize { patch, samples } => localize::run(ctx, *patch, *samples as usize),
+        StageConfig::Compress { train, hint_epochs, hint_lr } => compress::run(ctx, train, *hint_epochs, *hint_lr),
+        StageConfig::TrainParts { train, part_size, grid } => parts::run(ctx, train, *part_size as usize, *grid),
+        StageConfig::TrainFusion(cfg) => paw::fusion(ctx, cfg),
+        StageConfig::FinetunePaw(cfg) => paw::finetune(ctx, cfg),
+        StageConfig::Evaluate(cfg) => evaluate::run(ctx, cfg),
+    }
+}
+
+/// How to rebuild an attribute net: saved beside its weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub net: Net,
+    pub width: f64,
+    /// CelebA indices of the attributes it predicts, in output order.
+    pub attributes: Vec<usize>,
+    /// Side of its input images.
+    pub image_size: usize,
+    pub mnl_hidden: Option<usize>,
+    pub params: usize,
+}
+
+impl ModelInfo {
+    pub fn config(&self) -> AttrNetConfig {
+        let cfg = AttrNetConfig::new(self.net, self.attributes.len()).with_width(self.width);
+        match self.mnl_hidden {
+            Some(h) => cfg.with_mnl(h),
+            None => cfg,
+        }
+    }
+}
+
+/// A PaW net (or its subnets before fusion): what `paw.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PawInfo {
+    /// The whole-image subnet.
+    pub whole: ModelInfo,
+    /// The part subnets (all share one architecture, input `part.image_size`).
+    pub part: ModelInfo,
+    pub parts: usize,
+    /// `Some(g)`: parts are a g×g grid of blocks; `None`: part j is attribute j's FRL patch.
+    pub grid: Option<u32>,
+    /// Whether `paw.bpk` holds fusion layers (after `train-fusion`).
+    pub fused: bool,
+}
+
+pub fn save_attr_net(dir: &Path, name: &str, model: AttrNet, info: &ModelInfo) -> Result<(), StageError> {
+    let weights = dir.join(format!("{name}.bpk"));
+    model.valid().save_file(&weights).map_err(|e| StageError::SaveModel { path: weights.clone(), message: e.to_string() })?;
+    write_json(&dir.join(format!("{name}.json")), info)
+}
+
+pub fn load_attr_net(dir: &Path, name: &str, device: &Device) -> Result<(AttrNet, ModelInfo), StageError> {
+    let info: ModelInfo = read_json(&dir.join(format!("{name}.json")))?;
+    let weights = dir.join(format!("{name}.bpk"));
+    let model = info
+        .config()
+        .init(info.image_size, device)
+        .try_load_file(&weights)
+        .map_err(|e| StageError::LoadModel { path: weights.clone(), message: e.to_string() })?;
+    Ok((model, info))
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), StageError> {
+    let text = serde_json::to_string_pretty(value).expect("serializable");
+    std::fs::write(path, text).map_err(|source| StageError::Write { path: path.into(), source })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StageError> {
+    let bytes = std::fs::read(path).map_err(|source| StageError::Read { path: path.into(), source })?;
+    serde_json::from_slice(&bytes).map_err(|e| StageError::Read { path: path.into(), source: std::io::Error::other(e) })
+}
+
+/// Boxes per image file and part: `boxes.tsv` (`image part x y side`).
+pub fn write_boxes(path: &Path, files: &[String], boxes: &[Vec<SquareBox>]) -> Result<(), StageError> {
+    use std::fmt::Write as _;
+    let mut s = String::from("image\tpart\tx\ty\tside\n");
+    for (f, bs) in files.iter().zip(boxes) {
+        for (p, b) in bs.iter().enumerate() {
+            let _ = writeln!(s, "{f}\t{p}\t{}\t{}\t{}", b[0], b[1], b[2]);
+        }
+    }
+    std::fs::write(path, s).map_err(|source| StageError::Write { path: path.into(), source })
+}
+
+pub fn read_boxes(path: &Path) -> Result<BTreeMap<String, Vec<SquareBox>>, StageError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StageError::Read { path: path.into(), source })?;
+    let mut out: BTreeMap<String, Vec<SquareBox>> = BTreeMap::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let c: Vec<&str> = line.split('\t').collect();
+        let bad = || StageError::Read { path: path.into(), source: std::io::Error::other(format!("line {}: malformed box `{line}`", n + 1)) };
+        if c.len() != 5 {
+            return Err(bad());
+        }
+        let v: Vec<u16> = c[2..].iter().map(|x| x.parse()).collect::<Result<_, _>>().map_err(|_| bad())?;
+        out.entry(c[0].to_string()).or_default().push([v[0], v[1], v[2]]);
+    }
+    Ok(out)
+}

@@ -1,0 +1,52 @@
+//! `train` (a whole-image attribute net, SNet3 by default) and `train-frl`
+//! (the FRL net = TNet, with the MNL classification branch when `mnl`).
+//! Writes `model.bpk`, `model.json` and `epochs.parquet`.
+
+use serde_json::json;
+
+use super::{ModelInfo, StageCtx, StageError, save_attr_net};
+use crate::data::ImageSet;
+use crate::metrics::store::{self, EpochRow};
+use crate::models::AttrNetConfig;
+use crate::spec::{Split, TrainConfig};
+use crate::train::{EpochRecord, Phase};
+use burn::module::Module;
+
+pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Result<serde_json::Value, StageError> {
+    let (data, root) = ctx.data()?;
+    let size = data.image_size as usize;
+    ctx.progress.set_message("decoding images".into());
+    let train = ImageSet::load(&root, Split::Train, size, &data.attributes)?;
+    let val = ImageSet::load(&root, Split::Val, size, &data.attributes)?;
+    let (plain, device) = ctx.devices(cfg.seed);
+    let mut net_cfg = AttrNetConfig::new(cfg.net, data.attributes.len()).with_width(cfg.width);
+    if let Some(h) = mnl_hidden {
+        net_cfg = net_cfg.with_mnl(h);
+    }
+    let model = net_cfg.init(size, &device);
+    let params = model.num_params();
+    ctx.progress.log(&format!("{} (width {}) with {params} parameters{}, {} train / {} val images of {size}px", cfg.net.as_str(), cfg.width, if mnl_hidden.is_some() { " incl. the MNL branch" } else { "" }, train.len(), val.len()));
+    let phase = Phase { name: "train".into(), cfg, lr: cfg.lr, epochs: cfg.epochs, n: train.len(), progress: ctx.progress };
+    let (model, history) = crate::train::train_attr_net(model, &phase, &train, &val, &device, &plain)?;
+    let info = ModelInfo { net: cfg.net, width: cfg.width, attributes: data.attributes.clone(), image_size: size, mnl_hidden, params };
+    save_attr_net(ctx.out, "model", model, &info)?;
+    write_epochs(ctx, &history)?;
+    let last = history.last().expect("epochs >= 1");
+    Ok(json!({ "net": cfg.net.as_str(), "params": params, "epochs": cfg.epochs, "train_loss": last.train_loss, "val_accuracy": last.val_accuracy, "val_accuracy_mnl": last.val_accuracy_mnl }))
+}
+
+/// `epochs.parquet`: one row per epoch and metric; phases prefix the metric.
+pub fn write_epochs(ctx: &StageCtx, history: &[EpochRecord]) -> Result<(), StageError> {
+    let mut rows = Vec::new();
+    for h in history {
+        let p = |m: &str| if h.phase == "train" { m.to_string() } else { format!("{}/{m}", h.phase) };
+        rows.push(EpochRow { epoch: h.epoch, metric: p("train_loss"), value: h.train_loss });
+        rows.push(EpochRow { epoch: h.epoch, metric: p("val_accuracy"), value: h.val_accuracy });
+        if let Some(a) = h.val_accuracy_mnl {
+            rows.push(EpochRow { epoch: h.epoch, metric: p("val_accuracy_mnl"), value: a });
+        }
+        rows.push(EpochRow { epoch: h.epoch, metric: p("seconds"), value: h.seconds });
+    }
+    store::write_epochs(&ctx.out.join("epochs.parquet"), &ctx.stage.id, &rows)?;
+    Ok(())
+}

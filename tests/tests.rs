@@ -1,0 +1,177 @@
+//! End-to-end tests of the `exp` binary on tiny synthetic configurations.
+//! Each test works in its own temp dir (results, cache, specs).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const TINY: &str = r#"
+[experiment]
+name = "tiny"
+seed = 3
+
+[data]
+image-size = 32
+train-images = 64
+val-images = 16
+test-images = 16
+
+[train]
+epochs = 1
+batch-size = 16
+lr = 0.01
+
+[[stage]]
+id = "train"
+kind = "train"
+
+[[stage]]
+id = "eval"
+kind = "evaluate"
+model = "train"
+"#;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new(spec: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.toml"), spec).unwrap();
+        Env { dir }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_exp"));
+        c.current_dir(self.path()).args(args).env_remove("EXP_CACHE_DIR").env_remove("EXP_RESULTS_DIR");
+        c
+    }
+    fn exp(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+    /// `(stage, status)` of every stage in the latest run.
+    fn statuses(&self) -> Vec<(String, String)> {
+        let out = self.exp(&["show", "tiny", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["stages"].as_array().unwrap().iter().map(|s| (s["id"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string())).collect()
+    }
+}
+
+fn all(statuses: &[(String, String)], want: &str) -> bool {
+    statuses.iter().all(|(_, s)| s == want)
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn run_then_cached_rerun_then_force() {
+    let env = Env::new(TINY);
+    let first = env.exp(&["run", "spec.toml"]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(text(&first).contains("majority"), "summary prints the baseline: {}", text(&first));
+    assert!(all(&env.statuses(), "ran"), "{:?}", env.statuses());
+
+    let second = env.exp(&["run", "spec.toml"]);
+    assert!(second.status.success());
+    assert!(all(&env.statuses(), "cached"), "no stage executes on a rerun: {:?}", env.statuses());
+
+    let plan = env.exp(&["plan", "spec.toml", "-s", "train.lr=0.02"]);
+    let plan = text(&plan);
+    assert!(plan.contains("to run: params changed: lr 0.01 -> 0.02"), "{plan}");
+    assert!(plan.contains("cached"), "data is unaffected: {plan}");
+
+    let forced = env.exp(&["run", "spec.toml", "--force"]);
+    assert!(forced.status.success());
+    assert!(all(&env.statuses(), "ran"), "{:?}", env.statuses());
+
+    let ls = text(&env.exp(&["ls"]));
+    assert_eq!(ls.matches("-tiny-").count(), 3, "{ls}");
+    let show = text(&env.exp(&["show", "tiny"]));
+    assert!(show.contains("Smiling") && show.contains("cache key"), "{show}");
+}
+
+#[test]
+fn corrupt_entry_is_reported_and_recomputed() {
+    let env = Env::new(TINY);
+    assert!(env.exp(&["run", "spec.toml"]).status.success());
+    let out = env.exp(&["show", "tiny", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = v["stages"][1]["key"].as_str().unwrap().to_string();
+    let weights = env.path().join("results/cache").join(&key[..2]).join(&key).join("model.bpk");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&weights, bytes).unwrap();
+    let again = env.exp(&["run", "spec.toml"]);
+    assert!(again.status.success());
+    assert!(text(&again).contains(&format!("cache entry {key} for stage `train` is corrupt (`model.bpk` does not match its recorded sha256); recomputing")), "{}", text(&again));
+    let st = env.statuses();
+    assert_eq!(st[1], ("train".into(), "ran".into()));
+}
+
+#[test]
+fn bad_spec_exits_2_with_location() {
+    let env = Env::new(&TINY.replace("lr = 0.01", "lr = 0.01\nlearning-rate = 3"));
+    let out = env.exp(&["run", "spec.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spec.toml:16:1: `train.learning-rate`: unknown field `learning-rate`, expected one of"), "{err}");
+
+    let env = Env::new(&TINY.replace("model = \"train\"", "model = \"eval\""));
+    let out = env.exp(&["plan", "spec.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stages form a cycle: eval -> eval"), "{}", text(&out));
+}
+
+#[test]
+fn concurrent_runs_compute_each_stage_once() {
+    let env = Env::new(TINY);
+    let a = env.cmd(&["run", "spec.toml"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let b = env.cmd(&["run", "spec.toml"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    assert!(a.wait_with_output().unwrap().status.success());
+    assert!(b.wait_with_output().unwrap().status.success());
+    let out = env.exp(&["ls", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for stage in ["data", "train", "eval"] {
+        let ran = runs.iter().filter(|r| r["stages"].as_array().unwrap().iter().any(|s| s["id"] == stage && s["status"] == "ran")).count();
+        assert_eq!(ran, 1, "stage {stage} computed exactly once across both runs");
+    }
+}
+
+#[test]
+fn killed_stage_leaves_no_entry_and_reruns() {
+    let env = Env::new(&TINY.replace("epochs = 1", "epochs = 40"));
+    let mut child = env.cmd(&["run", "spec.toml"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let runs = env.path().join("results/runs");
+    let started = |p: &PathBuf| std::fs::read_to_string(p).map(|s| s.contains("computing train")).unwrap_or(false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let log = std::fs::read_dir(&runs).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| e.path().join("logs/train.log"));
+        if log.as_ref().is_some_and(started) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "train never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Only the data entry exists; the train output is a temp dir at most.
+    let entries: Vec<_> = std::fs::read_dir(env.path().join("results/cache")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| n.len() == 2).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let plan = text(&env.exp(&["plan", "spec.toml"]));
+    assert!(plan.contains("to run"), "{plan}");
+    let lines: Vec<&str> = plan.lines().filter(|l| l.contains("train")).collect();
+    assert!(lines.iter().any(|l| l.contains("to run")), "{plan}");
+    let rerun = env.exp(&["run", "spec.toml"]);
+    assert!(rerun.status.success(), "{}", text(&rerun));
+    let st = env.statuses();
+    assert_eq!(st[0], ("data".into(), "cached".into()));
+    assert_eq!(st[1], ("train".into(), "ran".into()));
+    assert_eq!(std::fs::read_dir(env.path().join("results/cache/tmp")).unwrap().count(), 0, "stale temp dir removed");
+}
