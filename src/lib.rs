@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod models;
 pub mod plan;
 pub mod progress;
+pub mod report;
 pub mod runs;
 pub mod spec;
 pub mod stages;

@@ -24,6 +24,12 @@ pub struct RunRecord {
     pub status: String,
     pub spec: serde_json::Value,
     pub stages: Vec<StageRecord>,
+    /// The sweep this run belongs to, if any (`exp ls --sweep`).
+    #[serde(default)]
+    pub sweep: Option<String>,
+    /// The overrides that define this run's sweep point.
+    #[serde(default)]
+    pub point: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -175,3 +175,51 @@ fn killed_stage_leaves_no_entry_and_reruns() {
     assert_eq!(st[1], ("train".into(), "ran".into()));
     assert_eq!(std::fs::read_dir(env.path().join("results/cache/tmp")).unwrap().count(), 0, "stale temp dir removed");
 }
+
+/// Overrides that shrink the paper specs to seconds.
+const TINY_PAPER: &[&str] = &[
+    "-s", "experiment.seed=1",
+    "-s", "data.image-size=32", "-s", "data.train-images=48", "-s", "data.val-images=16", "-s", "data.test-images=16",
+    "-s", "train.epochs=1", "-s", "train.batch-size=16",
+    "-s", "stage.snet3.hint-epochs=1", "-s", "stage.parts.epochs=1", "-s", "stage.parts.part-size=16",
+    "-s", "stage.fusion.epochs=1", "-s", "stage.paw.epochs=1",
+    "-s", "stage.blocks.epochs=1", "-s", "stage.blocks.part-size=16", "-s", "stage.blocks-fusion.epochs=1", "-s", "stage.blocks-paw.epochs=1",
+];
+
+fn copy_specs(env: &Env) {
+    for f in ["common.toml", "paw.toml", "block_baseline.toml", "ablation_mnl.toml", "compression.toml"] {
+        std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").join(f), env.path().join(f)).unwrap();
+    }
+}
+
+#[test]
+fn every_paper_stage_kind_runs_on_a_tiny_config() {
+    let env = Env::new("");
+    copy_specs(&env);
+    let mut args = vec!["run", "block_baseline.toml", "--json"];
+    args.extend_from_slice(TINY_PAPER);
+    let out = env.exp(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: std::collections::BTreeSet<&str> = run["stages"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    for k in ["generate-data", "train-frl", "localize", "compress", "train-parts", "train-fusion", "finetune-paw", "evaluate"] {
+        assert!(kinds.contains(k), "kind {k} missing from {kinds:?}");
+    }
+    assert!(run["stages"].as_array().unwrap().iter().all(|s| s["status"] == "ran"), "{run:#}");
+    // Part-only, Whole-only and PaW: one scored row each.
+    for stage in ["eval-part", "eval-whole", "eval-paw", "eval-blocks"] {
+        let s = run["stages"].as_array().unwrap().iter().find(|s| s["id"] == stage).unwrap();
+        let acc = s["summary"]["mean_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{stage}: {acc}");
+    }
+    // paw.toml shares every stage it has with block_baseline.toml: all cached.
+    let mut args = vec!["run", "paw.toml", "--json"];
+    args.extend_from_slice(TINY_PAPER.split_at(TINY_PAPER.len() - 8).0);
+    let out = env.exp(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(run["stages"].as_array().unwrap().iter().all(|s| s["status"] == "cached"), "{run:#}");
+    let claims: serde_json::Value = serde_json::from_slice(&env.exp(&["claims", "--json"]).stdout).unwrap();
+    let paw = claims.as_array().unwrap().iter().find(|c| c["spec"] == "paw").unwrap();
+    assert_eq!(paw["seeds"], 1);
+}

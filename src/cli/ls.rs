@@ -8,6 +8,9 @@ pub struct Args {
     /// Only runs of this spec name
     #[arg(long)]
     name: Option<String>,
+    /// Only the runs of one sweep (its id is printed by `exp run`)
+    #[arg(long)]
+    sweep: Option<String>,
     /// At most this many runs
     #[arg(short = 'n', long, default_value_t = 20)]
     limit: usize,
@@ -16,7 +19,8 @@ pub struct Args {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
-    let runs: Vec<_> = crate::runs::list(&cli.results).into_iter().filter(|r| args.name.as_ref().is_none_or(|n| &r.name == n)).take(args.limit).collect();
+    let runs: Vec<_> = crate::runs::list(&cli.results).into_iter().filter(|r| args.name.as_ref().is_none_or(|n| &r.name == n))
+        .filter(|r| args.sweep.as_ref().is_none_or(|s| r.sweep.as_ref() == Some(s))).take(args.limit).collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(exit::OK);
@@ -29,7 +33,9 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     for r in &runs {
         let ran = r.stages.iter().filter(|s| s.status == "ran").count();
         let acc = r.stages.iter().rev().find_map(|s| s.summary["mean_accuracy"].as_f64());
-        t.add_row(vec![r.id.clone(), r.status.clone(), r.stages.len().to_string(), ran.to_string(), percent(acc), r.overrides.join(" ")]);
+        let mut overrides = r.overrides.clone();
+        overrides.extend(r.point.iter().filter(|p| !r.overrides.contains(p)).cloned());
+        t.add_row(vec![r.id.clone(), r.status.clone(), r.stages.len().to_string(), ran.to_string(), percent(acc), overrides.join(" ")]);
     }
     println!("{t}");
     Ok(exit::OK)

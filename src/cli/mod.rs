@@ -1,6 +1,7 @@
 //! The command line: clap definitions, one file per subcommand, printing.
 //! Each `exec` calls a library operation and returns an exit code.
 
+mod claims;
 mod ls;
 mod models;
 mod plan;
@@ -32,6 +33,7 @@ Examples:
   exp ls                                         runs, newest first
   exp show quickstart                            the latest run of a spec, or a run id
   exp models                                     every architecture with its parameter count
+  exp claims                                     the paper's claims, checked on the paper specs' runs
 
 Exit codes: 0 ok, 1 a stage failed, 2 bad spec or arguments, 3 I/O or environment error.
 Environment: EXP_CACHE_DIR (artefact cache, shareable by a lab), EXP_RESULTS_DIR (run records).";
@@ -56,6 +58,7 @@ enum Command {
     Ls(ls::Args),
     Show(show::Args),
     Models(models::Args),
+    Claims(claims::Args),
 }
 
 impl Cli {
@@ -80,6 +83,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Ls(a) => ls::exec(&cli, a),
         Command::Show(a) => show::exec(&cli, a),
         Command::Models(a) => models::exec(a),
+        Command::Claims(a) => claims::exec(&cli, a),
     };
     match result {
         Ok(code) => code,

@@ -30,39 +30,88 @@ pub struct Args {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
-    let (spec, _) = super::load_spec(&args.spec, &args.set)?;
-    let opts = RunOptions {
-        force: args.force,
-        jobs: args.jobs as usize,
-        device: args.device,
-        cache_root: cli.cache_root(),
-        results: cli.results.clone(),
-        progress: !args.json && std::io::stderr().is_terminal(),
-    };
-    let record = exec::run(&spec, &opts)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
-    } else {
-        let mut t = table(&["stage", "kind", "status", "time", "result"]);
-        for s in &record.stages {
-            let result = match (&s.error, s.kind.as_str()) {
-                (Some(e), _) => e.clone(),
-                (None, "evaluate") => format!(
-                    "mean acc {} (majority {}), balanced {}",
-                    percent(s.summary["mean_accuracy"].as_f64()),
-                    percent(s.summary["majority_accuracy"].as_f64()),
-                    percent(s.summary["balanced_accuracy"].as_f64())
-                ),
-                (None, "train") => format!("val acc {}", percent(s.summary["val_accuracy"].as_f64())),
-                (None, "generate-data") => format!("{} images", s.summary["images"]),
-                _ => String::new(),
-            };
-            t.add_row(vec![s.id.clone(), s.kind.clone(), s.status.clone(), human_seconds(s.seconds), result]);
-        }
-        println!("{t}");
-        let ran = record.stages.iter().filter(|s| s.status == "ran").count();
-        let cached = record.stages.iter().filter(|s| s.status == "cached").count();
-        println!("run {} {}: {ran} ran, {cached} cached; record in {}", record.id, record.status, record.dir(&cli.results).display());
+    let points = crate::spec::load_points(&args.spec, &args.set)?;
+    for spec in &points {
+        crate::plan::Dag::build(spec).map_err(|e| anyhow::Error::new(e).context(format!("in spec `{}`", args.spec.display())))?;
     }
-    Ok(if record.status == "ok" { exit::OK } else { exit::STAGE_FAILED })
+    let sweep = (points.len() > 1).then(|| crate::runs::new_id(&points[0].name));
+    let mut records = Vec::new();
+    for (i, spec) in points.iter().enumerate() {
+        if sweep.is_some() && !args.json {
+            println!("sweep point {}/{}: {}", i + 1, points.len(), spec.point.join(" "));
+        }
+        let opts = RunOptions {
+            force: args.force,
+            jobs: args.jobs as usize,
+            device: args.device,
+            cache_root: cli.cache_root(),
+            results: cli.results.clone(),
+            progress: !args.json && std::io::stderr().is_terminal(),
+            sweep: sweep.clone(),
+        };
+        let record = exec::run(spec, &opts)?;
+        if !args.json {
+            print_record(cli, &record);
+        }
+        records.push(record);
+    }
+    if args.json {
+        let out = if records.len() == 1 { serde_json::to_value(&records[0])? } else { serde_json::to_value(&records)? };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if let Some(id) = &sweep {
+        let mut t = table(&["point", "run", "status", "results"]);
+        for r in &records {
+            let evals: Vec<String> = r.stages.iter().filter(|s| s.kind == "evaluate").map(|s| format!("{} {}", s.id, percent(s.summary["mean_accuracy"].as_f64()))).collect();
+            t.add_row(vec![r.point.join(" "), r.id.clone(), r.status.clone(), evals.join(", ")]);
+        }
+        println!("sweep {id}:\n{t}");
+    }
+    Ok(if records.iter().all(|r| r.status == "ok") { exit::OK } else { exit::STAGE_FAILED })
+}
+
+fn print_record(cli: &Cli, record: &crate::runs::RunRecord) {
+    let mut t = table(&["stage", "kind", "status", "time", "result"]);
+    for s in &record.stages {
+        let result = match &s.error {
+            Some(e) => e.clone(),
+            None => describe(&s.summary),
+        };
+        t.add_row(vec![s.id.clone(), s.kind.clone(), s.status.clone(), human_seconds(s.seconds), result]);
+    }
+    println!("{t}");
+    let ran = record.stages.iter().filter(|s| s.status == "ran").count();
+    let cached = record.stages.iter().filter(|s| s.status == "cached").count();
+    println!("run {} {}: {ran} ran, {cached} cached; record in {}", record.id, record.status, record.dir(&cli.results).display());
+}
+
+/// One line about a stage's summary, whatever its kind.
+pub fn describe(summary: &serde_json::Value) -> String {
+    let f = |k: &str| summary[k].as_f64();
+    if let Some(acc) = f("mean_accuracy") {
+        let head = summary["head"].as_str().map(|h| format!("{h}: ")).unwrap_or_default();
+        return format!("{head}mean acc {} (majority {}), balanced {}", percent(Some(acc)), percent(f("majority_accuracy")), percent(f("balanced_accuracy")));
+    }
+    let mut parts = Vec::new();
+    if let Some(n) = summary["images"].as_u64().filter(|_| summary.get("dataset").is_some()) {
+        parts.push(format!("{n} images"));
+    }
+    if let Some(p) = summary["params"].as_u64() {
+        parts.push(format!("{:.3}M params", p as f64 / 1e6));
+    }
+    if let Some(a) = f("val_accuracy") {
+        parts.push(format!("val acc {}", percent(Some(a))));
+    }
+    if let Some(a) = f("val_accuracy_mnl") {
+        parts.push(format!("MNL branch {}", percent(Some(a))));
+    }
+    if let Some(a) = f("val_accuracy_own_attribute") {
+        parts.push(format!("{} parts, own-attribute val acc {}", summary["parts"], percent(Some(a))));
+    }
+    if let Some(a) = f("pointing_game") {
+        parts.push(format!("pointing game {}", percent(Some(a))));
+    }
+    if let (Some(l), Some(g)) = (summary["rsl"]["local_part_minus_whole"].as_f64(), summary["rsl"]["global_part_minus_whole"].as_f64()) {
+        parts.push(format!("RSL part-whole: local {l:+.2}, global {g:+.2}"));
+    }
+    parts.join(", ")
 }

@@ -134,10 +134,12 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
     let labels = sample_attributes(&mut rng);
     let has = |n: &str| labels[idx(n)];
     let s = size as f32;
+    // Like CelebA after the paper's face-detector crop: the face fills much
+    // of the frame, but position, scale and in-plane rotation still vary.
     let frame = Frame {
-        cx: s * rng.random_range(0.38..0.62),
-        cy: s * rng.random_range(0.42..0.6),
-        scale: s * rng.random_range(0.2..0.27),
+        cx: s * rng.random_range(0.4..0.6),
+        cy: s * rng.random_range(0.45..0.58),
+        scale: s * rng.random_range(0.27..0.36),
         angle: rng.random_range(-0.4f32..0.4),
     };
     let rand_color = |rng: &mut ChaCha8Rng| [rng.random::<f32>(), rng.random::<f32>(), rng.random::<f32>()];

@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub results: PathBuf,
     /// Show progress bars (off for `--json` and non-terminals).
     pub progress: bool,
+    /// Sweep id when this run is one point of a sweep.
+    pub sweep: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +114,8 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
                 log: format!("logs/{}.log", s.id),
             })
             .collect(),
+        sweep: opts.sweep.clone(),
+        point: spec.point.clone(),
     };
     record.save(&opts.results)?;
     let logs = record.dir(&opts.results).join("logs");

@@ -47,6 +47,10 @@ pub struct Spec {
     pub data: DataSpec,
     /// Stages in file order; `data` first.
     pub stages: Vec<StageSpec>,
+    /// Sweep points of the spec's `[sweep]`, each a list of overrides.
+    pub sweep: Vec<Vec<String>>,
+    /// The overrides that made this spec one point of a sweep (empty otherwise).
+    pub point: Vec<String>,
 }
 
 /// Which data set, at which size.
@@ -118,7 +122,11 @@ impl StageKind {
     /// Bump when a kind's output changes for the same inputs: old cache
     /// entries then stop matching.
     pub fn version(self) -> u32 {
-        1
+        match self {
+            // 2: faces fill more of the frame (like the paper's detector crops).
+            Self::GenerateData => 2,
+            _ => 1,
+        }
     }
 
     /// Whether results depend on the compute backend and dtype. Data
@@ -426,7 +434,8 @@ fn key(path: &[Seg], k: &str) -> Vec<Seg> {
 const DATASETS: [&str; 1] = ["synthetic-faces"];
 
 fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result<Spec, SpecError> {
-    let RawSpec { extends: _, experiment, data, train, stage } = raw;
+    let RawSpec { extends: _, experiment, data, train, stage, sweep } = raw;
+    let sweep = resolve_sweep(sweep, ctx)?;
     let exp_path = [Seg::Key("experiment".into())];
     check_name(&experiment.name, ctx, &key(&exp_path, "name"))?;
     let seed = experiment.seed.unwrap_or(0);
@@ -476,7 +485,81 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         overrides: overrides.to_vec(),
         data,
         stages,
+        sweep,
+        point: Vec::new(),
     })
+}
+
+fn resolve_sweep(raw: Option<RawSweep>, ctx: &Ctx) -> Result<Vec<Vec<String>>, SpecError> {
+    let Some(RawSweep { seeds, grid }) = raw else { return Ok(Vec::new()) };
+    let mut axes: Vec<Vec<String>> = Vec::new();
+    for (path, values) in grid.unwrap_or_default() {
+        let here = [Seg::Key("sweep".into()), Seg::Key("grid".into()), Seg::Key(path.clone())];
+        let toml::Value::Array(values) = values else {
+            return Err(ctx.error(&here, "expected an array of values"));
+        };
+        if values.is_empty() {
+            return Err(ctx.error(&here, "needs at least one value"));
+        }
+        axes.push(values.iter().map(|v| format!("{path}={v}")).collect());
+    }
+    if let Some(seeds) = seeds {
+        if seeds.is_empty() {
+            return Err(ctx.error(&[Seg::Key("sweep".into()), Seg::Key("seeds".into())], "needs at least one seed"));
+        }
+        axes.push(seeds.iter().map(|s| format!("experiment.seed={s}")).collect());
+    }
+    Ok(cartesian(&axes))
+}
+
+/// Every combination, one value per axis, in axis order.
+pub fn cartesian(axes: &[Vec<String>]) -> Vec<Vec<String>> {
+    axes.iter().fold(vec![Vec::new()], |acc, axis| {
+        acc.iter().flat_map(|prefix| axis.iter().map(move |v| prefix.iter().cloned().chain([v.clone()]).collect())).collect()
+    })
+}
+
+/// The runs a command line asks for: the spec's `[sweep]` points times the
+/// comma-separated `-s` values (`-s train.lr=0.1,0.01`), each a full spec
+/// loaded and validated with its point's overrides. No sweep: one spec.
+pub fn load_points(path: &Path, overrides: &[String]) -> Result<Vec<Spec>, SpecError> {
+    let mut fixed = Vec::new();
+    let mut axes = Vec::new();
+    for arg in overrides {
+        match arg.split_once('=') {
+            Some((k, v)) if is_multi(v) => axes.push(v.split(',').map(|x| format!("{k}={}", x.trim())).collect()),
+            _ => fixed.push(arg.clone()),
+        }
+    }
+    let base = load(path, &fixed)?;
+    let mut points = Vec::new();
+    let spec_points = if base.sweep.is_empty() { vec![Vec::new()] } else { base.sweep.clone() };
+    for cli_point in cartesian(&axes) {
+        for spec_point in &spec_points {
+            // Command-line values win over the spec's sweep values.
+            let cli_keys: Vec<&str> = fixed.iter().chain(&cli_point).map(|a| key_of(a)).collect();
+            let kept: Vec<String> = spec_point.iter().filter(|p| !cli_keys.contains(&key_of(p))).cloned().collect();
+            let point: Vec<String> = kept.iter().chain(&cli_point).cloned().collect();
+            if points.iter().any(|s: &Spec| s.point == point) {
+                continue;
+            }
+            let all: Vec<String> = kept.iter().chain(&fixed).chain(&cli_point).cloned().collect();
+            let mut spec = load(path, &all)?;
+            spec.point = point;
+            points.push(spec);
+        }
+    }
+    Ok(points)
+}
+
+fn key_of(arg: &str) -> &str {
+    arg.split_once('=').map_or(arg, |(k, _)| k)
+}
+
+/// `0.1,0.01` is two values; `[1, 2]` and `"a,b"` are one.
+fn is_multi(v: &str) -> bool {
+    let v = v.trim();
+    v.contains(',') && !v.starts_with('[') && !v.starts_with('{') && !v.starts_with('"') && !v.starts_with('\'')
 }
 
 /// Defaults, validation and edges of one stage.

@@ -18,6 +18,18 @@ pub struct RawSpec {
     /// The stages, in any order; references between them form the DAG.
     #[serde(default)]
     pub stage: Vec<toml::Table>,
+    /// Run the spec once per point of a grid and per seed.
+    pub sweep: Option<RawSweep>,
+}
+
+/// `[sweep]`: every combination of `grid` values and `seeds` is one run.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawSweep {
+    /// `experiment.seed` values. Default: the experiment's seed only.
+    pub seeds: Option<Vec<u64>>,
+    /// Key path (as in `-s`) → values, e.g. `{ "stage.frl.mnl" = [true, false] }`.
+    pub grid: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]

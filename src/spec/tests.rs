@@ -104,3 +104,22 @@ fn kinds_need_their_references_and_take_paper_defaults() {
     let StageConfig::TrainFusion(t) = &spec.stages[2].config else { panic!() };
     assert_eq!(t.lr, 0.1, "RSL/ARL use the paper's 0.1 unless the stage says otherwise");
 }
+
+#[test]
+fn sweeps_expand_grid_seeds_and_comma_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "s.toml", &format!("{BASE}\n[sweep]\nseeds = [1, 2, 3]\ngrid = {{ \"train.lr\" = [0.1, 0.01] }}\n"));
+    let points = load_points(&p, &[]).unwrap();
+    assert_eq!(points.len(), 6);
+    assert_eq!(points[0].point, vec!["train.lr=0.1", "experiment.seed=1"]);
+    assert_eq!(points[5].seed, 3);
+    let StageConfig::Train(t) = &points[5].stages[1].config else { panic!() };
+    assert_eq!(t.lr, 0.01);
+    // A comma on the command line adds an axis; a fixed value replaces the spec's axis.
+    let points = load_points(&p, &["train.epochs=1,2".into(), "train.lr=0.5".into()]).unwrap();
+    assert_eq!(points.len(), 6);
+    assert!(points.iter().all(|s| matches!(&s.stages[1].config, StageConfig::Train(t) if t.lr == 0.5)));
+    assert_eq!(points[1].point, vec!["experiment.seed=2", "train.epochs=1"]);
+    let e = load_points(&p, &["train.lr=0.1,-1".into()]).unwrap_err().to_string();
+    assert_eq!(e, "invalid override `-s train.lr=-1`: `train.lr`: must be > 0, got -1");
+}

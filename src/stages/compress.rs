@@ -23,12 +23,16 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, hint_epochs: u32, hint_lr: f64) ->
     ctx.progress.set_message("decoding images".into());
     let train_set = ImageSet::load(&root, Split::Train, size, &tinfo.attributes)?;
     let val = ImageSet::load(&root, Split::Val, size, &tinfo.attributes)?;
-    let student = AttrNetConfig::new(cfg.net, tinfo.attributes.len()).with_width(cfg.width).init(size, &device);
+    let mut student = AttrNetConfig::new(cfg.net, tinfo.attributes.len()).with_width(cfg.width).init(size, &device);
+    // The student learns to reproduce the teacher's maps F_i, so it starts
+    // from the teacher's CAM weights w_{j,i} on them (our choice; the paper
+    // does not say how the student's FC starts).
+    student.fc_weight = burn::module::Param::from_tensor(Tensor::from_data(teacher.fc_weight.val().into_data(), &device));
+    student.fc_bias = burn::module::Param::from_tensor(Tensor::from_data(teacher.fc_bias.val().into_data(), &device));
     let params = student.num_params();
     ctx.progress.log(&format!("teacher {} ({} params) -> student {} ({params} params)", tinfo.net.as_str(), tinfo.params, cfg.net.as_str()));
 
     let mut history = Vec::new();
-    let mut student = student;
     if hint_epochs > 0 {
         let phase = Phase { name: "hint".into(), cfg, lr: hint_lr, epochs: hint_epochs, n: train_set.len(), progress: ctx.progress };
         let (s, h) = train::fit(
@@ -56,7 +60,7 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, hint_epochs: u32, hint_lr: f64) ->
     Ok(json!({
         "net": cfg.net.as_str(),
         "params": params,
-        "teacher_params": tinfo.params,
+        "teacher_params": tinfo.params - teacher.mnl.as_ref().map_or(0, |b| b.num_params()),
         "hint_loss_first": hint_loss.first(),
         "hint_loss_last": hint_loss.last(),
         "val_accuracy": history.last().map(|h| h.val_accuracy),

@@ -25,6 +25,8 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Resu
     }
     let model = net_cfg.init(size, &device);
     let params = model.num_params();
+    // The MNL branch is dropped after training: report the net without it too.
+    let params_loc = params - model.mnl.as_ref().map_or(0, |b| b.num_params());
     ctx.progress.log(&format!("{} (width {}) with {params} parameters{}, {} train / {} val images of {size}px", cfg.net.as_str(), cfg.width, if mnl_hidden.is_some() { " incl. the MNL branch" } else { "" }, train.len(), val.len()));
     let phase = Phase { name: "train".into(), cfg, lr: cfg.lr, epochs: cfg.epochs, n: train.len(), progress: ctx.progress };
     let (model, history) = crate::train::train_attr_net(model, &phase, &train, &val, &device, &plain)?;
@@ -32,7 +34,7 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Resu
     save_attr_net(ctx.out, "model", model, &info)?;
     write_epochs(ctx, &history)?;
     let last = history.last().expect("epochs >= 1");
-    Ok(json!({ "net": cfg.net.as_str(), "params": params, "epochs": cfg.epochs, "train_loss": last.train_loss, "val_accuracy": last.val_accuracy, "val_accuracy_mnl": last.val_accuracy_mnl }))
+    Ok(json!({ "net": cfg.net.as_str(), "params": params, "params_loc": params_loc, "epochs": cfg.epochs, "train_loss": last.train_loss, "val_accuracy": last.val_accuracy, "val_accuracy_mnl": last.val_accuracy_mnl }))
 }
 
 /// `epochs.parquet`: one row per epoch and metric; phases prefix the metric.
