@@ -223,3 +223,45 @@ fn every_paper_stage_kind_runs_on_a_tiny_config() {
     let paw = claims.as_array().unwrap().iter().find(|c| c["spec"] == "paw").unwrap();
     assert_eq!(paw["seeds"], 1);
 }
+
+#[test]
+fn real_celeba_layout_is_read_cropped_and_fingerprinted() {
+    let env = Env::new(TINY);
+    assert!(env.exp(&["run", "spec.toml", "--json"]).status.success());
+    // Treat the generated set as a user's CelebA copy on disk.
+    let out = env.exp(&["show", "tiny", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = v["stages"][0]["key"].as_str().unwrap();
+    let generated = env.path().join("results/cache").join(&key[..2]).join(key).join("celeba");
+    let copy = env.path().join("mycelebA");
+    copy_dir(&generated, &copy);
+    let spec = TINY.replace("[data]\n", "[data]\ndataset = \"celeba\"\nroot = \"mycelebA\"\ncrop = \"bbox\"\n").replace("train-images = 64\nval-images = 16\ntest-images = 16\n", "train-images = 40\n");
+    std::fs::write(env.path().join("real.toml"), spec).unwrap();
+    let out = env.exp(&["run", "real.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["stages"][0]["kind"], "read-data");
+    assert_eq!(run["stages"][0]["summary"]["test"], 16);
+    assert!(run["stages"][2]["summary"]["mean_accuracy"].as_f64().is_some());
+    // Editing one image changes the fingerprint: everything reruns.
+    std::fs::write(copy.join("Img/img_celeba/000001.jpg"), std::fs::read(copy.join("Img/img_celeba/000002.jpg")).unwrap()).unwrap();
+    let plan = text(&env.exp(&["plan", "real.toml"]));
+    assert!(plan.lines().filter(|l| l.contains("to run")).count() >= 3, "{plan}");
+    // A missing image is an error naming it.
+    std::fs::remove_file(copy.join("Img/img_celeba/000003.jpg")).unwrap();
+    let out = env.exp(&["run", "real.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("000003.jpg"), "{}", text(&out));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}

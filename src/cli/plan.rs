@@ -25,7 +25,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     let (spec, dag) = super::load_spec(&args.spec, &args.set)?;
     let cache = Cache::open(&cli.cache_root())?;
     let previous = crate::runs::list(&cli.results);
-    let lines = explain::plan(&spec, &dag, &cache, args.device, &previous, args.force);
+    let lines = explain::plan(&spec, &dag, &cache, args.device, &previous, args.force)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&lines)?);
         return Ok(exit::OK);

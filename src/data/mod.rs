@@ -3,6 +3,7 @@
 
 pub mod celeba;
 pub mod draw;
+pub mod fingerprint;
 pub mod synthetic_faces;
 
 use std::path::Path;
@@ -57,6 +58,37 @@ pub fn generate_synthetic_faces(spec: &DataSpec, root: &Path, progress: &(dyn Fn
     Ok(total)
 }
 
+/// Where a split's images come from: a CelebA-layout root, its image
+/// folder, how to crop, and a cap on images per split (0 = all).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub root: std::path::PathBuf,
+    pub images: std::path::PathBuf,
+    /// Square crop around the annotated bbox, `expand` × its longer side.
+    pub crop_expand: Option<f32>,
+    /// Train, val, test caps.
+    pub caps: [u32; 3],
+}
+
+impl Source {
+    /// A generated set: images at the input size, no crop.
+    pub fn synthetic(root: &Path) -> Source {
+        Source { root: root.to_path_buf(), images: Celeba::image_dir(root), crop_expand: None, caps: [0; 3] }
+    }
+
+    /// A real CelebA root as a spec describes it.
+    pub fn celeba(spec: &DataSpec) -> Option<Source> {
+        let real = spec.real.as_ref()?;
+        let folder = if real.variant == "aligned" { "img_align_celeba" } else { "img_celeba" };
+        Some(Source {
+            root: real.root.clone(),
+            images: real.root.join("Img").join(folder),
+            crop_expand: (real.crop == "bbox").then_some(real.expand as f32),
+            caps: [spec.train_images, spec.val_images, spec.test_images],
+        })
+    }
+}
+
 /// Decoded images of one split, resized to a square side, with labels for
 /// the selected attributes.
 pub struct ImageSet {
@@ -89,22 +121,30 @@ impl ImageSet {
     }
 
     /// Read one split of a CelebA-layout root, decoding in parallel.
-    pub fn load(root: &Path, split: Split, size: usize, attributes: &[usize]) -> Result<ImageSet, LoadError> {
-        let celeba = Celeba::open(root)?;
+    pub fn load(src: &Source, split: Split, size: usize, attributes: &[usize]) -> Result<ImageSet, LoadError> {
+        let celeba = Celeba::open(&src.root)?;
         let code = match split {
             Split::Train => 0,
             Split::Val => 1,
             Split::Test => 2,
         };
-        let records: Vec<&Record> = celeba.records.iter().filter(|r| r.split == code).collect();
+        let cap = match src.caps[code as usize] {
+            0 => usize::MAX,
+            n => n as usize,
+        };
+        let records: Vec<&Record> = celeba.records.iter().filter(|r| r.split == code).take(cap).collect();
         if records.is_empty() {
             return Err(LoadError::Empty(split.as_str()));
         }
         let images: Vec<Vec<u8>> = records
             .par_iter()
             .map(|r| {
-                let path = celeba.image_path(r);
+                let path = src.images.join(&r.file);
                 let img = image::open(&path).map_err(|source| LoadError::Decode { path: path.clone(), source })?.to_rgb8();
+                let img = match (src.crop_expand, r.bbox) {
+                    (Some(expand), Some(b)) => square_crop(&img, b, expand),
+                    _ => img,
+                };
                 let img = if img.width() as usize == size && img.height() as usize == size {
                     img
                 } else {
@@ -156,6 +196,18 @@ impl ImageSet {
     }
 }
 
+/// The square of side `expand` × the box's longer side, centred on the
+/// box, clamped to the image (the crop rule is a recorded spec parameter).
+fn square_crop(img: &image::RgbImage, b: [f32; 4], expand: f32) -> image::RgbImage {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let side = (b[2].max(b[3]) * expand).min(w).min(h).max(1.0);
+    let cx = b[0] + b[2] / 2.0;
+    let cy = b[1] + b[3] / 2.0;
+    let x0 = (cx - side / 2.0).clamp(0.0, w - side);
+    let y0 = (cy - side / 2.0).clamp(0.0, h - side);
+    image::imageops::crop_imm(img, x0 as u32, y0 as u32, side as u32, side as u32).to_image()
+}
+
 fn normalise(p: u8) -> f32 {
     (p as f32 / 255.0 - 0.5) / 0.25
 }
@@ -190,9 +242,9 @@ mod tests {
     #[test]
     fn generated_set_reads_back_through_the_celeba_reader() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = DataSpec { dataset: "synthetic-faces".into(), image_size: 32, train_images: 6, val_images: 2, test_images: 3, attributes: (0..40).collect(), seed: 1 };
+        let spec = DataSpec { dataset: "synthetic-faces".into(), image_size: 32, train_images: 6, val_images: 2, test_images: 3, attributes: (0..40).collect(), seed: 1, real: None };
         generate_synthetic_faces(&spec, dir.path(), &|_| {}).unwrap();
-        let set = ImageSet::load(dir.path(), Split::Test, 32, &[20, 31]).unwrap();
+        let set = ImageSet::load(&Source::synthetic(dir.path()), Split::Test, 32, &[20, 31]).unwrap();
         assert_eq!(set.len(), 3);
         assert_eq!(set.labels.len(), 6);
         let face = synthetic_faces::generate(1, 8, 32); // first test image

@@ -58,7 +58,8 @@ pub struct PlanLine {
     pub reason: Option<DirtyReason>,
 }
 
-pub fn plan(spec: &Spec, dag: &Dag, cache: &Cache, device: DeviceChoice, previous: &[RunRecord], force: bool) -> Vec<PlanLine> {
+pub fn plan(spec: &Spec, dag: &Dag, cache: &Cache, device: DeviceChoice, previous: &[RunRecord], force: bool) -> Result<Vec<PlanLine>, super::ExecError> {
+    let prints = super::fingerprints(dag, cache.root())?;
     let mut digests: Vec<Option<String>> = vec![None; dag.order.len()];
     let mut lines = Vec::new();
     for (i, stage) in dag.order.iter().enumerate() {
@@ -85,7 +86,7 @@ pub fn plan(spec: &Spec, dag: &Dag, cache: &Cache, device: DeviceChoice, previou
             lines.push(line(None, false, Some(DirtyReason::UpstreamRuns { stage: up })));
             continue;
         }
-        let ki = key_inputs(stage, &upstream, device);
+        let ki = key_inputs(stage, &upstream, prints.get(&stage.id), device);
         let key = ki.key();
         let last = previous.iter().filter(|r| r.name == spec.name).find_map(|r| r.stages.iter().find(|s| s.id == stage.id).and_then(|s| s.key_inputs.clone()));
         match cache.lookup(&key) {
@@ -104,7 +105,7 @@ pub fn plan(spec: &Spec, dag: &Dag, cache: &Cache, device: DeviceChoice, previou
             }
         }
     }
-    lines
+    Ok(lines)
 }
 
 /// The first difference between the inputs of the last run and now.

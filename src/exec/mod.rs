@@ -51,10 +51,26 @@ pub enum ExecError {
     Runs(#[from] RunsError),
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),
+    #[error(transparent)]
+    Fingerprint(#[from] crate::data::fingerprint::FingerprintError),
+}
+
+/// Fingerprints of the real data sets a DAG reads, by stage id. They go
+/// into the data stage's key, so edited files mean a new key.
+pub fn fingerprints(dag: &Dag, cache_root: &std::path::Path) -> Result<BTreeMap<String, String>, ExecError> {
+    let mut out = BTreeMap::new();
+    for stage in &dag.order {
+        if let crate::spec::StageConfig::ReadData(spec) = &stage.config {
+            let root = &spec.real.as_ref().expect("read-data is real").root;
+            let memo = cache_root.join("fingerprints").join(format!("{}.json", &crate::cache::key::sha256_hex(root.to_string_lossy().as_bytes())[..16]));
+            out.insert(stage.id.clone(), crate::data::fingerprint::fingerprint(root, &memo)?);
+        }
+    }
+    Ok(out)
 }
 
 /// The key inputs of `stage` given its upstream entries.
-pub fn key_inputs(stage: &StageSpec, upstream: &BTreeMap<String, String>, device: DeviceChoice) -> KeyInputs {
+pub fn key_inputs(stage: &StageSpec, upstream: &BTreeMap<String, String>, fingerprint: Option<&String>, device: DeviceChoice) -> KeyInputs {
     let mut params = serde_json::to_value(&stage.config).expect("config serializes");
     if let Some(obj) = params.as_object_mut() {
         obj.remove("kind");
@@ -63,7 +79,7 @@ pub fn key_inputs(stage: &StageSpec, upstream: &BTreeMap<String, String>, device
         kind: stage.kind.as_str().into(),
         kind_version: stage.kind.version(),
         params,
-        dataset: upstream.get("data").cloned(),
+        dataset: upstream.get("data").or(fingerprint).cloned(),
         inputs: upstream.iter().filter(|(role, _)| role.as_str() != "data").map(|(r, d)| (r.clone(), d.clone())).collect(),
         backend: stage.kind.depends_on_backend().then(|| device.backend().to_string()),
     }
@@ -83,6 +99,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
     let dag = Dag::build(spec)?;
     let cache = Cache::open(&opts.cache_root)?;
     crate::cache::gc::clean_stale_tmp(&opts.cache_root);
+    let prints = fingerprints(&dag, &opts.cache_root)?;
     let (git_commit, git_dirty) = runs::git_state();
     let id = runs::new_id(&spec.name);
     let record = RunRecord {
@@ -127,7 +144,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
     let jobs = opts.jobs.max(1).min(dag.order.len());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
-            scope.spawn(|| worker(&dag, &cache, opts, &shared, &wake, &bars, &logs, &git_commit, git_dirty));
+            scope.spawn(|| worker(&dag, &cache, opts, &prints, &shared, &wake, &bars, &logs, &git_commit, git_dirty));
         }
     });
     let (_, mut record) = shared.into_inner().expect("no worker panicked holding the lock");
@@ -144,6 +161,7 @@ fn worker(
     dag: &Dag,
     cache: &Cache,
     opts: &RunOptions,
+    prints: &BTreeMap<String, String>,
     shared: &Mutex<(Vec<State>, RunRecord)>,
     wake: &Condvar,
     bars: &progress::Bars,
@@ -200,7 +218,7 @@ fn worker(
 
         let stage = &dag.order[i];
         let digests = inputs.iter().map(|(r, e)| (r.clone(), e.manifest.digest.clone())).collect();
-        let ki = key_inputs(stage, &digests, opts.device);
+        let ki = key_inputs(stage, &digests, prints.get(&stage.id), opts.device);
         let key = ki.key();
         let log_path = logs.join(format!("{}.log", stage.id));
         let reporter = bars.stage(&stage.id, &log_path);

@@ -65,6 +65,21 @@ pub struct DataSpec {
     /// Indices into [`attributes::CELEBA`] of the attributes modelled.
     pub attributes: Vec<usize>,
     pub seed: u64,
+    /// A data set on disk (`celeba`); absent for generated sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real: Option<RealData>,
+}
+
+/// Where a real data set lives and how its images are cropped.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct RealData {
+    pub root: PathBuf,
+    /// `unaligned` (`Img/img_celeba`, the paper's uCelebA) or `aligned`.
+    pub variant: String,
+    /// `bbox` (square around `list_bbox_celeba.txt`'s box × `expand`) or `none`.
+    pub crop: String,
+    pub expand: f64,
 }
 
 /// One stage of the DAG.
@@ -82,6 +97,7 @@ pub struct StageSpec {
 #[serde(rename_all = "kebab-case")]
 pub enum StageKind {
     GenerateData,
+    ReadData,
     Train,
     TrainFrl,
     Localize,
@@ -93,8 +109,9 @@ pub enum StageKind {
 }
 
 impl StageKind {
-    pub const ALL: [StageKind; 9] = [
+    pub const ALL: [StageKind; 10] = [
         Self::GenerateData,
+        Self::ReadData,
         Self::Train,
         Self::TrainFrl,
         Self::Localize,
@@ -108,6 +125,7 @@ impl StageKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::GenerateData => "generate-data",
+            Self::ReadData => "read-data",
             Self::Train => "train",
             Self::TrainFrl => "train-frl",
             Self::Localize => "localize",
@@ -132,7 +150,7 @@ impl StageKind {
     /// Whether results depend on the compute backend and dtype. Data
     /// generation does not, so a GPU run reuses the CPU's data.
     pub fn depends_on_backend(self) -> bool {
-        !matches!(self, Self::GenerateData)
+        !matches!(self, Self::GenerateData | Self::ReadData)
     }
 
     fn parse(s: &str) -> Option<Self> {
@@ -143,7 +161,7 @@ impl StageKind {
     fn keys(self) -> &'static [&'static str] {
         const TRAIN: &[&str] = &["data", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"];
         match self {
-            Self::GenerateData => &[],
+            Self::GenerateData | Self::ReadData => &[],
             Self::Train => TRAIN,
             Self::TrainFrl => &["data", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "mnl", "mnl-hidden"],
             Self::Localize => &["data", "model", "patch", "samples"],
@@ -161,6 +179,7 @@ impl StageKind {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum StageConfig {
     GenerateData(DataSpec),
+    ReadData(DataSpec),
     Train(TrainConfig),
     TrainFrl { #[serde(flatten)] train: TrainConfig, mnl: bool, mnl_hidden: u32 },
     Localize { patch: f64, samples: u32 },
@@ -431,7 +450,7 @@ fn key(path: &[Seg], k: &str) -> Vec<Seg> {
     p
 }
 
-const DATASETS: [&str; 1] = ["synthetic-faces"];
+const DATASETS: [&str; 2] = ["synthetic-faces", "celeba"];
 
 fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result<Spec, SpecError> {
     let RawSpec { extends: _, experiment, data, train, stage, sweep } = raw;
@@ -442,12 +461,11 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
     let data = resolve_data(data, seed, ctx)?;
     let defaults = train.unwrap_or_default();
 
-    let mut stages = vec![StageSpec {
-        id: "data".into(),
-        kind: StageKind::GenerateData,
-        inputs: BTreeMap::new(),
-        config: StageConfig::GenerateData(data.clone()),
-    }];
+    let (kind, config) = match data.real {
+        None => (StageKind::GenerateData, StageConfig::GenerateData(data.clone())),
+        Some(_) => (StageKind::ReadData, StageConfig::ReadData(data.clone())),
+    };
+    let mut stages = vec![StageSpec { id: "data".into(), kind, inputs: BTreeMap::new(), config }];
     for (i, table) in stage.into_iter().enumerate() {
         let here = vec![Seg::Key("stage".into()), Seg::Index(i)];
         let kind_name = match table.get("kind") {
@@ -456,11 +474,11 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
             None => return Err(ctx.error(&here, "missing field `kind`")),
         };
         let kind = StageKind::parse(&kind_name).ok_or_else(|| {
-            let known: Vec<_> = StageKind::ALL.iter().filter(|k| **k != StageKind::GenerateData).map(|k| k.as_str()).collect();
+            let known: Vec<_> = StageKind::ALL.iter().filter(|k| !matches!(k, StageKind::GenerateData | StageKind::ReadData)).map(|k| k.as_str()).collect();
             ctx.error(&key(&here, "kind"), format!("unknown stage kind `{kind_name}`; known kinds are {}", backticked(&known)))
         })?;
-        if kind == StageKind::GenerateData {
-            return Err(ctx.error(&key(&here, "kind"), "`generate-data` is the implicit stage `data`: configure it in the `[data]` table"));
+        if matches!(kind, StageKind::GenerateData | StageKind::ReadData) {
+            return Err(ctx.error(&key(&here, "kind"), format!("`{kind_name}` is the implicit stage `data`: configure it in the `[data]` table")));
         }
         for k in table.keys() {
             if k != "id" && k != "kind" && !kind.keys().contains(&k.as_str()) {
@@ -601,7 +619,7 @@ fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[
         Ok(())
     };
     let config = match kind {
-        StageKind::GenerateData => unreachable!("rejected by the caller"),
+        StageKind::GenerateData | StageKind::ReadData => unreachable!("rejected by the caller"),
         StageKind::Train => StageConfig::Train(train),
         StageKind::TrainFrl => {
             let hidden = positive(s.mnl_hidden.unwrap_or(512), ctx, &key(here, "mnl-hidden"))?;
@@ -668,15 +686,41 @@ fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[
 
 fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, SpecError> {
     let p = [Seg::Key("data".into())];
-    let RawData { dataset, root, image_size, train_images, val_images, test_images, attributes } =
-        raw.unwrap_or(RawData { dataset: None, root: None, image_size: None, train_images: None, val_images: None, test_images: None, attributes: None });
+    let RawData { dataset, root, variant, crop, expand, image_size, train_images, val_images, test_images, attributes } = raw.unwrap_or_default();
     let dataset = dataset.unwrap_or_else(|| "synthetic-faces".into());
     if !DATASETS.contains(&dataset.as_str()) {
         return Err(ctx.error(&key(&p, "dataset"), format!("unknown dataset `{dataset}`; known datasets are {}", backticked(&DATASETS))));
     }
-    if root.is_some() {
-        return Err(ctx.error(&key(&p, "root"), format!("`{dataset}` is generated, it takes no `root`")));
-    }
+    let real = if dataset == "celeba" {
+        let root = root.ok_or_else(|| ctx.error(&p, "`celeba` needs `root = \"<folder with Img/, Anno/, Eval/>\"`"))?;
+        let variant = variant.unwrap_or_else(|| "unaligned".into());
+        if !["unaligned", "aligned"].contains(&variant.as_str()) {
+            return Err(ctx.error(&key(&p, "variant"), format!("unknown variant `{variant}`; allowed: `unaligned`, `aligned`")));
+        }
+        let default_crop = if variant == "unaligned" { "bbox" } else { "none" };
+        let crop = crop.unwrap_or_else(|| default_crop.into());
+        if !["bbox", "none"].contains(&crop.as_str()) {
+            return Err(ctx.error(&key(&p, "crop"), format!("unknown crop `{crop}`; allowed: `bbox`, `none`")));
+        }
+        let expand = in_range(expand.unwrap_or(1.3), ctx, &key(&p, "expand"), "must be in [1, 4]", |v| (1.0..=4.0).contains(&v))?;
+        // Relative roots are relative to the spec file, like `extends`.
+        let root = ctx.sources[0].path.parent().unwrap_or(Path::new(".")).join(root);
+        Some(RealData { root, variant, crop, expand })
+    } else {
+        for (name, given) in [("root", root.is_some()), ("variant", variant.is_some()), ("crop", crop.is_some()), ("expand", expand.is_some())] {
+            if given {
+                return Err(ctx.error(&key(&p, name), format!("`{dataset}` is generated, it takes no `{name}`")));
+            }
+        }
+        None
+    };
+    // Real sets: the counts cap each split (0 = all of it).
+    let cap = |v: Option<u32>, default: u32, name: &str| -> Result<u32, SpecError> {
+        match (&real, v) {
+            (Some(_), v) => Ok(v.unwrap_or(0)),
+            (None, v) => positive(v.unwrap_or(default), ctx, &key(&p, name)),
+        }
+    };
     let image_size = positive(image_size.unwrap_or(64), ctx, &key(&p, "image-size"))?;
     if !(32..=512).contains(&image_size) {
         return Err(ctx.error(&key(&p, "image-size"), format!("must be in 32..=512, got {image_size}")));
@@ -705,11 +749,12 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
     Ok(DataSpec {
         dataset,
         image_size,
-        train_images: positive(train_images.unwrap_or(2000), ctx, &key(&p, "train-images"))?,
-        val_images: positive(val_images.unwrap_or(400), ctx, &key(&p, "val-images"))?,
-        test_images: positive(test_images.unwrap_or(400), ctx, &key(&p, "test-images"))?,
+        train_images: cap(train_images, 2000, "train-images")?,
+        val_images: cap(val_images, 400, "val-images")?,
+        test_images: cap(test_images, 400, "test-images")?,
         attributes,
         seed,
+        real,
     })
 }
 

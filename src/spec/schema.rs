@@ -43,16 +43,23 @@ pub struct RawExperiment {
     pub seed: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RawData {
     /// `synthetic-faces` (default) or `celeba`.
     pub dataset: Option<String>,
-    /// Root folder of a data set on disk (`celeba`).
+    /// Root folder of a data set on disk (`celeba`), relative to the spec.
     pub root: Option<String>,
+    /// `celeba`: `unaligned` (default; the paper's uCelebA) or `aligned`.
+    pub variant: Option<String>,
+    /// `celeba`: `bbox` (default for unaligned) or `none`.
+    pub crop: Option<String>,
+    /// `celeba`: side of the square crop as a multiple of the bbox's longer side. Default: 1.3.
+    pub expand: Option<f64>,
     /// Side of the square images fed to the nets. Default: 64.
     pub image_size: Option<u32>,
     /// Synthetic data: images per split. Defaults: 2000 / 400 / 400.
+    /// Real data: a cap per split (default: all).
     pub train_images: Option<u32>,
     pub val_images: Option<u32>,
     pub test_images: Option<u32>,

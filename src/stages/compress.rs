@@ -16,13 +16,13 @@ use crate::spec::{Split, TrainConfig};
 use crate::train::{self, Phase, euclidean_loss};
 
 pub fn run(ctx: &StageCtx, cfg: &TrainConfig, hint_epochs: u32, hint_lr: f64) -> Result<serde_json::Value, StageError> {
-    let (data, root) = ctx.data()?;
+    let (data, source) = ctx.data()?;
     let (plain, device) = ctx.devices(cfg.seed);
     let (teacher, tinfo) = load_attr_net(&ctx.input("teacher").dir, "model", &plain)?;
     let size = tinfo.image_size;
     ctx.progress.set_message("decoding images".into());
-    let train_set = ImageSet::load(&root, Split::Train, size, &tinfo.attributes)?;
-    let val = ImageSet::load(&root, Split::Val, size, &tinfo.attributes)?;
+    let train_set = ImageSet::load(&source, Split::Train, size, &tinfo.attributes)?;
+    let val = ImageSet::load(&source, Split::Val, size, &tinfo.attributes)?;
     let mut student = AttrNetConfig::new(cfg.net, tinfo.attributes.len()).with_width(cfg.width).init(size, &device);
     // The student learns to reproduce the teacher's maps F_i, so it starts
     // from the teacher's CAM weights w_{j,i} on them (our choice; the paper

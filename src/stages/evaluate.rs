@@ -13,17 +13,17 @@ use serde_json::json;
 use super::paw::{PawSets, load_paw, subnet_scores};
 use super::{StageCtx, StageError, load_attr_net, read_boxes};
 use crate::attributes::CELEBA;
-use crate::data::ImageSet;
+use crate::data::{ImageSet, Source};
 use crate::metrics::{self, store};
 use crate::spec::{EvalConfig, Head, Split};
 use crate::train::{predict, to_vec};
 
 pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageError> {
-    let (_, root) = ctx.data()?;
+    let (_, source) = ctx.data()?;
     let dir = ctx.input("model").dir.clone();
     let device = ctx.device.device();
     ctx.progress.set_message(format!("scoring {} ({})", cfg.split.as_str(), cfg.head.as_str()));
-    let (attributes, scores, labels, train_rate) = scores(ctx, &dir, &root, cfg, &device)?;
+    let (attributes, scores, labels, train_rate) = scores(ctx, &dir, &source, cfg, &device)?;
     let m = attributes.len();
     let acc = metrics::accuracy(&scores, &labels, m);
     let bal = metrics::balanced_accuracy(&scores, &labels, m);
@@ -54,12 +54,12 @@ pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageE
 
 type Scored = (Vec<usize>, Vec<f32>, Vec<u8>, Vec<f64>);
 
-fn scores(ctx: &StageCtx, dir: &Path, root: &Path, cfg: &EvalConfig, device: &Device) -> Result<Scored, StageError> {
+fn scores(ctx: &StageCtx, dir: &Path, source: &Source, cfg: &EvalConfig, device: &Device) -> Result<Scored, StageError> {
     let wrong = |what: &str| StageError::Input { stage: ctx.stage.id.clone(), message: format!("head `{}` {what}", cfg.head.as_str()) };
     if dir.join("model.json").exists() {
         let (model, info) = load_attr_net(dir, "model", device)?;
-        let set = ImageSet::load(root, cfg.split, info.image_size, &info.attributes)?;
-        let train = ImageSet::load(root, Split::Train, info.image_size, &info.attributes)?;
+        let set = ImageSet::load(source, cfg.split, info.image_size, &info.attributes)?;
+        let train = ImageSet::load(source, Split::Train, info.image_size, &info.attributes)?;
         let (loc, mnl) = predict(&model, &set, device, 64);
         let scores = match cfg.head {
             Head::Loc => loc,
@@ -70,8 +70,8 @@ fn scores(ctx: &StageCtx, dir: &Path, root: &Path, cfg: &EvalConfig, device: &De
     }
     let (paw, info) = load_paw(dir, device)?;
     let boxes = read_boxes(&dir.join("boxes.tsv"))?;
-    let sets = PawSets::load(root, cfg.split, &info, &boxes)?;
-    let train_rate = ImageSet::load(root, Split::Train, info.whole.image_size, &info.whole.attributes)?.positive_rate();
+    let sets = PawSets::load(source, cfg.split, &info, &boxes)?;
+    let train_rate = ImageSet::load(source, Split::Train, info.whole.image_size, &info.whole.attributes)?.positive_rate();
     let (k, m, n) = (info.parts + 1, info.whole.attributes.len(), sets.whole.len());
     let all = subnet_scores(&paw, &sets, device);
     let scores = match cfg.head {

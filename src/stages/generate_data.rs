@@ -1,4 +1,6 @@
-//! `generate-data`: writes a synthetic data set in its real on-disk layout.
+//! `generate-data` writes a synthetic data set in its real on-disk layout;
+//! `read-data` checks a real one (CelebA) and records what it holds. Its
+//! cache key includes the data set's fingerprint (see `exec::key_inputs`).
 
 use serde_json::json;
 
@@ -23,4 +25,30 @@ pub fn run(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageEr
         "test": spec.test_images,
         "image_size": spec.image_size,
     }))
+}
+
+pub fn read(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageError> {
+    let source = crate::data::Source::celeba(spec).expect("read-data has a real data set");
+    ctx.progress.set_message(format!("reading {}", source.root.display()));
+    let celeba = crate::data::celeba::Celeba::open(&source.root)?;
+    let mut per_split = [0usize; 3];
+    for r in &celeba.records {
+        per_split[r.split as usize] += 1;
+    }
+    // Every listed image must exist; decoding errors surface when a stage reads it.
+    if let Some(r) = celeba.records.iter().find(|r| !source.images.join(&r.file).exists()) {
+        return Err(StageError::Input { stage: ctx.stage.id.clone(), message: format!("image `{}` is listed in `Anno/list_attr_celeba.txt` but missing", source.images.join(&r.file).display()) });
+    }
+    let summary = json!({
+        "dataset": spec.dataset,
+        "root": source.root,
+        "images": celeba.records.len(),
+        "train": per_split[0],
+        "val": per_split[1],
+        "test": per_split[2],
+        "image_size": spec.image_size,
+    });
+    super::write_json(&ctx.out.join("dataset.json"), &summary)?;
+    ctx.progress.log(&format!("{} images in `{}`: {} train / {} val / {} test", celeba.records.len(), source.root.display(), per_split[0], per_split[1], per_split[2]));
+    Ok(summary)
 }

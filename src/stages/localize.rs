@@ -39,13 +39,13 @@ pub fn peaks(cams: Tensor<4>) -> Vec<Vec<(usize, usize)>> {
 }
 
 pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Value, StageError> {
-    let (_, root) = ctx.data()?;
+    let (_, source) = ctx.data()?;
     let device: Device = ctx.device.device();
     let (model, info) = load_attr_net(&ctx.input("model").dir, "model", &device)?;
     let size = info.image_size;
     let m = info.attributes.len();
-    let celeba = Celeba::open(&root)?;
-    let regions = root.join("Anno/list_attr_regions.txt").exists().then(|| read_regions(&root, &celeba.records)).transpose()?;
+    let celeba = Celeba::open(&source.root)?;
+    let regions = source.root.join("Anno/list_attr_regions.txt").exists().then(|| read_regions(&source.root, &celeba.records)).transpose()?;
     let row_of: std::collections::HashMap<&str, usize> = celeba.records.iter().enumerate().map(|(i, r)| (r.file.as_str(), i)).collect();
     let tolerance = 15.0 * size as f32 / 224.0;
 
@@ -59,7 +59,7 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
     let mut saved = Vec::new();
     for split in [Split::Train, Split::Val, Split::Test] {
         ctx.progress.set_message(format!("localising {}", split.as_str()));
-        let set = ImageSet::load(&root, split, size, &info.attributes)?;
+        let set = ImageSet::load(&source, split, size, &info.attributes)?;
         let idx: Vec<usize> = (0..set.len()).collect();
         for chunk in idx.chunks(64) {
             let cams = upsampled_cams(&model, set.images(chunk, &[], &device));

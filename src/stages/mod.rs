@@ -22,7 +22,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Entry;
-use crate::data::SquareBox;
+use crate::data::{Source, SquareBox};
 use crate::device::DeviceChoice;
 use crate::models::{AttrNet, AttrNetConfig};
 use crate::progress::Progress;
@@ -44,12 +44,13 @@ impl StageCtx<'_> {
         self.inputs.get(role).expect("planner guarantees every input")
     }
 
-    /// The data set spec and its CelebA-layout root.
-    fn data(&self) -> Result<(DataSpec, PathBuf), StageError> {
+    /// The data set spec and where its images come from.
+    fn data(&self) -> Result<(DataSpec, Source), StageError> {
         let entry = self.input("data");
-        let spec = serde_json::from_value(entry.manifest.key_inputs.params.clone())
+        let spec: DataSpec = serde_json::from_value(entry.manifest.key_inputs.params.clone())
             .map_err(|e| StageError::Input { stage: self.stage.id.clone(), message: format!("`data` is not a data stage: {e}") })?;
-        Ok((spec, entry.dir.join("celeba")))
+        let source = Source::celeba(&spec).unwrap_or_else(|| Source::synthetic(&entry.dir.join("celeba")));
+        Ok((spec, source))
     }
 
     /// A plain and an autodiff device, seeded.
@@ -87,6 +88,7 @@ pub enum StageError {
 pub fn run(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
     match &ctx.stage.config {
         StageConfig::GenerateData(spec) => generate_data::run(ctx, spec),
+        StageConfig::ReadData(spec) => generate_data::read(ctx, spec),
         StageConfig::Train(cfg) => train::run(ctx, cfg, None),
         StageConfig::TrainFrl { train, mnl, mnl_hidden } => train::run(ctx, train, mnl.then_some(*mnl_hidden as usize)),
         StageConfig::Localize { patch, samples } => localize::run(ctx, *patch, *samples as usize),

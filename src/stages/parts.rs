@@ -19,7 +19,7 @@ use crate::spec::{Split, TrainConfig};
 use crate::train::{self, Phase};
 
 pub fn run(ctx: &StageCtx, cfg: &TrainConfig, part_size: usize, grid: Option<u32>) -> Result<serde_json::Value, StageError> {
-    let (_, root) = ctx.data()?;
+    let (_, source) = ctx.data()?;
     let (plain, device) = ctx.devices(cfg.seed);
     let whole_dir = &ctx.input("whole").dir;
     let (whole, whole_info) = load_attr_net(whole_dir, "model", &plain)?;
@@ -27,15 +27,15 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, part_size: usize, grid: Option<u32
     let m = whole_info.attributes.len();
     let boxes = match grid {
         Some(g) => {
-            let all = Celeba::open(&root)?.records.into_iter().map(|r| (r.file, grid_boxes(size, g as usize))).collect();
+            let all = Celeba::open(&source.root)?.records.into_iter().map(|r| (r.file, grid_boxes(size, g as usize))).collect();
             all
         }
         None => read_boxes(&ctx.input("regions").dir.join("boxes.tsv"))?,
     };
     let parts = grid.map_or(m, |g| (g * g) as usize);
     ctx.progress.set_message("decoding images".into());
-    let train_set = ImageSet::load(&root, Split::Train, size, &whole_info.attributes)?;
-    let val_set = ImageSet::load(&root, Split::Val, size, &whole_info.attributes)?;
+    let train_set = ImageSet::load(&source, Split::Train, size, &whole_info.attributes)?;
+    let val_set = ImageSet::load(&source, Split::Val, size, &whole_info.attributes)?;
     let lookup = |set: &ImageSet, p: usize| -> Result<Vec<crate::data::SquareBox>, StageError> {
         set.files
             .iter()

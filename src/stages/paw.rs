@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::train::write_epochs;
 use super::{PawInfo, StageCtx, StageError, load_attr_net, read_boxes, read_json, write_json};
-use crate::data::{ImageSet, SquareBox};
+use crate::data::{ImageSet, Source, SquareBox};
 use crate::metrics;
 use crate::models::{Fusion, Paw};
 use crate::spec::{Split, TrainConfig};
@@ -26,8 +26,8 @@ pub struct PawSets {
 }
 
 impl PawSets {
-    pub fn load(root: &Path, split: Split, info: &PawInfo, boxes: &BTreeMap<String, Vec<SquareBox>>) -> Result<PawSets, StageError> {
-        let whole = ImageSet::load(root, split, info.whole.image_size, &info.whole.attributes)?;
+    pub fn load(source: &Source, split: Split, info: &PawInfo, boxes: &BTreeMap<String, Vec<SquareBox>>) -> Result<PawSets, StageError> {
+        let whole = ImageSet::load(source, split, info.whole.image_size, &info.whole.attributes)?;
         let mut parts = Vec::new();
         for p in 0..info.parts {
             let b: Vec<SquareBox> = whole
@@ -108,14 +108,14 @@ fn rsl_summary(paw: &Paw, info: &PawInfo) -> serde_json::Value {
 }
 
 pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, StageError> {
-    let (_, root) = ctx.data()?;
+    let (_, source) = ctx.data()?;
     let (plain, device) = ctx.devices(cfg.seed);
     let parts_dir = &ctx.input("parts").dir;
     let (paw, info) = load_paw(parts_dir, &plain)?;
     let boxes = read_boxes(&parts_dir.join("boxes.tsv"))?;
     ctx.progress.set_message("scoring subnets".into());
-    let train_sets = PawSets::load(&root, Split::Train, &info, &boxes)?;
-    let val_sets = PawSets::load(&root, Split::Val, &info, &boxes)?;
+    let train_sets = PawSets::load(&source, Split::Train, &info, &boxes)?;
+    let val_sets = PawSets::load(&source, Split::Val, &info, &boxes)?;
     // Subnets are frozen: score every image once, then learn RSL + ARL on the scores.
     let (k, m) = (info.parts + 1, info.whole.attributes.len());
     let train_scores = subnet_scores(&paw, &train_sets, &plain);
@@ -146,7 +146,7 @@ pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, St
 }
 
 pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, StageError> {
-    let (_, root) = ctx.data()?;
+    let (_, source) = ctx.data()?;
     let (plain, device) = ctx.devices(cfg.seed);
     let dir = &ctx.input("fusion").dir;
     let info: PawInfo = read_json(&dir.join("paw.json"))?;
@@ -156,8 +156,8 @@ pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, 
     let (paw, info) = load_paw(dir, &device)?;
     let boxes = read_boxes(&dir.join("boxes.tsv"))?;
     ctx.progress.set_message("decoding images".into());
-    let train_sets = PawSets::load(&root, Split::Train, &info, &boxes)?;
-    let val_sets = PawSets::load(&root, Split::Val, &info, &boxes)?;
+    let train_sets = PawSets::load(&source, Split::Train, &info, &boxes)?;
+    let val_sets = PawSets::load(&source, Split::Val, &info, &boxes)?;
     let m = info.whole.attributes.len();
     let no_flip = TrainConfig { flip: false, ..cfg.clone() };
     let phase = Phase { name: "finetune".into(), cfg: &no_flip, lr: cfg.lr, epochs: cfg.epochs, n: train_sets.whole.len(), progress: ctx.progress };

@@ -13,11 +13,11 @@ use crate::train::{EpochRecord, Phase};
 use burn::module::Module;
 
 pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Result<serde_json::Value, StageError> {
-    let (data, root) = ctx.data()?;
+    let (data, source) = ctx.data()?;
     let size = data.image_size as usize;
     ctx.progress.set_message("decoding images".into());
-    let train = ImageSet::load(&root, Split::Train, size, &data.attributes)?;
-    let val = ImageSet::load(&root, Split::Val, size, &data.attributes)?;
+    let train = ImageSet::load(&source, Split::Train, size, &data.attributes)?;
+    let val = ImageSet::load(&source, Split::Val, size, &data.attributes)?;
     let (plain, device) = ctx.devices(cfg.seed);
     let mut net_cfg = AttrNetConfig::new(cfg.net, data.attributes.len()).with_width(cfg.width);
     if let Some(h) = mnl_hidden {
