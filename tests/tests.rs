@@ -206,6 +206,7 @@ fn every_paper_stage_kind_runs_on_a_tiny_config() {
         assert!(kinds.contains(k), "kind {k} missing from {kinds:?}");
     }
     assert!(run["stages"].as_array().unwrap().iter().all(|s| s["status"] == "ran"), "{run:#}");
+    let block_run = run.clone();
     // Part-only, Whole-only and PaW: one scored row each.
     for stage in ["eval-part", "eval-whole", "eval-paw", "eval-blocks"] {
         let s = run["stages"].as_array().unwrap().iter().find(|s| s["id"] == stage).unwrap();
@@ -219,9 +220,44 @@ fn every_paper_stage_kind_runs_on_a_tiny_config() {
     assert!(out.status.success(), "{}", text(&out));
     let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(run["stages"].as_array().unwrap().iter().all(|s| s["status"] == "cached"), "{run:#}");
+    // The report's tables hold the same numbers as the evaluations' Parquet.
+    let run = block_run;
+    let out = env.exp(&["report", run["id"].as_str().unwrap(), "--name", "paper"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(env.path().join("reports/paper/index.md")).unwrap();
+    for t in ["Table 5:", "FRL patches vs 4x4 blocks"] {
+        assert!(md.contains(t), "{t} missing:\n{md}");
+    }
+    let paw = run["stages"].as_array().unwrap().iter().find(|s| s["id"] == "eval-paw").unwrap();
+    let cell = format!("{:.2}", 100.0 * paw["summary"]["mean_accuracy"].as_f64().unwrap());
+    let avg = md.lines().find(|l| l.starts_with("| Average")).unwrap();
+    assert!(avg.contains(&cell), "{avg} lacks {cell}");
+    for f in ["rsl.png", "arl.png", "attributes.png", "curves.png"] {
+        assert!(env.path().join("reports/paper/figures").join(f).exists(), "{f}");
+    }
     let claims: serde_json::Value = serde_json::from_slice(&env.exp(&["claims", "--json"]).stdout).unwrap();
     let paw = claims.as_array().unwrap().iter().find(|c| c["spec"] == "paw").unwrap();
     assert_eq!(paw["seeds"], 1);
+
+    // Tables 1 and 3 come from the ablation and compression specs.
+    let base = &TINY_PAPER[..14];
+    let mut ids = Vec::new();
+    for spec in ["ablation_mnl.toml", "compression.toml"] {
+        let mut args = vec!["run", spec, "--json"];
+        args.extend_from_slice(base);
+        let out = env.exp(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        ids.push(run["id"].as_str().unwrap().to_string());
+    }
+    let out = env.exp(&["report", &ids[0], &ids[1], "--name", "tables"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(env.path().join("reports/tables/index.md")).unwrap();
+    let row = |prefix: &str| md.lines().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(row("| Without MNL | Loc. Branch |") + row("| MNL | Classif. Branch |") + row("| MNL | Loc. Branch |"), 3, "{md}");
+    // Table 3's four rows, plus SNet3's row in the paper-only Table 4.
+    assert_eq!(row("| TNet |") + row("| SNet1 |") + row("| SNet2 |") + row("| SNet3 |"), 5, "{md}");
+    assert!(!md.contains("(n=2)"), "one cache entry shared by two specs counts once:\n{md}");
 }
 
 #[test]
@@ -264,4 +300,46 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
     }
+}
+
+#[test]
+fn report_and_compare_over_a_tiny_sweep() {
+    let env = Env::new(&TINY.replace("name = \"tiny\"", "name = \"tiny\"\ntitle = \"<script>alert(1)</script>\"").replace("lr = 0.01", "lr = 0.01\n\n[sweep]\nseeds = [1, 2]"));
+    let out = env.exp(&["run", "spec.toml", "-s", "train.lr=0.01,0.02"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("sweep point 4/4"), "{}", text(&out));
+    let ls: serde_json::Value = serde_json::from_slice(&env.exp(&["ls", "--json"]).stdout).unwrap();
+    let runs = ls.as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    let sweep = runs[0]["sweep"].as_str().unwrap();
+    assert_eq!(text(&env.exp(&["ls", "--sweep", sweep])).matches("-tiny-").count(), 4);
+
+    let out = env.exp(&["report", "spec.toml", "--name", "tiny-report"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = env.path().join("reports/tiny-report");
+    for f in ["index.md", "index.html", "figures/curves.png", "figures/curves.svg", "figures/attributes.png", "figures/attributes.svg"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(!html.contains("<script>") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let md = std::fs::read_to_string(dir.join("index.md")).unwrap();
+    // The spec stands for its own sweep points (2 seeds at its lr), not the -s sweep.
+    assert_eq!(md.lines().filter(|l| l.starts_with("| 2") && l.contains("-tiny-")).count(), 2, "{md}");
+    let mut args = vec!["report", "--name", "all"];
+    args.extend(runs.iter().map(|r| r["id"].as_str().unwrap()));
+    assert!(env.exp(&args).status.success());
+    let md_all = std::fs::read_to_string(env.path().join("reports/all/index.md")).unwrap();
+    assert_eq!(md_all.lines().filter(|l| l.starts_with("| 2") && l.contains("-tiny-")).count(), 4, "{md_all}");
+    // The report's numbers are the Parquet's: each run's eval accuracy appears in `exp show`.
+    assert!(md.contains("Table 2: CUB-200-2011") && md.contains("67.40"), "paper numbers beside ours");
+
+    let ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let out = env.exp(&["compare", ids[3], ids[2], "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let cmp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changed: Vec<&String> = cmp["changed"].as_object().unwrap().keys().collect();
+    // Runs 1 and 2 of the sweep differ only in the seed, which every stage records.
+    assert!(changed.iter().all(|k| k.ends_with("seed")), "{changed:?}");
+    assert!(changed.contains(&&"seed".to_string()) && changed.contains(&&"stages.train.config.seed".to_string()), "{changed:?}");
+    assert!(cmp["deltas"].as_array().unwrap().iter().any(|d| d["stage"] == "eval"));
 }

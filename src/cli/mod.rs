@@ -2,9 +2,11 @@
 //! Each `exec` calls a library operation and returns an exit code.
 
 mod claims;
+mod compare;
 mod ls;
 mod models;
 mod plan;
+mod report;
 mod run;
 mod show;
 
@@ -34,6 +36,9 @@ Examples:
   exp show quickstart                            the latest run of a spec, or a run id
   exp models                                     every architecture with its parameter count
   exp claims                                     the paper's claims, checked on the paper specs' runs
+  exp report experiments/paw.toml                tables + figures in reports/paw/ (index.md, index.html)
+  exp compare RUN_A RUN_B                        parameters that differ, metric deltas
+  exp run experiments/quickstart.toml -s train.lr=0.1,0.2   a sweep: one run per value
 
 Exit codes: 0 ok, 1 a stage failed, 2 bad spec or arguments, 3 I/O or environment error.
 Environment: EXP_CACHE_DIR (artefact cache, shareable by a lab), EXP_RESULTS_DIR (run records).";
@@ -59,6 +64,8 @@ enum Command {
     Show(show::Args),
     Models(models::Args),
     Claims(claims::Args),
+    Report(report::Args),
+    Compare(compare::Args),
 }
 
 impl Cli {
@@ -84,6 +91,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Show(a) => show::exec(&cli, a),
         Command::Models(a) => models::exec(a),
         Command::Claims(a) => claims::exec(&cli, a),
+        Command::Report(a) => report::exec(&cli, a),
+        Command::Compare(a) => compare::exec(&cli, a),
     };
     match result {
         Ok(code) => code,

@@ -82,6 +82,16 @@ pub fn read_attribute_accuracy(path: &Path) -> Result<Vec<(String, f64)>, StoreE
     Ok(names.iter().zip(acc.iter()).map(|(n, a)| (n.unwrap_or_default().to_string(), a.unwrap_or(f64::NAN))).collect())
 }
 
+/// `(metric, epoch, value)` rows of an `epochs.parquet`.
+pub fn read_epochs(path: &Path) -> Result<Vec<(String, u32, f64)>, StoreError> {
+    let df = read(path)?;
+    let err = |source| StoreError::Read { path: path.into(), source };
+    let metric = df.column("metric").map_err(err)?.str().map_err(err)?.clone();
+    let epoch = df.column("epoch").map_err(err)?.u32().map_err(err)?.clone();
+    let value = df.column("value").map_err(err)?.f64().map_err(err)?.clone();
+    Ok(metric.iter().zip(epoch.iter()).zip(value.iter()).map(|((m, e), v)| (m.unwrap_or_default().to_string(), e.unwrap_or(0), v.unwrap_or(f64::NAN))).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,87 @@
+//! `exp compare RUN RUN…`: what differs between runs, and what it changed.
+
+use std::collections::BTreeMap;
+
+use super::{Cli, exit, table};
+use crate::runs::{self, RunRecord};
+
+/// Compare runs: the parameters that differ and the metric deltas
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Two or more run ids (or unique prefixes, or spec names for their latest run); the first is the baseline
+    #[arg(required = true, num_args = 2..)]
+    runs: Vec<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Flatten JSON into `path = value` pairs.
+pub fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| flatten(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, x, out)),
+        serde_json::Value::Array(a) if a.iter().all(|x| x.is_object()) && a.iter().all(|x| x.get("id").is_some()) => {
+            a.iter().for_each(|x| flatten(&format!("{prefix}.{}", x["id"].as_str().unwrap_or("?")), x, out))
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+/// Parameters that differ from the baseline: `path → [value per run]`.
+pub fn changed_params(runs: &[RunRecord]) -> BTreeMap<String, Vec<String>> {
+    let flat: Vec<BTreeMap<String, String>> = runs
+        .iter()
+        .map(|r| {
+            let mut m = BTreeMap::new();
+            let mut spec = r.spec.clone();
+            // Where the spec came from is not a parameter.
+            for k in ["path", "overrides", "point", "sweep"] {
+                spec.as_object_mut().map(|o| o.remove(k));
+            }
+            flatten("", &spec, &mut m);
+            m
+        })
+        .collect();
+    let keys: std::collections::BTreeSet<&String> = flat.iter().flat_map(|m| m.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| {
+            let vals: Vec<String> = flat.iter().map(|m| m.get(k).cloned().unwrap_or_else(|| "-".into())).collect();
+            vals.iter().any(|v| v != &vals[0]).then(|| (k.clone(), vals))
+        })
+        .collect()
+}
+
+pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
+    let runs: Vec<RunRecord> = args.runs.iter().map(|r| runs::find(&cli.results, r)).collect::<Result<_, _>>()?;
+    let params = changed_params(&runs);
+    let cache = crate::cache::Cache::open(&cli.cache_root())?;
+    let evals = crate::report::collect::evaluations(&runs, &cache);
+    // Metric deltas per evaluate stage: mean and per attribute, sorted by size.
+    let mut deltas = Vec::new();
+    for e in evals.iter().filter(|e| e.run == runs[0].id) {
+        for other in evals.iter().filter(|o| o.run != runs[0].id && o.stage == e.stage) {
+            let mut attrs: Vec<(String, f64)> = e.attributes.iter().filter_map(|(a, x)| other.attributes.iter().find(|(b, _)| b == a).map(|(_, y)| (a.clone(), 100.0 * (y - x)))).collect();
+            attrs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+            deltas.push(serde_json::json!({ "stage": e.stage, "run": other.run, "mean_delta": 100.0 * (other.mean_accuracy - e.mean_accuracy), "baseline": 100.0 * e.mean_accuracy, "value": 100.0 * other.mean_accuracy, "attributes": attrs }));
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "runs": args.runs, "changed": params, "deltas": deltas }))?);
+        return Ok(exit::OK);
+    }
+    let mut header = vec!["parameter".to_string()];
+    header.extend(runs.iter().map(|r| r.id.clone()));
+    let mut t = table(&header.iter().map(String::as_str).collect::<Vec<_>>());
+    for (k, vals) in &params {
+        let mut row = vec![k.clone()];
+        row.extend(vals.iter().cloned());
+        t.add_row(row);
+    }
+    println!("parameters that differ ({}):\n{t}", params.len());
+    for d in &deltas {
+        let top: Vec<String> = d["attributes"].as_array().map(|a| a.iter().take(5).map(|x| format!("{} {:+.2}", x[0].as_str().unwrap_or(""), x[1].as_f64().unwrap_or(0.0))).collect()).unwrap_or_default();
+        println!("{} ({}): mean {:.2} -> {:.2} ({:+.2}); largest per attribute: {}", d["stage"].as_str().unwrap_or(""), d["run"].as_str().unwrap_or(""), d["baseline"].as_f64().unwrap_or(0.0), d["value"].as_f64().unwrap_or(0.0), d["mean_delta"].as_f64().unwrap_or(0.0), top.join(", "));
+    }
+    Ok(exit::OK)
+}

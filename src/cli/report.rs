@@ -1,0 +1,62 @@
+//! `exp report SPEC|RUN…`: the paper's tables and figures from runs.
+
+use std::path::{Path, PathBuf};
+
+use super::{Cli, exit};
+use crate::cache::Cache;
+use crate::runs::{self, RunRecord};
+
+/// Write a report (Markdown + HTML + figures) of a spec's latest runs, or of named runs
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Spec files (their latest successful run of every sweep point) or run ids
+    #[arg(required = true)]
+    targets: Vec<String>,
+    /// Report name [default: the first spec's or run's name]
+    #[arg(long)]
+    name: Option<String>,
+    /// Where reports go
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The runs a list of specs and run ids stands for.
+pub fn select(results: &Path, targets: &[String]) -> anyhow::Result<Vec<RunRecord>> {
+    let all = runs::list(results);
+    let mut out: Vec<RunRecord> = Vec::new();
+    for t in targets {
+        if t.ends_with(".toml") && Path::new(t).exists() {
+            let points = crate::spec::load_points(Path::new(t), &[])?;
+            for p in &points {
+                // The latest run whose stages were exactly this point's.
+                let stages = serde_json::to_value(&p.stages)?;
+                match all.iter().find(|r| r.name == p.name && r.status == "ok" && r.spec["stages"] == stages) {
+                    Some(r) => out.push(r.clone()),
+                    None => eprintln!("warning: no successful run of `{}` {}; run `exp run {t}`", p.name, p.point.join(" ")),
+                }
+            }
+        } else {
+            out.push(runs::find(results, t)?);
+        }
+    }
+    out.dedup_by(|a, b| a.id == b.id);
+    Ok(out)
+}
+
+pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
+    let runs = select(&cli.results, &args.targets)?;
+    let name = args.name.clone().or_else(|| runs.first().map(|r| r.name.clone())).unwrap_or_else(|| "report".into());
+    let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let cache = Cache::open(&cli.cache_root())?;
+    let written = crate::report::generate(&name, &runs, &cache, &args.out.join(safe))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&written)?);
+    } else {
+        println!("report of {} run(s) in {}:", runs.len(), written.dir.display());
+        println!("  index.md, index.html; tables: {}", written.tables.join("; "));
+        println!("  figures: {}", written.figures.join(", "));
+    }
+    Ok(exit::OK)
+}
