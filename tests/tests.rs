@@ -343,3 +343,25 @@ fn report_and_compare_over_a_tiny_sweep() {
     assert!(changed.contains(&&"seed".to_string()) && changed.contains(&&"stages.train.config.seed".to_string()), "{changed:?}");
     assert!(cmp["deltas"].as_array().unwrap().iter().any(|d| d["stage"] == "eval"));
 }
+
+#[test]
+fn a_failed_stage_stops_only_its_dependents() {
+    // `wild` diverges (NaN loss); `train` and `eval` are independent of it.
+    let spec = format!("{TINY}\n[[stage]]\nid = \"wild\"\nkind = \"train\"\nlr = 1e12\n\n[[stage]]\nid = \"eval-wild\"\nkind = \"evaluate\"\nmodel = \"wild\"\n");
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let st: std::collections::BTreeMap<String, String> = env.statuses().into_iter().collect();
+    assert_eq!(st["train"], "ran");
+    assert_eq!(st["eval"], "ran");
+    assert_eq!(st["wild"], "failed");
+    assert_eq!(st["eval-wild"], "skipped");
+    let out = text(&out);
+    assert!(out.contains("loss became NaN") || out.contains("loss became inf"), "{out}");
+    assert!(out.contains("upstream stage `wild` did not finish"), "{out}");
+    // Nothing of the failed stage is cached; the good stages are.
+    let again = env.exp(&["run", "spec.toml"]);
+    assert_eq!(again.status.code(), Some(1));
+    let st: std::collections::BTreeMap<String, String> = env.statuses().into_iter().collect();
+    assert_eq!((st["train"].as_str(), st["eval"].as_str(), st["wild"].as_str()), ("cached", "cached", "failed"));
+}
