@@ -311,6 +311,9 @@ fn report_and_compare_over_a_tiny_sweep() {
     let ls: serde_json::Value = serde_json::from_slice(&env.exp(&["ls", "--json"]).stdout).unwrap();
     let runs = ls.as_array().unwrap();
     assert_eq!(runs.len(), 4);
+    // The run index: one row per run and stage, in Parquet.
+    let index = std::fs::read(env.path().join("results/runs/index.parquet")).unwrap();
+    assert_eq!(&index[..4], b"PAR1");
     let sweep = runs[0]["sweep"].as_str().unwrap();
     assert_eq!(text(&env.exp(&["ls", "--sweep", sweep])).matches("-tiny-").count(), 4);
 

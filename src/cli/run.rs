@@ -65,6 +65,9 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
             t.add_row(vec![r.point.join(" "), r.id.clone(), r.status.clone(), evals.join(", ")]);
         }
         println!("sweep {id}:\n{t}");
+        if let Some(sel) = &points[0].select {
+            print_best(&records, sel);
+        }
     }
     Ok(if records.iter().all(|r| r.status == "ok") { exit::OK } else { exit::STAGE_FAILED })
 }
@@ -114,4 +117,36 @@ pub fn describe(summary: &serde_json::Value) -> String {
         parts.push(format!("RSL part-whole: local {l:+.2}, global {g:+.2}"));
     }
     parts.join(", ")
+}
+
+/// The best configuration of a sweep: grouped over seeds, chosen by the
+/// validation stage `sel`, reported with every other evaluation (test).
+pub fn best(records: &[crate::runs::RunRecord], sel: &crate::spec::Selection) -> Option<(Vec<String>, f64, Vec<(String, f64, f64)>)> {
+    let mut groups: std::collections::BTreeMap<Vec<String>, Vec<&crate::runs::RunRecord>> = Default::default();
+    for r in records.iter().filter(|r| r.status == "ok") {
+        let config: Vec<String> = r.point.iter().filter(|p| !p.starts_with("experiment.seed=")).cloned().collect();
+        groups.entry(config).or_default().push(r);
+    }
+    let score = |rs: &[&crate::runs::RunRecord], stage: &str| -> Vec<f64> { rs.iter().filter_map(|r| r.stages.iter().find(|s| s.id == stage)?.summary["mean_accuracy"].as_f64()).collect() };
+    let mean = |v: &[f64]| crate::report::claims::mean_std(v);
+    let (config, runs) = groups.into_iter().filter(|(_, rs)| !score(rs, &sel.stage).is_empty()).max_by(|a, b| {
+        let (x, y) = (mean(&score(&a.1, &sel.stage)).0, mean(&score(&b.1, &sel.stage)).0);
+        if sel.maximise { x.total_cmp(&y) } else { y.total_cmp(&x) }
+    })?;
+    let val = mean(&score(&runs, &sel.stage)).0;
+    let others: Vec<(String, f64, f64)> = runs[0].stages.iter().filter(|s| s.kind == "evaluate" && s.id != sel.stage).map(|s| {
+        let (m, sd) = mean(&score(&runs, &s.id));
+        (s.id.clone(), m, sd)
+    }).collect();
+    Some((config, val, others))
+}
+
+fn print_best(records: &[crate::runs::RunRecord], sel: &crate::spec::Selection) {
+    match best(records, sel) {
+        Some((config, val, others)) => {
+            let tests: Vec<String> = others.iter().map(|(id, m, sd)| format!("{id} {:.2} ± {:.2}%", 100.0 * m, 100.0 * sd)).collect();
+            println!("best configuration by `{}` (val, {}): {} — val {:.2}%; reported: {}", sel.stage, if sel.maximise { "max" } else { "min" }, if config.is_empty() { "(spec values)".into() } else { config.join(" ") }, 100.0 * val, tests.join(", "));
+        }
+        None => println!("no successful run has `{}`: no best configuration", sel.stage),
+    }
 }

@@ -153,6 +153,11 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
     let failed = record.stages.iter().any(|s| s.status == "failed" || s.status == "skipped");
     record.status = if failed { "failed" } else { "ok" }.into();
     record.save(&opts.results)?;
+    // The index is a convenience copy of the run records: failing to write it loses nothing.
+    let index = runs::runs_dir(&opts.results).join("index.parquet");
+    if let Err(e) = crate::metrics::store::write_run_index(&index, &runs::list(&opts.results)) {
+        eprintln!("warning: {}", chain(&e));
+    }
     Ok(record)
 }
 

@@ -6,6 +6,9 @@
 //! - `attributes.parquet`: `stage, split, attribute, accuracy,
 //!   balanced_accuracy, majority_accuracy, positive_rate` — one row per
 //!   attribute.
+//! - `results/runs/index.parquet`: the run index, one row per run and stage:
+//!   `run, name, run_status, started, sweep, point, stage, kind, status,
+//!   seconds, key, mean_accuracy` (rewritten after every run).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -80,6 +83,29 @@ pub fn read_attribute_accuracy(path: &Path) -> Result<Vec<(String, f64)>, StoreE
     let names = df.column("attribute").map_err(err)?.str().map_err(err)?.clone();
     let acc = df.column("accuracy").map_err(err)?.f64().map_err(err)?.clone();
     Ok(names.iter().zip(acc.iter()).map(|(n, a)| (n.unwrap_or_default().to_string(), a.unwrap_or(f64::NAN))).collect())
+}
+
+/// Rewrite the run index (atomically: temp file + rename).
+pub fn write_run_index(path: &Path, runs: &[crate::runs::RunRecord]) -> Result<(), StoreError> {
+    let rows: Vec<(&crate::runs::RunRecord, &crate::runs::StageRecord)> = runs.iter().flat_map(|r| r.stages.iter().map(move |s| (r, s))).collect();
+    let mut df = df!(
+        "run" => rows.iter().map(|(r, _)| r.id.as_str()).collect::<Vec<_>>(),
+        "name" => rows.iter().map(|(r, _)| r.name.as_str()).collect::<Vec<_>>(),
+        "run_status" => rows.iter().map(|(r, _)| r.status.as_str()).collect::<Vec<_>>(),
+        "started" => rows.iter().map(|(r, _)| r.started.as_str()).collect::<Vec<_>>(),
+        "sweep" => rows.iter().map(|(r, _)| r.sweep.as_deref()).collect::<Vec<_>>(),
+        "point" => rows.iter().map(|(r, _)| r.point.join(" ")).collect::<Vec<_>>(),
+        "stage" => rows.iter().map(|(_, s)| s.id.as_str()).collect::<Vec<_>>(),
+        "kind" => rows.iter().map(|(_, s)| s.kind.as_str()).collect::<Vec<_>>(),
+        "status" => rows.iter().map(|(_, s)| s.status.as_str()).collect::<Vec<_>>(),
+        "seconds" => rows.iter().map(|(_, s)| s.seconds).collect::<Vec<_>>(),
+        "key" => rows.iter().map(|(_, s)| s.key.as_deref()).collect::<Vec<_>>(),
+        "mean_accuracy" => rows.iter().map(|(_, s)| s.summary["mean_accuracy"].as_f64()).collect::<Vec<_>>(),
+    )
+    .map_err(|source| StoreError::Write { path: path.into(), source })?;
+    let tmp = path.with_extension(format!("parquet.{}.tmp", std::process::id()));
+    write(&tmp, &mut df)?;
+    std::fs::rename(&tmp, path).map_err(|e| StoreError::Write { path: path.into(), source: e.into() })
 }
 
 /// `(metric, epoch, value)` rows of an `epochs.parquet`.

@@ -9,6 +9,7 @@
 
 pub mod claims;
 pub mod collect;
+pub mod compare;
 pub mod figures;
 pub mod paper;
 pub mod tables;
@@ -62,6 +63,20 @@ pub fn generate(name: &str, runs: &[RunRecord], cache: &Cache, out: &Path) -> Re
     }
     if has(&|e| e.grid.is_some()) {
         tables.push(tables::blocks(&evals));
+    }
+    if runs.len() > 1 {
+        let changed = compare::changed_params(runs);
+        let mut header = vec!["parameter".to_string()];
+        header.extend(runs.iter().map(|r| r.id.clone()));
+        tables.push(Table {
+            title: "Parameters that differ between these runs".into(),
+            header,
+            rows: changed.into_iter().map(|(k, v)| std::iter::once(k).chain(v).collect()).collect(),
+            notes: vec![],
+        });
+    }
+    if let Some(t) = localisation(runs, cache) {
+        tables.push(t);
     }
     let claims = claims::check(runs);
     tables.push(Table {
@@ -163,6 +178,38 @@ fn fusion_of(run: &RunRecord, cache: &Cache) -> Option<(serde_json::Value, Vec<S
     })?;
     let labels = v["attributes"].as_array()?.iter().filter_map(|a| a.as_str().map(String::from)).collect();
     Some((v, labels))
+}
+
+/// Pointing game per attribute (mean over runs) from `localize` stages.
+fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
+    let mut per: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in runs {
+        for s in r.stages.iter().filter(|s| s.kind == "localize") {
+            if !seen.insert(s.key.clone()) {
+                continue;
+            }
+            let Some(dir) = collect::entry_dir(cache, r, &s.id) else { continue };
+            for (a, v) in crate::metrics::store::read_attribute_accuracy(&dir.join("pointing.parquet")).unwrap_or_default() {
+                if v.is_finite() {
+                    per.entry(a).or_default().push(100.0 * v);
+                }
+            }
+        }
+    }
+    if per.is_empty() {
+        return None;
+    }
+    let rows = per.into_iter().map(|(a, v)| {
+        let (m, s) = claims::mean_std(&v);
+        vec![a, format!("{m:.1} ± {s:.1}"), v.len().to_string()]
+    }).collect();
+    Some(Table {
+        title: "Localisation: pointing game (%) of the FRL CAM peaks on the test split".into(),
+        header: vec!["attribute".into(), "pointing game".into(), "runs".into()],
+        rows,
+        notes: vec!["A hit when the CAM's peak lies within 15 px at 224 (scaled) of the attribute's ground-truth region; images where the attribute is present.".into()],
+    })
 }
 
 fn runs_table(runs: &[RunRecord]) -> Table {

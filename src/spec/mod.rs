@@ -51,6 +51,8 @@ pub struct Spec {
     pub sweep: Vec<Vec<String>>,
     /// The overrides that made this spec one point of a sweep (empty otherwise).
     pub point: Vec<String>,
+    /// How the sweep's best configuration is chosen, if it is.
+    pub select: Option<Selection>,
 }
 
 /// Which data set, at which size.
@@ -454,7 +456,7 @@ const DATASETS: [&str; 2] = ["synthetic-faces", "celeba"];
 
 fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result<Spec, SpecError> {
     let RawSpec { extends: _, experiment, data, train, stage, sweep } = raw;
-    let sweep = resolve_sweep(sweep, ctx)?;
+    let (sweep, select) = resolve_sweep(sweep, ctx)?;
     let exp_path = [Seg::Key("experiment".into())];
     check_name(&experiment.name, ctx, &key(&exp_path, "name"))?;
     let seed = experiment.seed.unwrap_or(0);
@@ -495,6 +497,12 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         }
         stages.push(spec);
     }
+    if let Some(sel) = &select {
+        let ok = stages.iter().any(|s| s.id == sel.stage && matches!(&s.config, StageConfig::Evaluate(e) if e.split == Split::Val));
+        if !ok {
+            return Err(ctx.error(&[Seg::Key("sweep".into()), Seg::Key("select".into())], format!("`{}` must be an `evaluate` stage with `split = \"val\"` (choices are made on validation, test is only reported)", sel.stage)));
+        }
+    }
     Ok(Spec {
         name: experiment.name.clone(),
         title: experiment.title.unwrap_or(experiment.name),
@@ -504,13 +512,45 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         data,
         stages,
         sweep,
+        select,
         point: Vec::new(),
     })
 }
 
-fn resolve_sweep(raw: Option<RawSweep>, ctx: &Ctx) -> Result<Vec<Vec<String>>, SpecError> {
-    let Some(RawSweep { seeds, grid }) = raw else { return Ok(Vec::new()) };
+fn resolve_sweep(raw: Option<RawSweep>, ctx: &Ctx) -> Result<(Vec<Vec<String>>, Option<Selection>), SpecError> {
+    let Some(RawSweep { seeds, grid, samples, search_seed, space, select, direction }) = raw else { return Ok((Vec::new(), None)) };
+    let sw = |k: &str| [Seg::Key("sweep".into()), Seg::Key(k.into())];
+    let selection = match select {
+        None => None,
+        Some(stage) => {
+            let maximise = match direction.as_deref() {
+                None | Some("max") => true,
+                Some("min") => false,
+                Some(d) => return Err(ctx.error(&sw("direction"), format!("unknown direction `{d}`; allowed: `max`, `min`"))),
+            };
+            Some(Selection { stage, maximise })
+        }
+    };
     let mut axes: Vec<Vec<String>> = Vec::new();
+    // Random search draws whole points; it is one axis of the product.
+    if let Some(space) = space {
+        let n = samples.unwrap_or(4).max(1);
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(search_seed.unwrap_or(0));
+        let mut draws = vec![String::new(); n as usize];
+        for (path, dist) in &space {
+            let here = [Seg::Key("sweep".into()), Seg::Key("space".into()), Seg::Key(path.clone())];
+            for d in draws.iter_mut() {
+                let v = sample(dist, &mut rng).ok_or_else(|| ctx.error(&here, "expected a list of choices, `{ uniform = [a, b] }` or `{ log-uniform = [a, b] }` with a < b (log: a > 0)"))?;
+                if !d.is_empty() {
+                    d.push('\u{1f}');
+                }
+                d.push_str(&format!("{path}={v}"));
+            }
+        }
+        axes.push(draws);
+    } else if samples.is_some() {
+        return Err(ctx.error(&sw("samples"), "random search needs a `space`"));
+    }
     for (path, values) in grid.unwrap_or_default() {
         let here = [Seg::Key("sweep".into()), Seg::Key("grid".into()), Seg::Key(path.clone())];
         let toml::Value::Array(values) = values else {
@@ -527,7 +567,40 @@ fn resolve_sweep(raw: Option<RawSweep>, ctx: &Ctx) -> Result<Vec<Vec<String>>, S
         }
         axes.push(seeds.iter().map(|s| format!("experiment.seed={s}")).collect());
     }
-    Ok(cartesian(&axes))
+    // Random-search draws carry several overrides joined by U+001F.
+    let points = cartesian(&axes).into_iter().map(|p| p.iter().flat_map(|x| x.split('\u{1f}').map(String::from).collect::<Vec<_>>()).collect()).collect();
+    Ok((points, selection))
+}
+
+/// Which validation stage picks a sweep's best configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Selection {
+    pub stage: String,
+    pub maximise: bool,
+}
+
+/// One draw from a search-space entry, as a TOML literal.
+fn sample(dist: &toml::Value, rng: &mut impl rand::Rng) -> Option<String> {
+    match dist {
+        toml::Value::Array(choices) if !choices.is_empty() => Some(choices[rng.random_range(0..choices.len())].to_string()),
+        toml::Value::Table(t) if t.len() == 1 => {
+            let (kind, range) = t.iter().next()?;
+            let r = range.as_array()?;
+            let num = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+            let (a, b) = (num(r.first()?)?, num(r.get(1)?)?);
+            if r.len() != 2 || a >= b {
+                return None;
+            }
+            let ints = r.iter().all(|v| v.is_integer());
+            let x = match kind.as_str() {
+                "uniform" => a + (b - a) * rng.random::<f64>(),
+                "log-uniform" if a > 0.0 => (a.ln() + (b.ln() - a.ln()) * rng.random::<f64>()).exp(),
+                _ => return None,
+            };
+            Some(if ints { format!("{}", x.round() as i64) } else { format!("{x:.6e}") })
+        }
+        _ => None,
+    }
 }
 
 /// Every combination, one value per axis, in axis order.

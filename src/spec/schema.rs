@@ -30,6 +30,17 @@ pub struct RawSweep {
     pub seeds: Option<Vec<u64>>,
     /// Key path (as in `-s`) → values, e.g. `{ "stage.frl.mnl" = [true, false] }`.
     pub grid: Option<toml::Table>,
+    /// Random search: how many points to draw from `space`.
+    pub samples: Option<u32>,
+    /// Seed of the random search (not of training). Default: 0.
+    pub search_seed: Option<u64>,
+    /// Key path → a list of choices, or `{ uniform = [a, b] }`, or `{ log-uniform = [a, b] }`.
+    pub space: Option<toml::Table>,
+    /// An `evaluate` stage on `split = "val"` whose mean accuracy picks the
+    /// best configuration (averaged over seeds); the others report it.
+    pub select: Option<String>,
+    /// `max` (default) or `min`.
+    pub direction: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -123,3 +123,23 @@ fn sweeps_expand_grid_seeds_and_comma_overrides() {
     let e = load_points(&p, &["train.lr=0.1,-1".into()]).unwrap_err().to_string();
     assert_eq!(e, "invalid override `-s train.lr=-1`: `train.lr`: must be > 0, got -1");
 }
+
+#[test]
+fn random_search_is_seeded_and_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{BASE}\n[sweep]\nsamples = 3\nsearch-seed = 5\nseeds = [1, 2]\nspace = {{ \"train.lr\" = {{ log-uniform = [1e-3, 1e-1] }}, \"train.batch-size\" = [16, 32], \"train.epochs\" = {{ uniform = [1, 5] }} }}\nselect = \"v\"\n\n[[stage]]\nid = \"v\"\nkind = \"evaluate\"\nmodel = \"train\"\nsplit = \"val\"\n");
+    let p = write(dir.path(), "s.toml", &text);
+    let a = load_points(&p, &[]).unwrap();
+    let b = load_points(&p, &[]).unwrap();
+    assert_eq!(a.len(), 6);
+    assert_eq!(a.iter().map(|s| s.point.clone()).collect::<Vec<_>>(), b.iter().map(|s| s.point.clone()).collect::<Vec<_>>());
+    for s in &a {
+        let StageConfig::Train(t) = &s.stages[1].config else { panic!() };
+        assert!((1e-3..=1e-1).contains(&t.lr) && [16, 32].contains(&t.batch_size) && (1..=5).contains(&t.epochs), "{t:?}");
+    }
+    assert_eq!(a[0].select, Some(Selection { stage: "v".into(), maximise: true }));
+    let test_split = write(dir.path(), "t.toml", &format!("{BASE}\n[sweep]\nseeds = [1]\nselect = \"train\"\n"));
+    assert!(load(&test_split, &[]).unwrap_err().to_string().contains("`train` must be an `evaluate` stage with `split = \"val\"`"));
+    let bad = write(dir.path(), "bad.toml", &format!("{BASE}\n[sweep]\nspace = {{ \"train.lr\" = {{ log-uniform = [0.1, 0.01] }} }}\n"));
+    assert!(load(&bad, &[]).unwrap_err().to_string().starts_with("D/bad.toml".replace("D", &dir.path().display().to_string()).as_str()));
+}
