@@ -29,16 +29,16 @@ pub mod exit {
 
 const AFTER_HELP: &str = "\
 Examples:
-  exp run experiments/quickstart.toml            run (or reuse) every stage
-  exp run experiments/quickstart.toml -s train.lr=0.02 -s stage.train.epochs=2
-  exp plan experiments/quickstart.toml           what is cached, what runs and why
-  exp ls                                         runs, newest first
-  exp show quickstart                            the latest run of a spec, or a run id
-  exp models                                     every architecture with its parameter count
-  exp claims                                     the paper's claims, checked on the paper specs' runs
-  exp report experiments/paw.toml                tables + figures in reports/paw/ (index.md, index.html)
-  exp compare RUN_A RUN_B                        parameters that differ, metric deltas
-  exp run experiments/quickstart.toml -s train.lr=0.1,0.2   a sweep: one run per value
+  exp run experiments/quickstart.toml       run (or reuse) every stage
+  exp run SPEC -s train.lr=0.02 -s stage.train.epochs=2
+  exp run SPEC -s train.lr=0.1,0.2          a sweep: one run per value
+  exp plan SPEC                             what is cached, what runs, and why
+  exp ls                                    runs, newest first
+  exp show quickstart                       a spec's latest run, or a run id
+  exp compare RUN_A RUN_B                   parameters that differ, metric deltas
+  exp report experiments/paw.toml           reports/paw/index.{md,html} + figures
+  exp claims                                the paper's claims on its specs' runs
+  exp models                                architectures and parameter counts
 
 Exit codes: 0 ok, 1 a stage failed, 2 bad spec or arguments, 3 I/O or environment error.
 Environment: EXP_CACHE_DIR (artefact cache, shareable by a lab), EXP_RESULTS_DIR (run records).";

@@ -75,7 +75,8 @@ pub fn bars(dir: &Path, name: &str, title: &str, x_desc: &str, groups: &[String]
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(190)
-            .build_cartesian_2d((lo - 0.05 * span)..(hi + 0.08 * span), 0.0..n)
+            // Room on the right for the legend.
+            .build_cartesian_2d((lo - 0.05 * span)..(hi + 0.35 * span), 0.0..n)
             .map_err(e)?;
         let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
         chart

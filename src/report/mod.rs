@@ -136,9 +136,9 @@ pub fn generate(name: &str, runs: &[RunRecord], cache: &Cache, out: &Path) -> Re
         let rsl = &fusion["rsl"];
         let m = labels.len();
         let rows: Vec<(String, Vec<f64>)> = (0..m).map(|j| (labels[j].clone(), vec![rsl[0][j].as_f64().unwrap_or(f64::NAN), rsl[j + 1][j].as_f64().unwrap_or(f64::NAN)])).collect();
-        figs.push(("Figure 5: RSL weights, whole-image subnet vs the attribute's own part subnet".into(), fig("rsl", figures::bars(&fig_dir, "rsl", "Region switch layer weights", "RSL weight", &["whole image".into(), "own part".into()], &rows))?));
+        figs.push(("Figure 5: RSL weights, whole-image subnet vs the attribute's own part subnet".into(), fig("rsl", figures::bars(&fig_dir, "rsl", "Region switch layer weights", "RSL weight", &["whole-image subnet".into(), "the attribute's part subnet".into()], &rows))?));
         let arl: Vec<Vec<f32>> = (0..m).map(|j| (0..m).map(|i| fusion["arl"][j][i].as_f64().unwrap_or(0.0) as f32).collect()).collect();
-        figs.push(("Figure 6: attribute relation layer weights (row: output attribute)".into(), fig("arl", figures::heatmap(&fig_dir, "arl", "Attribute relation layer", &labels, &arl))?));
+        figs.push(("Figure 6: attribute relation layer weights (row: output attribute; red positive, blue negative)".into(), fig("arl", figures::heatmap(&fig_dir, "arl", "Attribute relation layer", &labels, &arl))?));
     }
     // Figure 4: CAM heatmaps written by `localize`.
     if let Some(dir) = runs.iter().find_map(|r| r.stages.iter().find(|s| s.kind == "localize").and_then(|s| collect::entry_dir(cache, r, &s.id))) {
@@ -147,7 +147,12 @@ pub fn generate(name: &str, runs: &[RunRecord], cache: &Cache, out: &Path) -> Re
         let mut copied = Vec::new();
         for p in pngs.iter().take(4) {
             let dst = fig_dir.join(format!("cam_{p}"));
-            std::fs::copy(dir.join("heatmaps").join(p), &dst).map_err(|source| ReportError::Write { path: dst.clone(), source })?;
+            // Tiles are the input size (64 px on CPU): enlarge so faces are visible.
+            let img = image::open(dir.join("heatmaps").join(p)).map_err(|e| ReportError::Write { path: dst.clone(), source: std::io::Error::other(e) })?;
+            let scale = (768 / img.height().max(1)).clamp(1, 4);
+            img.resize(img.width() * scale, img.height() * scale, image::imageops::FilterType::Nearest)
+                .save(&dst)
+                .map_err(|e| ReportError::Write { path: dst.clone(), source: std::io::Error::other(e) })?;
             copied.push(format!("cam_{p}"));
         }
         if !copied.is_empty() {
