@@ -30,6 +30,11 @@ pub struct RunRecord {
     /// The overrides that define this run's sweep point.
     #[serde(default)]
     pub point: Vec<String>,
+    /// The process that wrote the record, to tell a live run from a killed one.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +101,15 @@ pub fn list(results: &Path) -> Vec<RunRecord> {
         .filter_map(|b| serde_json::from_slice(&b).ok())
         .collect();
     runs.sort_by(|a, b| b.started.cmp(&a.started).then(b.id.cmp(&a.id)));
+    for r in runs.iter_mut().filter(|r| r.status == "running") {
+        // A record left `running` by a process that is gone was interrupted
+        // (killed, crashed, machine rebooted); its finished stages are cached.
+        let here = r.host.as_deref() == Some(hostname().as_str());
+        let alive = r.pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if here && !alive {
+            r.status = "interrupted".into();
+        }
+    }
     runs
 }
 
@@ -126,4 +140,9 @@ pub fn git_state() -> (Option<String>, Option<bool>) {
     let commit = out(&["rev-parse", "HEAD"]);
     let dirty = commit.as_ref().and_then(|_| out(&["status", "--porcelain", "--untracked-files=no"])).map(|s| !s.is_empty());
     (commit, dirty)
+}
+
+/// This machine's name, as recorded in manifests and run records.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "unknown".into())
 }

@@ -166,6 +166,8 @@ fn killed_stage_leaves_no_entry_and_reruns() {
     assert_eq!(entries.len(), 1, "{entries:?}");
     let plan = text(&env.exp(&["plan", "spec.toml"]));
     assert!(plan.contains("to run"), "{plan}");
+    let ls: serde_json::Value = serde_json::from_slice(&env.exp(&["ls", "--json"]).stdout).unwrap();
+    assert_eq!(ls[0]["status"], "interrupted", "a killed run is not shown as running");
     let lines: Vec<&str> = plan.lines().filter(|l| l.contains("train")).collect();
     assert!(lines.iter().any(|l| l.contains("to run")), "{plan}");
     let rerun = env.exp(&["run", "spec.toml"]);

@@ -133,6 +133,8 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
             .collect(),
         sweep: opts.sweep.clone(),
         point: spec.point.clone(),
+        pid: Some(std::process::id()),
+        host: Some(runs::hostname()),
     };
     record.save(&opts.results)?;
     let logs = record.dir(&opts.results).join("logs");
@@ -304,7 +306,7 @@ fn run_one(
         digest: String::new(),
         created: jiff::Timestamp::now().to_string(),
         seconds: start.elapsed().as_secs_f64(),
-        host: hostname(),
+        host: runs::hostname(),
         versions: BTreeMap::from([("exp".to_string(), env!("CARGO_PKG_VERSION").to_string()), ("burn".to_string(), "0.22.1".to_string())]),
         git_commit: git_commit.clone(),
         git_dirty,
@@ -322,8 +324,4 @@ pub fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "unknown".into())
 }
