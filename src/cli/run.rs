@@ -113,6 +113,9 @@ pub fn describe(summary: &serde_json::Value) -> String {
     if let Some(a) = f("pointing_game") {
         parts.push(format!("pointing game {}", percent(Some(a))));
     }
+    if let Some(a) = f("maxboxacc") {
+        parts.push(format!("MaxBoxAcc {}", percent(Some(a))));
+    }
     if let (Some(l), Some(g)) = (summary["rsl"]["local_part_minus_whole"].as_f64(), summary["rsl"]["global_part_minus_whole"].as_f64()) {
         parts.push(format!("RSL part-whole: local {l:+.2}, global {g:+.2}"));
     }

@@ -145,6 +145,8 @@ impl StageKind {
         match self {
             // 2: faces fill more of the frame (like the paper's detector crops).
             Self::GenerateData => 2,
+            // 2: MaxBoxAcc beside the pointing game.
+            Self::Localize => 2,
             _ => 1,
         }
     }

@@ -57,6 +57,10 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
     let heat_dir = ctx.out.join("heatmaps");
     std::fs::create_dir_all(&heat_dir).map_err(|source| StageError::Write { path: heat_dir.clone(), source })?;
     let mut saved = Vec::new();
+    // MaxBoxAcc: hits per (split: val, test) × threshold × attribute.
+    let taus: Vec<f32> = (1..20).map(|k| k as f32 * 0.05).collect();
+    let mut box_hits = vec![vec![vec![0usize; m]; taus.len()]; 2];
+    let mut box_counts = vec![vec![0usize; m]; 2];
     for split in [Split::Train, Split::Val, Split::Test] {
         ctx.progress.set_message(format!("localising {}", split.as_str()));
         let set = ImageSet::load(&source, split, size, &info.attributes)?;
@@ -71,6 +75,23 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
                     let path = heat_dir.join(file.replace(".jpg", ".png"));
                     overlay(&set, chunk[k], &values[k * m * size * size..(k + 1) * m * size * size], m, &path)?;
                     saved.push(file.clone());
+                }
+            }
+            if let (Split::Val | Split::Test, Some(regions)) = (split, &regions) {
+                let si = (split == Split::Test) as usize;
+                let values = to_vec(cams.clone());
+                for (k, &i) in chunk.iter().enumerate() {
+                    let rec = row_of[set.files[i].as_str()];
+                    for j in 0..m {
+                        let Some((_, gt)) = regions[rec].iter().find(|(a, _)| *a == info.attributes[j]) else { continue };
+                        let map = &values[(k * m + j) * size * size..(k * m + j + 1) * size * size];
+                        box_counts[si][j] += 1;
+                        for (t, &tau) in taus.iter().enumerate() {
+                            if largest_component_box(map, size, tau).is_some_and(|b| iou(&b, gt) >= 0.5) {
+                                box_hits[si][t][j] += 1;
+                            }
+                        }
+                    }
                 }
             }
             for (k, row) in peaks(cams).into_iter().enumerate() {
@@ -96,7 +117,23 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
     write_boxes(&ctx.out.join("boxes.tsv"), &files, &boxes)?;
     write_json(&ctx.out.join("heatmaps.json"), &json!({ "images": saved, "attributes": info.attributes.iter().map(|&a| CELEBA[a]).collect::<Vec<_>>(), "image_size": size }))?;
     let mut pointing = None;
+    let mut maxboxacc = None;
     if regions.is_some() {
+        // The threshold is chosen on val and reported on test.
+        let mean_at = |si: usize, t: usize| crate::metrics::mean(&(0..m).filter(|&j| box_counts[si][j] > 0).map(|j| box_hits[si][t][j] as f64 / box_counts[si][j] as f64).collect::<Vec<_>>());
+        let best = (0..taus.len()).max_by(|&a, &b| mean_at(0, a).total_cmp(&mean_at(0, b))).unwrap_or(0);
+        let rows: Vec<AttributeRow> = (0..m)
+            .map(|j| AttributeRow {
+                attribute: CELEBA[info.attributes[j]].to_string(),
+                accuracy: if box_counts[1][j] > 0 { box_hits[1][best][j] as f64 / box_counts[1][j] as f64 } else { f64::NAN },
+                balanced_accuracy: f64::NAN,
+                majority_accuracy: f64::NAN,
+                positive_rate: box_counts[1][j] as f64,
+            })
+            .collect();
+        store::write_attributes(&ctx.out.join("maxboxacc.parquet"), &ctx.stage.id, "test", &rows)?;
+        maxboxacc = Some((mean_at(1, best), taus[best]));
+        ctx.progress.log(&format!("MaxBoxAcc on test: {:.2}% at threshold {:.2} of the max (chosen on val)", 100.0 * mean_at(1, best), taus[best]));
         let rows: Vec<AttributeRow> = (0..m)
             .map(|j| AttributeRow {
                 attribute: CELEBA[info.attributes[j]].to_string(),
@@ -111,7 +148,52 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
         pointing = Some(crate::metrics::mean(&scored));
         ctx.progress.log(&format!("pointing game on test: {:.2}% over {} attributes", 100.0 * pointing.unwrap(), scored.len()));
     }
-    Ok(json!({ "images": files.len(), "patch": patch, "patch_px": boxes.first().and_then(|b| b.first()).map(|b| b[2]), "pointing_game": pointing, "samples": saved.len() }))
+    Ok(json!({ "images": files.len(), "maxboxacc": maxboxacc.map(|m| m.0), "maxboxacc_threshold": maxboxacc.map(|m| m.1), "patch": patch, "patch_px": boxes.first().and_then(|b| b.first()).map(|b| b[2]), "pointing_game": pointing, "samples": saved.len() }))
+}
+
+/// Box `[x0, y0, x1, y1]` of the largest 4-connected region of `map` at or
+/// above `tau` × its range above the minimum (Zhou et al. 2016; Choe et al. 2020).
+pub fn largest_component_box(map: &[f32], size: usize, tau: f32) -> Option<[f32; 4]> {
+    let (lo, hi) = map.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    if hi <= lo {
+        return None;
+    }
+    let thr = lo + tau * (hi - lo);
+    let mut seen = vec![false; map.len()];
+    let mut best: Option<(usize, [usize; 4])> = None;
+    for start in 0..map.len() {
+        if seen[start] || map[start] < thr {
+            continue;
+        }
+        let (mut n, mut b) = (0, [usize::MAX, usize::MAX, 0, 0]);
+        let mut stack = vec![start];
+        seen[start] = true;
+        while let Some(p) = stack.pop() {
+            let (x, y) = (p % size, p / size);
+            n += 1;
+            b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+            let neighbours = [(x > 0).then(|| p - 1), (x + 1 < size).then(|| p + 1), (y > 0).then(|| p - size), (y + 1 < size).then(|| p + size)];
+            for q in neighbours.into_iter().flatten() {
+                if !seen[q] && map[q] >= thr {
+                    seen[q] = true;
+                    stack.push(q);
+                }
+            }
+        }
+        if best.is_none_or(|(m, _)| n > m) {
+            best = Some((n, b));
+        }
+    }
+    best.map(|(_, b)| [b[0] as f32, b[1] as f32, b[2] as f32 + 1.0, b[3] as f32 + 1.0])
+}
+
+/// Intersection over union of two `[x0, y0, x1, y1]` boxes.
+pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
 }
 
 /// A strip: the image, then one jet-coloured CAM overlay per attribute.
@@ -160,5 +242,18 @@ mod tests {
         let t = Tensor::<1>::from_floats(v.as_slice(), &d).reshape([1, 2, 8, 8]);
         assert_eq!(peaks(t), vec![vec![(5, 3), (0, 7)]]);
         assert_eq!(patch_around(0, 7, 8, 0.5), [0, 4, 4]);
+    }
+
+    #[test]
+    fn largest_component_and_iou() {
+        // Two blobs on an 8×8 map: a 3×2 one (6 px) and a single hot pixel.
+        let mut map = vec![0f32; 64];
+        for (x, y) in [(1, 1), (2, 1), (3, 1), (1, 2), (2, 2), (3, 2)] {
+            map[y * 8 + x] = 0.6;
+        }
+        map[6 * 8 + 6] = 1.0;
+        assert_eq!(largest_component_box(&map, 8, 0.5), Some([1.0, 1.0, 4.0, 3.0]));
+        assert_eq!(largest_component_box(&map, 8, 0.9), Some([6.0, 6.0, 7.0, 7.0]));
+        assert_eq!(iou(&[0.0, 0.0, 2.0, 2.0], &[1.0, 0.0, 3.0, 2.0]), 2.0 / 6.0);
     }
 }
