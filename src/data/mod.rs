@@ -4,6 +4,7 @@
 pub mod celeba;
 pub mod draw;
 pub mod fingerprint;
+pub mod shards;
 pub mod synthetic_faces;
 
 use std::path::Path;
@@ -68,12 +69,14 @@ pub struct Source {
     pub crop_expand: Option<f32>,
     /// Train, val, test caps.
     pub caps: [u32; 3],
+    /// Preprocessed shards of this source, if written.
+    pub shards: Option<std::path::PathBuf>,
 }
 
 impl Source {
     /// A generated set: images at the input size, no crop.
     pub fn synthetic(root: &Path) -> Source {
-        Source { root: root.to_path_buf(), images: Celeba::image_dir(root), crop_expand: None, caps: [0; 3] }
+        Source { root: root.to_path_buf(), images: Celeba::image_dir(root), crop_expand: None, caps: [0; 3], shards: None }
     }
 
     /// A real CelebA root as a spec describes it.
@@ -85,6 +88,7 @@ impl Source {
             images: real.root.join("Img").join(folder),
             crop_expand: (real.crop == "bbox").then_some(real.expand as f32),
             caps: [spec.train_images, spec.val_images, spec.test_images],
+            shards: None,
         })
     }
 }
@@ -94,15 +98,33 @@ impl Source {
 pub struct ImageSet {
     pub size: usize,
     /// `n × 3 × size × size`, channel-major per image.
-    pub pixels: Vec<u8>,
+    pub pixels: Pixels,
     /// `n × m` labels (0/1) for the selected attributes.
     pub labels: Vec<u8>,
     pub attributes: Vec<usize>,
     pub files: Vec<String>,
 }
 
+/// Image bytes: decoded into memory, or a memory-mapped shard.
+pub enum Pixels {
+    Owned(Vec<u8>),
+    Mapped(std::sync::Arc<memmap2::Mmap>, std::ops::Range<usize>),
+}
+
+impl std::ops::Deref for Pixels {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Pixels::Owned(v) => v,
+            Pixels::Mapped(m, r) => &m[r.clone()],
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    #[error(transparent)]
+    Shard(#[from] shards::ShardError),
     #[error(transparent)]
     Celeba(#[from] CelebaError),
     #[error("image `{}` could not be decoded", path.display())]
@@ -120,8 +142,19 @@ impl ImageSet {
         self.files.is_empty()
     }
 
-    /// Read one split of a CelebA-layout root, decoding in parallel.
+    /// One split: from the source's shards when they exist at this size,
+    /// else decoded from the images.
     pub fn load(src: &Source, split: Split, size: usize, attributes: &[usize]) -> Result<ImageSet, LoadError> {
+        if let Some(dir) = &src.shards {
+            if let Some(set) = shards::read(dir, split, size, attributes)? {
+                return Ok(set);
+            }
+        }
+        Self::decode(src, split, size, attributes)
+    }
+
+    /// Read one split of a CelebA-layout root, decoding in parallel.
+    pub fn decode(src: &Source, split: Split, size: usize, attributes: &[usize]) -> Result<ImageSet, LoadError> {
         let celeba = Celeba::open(&src.root)?;
         let code = match split {
             Split::Train => 0,
@@ -160,7 +193,7 @@ impl ImageSet {
             })
             .collect::<Result<_, LoadError>>()?;
         let labels = records.iter().flat_map(|r| attributes.iter().map(|&j| r.labels[j] as u8)).collect();
-        Ok(ImageSet { size, pixels: images.concat(), labels, attributes: attributes.to_vec(), files: records.iter().map(|r| r.file.clone()).collect() })
+        Ok(ImageSet { size, pixels: Pixels::Owned(images.concat()), labels, attributes: attributes.to_vec(), files: records.iter().map(|r| r.file.clone()).collect() })
     }
 
     /// Images `idx` as a normalised `[B, 3, S, S]` tensor, mirrored where `flip[i]`.
@@ -251,6 +284,14 @@ mod tests {
         assert_eq!(&set.labels[..2], &[face.labels[20] as u8, face.labels[31] as u8]);
         let regions = celeba::read_regions(dir.path(), &Celeba::open(dir.path()).unwrap().records).unwrap();
         assert_eq!(regions[8].len(), face.labels.iter().filter(|l| **l).count());
+        // Shards hold exactly what decoding gives, and are read back mapped.
+        let shard_dir = dir.path().join("shards");
+        shards::write(&Source::synthetic(dir.path()), 32, &shard_dir, &|_| {}).unwrap();
+        let src = Source { shards: Some(shard_dir.clone()), ..Source::synthetic(dir.path()) };
+        let mapped = ImageSet::load(&src, Split::Test, 32, &[20, 31]).unwrap();
+        assert!(matches!(mapped.pixels, Pixels::Mapped(..)));
+        assert_eq!((&mapped.pixels[..], &mapped.labels, &mapped.files), (&set.pixels[..], &set.labels, &set.files));
+        assert!(shards::read(&shard_dir, Split::Test, 48, &[20]).unwrap().is_none(), "another size decodes");
     }
 }
 
@@ -290,7 +331,7 @@ impl ImageSet {
                 patch
             })
             .collect();
-        ImageSet { size: out, pixels, labels: self.labels.clone(), attributes: self.attributes.clone(), files: self.files.clone() }
+        ImageSet { size: out, pixels: Pixels::Owned(pixels), labels: self.labels.clone(), attributes: self.attributes.clone(), files: self.files.clone() }
     }
 }
 
@@ -329,7 +370,7 @@ mod patch_tests {
                 pixels[y * s + x] = 200;
             }
         }
-        let set = ImageSet { size: s, pixels, labels: vec![0], attributes: vec![0], files: vec!["a".into()] };
+        let set = ImageSet { size: s, pixels: Pixels::Owned(pixels), labels: vec![0], attributes: vec![0], files: vec!["a".into()] };
         let c = set.crops(&[[8, 4, 4]], 4);
         assert!(c.pixels[..16].iter().all(|&p| p == 200), "{:?}", &c.pixels[..16]);
         assert!(c.pixels[16..].iter().all(|&p| p == 0));

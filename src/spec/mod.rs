@@ -143,8 +143,10 @@ impl StageKind {
     /// entries then stop matching.
     pub fn version(self) -> u32 {
         match self {
-            // 2: faces fill more of the frame (like the paper's detector crops).
-            Self::GenerateData => 2,
+            // 2: faces fill more of the frame (like the paper's detector crops);
+            // 3: preprocessed shards in the entry.
+            Self::GenerateData => 3,
+            Self::ReadData => 2,
             // 2: MaxBoxAcc beside the pointing game.
             Self::Localize => 2,
             _ => 1,

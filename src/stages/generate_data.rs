@@ -17,6 +17,7 @@ pub fn run(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageEr
     let n = data::generate_synthetic_faces(spec, &root, &|done| ctx.progress.set_position(done))?;
     let secs = start.elapsed().as_secs_f64();
     ctx.progress.log(&format!("wrote {n} images in CelebA layout in {secs:.1}s ({:.0} images/s)", n as f64 / secs));
+    write_shards(ctx, &crate::data::Source::synthetic(&root), spec)?;
     Ok(json!({
         "dataset": spec.dataset,
         "images": n,
@@ -49,6 +50,15 @@ pub fn read(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageE
         "image_size": spec.image_size,
     });
     super::write_json(&ctx.out.join("dataset.json"), &summary)?;
+    write_shards(ctx, &source, spec)?;
     ctx.progress.log(&format!("{} images in `{}`: {} train / {} val / {} test", celeba.records.len(), source.root.display(), per_split[0], per_split[1], per_split[2]));
     Ok(summary)
+}
+
+/// Decode + crop + resize once, for every later stage.
+fn write_shards(ctx: &StageCtx, source: &crate::data::Source, spec: &DataSpec) -> Result<(), StageError> {
+    let start = std::time::Instant::now();
+    crate::data::shards::write(source, spec.image_size as usize, &ctx.out.join("shards"), &|split| ctx.progress.set_message(format!("shards: {}", split.as_str())))?;
+    ctx.progress.log(&format!("wrote preprocessed shards at {} px in {:.1}s", spec.image_size, start.elapsed().as_secs_f64()));
+    Ok(())
 }

@@ -49,7 +49,8 @@ impl StageCtx<'_> {
         let entry = self.input("data");
         let spec: DataSpec = serde_json::from_value(entry.manifest.key_inputs.params.clone())
             .map_err(|e| StageError::Input { stage: self.stage.id.clone(), message: format!("`data` is not a data stage: {e}") })?;
-        let source = Source::celeba(&spec).unwrap_or_else(|| Source::synthetic(&entry.dir.join("celeba")));
+        let mut source = Source::celeba(&spec).unwrap_or_else(|| Source::synthetic(&entry.dir.join("celeba")));
+        source.shards = Some(entry.dir.join("shards"));
         Ok((spec, source))
     }
 
