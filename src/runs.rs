@@ -59,6 +59,8 @@ pub enum RunsError {
     Write { path: PathBuf, #[source] source: std::io::Error },
     #[error("no run `{0}`; `exp ls` lists runs")]
     NotFound(String),
+    #[error("`{query}` matches {count} runs; give more of the run id")]
+    Ambiguous { query: String, count: usize },
     #[error("run record `{}` is unreadable", path.display())]
     Read { path: PathBuf, #[source] source: std::io::Error },
 }
@@ -123,7 +125,13 @@ pub fn find(results: &Path, query: &str) -> Result<RunRecord, RunsError> {
     if prefixed.len() == 1 {
         return Ok(prefixed[0].clone());
     }
-    runs.into_iter().find(|r| r.name == query).ok_or_else(|| RunsError::NotFound(query.to_string()))
+    if let Some(r) = runs.iter().find(|r| r.name == query) {
+        return Ok(r.clone());
+    }
+    if prefixed.len() > 1 {
+        return Err(RunsError::Ambiguous { query: query.to_string(), count: prefixed.len() });
+    }
+    Err(RunsError::NotFound(query.to_string()))
 }
 
 /// The git commit of the working directory and whether tracked files changed.

@@ -124,7 +124,20 @@ fn bad_spec_exits_2_with_location() {
     let env = Env::new(&TINY.replace("model = \"train\"", "model = \"eval\""));
     let out = env.exp(&["plan", "spec.toml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("stages form a cycle: eval -> eval"), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("spec.toml:22:1: stages form a cycle: eval -> eval"), "{}", text(&out));
+
+    // An edge between incompatible kinds, located at the stage's table.
+    let env = Env::new(&TINY.replace("model = \"train\"", "model = \"data\""));
+    let out = env.exp(&["plan", "spec.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("spec.toml:22:1: stage `eval` has `model = \"data\"`, a `generate-data` stage; `model` must be one of `train`"), "{}", text(&out));
+
+    // An ambiguous run-id prefix says so.
+    let env = Env::new(TINY);
+    assert!(env.exp(&["run", "spec.toml", "-s", "train.lr=0.01,0.02"]).status.success());
+    let out = env.exp(&["show", "20"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("`20` matches 2 runs; give more of the run id"), "{}", text(&out));
 }
 
 #[test]

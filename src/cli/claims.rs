@@ -5,6 +5,7 @@ use super::{Cli, exit, table};
 /// Check the paper's claims on the latest runs of the paper's specs (all seeds)
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Print JSON instead of tables
     #[arg(long)]
     json: bool,
 }

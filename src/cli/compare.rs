@@ -10,6 +10,7 @@ pub struct Args {
     /// Two or more run ids (or unique prefixes, or spec names for their latest run); the first is the baseline
     #[arg(required = true, num_args = 2..)]
     runs: Vec<String>,
+    /// Print JSON instead of tables
     #[arg(long)]
     json: bool,
 }

@@ -14,6 +14,7 @@ pub struct Args {
     /// At most this many runs
     #[arg(short = 'n', long, default_value_t = 20)]
     limit: usize,
+    /// Print JSON instead of tables
     #[arg(long)]
     json: bool,
 }

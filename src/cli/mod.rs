@@ -106,16 +106,17 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
 /// Bad input (spec, plan, run name, device) is 2; anything else is 3.
 fn classify(e: &anyhow::Error) -> i32 {
     let bad_input = e.chain().any(|c| {
-        c.is::<crate::spec::SpecError>() || c.is::<crate::plan::PlanError>() || c.is::<crate::runs::RunsError>() && c.to_string().starts_with("no run") || c.is::<crate::device::DeviceError>()
+        c.is::<crate::spec::SpecError>() || c.is::<crate::plan::PlanError>() || c.downcast_ref::<crate::runs::RunsError>().is_some_and(|r| matches!(r, crate::runs::RunsError::NotFound(_) | crate::runs::RunsError::Ambiguous { .. })) || c.is::<crate::device::DeviceError>()
     });
     if bad_input { exit::BAD_INPUT } else { exit::ERROR }
 }
 
-/// Load and plan a spec: the common first step of `run` and `plan`.
-fn load_spec(path: &std::path::Path, overrides: &[String]) -> anyhow::Result<(crate::spec::Spec, crate::plan::Dag)> {
-    let spec = crate::spec::load(path, overrides)?;
-    let dag = crate::plan::Dag::build(&spec).map_err(|e| anyhow::Error::new(e).context(format!("in spec `{}`", path.display())))?;
-    Ok((spec, dag))
+/// The DAG of a loaded spec; errors point at the offending stage's table.
+fn dag_of(spec: &crate::spec::Spec, path: &std::path::Path) -> anyhow::Result<crate::plan::Dag> {
+    crate::plan::Dag::build(spec).map_err(|e| {
+        let at = spec.stage_locations.get(e.stage()).cloned().unwrap_or_else(|| path.display().to_string());
+        anyhow::Error::new(e).context(at)
+    })
 }
 
 /// A terminal-width table with our house style.

@@ -18,6 +18,7 @@ pub struct Args {
     /// Where reports go
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    /// Print JSON instead of tables
     #[arg(long)]
     json: bool,
 }

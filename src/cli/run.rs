@@ -24,7 +24,7 @@ pub struct Args {
     /// `cpu` (burn flex), `tch-cpu` or `cuda:N` (libtorch; build with `--features tch`)
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
-    /// Print the run record as JSON instead of tables
+    /// Print the run record(s) as JSON instead of tables
     #[arg(long)]
     json: bool,
 }
@@ -32,7 +32,7 @@ pub struct Args {
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     let points = crate::spec::load_points(&args.spec, &args.set)?;
     for spec in &points {
-        crate::plan::Dag::build(spec).map_err(|e| anyhow::Error::new(e).context(format!("in spec `{}`", args.spec.display())))?;
+        super::dag_of(spec, &args.spec)?;
     }
     let sweep = (points.len() > 1).then(|| crate::runs::new_id(&points[0].name));
     let mut records = Vec::new();

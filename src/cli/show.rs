@@ -10,6 +10,7 @@ use crate::metrics::store;
 pub struct Args {
     /// Run id, a unique prefix of one, or a spec name (its latest run)
     run: String,
+    /// Print JSON instead of tables
     #[arg(long)]
     json: bool,
 }

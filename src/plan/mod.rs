@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::spec::{Spec, StageSpec};
+use crate::spec::{Spec, StageKind, StageSpec};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
@@ -12,6 +12,34 @@ pub enum PlanError {
     Dangling { stage: String, role: String, target: String, known: String },
     #[error("stages form a cycle: {}", cycle.join(" -> "))]
     Cycle { cycle: Vec<String> },
+    #[error("stage `{stage}` has `{role} = \"{target}\"`, a `{found}` stage; `{role}` must be {allowed}")]
+    WrongKind { stage: String, role: String, target: String, found: String, allowed: String },
+}
+
+impl PlanError {
+    /// The stage whose table the error points at.
+    pub fn stage(&self) -> &str {
+        match self {
+            Self::Dangling { stage, .. } | Self::WrongKind { stage, .. } => stage,
+            Self::Cycle { cycle } => &cycle[0],
+        }
+    }
+}
+
+/// Which kinds each input role accepts.
+fn allowed(role: &str) -> &'static [StageKind] {
+    use StageKind::*;
+    match role {
+        "data" => &[GenerateData, ReadData],
+        "model" => &[Train, TrainFrl, Compress, TrainParts, TrainFusion, FinetunePaw],
+        "teacher" => &[TrainFrl, Train],
+        "whole" => &[Compress, Train],
+        "regions" => &[Localize],
+        "parts" => &[TrainParts],
+        "fusion" => &[TrainFusion],
+        // Unknown roles (tests, future kinds) are not checked.
+        _ => &[],
+    }
 }
 
 /// Stages in an order where every stage comes after its inputs.
@@ -65,6 +93,17 @@ pub fn order(stages: &[StageSpec]) -> Result<Vec<StageSpec>, PlanError> {
             None => {
                 let left: Vec<&StageSpec> = stages.iter().filter(|s| !done.contains(s.id.as_str())).collect();
                 return Err(PlanError::Cycle { cycle: find_cycle(&left) });
+            }
+        }
+    }
+    // Edges must join compatible kinds (a `model` must be a trained model, …).
+    for s in stages {
+        for (role, target) in &s.inputs {
+            let t = stages.iter().find(|x| &x.id == target).expect("checked above");
+            let ok = allowed(role);
+            if !ok.is_empty() && !ok.contains(&t.kind) {
+                let names: Vec<String> = ok.iter().map(|k| format!("`{}`", k.as_str())).collect();
+                return Err(PlanError::WrongKind { stage: s.id.clone(), role: role.clone(), target: target.clone(), found: t.kind.as_str().into(), allowed: format!("one of {}", names.join(", ")) });
             }
         }
     }

@@ -25,7 +25,7 @@ pub fn changed_params(runs: &[RunRecord]) -> BTreeMap<String, Vec<String>> {
             let mut m = BTreeMap::new();
             let mut spec = r.spec.clone();
             // Where the spec came from is not a parameter.
-            for k in ["path", "overrides", "point", "sweep"] {
+            for k in ["path", "overrides", "point", "sweep", "data", "select"] {
                 spec.as_object_mut().map(|o| o.remove(k));
             }
             flatten("", &spec, &mut m);

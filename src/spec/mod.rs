@@ -53,6 +53,9 @@ pub struct Spec {
     pub point: Vec<String>,
     /// How the sweep's best configuration is chosen, if it is.
     pub select: Option<Selection>,
+    /// `file:line:column` of each stage's table, for errors found later (plan).
+    #[serde(skip)]
+    pub stage_locations: BTreeMap<String, String>,
 }
 
 /// Which data set, at which size.
@@ -332,8 +335,16 @@ impl Ctx<'_> {
                 }
             }
             let inner = e.into_inner().to_string();
-            // A missing field is reported at the table that lacks it.
-            self.error(&path, inner.trim_end_matches('\n'))
+            // The path is already in front: drop toml's trailing "in `key`" and
+            // our raw type names.
+            let message: Vec<&str> = inner.lines().filter(|l| !l.trim_start().starts_with("in `")).collect();
+            let mut message = message.join(" ").trim().to_string();
+            if let Some(i) = message.find("expected struct Raw") {
+                let rest = &message[i + "expected struct Raw".len()..];
+                let end = rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
+                message = format!("{}expected a table{}", &message[..i], &rest[end..]);
+            }
+            self.error(&path, message)
         })
     }
 }
@@ -466,12 +477,15 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
     let seed = experiment.seed.unwrap_or(0);
     let data = resolve_data(data, seed, ctx)?;
     let defaults = train.unwrap_or_default();
+    // `[train]` is checked even when no stage uses it: a typo there is a typo.
+    resolve_stage(StageKind::Train, RawStage { id: "train-defaults".into(), kind: "train".into(), ..Default::default() }, &defaults, seed, &[Seg::Key("train".into())], ctx)?;
 
     let (kind, config) = match data.real {
         None => (StageKind::GenerateData, StageConfig::GenerateData(data.clone())),
         Some(_) => (StageKind::ReadData, StageConfig::ReadData(data.clone())),
     };
     let mut stages = vec![StageSpec { id: "data".into(), kind, inputs: BTreeMap::new(), config }];
+    let mut stage_locations = BTreeMap::new();
     for (i, table) in stage.into_iter().enumerate() {
         let here = vec![Seg::Key("stage".into()), Seg::Index(i)];
         let kind_name = match table.get("kind") {
@@ -494,6 +508,9 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         }
         let s: RawStage = ctx.deserialize(toml::Value::Table(table), &here)?;
         let spec = resolve_stage(kind, s, &defaults, seed, &here, ctx)?;
+        if let Some(loc) = ctx.sources.iter().find_map(|src| src.locate(&key(&here, "id"))) {
+            stage_locations.insert(spec.id.clone(), loc);
+        }
         check_name(&spec.id, ctx, &key(&here, "id"))?;
         if let Some(first) = stages.iter().position(|s| s.id == spec.id) {
             let what = if first == 0 { "the implicit data stage".to_string() } else { format!("stage[{}]", first - 1) };
@@ -518,6 +535,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         sweep,
         select,
         point: Vec::new(),
+        stage_locations,
     })
 }
 
@@ -780,8 +798,10 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
             return Err(ctx.error(&key(&p, "crop"), format!("unknown crop `{crop}`; allowed: `bbox`, `none`")));
         }
         let expand = in_range(expand.unwrap_or(1.3), ctx, &key(&p, "expand"), "must be in [1, 4]", |v| (1.0..=4.0).contains(&v))?;
-        // Relative roots are relative to the spec file, like `extends`.
-        let root = ctx.sources[0].path.parent().unwrap_or(Path::new(".")).join(root);
+        // Relative roots are relative to the spec file, like `extends`; a root
+        // given with `-s data.root=` is relative to where the command runs.
+        let from_cli = ctx.overridden.iter().any(|(p, _)| p == &key(&p_data(), "root"));
+        let root = if from_cli { PathBuf::from(root) } else { ctx.sources[0].path.parent().unwrap_or(Path::new(".")).join(root) };
         Some(RealData { root, variant, crop, expand })
     } else {
         for (name, given) in [("root", root.is_some()), ("variant", variant.is_some()), ("crop", crop.is_some()), ("expand", expand.is_some())] {
@@ -810,7 +830,7 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
             for (i, v) in names.iter().enumerate() {
                 let here = [Seg::Key("data".into()), Seg::Key("attributes".into()), Seg::Index(i)];
                 let name = v.as_str().ok_or_else(|| ctx.error(&here, "expected an attribute name"))?;
-                let idx = attributes::index_of(name).ok_or_else(|| ctx.error(&here, format!("unknown attribute `{name}`; see `exp models --attributes` for the 40 names")))?;
+                let idx = attributes::index_of(name).ok_or_else(|| ctx.error(&here, format!("unknown attribute `{name}`; see `exp models --attribute-names` for the 40 names")))?;
                 if out.contains(&idx) {
                     return Err(ctx.error(&here, format!("attribute `{name}` listed twice")));
                 }
@@ -833,6 +853,10 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
         seed,
         real,
     })
+}
+
+fn p_data() -> Vec<Seg> {
+    vec![Seg::Key("data".into())]
 }
 
 fn positive(v: u32, ctx: &Ctx, path: &[Seg]) -> Result<u32, SpecError> {
