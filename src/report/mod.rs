@@ -48,16 +48,22 @@ pub fn generate(name: &str, runs: &[RunRecord], cache: &Cache, out: &Path) -> Re
     figures::register_font();
     let evals = collect::evaluations(runs, cache);
 
-    let mut tables: Vec<Table> = vec![runs_table(runs)];
+    let mut tables: Vec<Table> = vec![runs_table(runs), tables::evaluations(&evals)];
     let has = |f: &dyn Fn(&collect::Evaluation) -> bool| evals.iter().any(f);
+    // The paper's tables appear when the runs are the paper's system.
+    let paper = has(&|e| e.model_kind != "train");
     if has(&|e| e.model_kind == "train-frl") {
         tables.push(tables::table1(&evals));
     }
-    tables.push(tables::table2());
+    if paper {
+        tables.push(tables::table2());
+    }
     if has(&|e| e.model_kind == "train-frl" || e.model_kind == "compress") {
         tables.push(tables::table3(&evals));
     }
-    tables.push(tables::table4());
+    if paper {
+        tables.push(tables::table4());
+    }
     if has(&|e| matches!(e.head.as_str(), "paw" | "whole-only" | "part-only")) {
         tables.push(tables::table5(&evals));
     }
@@ -234,6 +240,12 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
 }
 
 fn runs_table(runs: &[RunRecord]) -> Table {
+    let commits: std::collections::BTreeSet<(Option<&String>, Option<bool>)> = runs.iter().map(|r| (r.git_commit.as_ref(), r.git_dirty)).collect();
+    let notes = if commits.len() > 1 || commits.iter().any(|c| c.1 == Some(true)) {
+        vec!["These runs come from different commits or a dirty tree: cached stages are shared only when their inputs match, but code outside the stage kinds' versions may differ.".into()]
+    } else {
+        vec![]
+    };
     Table {
         title: "Runs".into(),
         header: vec!["run".into(), "point".into(), "status".into(), "commit".into(), "stages ran / cached".into()],
@@ -246,7 +258,7 @@ fn runs_table(runs: &[RunRecord]) -> Table {
                 vec![r.id.clone(), r.point.join(" "), r.status.clone(), commit, format!("{ran} / {cached}")]
             })
             .collect(),
-        notes: vec![],
+        notes,
     }
 }
 

@@ -43,7 +43,8 @@ pub struct Markdown;
 
 impl Markup for Markdown {
     fn escape(&self, s: &str) -> String {
-        s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+        // `<` keeps user text from becoming HTML in Markdown renderers; `|` splits cells.
+        s.replace('|', "\\|").replace('<', "&lt;")
     }
     fn row(&self, cells: &[String], header: bool) -> String {
         let line = format!("| {} |\n", cells.iter().map(|c| self.escape(c)).collect::<Vec<_>>().join(" | "));
@@ -98,6 +99,20 @@ fn accs<'a>(evals: impl Iterator<Item = &'a Evaluation>) -> Vec<f64> {
 
 fn paper_or_dash(table: &str, row: &str, col: &str) -> String {
     paper::value(table, row, col).unwrap_or_else(|| "—".into())
+}
+
+/// Every evaluation: what was scored and how well (mean over runs sharing a stage id).
+pub fn evaluations(evals: &[Evaluation]) -> Table {
+    let mut by: BTreeMap<(String, String, String, String), Vec<f64>> = BTreeMap::new();
+    for e in evals {
+        by.entry((e.stage.clone(), e.model_stage.clone(), e.head.clone(), e.split.clone())).or_default().push(100.0 * e.mean_accuracy);
+    }
+    Table {
+        title: "Evaluations: mean accuracy (%)".into(),
+        header: vec!["stage".into(), "model".into(), "head".into(), "split".into(), "mean accuracy".into()],
+        rows: by.into_iter().map(|((s, m, h, sp), v)| vec![s, m, h, sp, pm(&v)]).collect(),
+        notes: vec![],
+    }
 }
 
 /// Table 1: with and without MNL, both branches.
