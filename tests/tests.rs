@@ -348,8 +348,16 @@ fn report_and_compare_over_a_tiny_sweep() {
     assert!(env.exp(&args).status.success());
     let md_all = std::fs::read_to_string(env.path().join("reports/all/index.md")).unwrap();
     assert_eq!(md_all.lines().filter(|l| l.starts_with("| 2") && l.contains("-tiny-")).count(), 4, "{md_all}");
-    // The report's numbers are the Parquet's: each run's eval accuracy appears in `exp show`.
-    assert!(md.contains("Table 2: CUB-200-2011") && md.contains("67.40"), "paper numbers beside ours");
+    // The evaluations table aggregates the spec's two seeds: mean ± sample std.
+    let accs: Vec<f64> = runs
+        .iter()
+        .filter(|r| r["point"].as_array().unwrap().iter().any(|p| p == "train.lr=0.01"))
+        .map(|r| 100.0 * r["stages"][2]["summary"]["mean_accuracy"].as_f64().unwrap())
+        .collect();
+    let mean = (accs[0] + accs[1]) / 2.0;
+    let std = ((accs[0] - mean).powi(2) + (accs[1] - mean).powi(2)).sqrt();
+    let cell = format!("{mean:.2} ± {std:.2} (n=2)");
+    assert!(md.lines().any(|l| l.starts_with("| eval | train | loc | test |") && l.contains(&cell)), "{cell} not in\n{md}");
 
     let ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
     let out = env.exp(&["compare", ids[3], ids[2], "--json"]);
