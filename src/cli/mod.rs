@@ -124,6 +124,10 @@ fn table(header: &[&str]) -> comfy_table::Table {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
     t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    // Piped output has no terminal width: keep it readable in a 120-column pager.
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        t.set_width(120);
+    }
     t.set_header(header.to_vec());
     t
 }

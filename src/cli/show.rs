@@ -22,10 +22,27 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         return Ok(exit::OK);
     }
     println!("run      {}\ntitle    {}\nspec     {} {}\nstatus   {}\nstarted  {}\ndevice   {}\ncommit   {}{}", record.id, record.title, record.spec_path, record.overrides.join(" "), record.status, record.started, record.device, record.git_commit.as_deref().unwrap_or("-"), if record.git_dirty == Some(true) { " (dirty)" } else { "" });
-    println!("\nresolved spec:\n{}", serde_json::to_string_pretty(&record.spec)?);
+    // The resolved spec, one line per stage (`--json` has all of it).
+    let mut t = table(&["stage", "kind", "inputs", "resolved parameters"]);
+    for s in record.spec["stages"].as_array().into_iter().flatten() {
+        let inputs = s["inputs"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(" ")).unwrap_or_default();
+        let params = s["config"].as_object().map(|m| {
+            m.iter()
+                .filter(|(k, _)| *k != "kind")
+                .map(|(k, v)| match (k.as_str(), v) {
+                    ("attributes", serde_json::Value::Array(a)) => format!("attributes=[{} of 40]", a.len()),
+                    _ => format!("{k}={v}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        t.add_row(vec![s["id"].as_str().unwrap_or("").to_string(), s["kind"].as_str().unwrap_or("").to_string(), inputs, params.unwrap_or_default()]);
+    }
+    println!("\nresolved spec:\n{t}");
     let mut t = table(&["stage", "kind", "status", "time", "cache key"]);
     for s in &record.stages {
-        t.add_row(vec![s.id.clone(), s.kind.clone(), s.status.clone(), human_seconds(s.seconds), s.key.clone().unwrap_or_else(|| "-".into())]);
+        // 16 hex digits identify an entry in practice; `--json` has the full key.
+        t.add_row(vec![s.id.clone(), s.kind.clone(), s.status.clone(), human_seconds(s.seconds), s.key.as_deref().map_or("-".into(), |k| k[..16].to_string())]);
     }
     println!("\n{t}");
     let cache = Cache::open(&cli.cache_root())?;
@@ -48,7 +65,31 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         }
         let epochs = dir.join("epochs.parquet");
         if epochs.exists() {
-            println!("\n{} per epoch:\n{}", s.id, store::read(&epochs)?);
+            // Pivot: one row per epoch, one column per metric.
+            let rows = store::read_epochs(&epochs)?;
+            let mut metrics: Vec<String> = Vec::new();
+            for (m, _, _) in &rows {
+                if !metrics.contains(m) && !m.ends_with("seconds") {
+                    metrics.push(m.clone());
+                }
+            }
+            let mut header = vec!["epoch".to_string()];
+            header.extend(metrics.iter().cloned());
+            let mut t = table(&header.iter().map(String::as_str).collect::<Vec<_>>());
+            let epochs_seen: std::collections::BTreeSet<u32> = rows.iter().map(|r| r.1).collect();
+            if metrics.len() <= 8 {
+                for e in epochs_seen {
+                    let mut row = vec![e.to_string()];
+                    for m in &metrics {
+                        let v = rows.iter().find(|r| r.1 == e && &r.0 == m).map(|r| r.2);
+                        row.push(v.map_or("-".into(), |v| if m.contains("accuracy") { format!("{:.2}%", 100.0 * v) } else { format!("{v:.4}") }));
+                    }
+                    t.add_row(row);
+                }
+                println!("\n{} per epoch:\n{t}", s.id);
+            } else {
+                println!("\n{}: {} metrics over {} epochs in {}", s.id, metrics.len(), epochs_seen.len(), epochs.display());
+            }
         }
     }
     Ok(exit::OK)
