@@ -152,6 +152,8 @@ impl StageKind {
             Self::ReadData => 2,
             // 2: MaxBoxAcc beside the pointing game.
             Self::Localize => 2,
+            // 2: score biases start at the log prior odds.
+            Self::Train | Self::TrainFrl => 2,
             _ => 1,
         }
     }

@@ -23,7 +23,17 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Resu
     if let Some(h) = mnl_hidden {
         net_cfg = net_cfg.with_mnl(h);
     }
-    let model = net_cfg.init(size, &device);
+    let mut model = net_cfg.init(size, &device);
+    // Start every score at its attribute's log prior odds: the nets begin at
+    // the majority baseline instead of spending epochs learning the priors
+    // (our choice for training from scratch; the paper starts from VGG-Face).
+    let prior: Vec<f32> = train.positive_rate().iter().map(|&p| (p.clamp(0.01, 0.99) / (1.0 - p.clamp(0.01, 0.99))).ln() as f32).collect();
+    model.fc_bias = burn::module::Param::from_tensor(burn::tensor::Tensor::from_floats(prior.as_slice(), &device));
+    if let Some(b) = model.mnl.as_mut() {
+        if let Some(bias) = b.fc2.bias.as_mut() {
+            *bias = burn::module::Param::from_tensor(burn::tensor::Tensor::from_floats(prior.as_slice(), &device));
+        }
+    }
     let params = model.num_params();
     // The MNL branch is dropped after training: report the net without it too.
     let params_loc = params - model.mnl.as_ref().map_or(0, |b| b.num_params());
