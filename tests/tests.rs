@@ -303,6 +303,37 @@ fn real_celeba_layout_is_read_cropped_and_fingerprinted() {
     let out = env.exp(&["run", "real.toml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("000003.jpg"), "{}", text(&out));
+    // … or, when asked, skipped and counted.
+    let out = env.exp(&["run", "real.toml", "-s", "data.skip-missing=true", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["stages"][0]["summary"]["skipped_missing"], 1);
+}
+
+#[test]
+fn training_can_start_from_user_weights() {
+    let env = Env::new(TINY);
+    assert!(env.exp(&["run", "spec.toml"]).status.success());
+    let v: serde_json::Value = serde_json::from_slice(&env.exp(&["show", "tiny", "--json"]).stdout).unwrap();
+    let key = v["stages"][1]["key"].as_str().unwrap();
+    std::fs::copy(env.path().join("results/cache").join(&key[..2]).join(key).join("model.bpk"), env.path().join("start.bpk")).unwrap();
+    std::fs::write(env.path().join("init.toml"), TINY.replace("kind = \"train\"\n", "kind = \"train\"\ninit = \"start.bpk\"\n")).unwrap();
+    let out = env.exp(&["run", "init.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["stages"][1]["status"], "ran");
+    assert_eq!(run["stages"][1]["key_inputs"]["params"]["init"]["sha256"].as_str().unwrap().len(), 64);
+    // Other weights, same path: a new key.
+    std::fs::write(env.path().join("start.bpk"), b"not weights").unwrap();
+    let plan = text(&env.exp(&["plan", "init.toml"]));
+    assert!(plan.contains("params changed: init"), "{plan}");
+    let out = env.exp(&["run", "init.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("start.bpk"), "{}", text(&out));
+    std::fs::remove_file(env.path().join("start.bpk")).unwrap();
+    let out = env.exp(&["plan", "init.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("`stage[0].init`: cannot read"), "{}", text(&out));
 }
 
 fn copy_dir(from: &Path, to: &Path) {

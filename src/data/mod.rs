@@ -71,12 +71,19 @@ pub struct Source {
     pub caps: [u32; 3],
     /// Preprocessed shards of this source, if written.
     pub shards: Option<std::path::PathBuf>,
+    /// Leave out (and report) images that are missing or cannot be decoded.
+    pub skip_missing: bool,
+}
+
+/// Report a skipped image on stderr; the data stage counts them in its summary.
+fn skipped(path: &Path) {
+    eprintln!("warning: skipping missing or unreadable image `{}` (skip-missing = true)", path.display());
 }
 
 impl Source {
     /// A generated set: images at the input size, no crop.
     pub fn synthetic(root: &Path) -> Source {
-        Source { root: root.to_path_buf(), images: Celeba::image_dir(root), crop_expand: None, caps: [0; 3], shards: None }
+        Source { root: root.to_path_buf(), images: Celeba::image_dir(root), crop_expand: None, caps: [0; 3], shards: None, skip_missing: false }
     }
 
     /// A real CelebA root as a spec describes it.
@@ -89,6 +96,7 @@ impl Source {
             crop_expand: (real.crop == "bbox").then_some(real.expand as f32),
             caps: [spec.train_images, spec.val_images, spec.test_images],
             shards: None,
+            skip_missing: real.skip_missing,
         })
     }
 }
@@ -169,7 +177,7 @@ impl ImageSet {
         if records.is_empty() {
             return Err(LoadError::Empty(split.as_str()));
         }
-        let images: Vec<Vec<u8>> = records
+        let decoded: Vec<Result<Vec<u8>, LoadError>> = records
             .par_iter()
             .map(|r| {
                 let path = src.images.join(&r.file);
@@ -191,9 +199,26 @@ impl ImageSet {
                 }
                 Ok(chw)
             })
-            .collect::<Result<_, LoadError>>()?;
-        let labels = records.iter().flat_map(|r| attributes.iter().map(|&j| r.labels[j] as u8)).collect();
-        Ok(ImageSet { size, pixels: Pixels::Owned(images.concat()), labels, attributes: attributes.to_vec(), files: records.iter().map(|r| r.file.clone()).collect() })
+            .collect();
+        // A missing or broken image is an error naming it, unless the spec
+        // says `skip-missing = true`: then it is left out and reported.
+        let mut images = Vec::with_capacity(records.len());
+        let mut kept = Vec::with_capacity(records.len());
+        for (r, d) in records.iter().zip(decoded) {
+            match d {
+                Ok(px) => {
+                    images.push(px);
+                    kept.push(*r);
+                }
+                Err(LoadError::Decode { path, .. }) if src.skip_missing => skipped(&path),
+                Err(e) => return Err(e),
+            }
+        }
+        if kept.is_empty() {
+            return Err(LoadError::Empty(split.as_str()));
+        }
+        let labels = kept.iter().flat_map(|r| attributes.iter().map(|&j| r.labels[j] as u8)).collect();
+        Ok(ImageSet { size, pixels: Pixels::Owned(images.concat()), labels, attributes: attributes.to_vec(), files: kept.iter().map(|r| r.file.clone()).collect() })
     }
 
     /// Images `idx` as a normalised `[B, 3, S, S]` tensor, mirrored where `flip[i]`.

@@ -85,6 +85,9 @@ pub struct RealData {
     /// `bbox` (square around `list_bbox_celeba.txt`'s box × `expand`) or `none`.
     pub crop: String,
     pub expand: f64,
+    /// Leave out missing or unreadable images (counted) instead of failing.
+    #[serde(default)]
+    pub skip_missing: bool,
 }
 
 /// One stage of the DAG.
@@ -170,11 +173,10 @@ impl StageKind {
 
     /// Keys a `[[stage]]` of this kind accepts, beyond `id` and `kind`.
     fn keys(self) -> &'static [&'static str] {
-        const TRAIN: &[&str] = &["data", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"];
         match self {
             Self::GenerateData | Self::ReadData => &[],
-            Self::Train => TRAIN,
-            Self::TrainFrl => &["data", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "mnl", "mnl-hidden"],
+            Self::Train => &["data", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "init"],
+            Self::TrainFrl => &["data", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "mnl", "mnl-hidden", "init"],
             Self::Localize => &["data", "model", "patch", "samples"],
             Self::Compress => &["data", "teacher", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "hint-epochs", "hint-lr"],
             Self::TrainParts => &["data", "whole", "regions", "grid", "part-size", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"],
@@ -214,6 +216,16 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     pub flip: bool,
     pub seed: u64,
+    /// Starting weights; their sha256 is part of the cache key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitWeights>,
+}
+
+/// User-provided starting weights (the paper starts from VGG-Face).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct InitWeights {
+    pub path: PathBuf,
+    pub sha256: String,
 }
 
 /// The architectures of the paper's Table 3.
@@ -707,7 +719,15 @@ fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[
     let momentum = in_range(s.momentum.or(d.momentum).unwrap_or(0.9), ctx, &at(s.momentum.is_some(), "momentum"), "must be in [0, 1)", |v| (0.0..1.0).contains(&v))?;
     let weight_decay = in_range(s.weight_decay.or(d.weight_decay).unwrap_or(5e-4), ctx, &at(s.weight_decay.is_some(), "weight-decay"), "must be >= 0", |v| v >= 0.0)?;
     let flip = s.flip.or(d.flip).unwrap_or(true);
-    let train = TrainConfig { net, width, epochs, batch_size, lr, momentum, weight_decay, flip, seed };
+    let init = match &s.init {
+        None => None,
+        Some(rel) => {
+            let path = ctx.sources[0].path.parent().unwrap_or(Path::new(".")).join(rel);
+            let sha256 = crate::cache::file_digest(&path).map_err(|e| ctx.error(&key(here, "init"), format!("cannot read `{}`: {e}", path.display())))?;
+            Some(InitWeights { path, sha256 })
+        }
+    };
+    let train = TrainConfig { net, width, epochs, batch_size, lr, momentum, weight_decay, flip, seed, init };
 
     let mut inputs = BTreeMap::from([("data".to_string(), s.data.clone().unwrap_or_else(|| "data".into()))]);
     let mut require = |role: &str, value: &Option<String>| -> Result<(), SpecError> {
@@ -783,7 +803,7 @@ fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[
 
 fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, SpecError> {
     let p = [Seg::Key("data".into())];
-    let RawData { dataset, root, variant, crop, expand, image_size, train_images, val_images, test_images, attributes } = raw.unwrap_or_default();
+    let RawData { dataset, root, variant, crop, expand, skip_missing, image_size, train_images, val_images, test_images, attributes } = raw.unwrap_or_default();
     let dataset = dataset.unwrap_or_else(|| "synthetic-faces".into());
     if !DATASETS.contains(&dataset.as_str()) {
         return Err(ctx.error(&key(&p, "dataset"), format!("unknown dataset `{dataset}`; known datasets are {}", backticked(&DATASETS))));
@@ -804,9 +824,9 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
         // given with `-s data.root=` is relative to where the command runs.
         let from_cli = ctx.overridden.iter().any(|(p, _)| p == &key(&p_data(), "root"));
         let root = if from_cli { PathBuf::from(root) } else { ctx.sources[0].path.parent().unwrap_or(Path::new(".")).join(root) };
-        Some(RealData { root, variant, crop, expand })
+        Some(RealData { root, variant, crop, expand, skip_missing: skip_missing.unwrap_or(false) })
     } else {
-        for (name, given) in [("root", root.is_some()), ("variant", variant.is_some()), ("crop", crop.is_some()), ("expand", expand.is_some())] {
+        for (name, given) in [("root", root.is_some()), ("variant", variant.is_some()), ("crop", crop.is_some()), ("expand", expand.is_some()), ("skip-missing", skip_missing.is_some())] {
             if given {
                 return Err(ctx.error(&key(&p, name), format!("`{dataset}` is generated, it takes no `{name}`")));
             }

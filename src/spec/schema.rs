@@ -67,6 +67,9 @@ pub struct RawData {
     pub crop: Option<String>,
     /// `celeba`: side of the square crop as a multiple of the bbox's longer side. Default: 1.3.
     pub expand: Option<f64>,
+    /// `celeba`: leave out missing or unreadable images (counted in the data
+    /// stage's summary) instead of failing. Default: false.
+    pub skip_missing: Option<bool>,
     /// Side of the square images fed to the nets. Default: 64.
     pub image_size: Option<u32>,
     /// Synthetic data: images per split. Defaults: 2000 / 400 / 400.
@@ -131,6 +134,9 @@ pub struct RawStage {
     pub weight_decay: Option<f64>,
     pub flip: Option<bool>,
     // Kind-specific.
+    /// `train`, `train-frl`: start from these weights (a burnpack file written
+    /// by exp for the same architecture), relative to the spec. Default: from scratch.
+    pub init: Option<String>,
     /// `train-frl`: train the multi-net-learning classification branch too. Default: true.
     pub mnl: Option<bool>,
     /// `train-frl`: hidden width of the MNL branch. Default: 512.

@@ -36,9 +36,13 @@ pub fn read(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageE
     for r in &celeba.records {
         per_split[r.split as usize] += 1;
     }
-    // Every listed image must exist; decoding errors surface when a stage reads it.
-    if let Some(r) = celeba.records.iter().find(|r| !source.images.join(&r.file).exists()) {
-        return Err(StageError::Input { stage: ctx.stage.id.clone(), message: format!("image `{}` is listed in `Anno/list_attr_celeba.txt` but missing", source.images.join(&r.file).display()) });
+    // Every listed image must exist, unless the spec says to skip (and count) missing ones.
+    let missing: Vec<&str> = celeba.records.iter().filter(|r| !source.images.join(&r.file).exists()).map(|r| r.file.as_str()).collect();
+    if let (Some(first), false) = (missing.first(), source.skip_missing) {
+        return Err(StageError::Input { stage: ctx.stage.id.clone(), message: format!("image `{}` is listed in `Anno/list_attr_celeba.txt` but missing (set `skip-missing = true` in `[data]` to leave such images out)", source.images.join(first).display()) });
+    }
+    for m in &missing {
+        ctx.progress.log(&format!("skipped missing image `{m}`"));
     }
     let summary = json!({
         "dataset": spec.dataset,
@@ -47,6 +51,7 @@ pub fn read(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageE
         "train": per_split[0],
         "val": per_split[1],
         "test": per_split[2],
+        "skipped_missing": missing.len(),
         "image_size": spec.image_size,
     });
     super::write_json(&ctx.out.join("dataset.json"), &summary)?;

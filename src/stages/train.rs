@@ -24,14 +24,18 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Resu
         net_cfg = net_cfg.with_mnl(h);
     }
     let mut model = net_cfg.init(size, &device);
-    // Start every score at its attribute's log prior odds: the nets begin at
-    // the majority baseline instead of spending epochs learning the priors
-    // (our choice for training from scratch; the paper starts from VGG-Face).
-    let prior: Vec<f32> = train.positive_rate().iter().map(|&p| (p.clamp(0.01, 0.99) / (1.0 - p.clamp(0.01, 0.99))).ln() as f32).collect();
-    model.fc_bias = burn::module::Param::from_tensor(burn::tensor::Tensor::from_floats(prior.as_slice(), &device));
-    if let Some(b) = model.mnl.as_mut() {
-        if let Some(bias) = b.fc2.bias.as_mut() {
-            *bias = burn::module::Param::from_tensor(burn::tensor::Tensor::from_floats(prior.as_slice(), &device));
+    if let Some(init) = &cfg.init {
+        model = model.try_load_file(&init.path).map_err(|e| StageError::LoadModel { path: init.path.clone(), message: format!("{e} (init weights must be an exp burnpack of the same architecture)") })?;
+        ctx.progress.log(&format!("starting from `{}` (sha256 {})", init.path.display(), &init.sha256[..12]));
+    } else {
+        // Start every score at its attribute's log prior odds: the nets begin at
+        // the majority baseline instead of spending epochs learning the priors
+        // (our choice for training from scratch; the paper starts from VGG-Face).
+        let prior: Vec<f32> = train.positive_rate().iter().map(|&p| (p.clamp(0.01, 0.99) / (1.0 - p.clamp(0.01, 0.99))).ln() as f32).collect();
+        let prior_param = || burn::module::Param::from_tensor(burn::tensor::Tensor::from_floats(prior.as_slice(), &device));
+        model.fc_bias = prior_param();
+        if let Some(bias) = model.mnl.as_mut().and_then(|b| b.fc2.bias.as_mut()) {
+            *bias = prior_param();
         }
     }
     let params = model.num_params();

@@ -180,7 +180,7 @@ mod tests {
         let student = AttrNetConfig::new(Net::Snet3, 2).with_width(0.5).init(32, &d);
         let x = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &Device::flex());
         let target = teacher.forward(x.clone()).maps;
-        let cfg = TrainConfig { net: Net::Snet3, width: 0.5, epochs: 1, batch_size: 4, lr: 1e-3, momentum: 0.9, weight_decay: 0.0, flip: false, seed: 0 };
+        let cfg = TrainConfig { net: Net::Snet3, width: 0.5, epochs: 1, batch_size: 4, lr: 1e-3, momentum: 0.9, weight_decay: 0.0, flip: false, seed: 0, init: None };
         let phase = Phase { name: "hint".into(), cfg: &cfg, lr: 1e-4, epochs: 15, n: 4, progress: &crate::progress::Silent };
         let xa = Tensor::from_data(x.into_data(), &d);
         let ta = Tensor::from_data(target.into_data(), &d);
