@@ -26,6 +26,10 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(exit::OK);
     }
+    if runs.is_empty() && (args.name.is_some() || args.sweep.is_some()) {
+        println!("no runs match in `{}`", cli.results.display());
+        return Ok(exit::OK);
+    }
     if runs.is_empty() {
         println!("no runs yet in `{}`; try `exp run experiments/quickstart.toml`", cli.results.display());
         return Ok(exit::OK);

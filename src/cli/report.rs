@@ -28,7 +28,11 @@ pub fn select(results: &Path, targets: &[String]) -> anyhow::Result<Vec<RunRecor
     let all = runs::list(results);
     let mut out: Vec<RunRecord> = Vec::new();
     for t in targets {
-        if t.ends_with(".toml") && Path::new(t).exists() {
+        if t.ends_with(".toml") && !Path::new(t).exists() {
+            let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+            return Err(crate::spec::SpecError::Read { path: t.into(), source }.into());
+        }
+        if t.ends_with(".toml") {
             let points = crate::spec::load_points(Path::new(t), &[])?;
             for p in &points {
                 // The latest run whose stages were exactly this point's.
@@ -50,6 +54,8 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     let runs = select(&cli.results, &args.targets)?;
     let name = args.name.clone().or_else(|| runs.first().map(|r| r.name.clone())).unwrap_or_else(|| "report".into());
     let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    // Never write straight into the reports root.
+    let safe = if safe.is_empty() { "report".to_string() } else { safe };
     let cache = Cache::open(&cli.cache_root())?;
     let written = crate::report::generate(&name, &runs, &cache, &args.out.join(safe))?;
     if args.json {
