@@ -26,7 +26,7 @@ fn main() {
 
     // 2. Decode + resize (128 → 64 px) on one core.
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
-    let src = Source::synthetic(&root);
+    let src = Source::synthetic(&root, exp::data::Format::Celeba);
     let t = Instant::now();
     let set = one.install(|| ImageSet::decode(&src, Split::Train, 64, &[0]).expect("decode"));
     let s = t.elapsed().as_secs_f64();

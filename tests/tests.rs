@@ -422,3 +422,68 @@ fn a_failed_stage_stops_only_its_dependents() {
     let st: std::collections::BTreeMap<String, String> = env.statuses().into_iter().collect();
     assert_eq!((st["train"].as_str(), st["eval"].as_str(), st["wild"].as_str()), ("cached", "cached", "failed"));
 }
+
+/// cub_mnl.toml shrunk to seconds: 4 classes, 32 px, one epoch.
+const TINY_BIRDS: &[&str] = &[
+    "-s", "data.classes=4", "-s", "data.image-size=32", "-s", "data.train-images=40", "-s", "data.test-images=12",
+    "-s", "train.epochs=1", "-s", "train.maps=2", "-s", "train.batch-size=8", "-s", "stage.frl.mnl-hidden=16", "-s", "stage.frl-crop.mnl-hidden=16", "-s", "stage.frl-gt.mnl-hidden=16",
+];
+
+#[test]
+fn birds_table_2_pipeline_and_the_real_cub_reader() {
+    let env = Env::new("");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/cub_mnl.toml"), env.path().join("cub_mnl.toml")).unwrap();
+    let mut args = vec!["run", "cub_mnl.toml", "--json"];
+    args.extend_from_slice(TINY_BIRDS);
+    let out = env.exp(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stage = |id: &str| run["stages"].as_array().unwrap().iter().find(|s| s["id"] == id).unwrap().clone();
+    let entry = |id: &str| {
+        let key = stage(id)["key"].as_str().unwrap().to_string();
+        env.path().join("results/cache").join(&key[..2]).join(key)
+    };
+    // CUB's layout, 40 + 12 images; every 10th training image is val.
+    let cub = entry("data").join("cub");
+    assert_eq!(std::fs::read_to_string(cub.join("images.txt")).unwrap().lines().count(), 52);
+    assert_eq!(std::fs::read_to_string(cub.join("parts/parts.txt")).unwrap().lines().count(), 15);
+    // One CAM box per image, turned into one crop per image.
+    assert_eq!(std::fs::read_to_string(entry("loc").join("cam_boxes.tsv")).unwrap().lines().count(), 53);
+    assert_eq!(std::fs::read_to_string(entry("crop").join("crops.tsv")).unwrap().lines().count(), 53);
+    assert_eq!(stage("crop-gt")["summary"]["boxes"], "annotated");
+    let loc = stage("loc")["summary"].clone();
+    for k in ["pointing_game", "maxboxacc"] {
+        assert!((0.0..=1.0).contains(&loc[k].as_f64().unwrap()), "{k}: {loc}");
+    }
+    for id in ["eval-plain", "eval-mnl", "eval-crop-loc", "eval-gt-mnl"] {
+        let s = stage(id)["summary"].clone();
+        assert_eq!(s["metric"], "top1", "{s}");
+        assert_eq!(s["images"], 12, "{s}");
+        assert!((0.0..=1.0).contains(&s["mean_accuracy"].as_f64().unwrap()));
+    }
+    let out = env.exp(&["report", run["id"].as_str().unwrap(), "--name", "birds"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(env.path().join("reports/birds/index.md")).unwrap();
+    let crop_mnl = format!("{:.2}", 100.0 * stage("eval-crop-mnl")["summary"]["mean_accuracy"].as_f64().unwrap());
+    assert!(md.lines().any(|l| l.starts_with("| MNL on crop | Classif. Branch | ") && l.contains(&crop_mnl) && l.ends_with("| 75.76 |")), "{md}");
+    assert!(!md.contains("Table 1:"), "bird runs are not Table 1:\n{md}");
+
+    // The same files as a user's CUB-200-2011 copy: read, cropped to the
+    // annotated boxes, first 3 classes only.
+    copy_dir(&cub, &env.path().join("mycub"));
+    let real = "[experiment]\nname = \"tiny\"\n\n[data]\ndataset = \"cub200\"\nroot = \"mycub\"\ncrop = \"bbox\"\nclasses = 3\nimage-size = 32\n\n[train]\nepochs = 1\nmaps = 2\n\n[[stage]]\nid = \"frl\"\nkind = \"train-frl\"\nwidth = 0.25\nmnl-hidden = 16\n\n[[stage]]\nid = \"eval\"\nkind = \"evaluate\"\nmodel = \"frl\"\n";
+    std::fs::write(env.path().join("real.toml"), real).unwrap();
+    let out = env.exp(&["run", "real.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["stages"][0]["kind"], "read-data");
+    assert_eq!(run["stages"][0]["summary"]["test"], 9, "3 of 4 classes' 12 test images");
+    assert_eq!(run["stages"][2]["summary"]["images"], 9);
+    // A malformed line is an error with file, line and text.
+    let labels = env.path().join("mycub/image_class_labels.txt");
+    let text_before = std::fs::read_to_string(&labels).unwrap();
+    std::fs::write(&labels, text_before.replacen("\n", "\n3 x\n", 1)).unwrap();
+    let out = env.exp(&["run", "real.toml", "-s", "data.image-size=48"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out).contains("image_class_labels.txt:2: expected `<image_id> <class_id>`") || text(&out).contains("image_class_labels.txt:2: class must be"), "{}", text(&out));
+}

@@ -92,11 +92,15 @@ pub fn describe(summary: &serde_json::Value) -> String {
     let f = |k: &str| summary[k].as_f64();
     if let Some(acc) = f("mean_accuracy") {
         let head = summary["head"].as_str().map(|h| format!("{h}: ")).unwrap_or_default();
-        return format!("{head}mean acc {} (majority {}), balanced {}", percent(Some(acc)), percent(f("majority_accuracy")), percent(f("balanced_accuracy")));
+        let what = if summary["metric"] == "top1" { "top-1" } else { "mean acc" };
+        return format!("{head}{what} {} (majority {}), balanced {}", percent(Some(acc)), percent(f("majority_accuracy")), percent(f("balanced_accuracy")));
     }
     let mut parts = Vec::new();
     if let Some(n) = summary["images"].as_u64().filter(|_| summary.get("dataset").is_some()) {
         parts.push(format!("{n} images"));
+    }
+    if let (Some(n), Some(rule)) = (summary["images"].as_u64(), summary["boxes"].as_str()) {
+        parts.push(format!("{n} images cropped to {rule} boxes"));
     }
     if let Some(p) = summary["params"].as_u64() {
         parts.push(format!("{:.3}M params", p as f64 / 1e6));

@@ -10,19 +10,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::annotations::{AnnotationError, malformed, numbered, read};
 use crate::attributes::CELEBA;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CelebaError {
-    #[error("failed to read `{}`", path.display())]
-    Read { path: PathBuf, #[source] source: std::io::Error },
-    #[error("failed to write `{}`", path.display())]
-    Write { path: PathBuf, #[source] source: std::io::Error },
-    #[error("{}:{line}: {message}: `{text}`", path.display())]
-    Malformed { path: PathBuf, line: usize, message: String, text: String },
-    #[error("image `{name}` is listed in `{}` but has no {what}", path.display())]
-    Missing { path: PathBuf, name: String, what: &'static str },
-}
 
 /// One image's annotations.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +42,7 @@ impl Celeba {
 
     /// Read the annotation files. Bbox and landmarks are optional files;
     /// when present they must cover every image.
-    pub fn open(root: &Path) -> Result<Celeba, CelebaError> {
+    pub fn open(root: &Path) -> Result<Celeba, AnnotationError> {
         let attr_path = root.join("Anno/list_attr_celeba.txt");
         let attr = read(&attr_path)?;
         let mut lines = numbered(&attr);
@@ -111,7 +100,7 @@ impl Celeba {
             seen[i] = true;
         }
         if let Some(i) = seen.iter().position(|s| !s) {
-            return Err(CelebaError::Missing { path: part_path, name: records[i].file.clone(), what: "split" });
+            return Err(AnnotationError::Missing { path: part_path, name: records[i].file.clone(), what: "split" });
         }
         for (name, width) in [("list_bbox_celeba.txt", 4), ("list_landmarks_celeba.txt", 10)] {
             let path = root.join("Anno").join(name);
@@ -142,28 +131,18 @@ impl Celeba {
             if got != records.len() {
                 let what = if width == 4 { "bounding box" } else { "landmarks" };
                 let missing = records.iter().find(|r| if width == 4 { r.bbox.is_none() } else { r.landmarks.is_none() }).map(|r| r.file.clone()).unwrap_or_default();
-                return Err(CelebaError::Missing { path, name: missing, what });
+                return Err(AnnotationError::Missing { path, name: missing, what });
             }
         }
         Ok(Celeba { root: root.to_path_buf(), records })
     }
 }
 
-fn read(path: &Path) -> Result<String, CelebaError> {
-    std::fs::read_to_string(path).map_err(|source| CelebaError::Read { path: path.into(), source })
-}
 
-/// Lines with 1-based numbers, CRLF and trailing spaces stripped.
-fn numbered(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end()))
-}
 
-fn malformed(path: &Path, line: usize, message: &str, text: &str) -> CelebaError {
-    CelebaError::Malformed { path: path.into(), line, message: message.into(), text: text.into() }
-}
 
 /// Writes the annotation files for `records` (images are written by the caller).
-pub fn write_annotations(root: &Path, records: &[Record], regions: Option<&[Vec<(usize, [f32; 4])>]>) -> Result<(), CelebaError> {
+pub fn write_annotations(root: &Path, records: &[Record], regions: Option<&[Vec<(usize, [f32; 4])>]>) -> Result<(), AnnotationError> {
     let mut attr = format!("{}\n{}\n", records.len(), CELEBA.join(" "));
     let mut part = String::new();
     let mut bbox = format!("{}\nimage_id x_1 y_1 width height\n", records.len());
@@ -198,14 +177,14 @@ pub fn write_annotations(root: &Path, records: &[Record], regions: Option<&[Vec<
     }
     for (rel, text) in files {
         let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).map_err(|source| CelebaError::Write { path: path.clone(), source })?;
-        std::fs::write(&path, text).map_err(|source| CelebaError::Write { path: path.clone(), source })?;
+        std::fs::create_dir_all(path.parent().unwrap()).map_err(|source| AnnotationError::Write { path: path.clone(), source })?;
+        std::fs::write(&path, text).map_err(|source| AnnotationError::Write { path: path.clone(), source })?;
     }
     Ok(())
 }
 
 /// Ground-truth regions of a synthetic set: per image, `(attribute, [x0, y0, x1, y1])`.
-pub fn read_regions(root: &Path, records: &[Record]) -> Result<Vec<Vec<(usize, [f32; 4])>>, CelebaError> {
+pub fn read_regions(root: &Path, records: &[Record]) -> Result<Vec<Vec<(usize, [f32; 4])>>, AnnotationError> {
     let path = root.join("Anno/list_attr_regions.txt");
     let text = read(&path)?;
     let index: std::collections::HashMap<&str, usize> = records.iter().enumerate().map(|(i, r)| (r.file.as_str(), i)).collect();

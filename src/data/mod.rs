@@ -1,13 +1,18 @@
 //! Data sets: the synthetic generator, the CelebA reader, and in-memory
 //! image sets with seeded, thread-count-independent batching.
 
+pub mod annotations;
 pub mod celeba;
+pub mod cub;
 pub mod draw;
 pub mod fingerprint;
 pub mod shards;
+pub mod synthetic_birds;
 pub mod synthetic_faces;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
@@ -16,17 +21,19 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::spec::{DataSpec, Split};
-use celeba::{Celeba, CelebaError, Record};
+use annotations::AnnotationError;
+use celeba::{Celeba, Record};
+use cub::Cub;
 
 /// Write a `synthetic-faces` set in CelebA's layout under `root`.
 /// `progress` is called with the number of images done so far.
-pub fn generate_synthetic_faces(spec: &DataSpec, root: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<usize, CelebaError> {
+pub fn generate_synthetic_faces(spec: &DataSpec, root: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<usize, AnnotationError> {
     let total = (spec.train_images + spec.val_images + spec.test_images) as usize;
     let dir = Celeba::image_dir(root);
-    std::fs::create_dir_all(&dir).map_err(|source| CelebaError::Write { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| AnnotationError::Write { path: dir.clone(), source })?;
     let size = spec.image_size as usize;
     let done = std::sync::atomic::AtomicU64::new(0);
-    let results: Vec<Result<(Record, Vec<(usize, [f32; 4])>), CelebaError>> = (0..total)
+    let results: Vec<Result<(Record, Vec<(usize, [f32; 4])>), AnnotationError>> = (0..total)
         .into_par_iter()
         .map(|i| {
             let face = synthetic_faces::generate(spec.seed, i as u64, size);
@@ -35,8 +42,8 @@ pub fn generate_synthetic_faces(spec: &DataSpec, root: &Path, progress: &(dyn Fn
             let mut bytes = Vec::with_capacity(size * size);
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
                 .encode(&face.rgb, size as u32, size as u32, image::ExtendedColorType::Rgb8)
-                .map_err(|e| CelebaError::Write { path: path.clone(), source: std::io::Error::other(e) })?;
-            std::fs::write(&path, bytes).map_err(|source| CelebaError::Write { path: path.clone(), source })?;
+                .map_err(|e| AnnotationError::Write { path: path.clone(), source: std::io::Error::other(e) })?;
+            std::fs::write(&path, bytes).map_err(|source| AnnotationError::Write { path: path.clone(), source })?;
             let split = if i < spec.train_images as usize { 0 } else if i < (spec.train_images + spec.val_images) as usize { 1 } else { 2 };
             let lm = face.landmarks;
             let record = Record {
@@ -59,20 +66,106 @@ pub fn generate_synthetic_faces(spec: &DataSpec, root: &Path, progress: &(dyn Fn
     Ok(total)
 }
 
-/// Where a split's images come from: a CelebA-layout root, its image
+/// Write a `synthetic-birds` set in CUB-200-2011's layout under `root`:
+/// `spec.classes` classes, images at twice the nets' input size (like real
+/// photos, larger than the input, so a crop gains resolution), classes
+/// assigned round-robin so every split holds every class.
+pub fn generate_synthetic_birds(spec: &DataSpec, root: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<usize, AnnotationError> {
+    let classes = spec.attributes.len();
+    let train = spec.train_images as usize;
+    let total = train + spec.test_images as usize;
+    let size = 2 * spec.image_size as usize;
+    let names: Vec<String> = (0..classes).map(synthetic_birds::class_name).collect();
+    let dir = Cub::image_dir(root);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let records: Vec<cub::BirdRecord> = (0..total)
+        .into_par_iter()
+        .map(|i| {
+            let class = class_of(spec.seed, i, classes);
+            let bird = synthetic_birds::generate(spec.seed, i as u64, class, size);
+            let file = format!("{}/{:05}.jpg", names[class], i + 1);
+            let path = dir.join(&file);
+            let mut bytes = Vec::with_capacity(size * size);
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
+                .encode(&bird.rgb, size as u32, size as u32, image::ExtendedColorType::Rgb8)
+                .map_err(|e| AnnotationError::Write { path: path.clone(), source: std::io::Error::other(e) })?;
+            let folder = dir.join(&names[class]);
+            std::fs::create_dir_all(&folder).map_err(|source| AnnotationError::Write { path: folder, source })?;
+            std::fs::write(&path, bytes).map_err(|source| AnnotationError::Write { path: path.clone(), source })?;
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n % 64 == 0 || n as usize == total {
+                progress(n);
+            }
+            Ok(cub::BirdRecord { id: i as u32 + 1, file, class, split: if i < train { 0 } else { 2 }, bbox: bird.bbox, parts: bird.parts })
+        })
+        .collect::<Result<_, AnnotationError>>()?;
+    cub::write_annotations(root, &names, &records)?;
+    Ok(total)
+}
+
+/// The class of bird `i`: every block of `classes` consecutive images holds
+/// each class once, in a seeded order, so classes are balanced and CUB's
+/// every-10th val rule does not pick one class.
+fn class_of(seed: u64, i: usize, classes: usize) -> usize {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xC1A5_5E5 ^ (i / classes) as u64);
+    let mut order: Vec<usize> = (0..classes).collect();
+    order.shuffle(&mut rng);
+    order[i % classes]
+}
+
+/// Which on-disk layout a source is in, and so which task it poses:
+/// CelebA's 40 binary attributes, or CUB's single label out of C classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    Celeba,
+    Cub,
+}
+
+/// How each image is cropped before resizing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "rule")]
+pub enum Crop {
+    /// The whole image.
+    Full,
+    /// A square of `expand` × the annotated box's longer side, centred on it
+    /// (CelebA's face box, CUB's bird box).
+    Bbox { expand: f32 },
+    /// The same square around boxes from a file (`image x y w h` per line,
+    /// tab-separated, in image pixels): CAM-estimated bird boxes.
+    Boxes { path: PathBuf, expand: f32 },
+}
+
+/// Where a split's images come from: a root in a known layout, its image
 /// folder, how to crop, and a cap on images per split (0 = all).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Source {
-    pub root: std::path::PathBuf,
-    pub images: std::path::PathBuf,
-    /// Square crop around the annotated bbox, `expand` × its longer side.
-    pub crop_expand: Option<f32>,
+    pub root: PathBuf,
+    pub images: PathBuf,
+    pub format: Format,
+    pub crop: Crop,
     /// Train, val, test caps.
     pub caps: [u32; 3],
     /// Preprocessed shards of this source, if written.
-    pub shards: Option<std::path::PathBuf>,
+    #[serde(skip)]
+    pub shards: Option<PathBuf>,
     /// Leave out (and report) images that are missing or cannot be decoded.
     pub skip_missing: bool,
+    /// CUB: keep only the first N classes (and their images).
+    #[serde(default)]
+    pub classes: Option<usize>,
+}
+
+/// One image's annotations, whatever the layout.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Path under the image folder.
+    pub file: String,
+    /// 0 train, 1 val, 2 test.
+    pub split: u8,
+    /// One byte per label: CelebA's 40 attributes, or CUB's classes one-hot.
+    pub labels: Vec<u8>,
+    pub bbox: Option<[f32; 4]>,
 }
 
 /// Report a skipped image on stderr; the data stage counts them in its summary.
@@ -81,24 +174,97 @@ fn skipped(path: &Path) {
 }
 
 impl Source {
-    /// A generated set: images at the input size, no crop.
-    pub fn synthetic(root: &Path) -> Source {
-        Source { root: root.to_path_buf(), images: Celeba::image_dir(root), crop_expand: None, caps: [0; 3], shards: None, skip_missing: false }
+    /// A generated set: images as written, no crop.
+    pub fn synthetic(root: &Path, format: Format) -> Source {
+        let images = match format {
+            Format::Celeba => Celeba::image_dir(root),
+            Format::Cub => Cub::image_dir(root),
+        };
+        Source { root: root.to_path_buf(), images, format, crop: Crop::Full, caps: [0; 3], shards: None, skip_missing: false, classes: None }
     }
 
-    /// A real CelebA root as a spec describes it.
-    pub fn celeba(spec: &DataSpec) -> Option<Source> {
+    /// A real data set (CelebA or CUB-200) as a spec describes it.
+    pub fn real(spec: &DataSpec) -> Option<Source> {
         let real = spec.real.as_ref()?;
-        let folder = if real.variant == "aligned" { "img_align_celeba" } else { "img_celeba" };
+        let (format, images) = if spec.dataset == "cub200" {
+            (Format::Cub, Cub::image_dir(&real.root))
+        } else {
+            let folder = if real.variant == "aligned" { "img_align_celeba" } else { "img_celeba" };
+            (Format::Celeba, real.root.join("Img").join(folder))
+        };
         Some(Source {
             root: real.root.clone(),
-            images: real.root.join("Img").join(folder),
-            crop_expand: (real.crop == "bbox").then_some(real.expand as f32),
+            images,
+            format,
+            crop: if real.crop == "bbox" { Crop::Bbox { expand: real.expand as f32 } } else { Crop::Full },
             caps: [spec.train_images, spec.val_images, spec.test_images],
             shards: None,
             skip_missing: real.skip_missing,
+            classes: (format == Format::Cub).then_some(spec.attributes.len()),
         })
     }
+
+    pub fn single_label(&self) -> bool {
+        self.format == Format::Cub
+    }
+
+    /// Every image's annotations, in the layout's order.
+    pub fn items(&self) -> Result<Vec<Item>, AnnotationError> {
+        Ok(match self.format {
+            Format::Celeba => Celeba::open(&self.root)?
+                .records
+                .into_iter()
+                .map(|r| Item { labels: r.labels.iter().map(|&l| l as u8).collect(), file: r.file, split: r.split, bbox: r.bbox })
+                .collect(),
+            Format::Cub => {
+                let cub = Cub::open(&self.root)?;
+                let c = self.classes.unwrap_or(cub.classes.len()).min(cub.classes.len());
+                cub.records
+                    .into_iter()
+                    .filter(|r| r.class < c)
+                    .map(|r| {
+                        let mut labels = vec![0u8; c];
+                        labels[r.class] = 1;
+                        Item { file: r.file, split: r.split, labels, bbox: Some(r.bbox) }
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    /// The names of the labels (attributes or classes), in label order.
+    pub fn label_names(&self) -> Result<Vec<String>, AnnotationError> {
+        Ok(match self.format {
+            Format::Celeba => crate::attributes::CELEBA.iter().map(|s| s.to_string()).collect(),
+            Format::Cub => {
+                let mut names = Cub::open(&self.root)?.classes;
+                names.truncate(self.classes.unwrap_or(usize::MAX));
+                names
+            }
+        })
+    }
+}
+
+/// `crops.tsv`: image → box `[x, y, w, h]` in image pixels.
+pub fn read_crop_boxes(path: &Path) -> Result<std::collections::HashMap<String, [f32; 4]>, AnnotationError> {
+    let text = annotations::read(path)?;
+    let mut out = std::collections::HashMap::new();
+    for (line, row) in annotations::numbered(&text).skip(1) {
+        let c: Vec<&str> = row.split('\t').collect();
+        let v: Option<Vec<f32>> = (c.len() == 5).then(|| c[1..].iter().map(|x| x.parse().ok()).collect()).flatten();
+        let v = v.ok_or_else(|| annotations::malformed(path, line, "expected `image<TAB>x<TAB>y<TAB>w<TAB>h`", row))?;
+        out.insert(c[0].to_string(), [v[0], v[1], v[2], v[3]]);
+    }
+    Ok(out)
+}
+
+pub fn write_crop_boxes(path: &Path, boxes: &[(String, [f32; 4])]) -> Result<(), AnnotationError> {
+    use std::fmt::Write as _;
+    let mut s = String::from("image\tx\ty\tw\th\n");
+    for (f, b) in boxes {
+        let _ = writeln!(s, "{f}\t{:.1}\t{:.1}\t{:.1}\t{:.1}", b[0], b[1], b[2], b[3]);
+    }
+    annotations::write(path, &s)
 }
 
 /// Decoded images of one split, resized to a square side, with labels for
@@ -111,6 +277,8 @@ pub struct ImageSet {
     pub labels: Vec<u8>,
     pub attributes: Vec<usize>,
     pub files: Vec<String>,
+    /// Exactly one label per image is 1 (CUB's classes): softmax, top-1.
+    pub single_label: bool,
 }
 
 /// Image bytes: decoded into memory, or a memory-mapped shard.
@@ -134,9 +302,11 @@ pub enum LoadError {
     #[error(transparent)]
     Shard(#[from] shards::ShardError),
     #[error(transparent)]
-    Celeba(#[from] CelebaError),
+    Annotations(#[from] AnnotationError),
     #[error("image `{}` could not be decoded", path.display())]
     Decode { path: std::path::PathBuf, #[source] source: image::ImageError },
+    #[error("image `{file}` has no crop box in the crop stage's `crops.tsv`")]
+    NoCropBox { file: String },
     #[error("split `{0}` has no images")]
     Empty(&'static str),
 }
@@ -161,9 +331,8 @@ impl ImageSet {
         Self::decode(src, split, size, attributes)
     }
 
-    /// Read one split of a CelebA-layout root, decoding in parallel.
+    /// Read one split of a source, decoding, cropping and resizing in parallel.
     pub fn decode(src: &Source, split: Split, size: usize, attributes: &[usize]) -> Result<ImageSet, LoadError> {
-        let celeba = Celeba::open(&src.root)?;
         let code = match split {
             Split::Train => 0,
             Split::Val => 1,
@@ -173,42 +342,41 @@ impl ImageSet {
             0 => usize::MAX,
             n => n as usize,
         };
-        let records: Vec<&Record> = celeba.records.iter().filter(|r| r.split == code).take(cap).collect();
-        if records.is_empty() {
+        let items: Vec<Item> = src.items()?.into_iter().filter(|r| r.split == code).take(cap).collect();
+        if items.is_empty() {
             return Err(LoadError::Empty(split.as_str()));
         }
-        let decoded: Vec<Result<Vec<u8>, LoadError>> = records
+        let (boxes, expand) = match &src.crop {
+            Crop::Full => (None, 1.0),
+            Crop::Bbox { expand } => (None, *expand),
+            Crop::Boxes { path, expand } => (Some(read_crop_boxes(path)?), *expand),
+        };
+        let decoded: Vec<Result<Vec<u8>, LoadError>> = items
             .par_iter()
             .map(|r| {
                 let path = src.images.join(&r.file);
                 let img = image::open(&path).map_err(|source| LoadError::Decode { path: path.clone(), source })?.to_rgb8();
-                let img = match (src.crop_expand, r.bbox) {
-                    (Some(expand), Some(b)) => square_crop(&img, b, expand),
-                    _ => img,
+                let bbox = match (&src.crop, &boxes) {
+                    (Crop::Full, _) => None,
+                    (_, Some(boxes)) => Some(*boxes.get(&r.file).ok_or_else(|| LoadError::NoCropBox { file: r.file.clone() })?),
+                    (_, None) => r.bbox,
                 };
-                let img = if img.width() as usize == size && img.height() as usize == size {
-                    img
-                } else {
-                    image::imageops::resize(&img, size as u32, size as u32, image::imageops::FilterType::Triangle)
+                let img = match bbox {
+                    Some(b) => square_crop(&img, b, expand),
+                    None => img,
                 };
-                let mut chw = vec![0u8; 3 * size * size];
-                for (i, p) in img.pixels().enumerate() {
-                    for c in 0..3 {
-                        chw[c * size * size + i] = p[c];
-                    }
-                }
-                Ok(chw)
+                Ok(resize_chw(&img, size))
             })
             .collect();
         // A missing or broken image is an error naming it, unless the spec
         // says `skip-missing = true`: then it is left out and reported.
-        let mut images = Vec::with_capacity(records.len());
-        let mut kept = Vec::with_capacity(records.len());
-        for (r, d) in records.iter().zip(decoded) {
+        let mut images = Vec::with_capacity(items.len());
+        let mut kept = Vec::with_capacity(items.len());
+        for (r, d) in items.iter().zip(decoded) {
             match d {
                 Ok(px) => {
                     images.push(px);
-                    kept.push(*r);
+                    kept.push(r);
                 }
                 Err(LoadError::Decode { path, .. }) if src.skip_missing => skipped(&path),
                 Err(e) => return Err(e),
@@ -217,8 +385,15 @@ impl ImageSet {
         if kept.is_empty() {
             return Err(LoadError::Empty(split.as_str()));
         }
-        let labels = kept.iter().flat_map(|r| attributes.iter().map(|&j| r.labels[j] as u8)).collect();
-        Ok(ImageSet { size, pixels: Pixels::Owned(images.concat()), labels, attributes: attributes.to_vec(), files: kept.iter().map(|r| r.file.clone()).collect() })
+        let labels = kept.iter().flat_map(|r| attributes.iter().map(|&j| r.labels[j])).collect();
+        Ok(ImageSet {
+            size,
+            pixels: Pixels::Owned(images.concat()),
+            labels,
+            attributes: attributes.to_vec(),
+            files: kept.iter().map(|r| r.file.clone()).collect(),
+            single_label: src.single_label(),
+        })
     }
 
     /// Images `idx` as a normalised `[B, 3, S, S]` tensor, mirrored where `flip[i]`.
@@ -252,6 +427,24 @@ impl ImageSet {
         let n = self.len().max(1) as f64;
         (0..m).map(|j| self.labels.iter().skip(j).step_by(m).map(|&l| l as f64).sum::<f64>() / n).collect()
     }
+}
+
+/// Resize to `size` × `size` (bilinear) and lay out channel-major.
+pub fn resize_chw(img: &image::RgbImage, size: usize) -> Vec<u8> {
+    let resized;
+    let img = if img.width() as usize == size && img.height() as usize == size {
+        img
+    } else {
+        resized = image::imageops::resize(img, size as u32, size as u32, image::imageops::FilterType::Triangle);
+        &resized
+    };
+    let mut chw = vec![0u8; 3 * size * size];
+    for (i, p) in img.pixels().enumerate() {
+        for c in 0..3 {
+            chw[c * size * size + i] = p[c];
+        }
+    }
+    chw
 }
 
 /// The square of side `expand` × the box's longer side, centred on the
@@ -302,7 +495,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spec = DataSpec { dataset: "synthetic-faces".into(), image_size: 32, train_images: 6, val_images: 2, test_images: 3, attributes: (0..40).collect(), seed: 1, real: None };
         generate_synthetic_faces(&spec, dir.path(), &|_| {}).unwrap();
-        let set = ImageSet::load(&Source::synthetic(dir.path()), Split::Test, 32, &[20, 31]).unwrap();
+        let set = ImageSet::load(&Source::synthetic(dir.path(), Format::Celeba), Split::Test, 32, &[20, 31]).unwrap();
         assert_eq!(set.len(), 3);
         assert_eq!(set.labels.len(), 6);
         let face = synthetic_faces::generate(1, 8, 32); // first test image
@@ -311,8 +504,8 @@ mod tests {
         assert_eq!(regions[8].len(), face.labels.iter().filter(|l| **l).count());
         // Shards hold exactly what decoding gives, and are read back mapped.
         let shard_dir = dir.path().join("shards");
-        shards::write(&Source::synthetic(dir.path()), 32, &shard_dir, &|_| {}).unwrap();
-        let src = Source { shards: Some(shard_dir.clone()), ..Source::synthetic(dir.path()) };
+        shards::write(&Source::synthetic(dir.path(), Format::Celeba), 32, &shard_dir, &|_| {}).unwrap();
+        let src = Source { shards: Some(shard_dir.clone()), ..Source::synthetic(dir.path(), Format::Celeba) };
         let mapped = ImageSet::load(&src, Split::Test, 32, &[20, 31]).unwrap();
         assert!(matches!(mapped.pixels, Pixels::Mapped(..)));
         assert_eq!((&mapped.pixels[..], &mapped.labels, &mapped.files), (&set.pixels[..], &set.labels, &set.files));
@@ -356,7 +549,7 @@ impl ImageSet {
                 patch
             })
             .collect();
-        ImageSet { size: out, pixels: Pixels::Owned(pixels), labels: self.labels.clone(), attributes: self.attributes.clone(), files: self.files.clone() }
+        ImageSet { size: out, pixels: Pixels::Owned(pixels), labels: self.labels.clone(), attributes: self.attributes.clone(), files: self.files.clone(), single_label: self.single_label }
     }
 }
 
@@ -395,7 +588,7 @@ mod patch_tests {
                 pixels[y * s + x] = 200;
             }
         }
-        let set = ImageSet { size: s, pixels: Pixels::Owned(pixels), labels: vec![0], attributes: vec![0], files: vec!["a".into()] };
+        let set = ImageSet { size: s, pixels: Pixels::Owned(pixels), labels: vec![0], attributes: vec![0], files: vec!["a".into()], single_label: false };
         let c = set.crops(&[[8, 4, 4]], 4);
         assert!(c.pixels[..16].iter().all(|&p| p == 200), "{:?}", &c.pixels[..16]);
         assert!(c.pixels[16..].iter().all(|&p| p == 0));

@@ -3,9 +3,10 @@
 //! every stage that reads images.
 //!
 //! `shards/<split>.u8` — `n × 3 × S × S` pixels, channel-major per image;
-//! `shards/<split>.labels` — `n × 40` bytes (0/1, CelebA order);
+//! `shards/<split>.labels` — `n × L` bytes (0/1: CelebA's 40 attributes, or
+//!   CUB's classes one-hot);
 //! `shards/<split>.files` — one image name per line;
-//! `shards/meta.json` — `{ "image_size": S }`.
+//! `shards/meta.json` — `{ "image_size": S, "labels": L, "single_label": bool }`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +25,8 @@ pub enum ShardError {
 /// Decode every split of `src` at `size` and write the shards under `dir`.
 pub fn write(src: &Source, size: usize, dir: &Path, progress: &dyn Fn(Split)) -> Result<(), LoadError> {
     std::fs::create_dir_all(dir).map_err(|source| ShardError::Write { path: dir.into(), source })?;
-    let all: Vec<usize> = (0..40).collect();
+    let width = src.label_names()?.len();
+    let all: Vec<usize> = (0..width).collect();
     for split in [Split::Train, Split::Val, Split::Test] {
         progress(split);
         let set = match ImageSet::decode(src, split, size, &all) {
@@ -39,7 +41,8 @@ pub fn write(src: &Source, size: usize, dir: &Path, progress: &dyn Fn(Split)) ->
         }
     }
     let meta = dir.join("meta.json");
-    std::fs::write(&meta, format!("{{\"image_size\": {size}}}")).map_err(|source| ShardError::Write { path: meta, source })?;
+    let text = serde_json::json!({ "image_size": size, "labels": width, "single_label": src.single_label() }).to_string();
+    std::fs::write(&meta, text).map_err(|source| ShardError::Write { path: meta, source })?;
     Ok(())
 }
 
@@ -59,11 +62,17 @@ pub fn read(dir: &Path, split: Split, size: usize, attributes: &[usize]) -> Resu
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ShardError::Read { path: px.clone(), message: e.to_string() })?;
     let files: Vec<String> = std::fs::read_to_string(path("files")).map_err(|e| ShardError::Read { path: path("files"), message: e.to_string() })?.lines().map(String::from).collect();
     let all = std::fs::read(path("labels")).map_err(|e| ShardError::Read { path: path("labels"), message: e.to_string() })?;
+    // Shards written before CUB support hold CelebA's 40 labels.
+    let width = meta["labels"].as_u64().unwrap_or(40) as usize;
+    let single_label = meta["single_label"].as_bool().unwrap_or(false);
+    if let Some(&bad) = attributes.iter().find(|&&j| j >= width) {
+        return Err(ShardError::Read { path: path("labels"), message: format!("label {bad} asked of a shard with {width} labels") });
+    }
     let per = 3 * size * size;
-    if map.len() != files.len() * per || all.len() != files.len() * 40 {
+    if map.len() != files.len() * per || all.len() != files.len() * width {
         return Err(ShardError::Read { path: px, message: format!("{} bytes and {} labels for {} images", map.len(), all.len(), files.len()) });
     }
-    let labels = (0..files.len()).flat_map(|i| attributes.iter().map(move |&j| (i, j))).map(|(i, j)| all[i * 40 + j]).collect();
+    let labels = (0..files.len()).flat_map(|i| attributes.iter().map(move |&j| (i, j))).map(|(i, j)| all[i * width + j]).collect();
     let len = map.len();
-    Ok(Some(ImageSet { size, pixels: Pixels::Mapped(Arc::new(map), 0..len), labels, attributes: attributes.to_vec(), files }))
+    Ok(Some(ImageSet { size, pixels: Pixels::Mapped(Arc::new(map), 0..len), labels, attributes: attributes.to_vec(), files, single_label }))
 }

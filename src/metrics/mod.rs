@@ -53,6 +53,30 @@ pub fn majority_accuracy(train_positive_rate: &[f64], labels: &[u8]) -> Vec<f64>
         .collect()
 }
 
+/// The arg-max of each row of `n × m` scores.
+pub fn predicted_classes(logits: &[f32], m: usize) -> Vec<usize> {
+    logits.chunks(m).map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (j, &v)| if v > best.1 { (j, v) } else { best }).0).collect()
+}
+
+/// Single-label data: the fraction of images whose arg-max is the 1 label.
+pub fn top1(logits: &[f32], labels: &[u8], m: usize) -> f64 {
+    let hits = predicted_classes(logits, m).iter().enumerate().filter(|&(i, &c)| labels[i * m + c] == 1).count();
+    hits as f64 / (labels.len() / m).max(1) as f64
+}
+
+/// Single-label data: per class, the fraction of its images classified as
+/// it (recall); a class absent from the split scores NaN.
+pub fn per_class_recall(logits: &[f32], labels: &[u8], m: usize) -> Vec<f64> {
+    let (mut hits, mut count) = (vec![0usize; m], vec![0usize; m]);
+    for (i, c) in predicted_classes(logits, m).into_iter().enumerate() {
+        if let Some(t) = labels[i * m..(i + 1) * m].iter().position(|&l| l == 1) {
+            count[t] += 1;
+            hits[t] += (c == t) as usize;
+        }
+    }
+    (0..m).map(|j| if count[j] > 0 { hits[j] as f64 / count[j] as f64 } else { f64::NAN }).collect()
+}
+
 pub fn mean(v: &[f64]) -> f64 {
     if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
 }
@@ -70,5 +94,16 @@ mod tests {
         let bal = balanced_accuracy(&logits, &labels, 2);
         assert!((bal[0] - 0.5 * (1.0 + 2.0 / 3.0)).abs() < 1e-12);
         assert_eq!(majority_accuracy(&[0.2, 0.6], &labels), vec![0.75, 0.5]);
+    }
+
+    #[test]
+    fn top1_and_per_class_recall() {
+        // 3 images, 3 classes: true 0, 2, 2; predicted 0, 1, 2.
+        let logits = [3.0, 1.0, 0.0, 0.0, 2.0, 1.0, -1.0, 0.0, 5.0];
+        let labels = [1, 0, 0, 0, 0, 1, 0, 0, 1];
+        assert!((top1(&logits, &labels, 3) - 2.0 / 3.0).abs() < 1e-12);
+        let r = per_class_recall(&logits, &labels, 3);
+        assert_eq!((r[0], r[2]), (1.0, 0.5));
+        assert!(r[1].is_nan());
     }
 }

@@ -72,6 +72,14 @@ impl AttrNetConfig {
         self
     }
 
+    /// Use `n` maps per attribute or class in the last conv (the paper: 32).
+    pub fn with_maps(mut self, n: usize) -> Self {
+        let last = self.top.last_mut().expect("a last conv");
+        last.channels = self.attributes * n;
+        self.maps_per_attribute = n;
+        self
+    }
+
     /// Attach the MNL classification branch with a hidden FC of `hidden`.
     pub fn with_mnl(mut self, hidden: usize) -> Self {
         self.mnl_hidden = Some(hidden);

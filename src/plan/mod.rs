@@ -30,7 +30,7 @@ impl PlanError {
 fn allowed(role: &str) -> &'static [StageKind] {
     use StageKind::*;
     match role {
-        "data" => &[GenerateData, ReadData],
+        "data" => &[GenerateData, ReadData, CropData],
         "model" => &[Train, TrainFrl, Compress, TrainParts, TrainFusion, FinetunePaw],
         "teacher" => &[TrainFrl, Train],
         "whole" => &[Compress, Train],

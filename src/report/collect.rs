@@ -20,6 +20,11 @@ pub struct Evaluation {
     pub net: Option<String>,
     pub mnl: Option<bool>,
     pub grid: Option<u64>,
+    /// Single-label data (birds): `mean_accuracy` is top-1.
+    pub single_label: bool,
+    /// How the evaluated images were cropped: `full`, `cam` (a `crop-data`
+    /// stage on CAM boxes) or `box` (on the annotated boxes).
+    pub crop: String,
     pub mean_accuracy: f64,
     pub params: Option<f64>,
     pub attributes: Vec<(String, f64)>,
@@ -51,6 +56,14 @@ fn upstream_value(run: &RunRecord, stage: &str, key: &str) -> Option<serde_json:
     ["fusion", "parts"].iter().find_map(|role| s["inputs"][role].as_str().and_then(|up| upstream_value(run, up, key)))
 }
 
+/// `cam`, `box` or `full`: whether the data stage `id` is a crop and of which boxes.
+fn crop_of(run: &RunRecord, id: &str) -> String {
+    match stage_config(run, id) {
+        Some(d) if d["kind"] == "crop-data" => if d["inputs"]["regions"].is_string() { "cam" } else { "box" }.into(),
+        _ => "full".into(),
+    }
+}
+
 /// Every successful evaluation of `runs`.
 pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
     let mut out = Vec::new();
@@ -80,6 +93,8 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                 net: cfg.and_then(|c| c["net"].as_str()).map(String::from),
                 mnl: cfg.and_then(|c| c["mnl"].as_bool()),
                 grid: upstream_value(run, &model_stage_id(spec), "grid").and_then(|v| v.as_u64()),
+                single_label: s.summary["metric"] == "top1",
+                crop: crop_of(run, spec["inputs"]["data"].as_str().unwrap_or("data")),
                 mean_accuracy: s.summary["mean_accuracy"].as_f64().unwrap_or(f64::NAN),
                 params: model_summary["params_loc"].as_f64().or(model_summary["params"].as_f64()),
                 attributes,

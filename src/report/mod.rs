@@ -52,13 +52,13 @@ pub fn generate(name: &str, runs: &[RunRecord], cache: &Cache, out: &Path) -> Re
     let has = |f: &dyn Fn(&collect::Evaluation) -> bool| evals.iter().any(f);
     // The paper's tables appear when the runs are the paper's system.
     let paper = has(&|e| e.model_kind != "train");
-    if has(&|e| e.model_kind == "train-frl") {
+    if has(&|e| e.model_kind == "train-frl" && !e.single_label) {
         tables.push(tables::table1(&evals));
     }
     if paper {
-        tables.push(tables::table2());
+        tables.push(tables::table2(&evals));
     }
-    if has(&|e| e.model_kind == "train-frl" || e.model_kind == "compress") {
+    if has(&|e| (e.model_kind == "train-frl" || e.model_kind == "compress") && !e.single_label) {
         tables.push(tables::table3(&evals));
     }
     if paper {

@@ -67,12 +67,20 @@ pub struct DataSpec {
     pub train_images: u32,
     pub val_images: u32,
     pub test_images: u32,
-    /// Indices into [`attributes::CELEBA`] of the attributes modelled.
+    /// The labels modelled: indices into [`attributes::CELEBA`], or for
+    /// single-label sets (`synthetic-birds`, `cub200`) the classes `0..C`.
     pub attributes: Vec<usize>,
     pub seed: u64,
     /// A data set on disk (`celeba`); absent for generated sets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real: Option<RealData>,
+}
+
+impl DataSpec {
+    /// CUB-style data: one class per image (softmax, top-1 accuracy).
+    pub fn single_label(&self) -> bool {
+        matches!(self.dataset.as_str(), "synthetic-birds" | "cub200")
+    }
 }
 
 /// Where a real data set lives and how its images are cropped.
@@ -114,15 +122,17 @@ pub enum StageKind {
     TrainFusion,
     FinetunePaw,
     Evaluate,
+    CropData,
 }
 
 impl StageKind {
-    pub const ALL: [StageKind; 10] = [
+    pub const ALL: [StageKind; 11] = [
         Self::GenerateData,
         Self::ReadData,
         Self::Train,
         Self::TrainFrl,
         Self::Localize,
+        Self::CropData,
         Self::Compress,
         Self::TrainParts,
         Self::TrainFusion,
@@ -142,6 +152,7 @@ impl StageKind {
             Self::TrainFusion => "train-fusion",
             Self::FinetunePaw => "finetune-paw",
             Self::Evaluate => "evaluate",
+            Self::CropData => "crop-data",
         }
     }
 
@@ -175,14 +186,15 @@ impl StageKind {
     fn keys(self) -> &'static [&'static str] {
         match self {
             Self::GenerateData | Self::ReadData => &[],
-            Self::Train => &["data", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "init"],
-            Self::TrainFrl => &["data", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "mnl", "mnl-hidden", "init"],
+            Self::Train => &["data", "net", "width", "maps", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "init"],
+            Self::TrainFrl => &["data", "net", "width", "maps", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "mnl", "mnl-hidden", "init"],
             Self::Localize => &["data", "model", "patch", "samples"],
             Self::Compress => &["data", "teacher", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "hint-epochs", "hint-lr"],
             Self::TrainParts => &["data", "whole", "regions", "grid", "part-size", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"],
             Self::TrainFusion => &["data", "parts", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"],
             Self::FinetunePaw => &["data", "fusion", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"],
             Self::Evaluate => &["data", "model", "split", "head"],
+            Self::CropData => &["data", "regions", "expand"],
         }
     }
 }
@@ -201,6 +213,9 @@ pub enum StageConfig {
     TrainFusion(TrainConfig),
     FinetunePaw(TrainConfig),
     Evaluate(EvalConfig),
+    /// Crop every image to a box (the CAM box of `regions`, else the
+    /// annotated box) × `expand`, as a new data stage.
+    CropData { expand: f64 },
 }
 
 /// Training hyperparameters, defaults filled in.
@@ -216,6 +231,9 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     pub flip: bool,
     pub seed: u64,
+    /// Maps per attribute or class in the last conv (N); absent = the paper's 32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maps: Option<u32>,
     /// Starting weights; their sha256 is part of the cache key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<InitWeights>,
@@ -481,7 +499,7 @@ fn key(path: &[Seg], k: &str) -> Vec<Seg> {
     p
 }
 
-const DATASETS: [&str; 2] = ["synthetic-faces", "celeba"];
+const DATASETS: [&str; 4] = ["synthetic-faces", "celeba", "synthetic-birds", "cub200"];
 
 fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result<Spec, SpecError> {
     let RawSpec { extends: _, experiment, data, train, stage, sweep } = raw;
@@ -727,7 +745,11 @@ fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[
             Some(InitWeights { path, sha256 })
         }
     };
-    let train = TrainConfig { net, width, epochs, batch_size, lr, momentum, weight_decay, flip, seed, init };
+    let maps = match s.maps.or(d.maps) {
+        None | Some(32) => None,
+        Some(n) => Some(in_range(n as f64, ctx, &at(s.maps.is_some(), "maps"), "must be in 1..=64", |v| (1.0..=64.0).contains(&v))? as u32),
+    };
+    let train = TrainConfig { net, width, epochs, batch_size, lr, momentum, weight_decay, flip, seed, maps, init };
 
     let mut inputs = BTreeMap::from([("data".to_string(), s.data.clone().unwrap_or_else(|| "data".into()))]);
     let mut require = |role: &str, value: &Option<String>| -> Result<(), SpecError> {
@@ -797,17 +819,24 @@ fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[
             };
             StageConfig::Evaluate(EvalConfig { split, head })
         }
+        StageKind::CropData => {
+            if s.regions.is_some() {
+                require("regions", &s.regions)?;
+            }
+            StageConfig::CropData { expand: in_range(s.expand.unwrap_or(1.0), ctx, &key(here, "expand"), "must be in [1, 4]", |v| (1.0..=4.0).contains(&v))? }
+        }
     };
     Ok(StageSpec { id: s.id, kind, inputs, config })
 }
 
 fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, SpecError> {
     let p = [Seg::Key("data".into())];
-    let RawData { dataset, root, variant, crop, expand, skip_missing, image_size, train_images, val_images, test_images, attributes } = raw.unwrap_or_default();
+    let RawData { dataset, root, variant, crop, expand, skip_missing, image_size, train_images, val_images, test_images, attributes, classes } = raw.unwrap_or_default();
     let dataset = dataset.unwrap_or_else(|| "synthetic-faces".into());
     if !DATASETS.contains(&dataset.as_str()) {
         return Err(ctx.error(&key(&p, "dataset"), format!("unknown dataset `{dataset}`; known datasets are {}", backticked(&DATASETS))));
     }
+    let birds = matches!(dataset.as_str(), "synthetic-birds" | "cub200");
     let real = if dataset == "celeba" {
         let root = root.ok_or_else(|| ctx.error(&p, "`celeba` needs `root = \"<folder with Img/, Anno/, Eval/>\"`"))?;
         let variant = variant.unwrap_or_else(|| "unaligned".into());
@@ -820,11 +849,18 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
             return Err(ctx.error(&key(&p, "crop"), format!("unknown crop `{crop}`; allowed: `bbox`, `none`")));
         }
         let expand = in_range(expand.unwrap_or(1.3), ctx, &key(&p, "expand"), "must be in [1, 4]", |v| (1.0..=4.0).contains(&v))?;
-        // Relative roots are relative to the spec file, like `extends`; a root
-        // given with `-s data.root=` is relative to where the command runs.
-        let from_cli = ctx.overridden.iter().any(|(p, _)| p == &key(&p_data(), "root"));
-        let root = if from_cli { PathBuf::from(root) } else { ctx.sources[0].path.parent().unwrap_or(Path::new(".")).join(root) };
-        Some(RealData { root, variant, crop, expand, skip_missing: skip_missing.unwrap_or(false) })
+        Some(RealData { root: real_root(root, ctx), variant, crop, expand, skip_missing: skip_missing.unwrap_or(false) })
+    } else if dataset == "cub200" {
+        let root = root.ok_or_else(|| ctx.error(&p, "`cub200` needs `root = \"<CUB_200_2011 folder with images.txt, images/>\"`"))?;
+        if variant.is_some() {
+            return Err(ctx.error(&key(&p, "variant"), "`cub200` has no variants; `crop` chooses full images or bird boxes"));
+        }
+        let crop = crop.unwrap_or_else(|| "none".into());
+        if !["bbox", "none"].contains(&crop.as_str()) {
+            return Err(ctx.error(&key(&p, "crop"), format!("unknown crop `{crop}`; allowed: `none` (full image), `bbox` (bounding_boxes.txt)")));
+        }
+        let expand = in_range(expand.unwrap_or(1.0), ctx, &key(&p, "expand"), "must be in [1, 4]", |v| (1.0..=4.0).contains(&v))?;
+        Some(RealData { root: real_root(root, ctx), variant: "cub-200-2011".into(), crop, expand, skip_missing: skip_missing.unwrap_or(false) })
     } else {
         for (name, given) in [("root", root.is_some()), ("variant", variant.is_some()), ("crop", crop.is_some()), ("expand", expand.is_some()), ("skip-missing", skip_missing.is_some())] {
             if given {
@@ -833,6 +869,15 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
         }
         None
     };
+    if birds && attributes.is_some() {
+        return Err(ctx.error(&key(&p, "attributes"), format!("`{dataset}` has classes, not attributes (`classes = N` sets how many synthetic classes)")));
+    }
+    if birds && val_images.is_some() {
+        return Err(ctx.error(&key(&p, "val-images"), format!("`{dataset}` has no val split of its own: every 10th training image is held out as `val`")));
+    }
+    if !birds && classes.is_some() {
+        return Err(ctx.error(&key(&p, "classes"), format!("`{dataset}` takes no `classes`; it is for `synthetic-birds` and `cub200`")));
+    }
     // Real sets: the counts cap each split (0 = all of it).
     let cap = |v: Option<u32>, default: u32, name: &str| -> Result<u32, SpecError> {
         match (&real, v) {
@@ -845,6 +890,24 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
         return Err(ctx.error(&key(&p, "image-size"), format!("must be in 32..=512, got {image_size}")));
     }
     let attributes = match attributes {
+        // Single-label sets: the outputs are the classes.
+        None if dataset == "synthetic-birds" => {
+            let n = classes.unwrap_or(200);
+            if !(2..=200).contains(&n) {
+                return Err(ctx.error(&key(&p, "classes"), format!("must be in 2..=200, got {n}")));
+            }
+            (0..n as usize).collect()
+        }
+        None if dataset == "cub200" => {
+            let root = &real.as_ref().expect("cub200 is real").root;
+            let all = crate::data::cub::Cub::open(root).map_err(|e| ctx.error(&key(&p, "root"), format!("cannot read CUB-200 at `{}`: {e}", root.display())))?.classes.len();
+            // `classes = N` keeps the first N classes (a CPU-sized subset).
+            let n = classes.map_or(all, |n| n as usize);
+            if !(2..=all).contains(&n) {
+                return Err(ctx.error(&key(&p, "classes"), format!("must be in 2..={all} (the classes in `classes.txt`), got {n}")));
+            }
+            (0..n).collect()
+        }
         None => (0..40).collect(),
         Some(toml::Value::String(s)) if s == "all" => (0..40).collect(),
         Some(toml::Value::Array(names)) => {
@@ -869,12 +932,19 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
         dataset,
         image_size,
         train_images: cap(train_images, 2000, "train-images")?,
-        val_images: cap(val_images, 400, "val-images")?,
+        val_images: if birds { 0 } else { cap(val_images, 400, "val-images")? },
         test_images: cap(test_images, 400, "test-images")?,
         attributes,
         seed,
         real,
     })
+}
+
+/// Relative roots are relative to the spec file, like `extends`; a root
+/// given with `-s data.root=` is relative to where the command runs.
+fn real_root(root: String, ctx: &Ctx) -> PathBuf {
+    let from_cli = ctx.overridden.iter().any(|(p, _)| p == &key(&p_data(), "root"));
+    if from_cli { PathBuf::from(root) } else { ctx.sources[0].path.parent().unwrap_or(Path::new(".")).join(root) }
 }
 
 fn p_data() -> Vec<Seg> {

@@ -57,7 +57,7 @@ pub struct RawExperiment {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RawData {
-    /// `synthetic-faces` (default) or `celeba`.
+    /// `synthetic-faces` (default), `celeba`, `synthetic-birds` or `cub200`.
     pub dataset: Option<String>,
     /// Root folder of a data set on disk (`celeba`), relative to the spec.
     pub root: Option<String>,
@@ -79,6 +79,8 @@ pub struct RawData {
     pub test_images: Option<u32>,
     /// `"all"` (default) or a list of CelebA attribute names to model.
     pub attributes: Option<toml::Value>,
+    /// `synthetic-birds`: how many of the 200 classes to generate. Default: 200.
+    pub classes: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -88,6 +90,8 @@ pub struct RawTrain {
     pub net: Option<String>,
     /// Channel multiplier for the conv layers (not the M×N maps). Default: 1.
     pub width: Option<f64>,
+    /// Maps per attribute or class in the last conv (N). Default: 32 (the paper's).
+    pub maps: Option<u32>,
     /// Default: 4.
     pub epochs: Option<u32>,
     /// Default: 32.
@@ -127,6 +131,7 @@ pub struct RawStage {
     // Training fields (defaults from `[train]`).
     pub net: Option<String>,
     pub width: Option<f64>,
+    pub maps: Option<u32>,
     pub epochs: Option<u32>,
     pub batch_size: Option<u32>,
     pub lr: Option<f64>,
@@ -153,6 +158,8 @@ pub struct RawStage {
     pub part_size: Option<u32>,
     /// `train-parts`: use a fixed `grid`×`grid` of blocks instead of `regions`.
     pub grid: Option<u32>,
+    /// `crop-data`: side of the square crop as a multiple of the box's longer side. Default: 1.
+    pub expand: Option<f64>,
     /// `evaluate`: `test` (default) or `val`.
     pub split: Option<String>,
     /// `evaluate`: which output to score: `loc` (default), `mnl`, `paw`,

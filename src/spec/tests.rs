@@ -32,7 +32,7 @@ fn valid_spec_fills_defaults() {
 #[test]
 fn unknown_key_names_line_and_allowed_keys() {
     let e = err(&format!("{BASE}mnl = true\n"));
-    assert_eq!(e, "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`");
+    assert_eq!(e, "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`");
     let e = err(&format!("{BASE}epoch = 3\n").replace("kind = \"train\"", "kind = \"train-frl\""));
     assert!(e.starts_with("s.toml:7:1: `stage[0].epoch`: unknown key `epoch` for kind `train-frl`; allowed keys are"), "{e}");
 }
@@ -49,7 +49,7 @@ fn bad_value_says_what_is_allowed() {
     assert_eq!(err(&format!("{BASE}epochs = 0\n")), "s.toml:7:1: `stage[0].epochs`: must be a positive integer, got 0");
     assert_eq!(
         err("[experiment]\nname = \"t\"\n\n[[stage]]\nid = \"x\"\nkind = \"trian\"\n"),
-        "s.toml:6:1: `stage[0].kind`: unknown stage kind `trian`; known kinds are `train`, `train-frl`, `localize`, `compress`, `train-parts`, `train-fusion`, `finetune-paw`, `evaluate`"
+        "s.toml:6:1: `stage[0].kind`: unknown stage kind `trian`; known kinds are `train`, `train-frl`, `localize`, `crop-data`, `compress`, `train-parts`, `train-fusion`, `finetune-paw`, `evaluate`"
     );
 }
 

@@ -23,7 +23,7 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, hint_epochs: u32, hint_lr: f64) ->
     ctx.progress.set_message("decoding images".into());
     let train_set = ImageSet::load(&source, Split::Train, size, &tinfo.attributes)?;
     let val = ImageSet::load(&source, Split::Val, size, &tinfo.attributes)?;
-    let mut student = AttrNetConfig::new(cfg.net, tinfo.attributes.len()).with_width(cfg.width).init(size, &device);
+    let mut student = AttrNetConfig::new(cfg.net, tinfo.attributes.len()).with_width(cfg.width).with_maps(tinfo.maps).init(size, &device);
     // The student learns to reproduce the teacher's maps F_i, so it starts
     // from the teacher's CAM weights w_{j,i} on them (our choice; the paper
     // does not say how the student's FC starts).
@@ -52,7 +52,7 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, hint_epochs: u32, hint_lr: f64) ->
     let phase = Phase { name: "attributes".into(), cfg, lr: cfg.lr, epochs: cfg.epochs, n: train_set.len(), progress: ctx.progress };
     let (student, h) = train::train_attr_net(student, &phase, &train_set, &val, &device, &plain)?;
     history.extend(h);
-    let info = ModelInfo { net: cfg.net, width: cfg.width, attributes: tinfo.attributes.clone(), image_size: size, mnl_hidden: None, params };
+    let info = ModelInfo { net: cfg.net, width: cfg.width, attributes: tinfo.attributes.clone(), image_size: size, mnl_hidden: None, params, maps: tinfo.maps, single_label: tinfo.single_label };
     save_attr_net(ctx.out, "model", student, &info)?;
     write_epochs(ctx, &history)?;
     let hint_loss = history.iter().filter(|h| h.phase == "hint").map(|h| h.train_loss).collect::<Vec<_>>();

@@ -12,7 +12,6 @@ use serde_json::json;
 
 use super::paw::{PawSets, load_paw, subnet_scores};
 use super::{StageCtx, StageError, load_attr_net, read_boxes};
-use crate::attributes::CELEBA;
 use crate::data::{ImageSet, Source};
 use crate::metrics::{self, store};
 use crate::spec::{EvalConfig, Head, Split};
@@ -24,31 +23,47 @@ pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageE
     let device = ctx.device.device();
     ctx.progress.set_message(format!("scoring {} ({})", cfg.split.as_str(), cfg.head.as_str()));
     let (attributes, scores, labels, train_rate) = scores(ctx, &dir, &source, cfg, &device)?;
+    let names = source.label_names()?;
     let m = attributes.len();
-    let acc = metrics::accuracy(&scores, &labels, m);
-    let bal = metrics::balanced_accuracy(&scores, &labels, m);
-    let maj = metrics::majority_accuracy(&train_rate, &labels);
     let n = labels.len() / m;
     let pos: Vec<f64> = (0..m).map(|j| (0..n).filter(|&i| labels[i * m + j] == 1).count() as f64 / n as f64).collect();
-    let rows: Vec<store::AttributeRow> = (0..m)
-        .map(|j| store::AttributeRow { attribute: CELEBA[attributes[j]].to_string(), accuracy: acc[j], balanced_accuracy: bal[j], majority_accuracy: maj[j], positive_rate: pos[j] })
-        .collect();
+    // Attributes: per-attribute accuracy, averaged. Classes (one label per
+    // image): top-1 accuracy, with per-class recall in the table.
+    let (rows, mean_acc, mean_bal, mean_maj) = if source.single_label() {
+        let recall = metrics::per_class_recall(&scores, &labels, m);
+        let majority = (0..m).max_by(|&a, &b| train_rate[a].total_cmp(&train_rate[b])).unwrap_or(0);
+        let rows: Vec<store::AttributeRow> = (0..m)
+            .map(|j| store::AttributeRow { attribute: names[attributes[j]].clone(), accuracy: recall[j], balanced_accuracy: recall[j], majority_accuracy: f64::NAN, positive_rate: pos[j] })
+            .collect();
+        let present: Vec<f64> = recall.into_iter().filter(|r| !r.is_nan()).collect();
+        (rows, metrics::top1(&scores, &labels, m), metrics::mean(&present), pos[majority])
+    } else {
+        let acc = metrics::accuracy(&scores, &labels, m);
+        let bal = metrics::balanced_accuracy(&scores, &labels, m);
+        let maj = metrics::majority_accuracy(&train_rate, &labels);
+        let rows: Vec<store::AttributeRow> = (0..m)
+            .map(|j| store::AttributeRow { attribute: names[attributes[j]].clone(), accuracy: acc[j], balanced_accuracy: bal[j], majority_accuracy: maj[j], positive_rate: pos[j] })
+            .collect();
+        (rows, metrics::mean(&acc), metrics::mean(&bal), metrics::mean(&maj))
+    };
     store::write_attributes(&ctx.out.join("attributes.parquet"), &ctx.stage.id, cfg.split.as_str(), &rows)?;
+    let what = if source.single_label() { "top-1 accuracy" } else { "mean accuracy" };
     ctx.progress.log(&format!(
-        "{} ({}): mean accuracy {:.2}%, balanced {:.2}%, majority baseline {:.2}%",
+        "{} ({}): {what} {:.2}%, balanced {:.2}%, majority baseline {:.2}%",
         cfg.split.as_str(),
         cfg.head.as_str(),
-        100.0 * metrics::mean(&acc),
-        100.0 * metrics::mean(&bal),
-        100.0 * metrics::mean(&maj)
+        100.0 * mean_acc,
+        100.0 * mean_bal,
+        100.0 * mean_maj
     ));
     Ok(json!({
         "split": cfg.split.as_str(),
         "head": cfg.head.as_str(),
         "images": n,
-        "mean_accuracy": metrics::mean(&acc),
-        "balanced_accuracy": metrics::mean(&bal),
-        "majority_accuracy": metrics::mean(&maj),
+        "metric": if source.single_label() { "top1" } else { "mean" },
+        "mean_accuracy": mean_acc,
+        "balanced_accuracy": mean_bal,
+        "majority_accuracy": mean_maj,
     }))
 }
 

@@ -12,12 +12,17 @@ pub fn run(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageEr
     let total = (spec.train_images + spec.val_images + spec.test_images) as u64;
     ctx.progress.set_total(total);
     ctx.progress.set_message(format!("{} {}px", spec.dataset, spec.image_size));
-    let root = ctx.out.join("celeba");
+    let source = super::synthetic_source(ctx.out, spec);
     let start = std::time::Instant::now();
-    let n = data::generate_synthetic_faces(spec, &root, &|done| ctx.progress.set_position(done))?;
+    let set_position = |done| ctx.progress.set_position(done);
+    let (n, layout) = if spec.single_label() {
+        (data::generate_synthetic_birds(spec, &source.root, &set_position)?, "CUB-200-2011")
+    } else {
+        (data::generate_synthetic_faces(spec, &source.root, &set_position)?, "CelebA")
+    };
     let secs = start.elapsed().as_secs_f64();
-    ctx.progress.log(&format!("wrote {n} images in CelebA layout in {secs:.1}s ({:.0} images/s)", n as f64 / secs));
-    write_shards(ctx, &crate::data::Source::synthetic(&root), spec)?;
+    ctx.progress.log(&format!("wrote {n} images in {layout} layout in {secs:.1}s ({:.0} images/s)", n as f64 / secs));
+    write_shards(ctx, &source, spec)?;
     Ok(json!({
         "dataset": spec.dataset,
         "images": n,
@@ -29,17 +34,18 @@ pub fn run(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageEr
 }
 
 pub fn read(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageError> {
-    let source = crate::data::Source::celeba(spec).expect("read-data has a real data set");
+    let source = crate::data::Source::real(spec).expect("read-data has a real data set");
     ctx.progress.set_message(format!("reading {}", source.root.display()));
-    let celeba = crate::data::celeba::Celeba::open(&source.root)?;
+    let items = source.items()?;
     let mut per_split = [0usize; 3];
-    for r in &celeba.records {
+    for r in &items {
         per_split[r.split as usize] += 1;
     }
     // Every listed image must exist, unless the spec says to skip (and count) missing ones.
-    let missing: Vec<&str> = celeba.records.iter().filter(|r| !source.images.join(&r.file).exists()).map(|r| r.file.as_str()).collect();
+    let missing: Vec<&str> = items.iter().filter(|r| !source.images.join(&r.file).exists()).map(|r| r.file.as_str()).collect();
     if let (Some(first), false) = (missing.first(), source.skip_missing) {
-        return Err(StageError::Input { stage: ctx.stage.id.clone(), message: format!("image `{}` is listed in `Anno/list_attr_celeba.txt` but missing (set `skip-missing = true` in `[data]` to leave such images out)", source.images.join(first).display()) });
+        let listed = if source.single_label() { "images.txt" } else { "Anno/list_attr_celeba.txt" };
+        return Err(StageError::Input { stage: ctx.stage.id.clone(), message: format!("image `{}` is listed in `{listed}` but missing (set `skip-missing = true` in `[data]` to leave such images out)", source.images.join(first).display()) });
     }
     for m in &missing {
         ctx.progress.log(&format!("skipped missing image `{m}`"));
@@ -47,7 +53,7 @@ pub fn read(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageE
     let summary = json!({
         "dataset": spec.dataset,
         "root": source.root,
-        "images": celeba.records.len(),
+        "images": items.len(),
         "train": per_split[0],
         "val": per_split[1],
         "test": per_split[2],
@@ -56,7 +62,7 @@ pub fn read(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageE
     });
     super::write_json(&ctx.out.join("dataset.json"), &summary)?;
     write_shards(ctx, &source, spec)?;
-    ctx.progress.log(&format!("{} images in `{}`: {} train / {} val / {} test", celeba.records.len(), source.root.display(), per_split[0], per_split[1], per_split[2]));
+    ctx.progress.log(&format!("{} images in `{}`: {} train / {} val / {} test", items.len(), source.root.display(), per_split[0], per_split[1], per_split[2]));
     Ok(summary)
 }
 

@@ -7,6 +7,7 @@
 //! [`PawInfo`] (`paw.json`) beside their subnets' weights.
 
 mod compress;
+mod crop_data;
 mod evaluate;
 mod generate_data;
 mod localize;
@@ -22,7 +23,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Entry;
-use crate::data::{Source, SquareBox};
+use crate::data::{Format, Source, SquareBox};
 use crate::device::DeviceChoice;
 use crate::models::{AttrNet, AttrNetConfig};
 use crate::progress::Progress;
@@ -47,9 +48,18 @@ impl StageCtx<'_> {
     /// The data set spec and where its images come from.
     fn data(&self) -> Result<(DataSpec, Source), StageError> {
         let entry = self.input("data");
-        let spec: DataSpec = serde_json::from_value(entry.manifest.key_inputs.params.clone())
-            .map_err(|e| StageError::Input { stage: self.stage.id.clone(), message: format!("`data` is not a data stage: {e}") })?;
-        let mut source = Source::celeba(&spec).unwrap_or_else(|| Source::synthetic(&entry.dir.join("celeba")));
+        // A derived set (`crop-data`) records its spec and source beside its shards.
+        let derived = entry.dir.join(crop_data::SOURCE_FILE);
+        let (spec, mut source) = if derived.exists() {
+            let mut d: crop_data::Derived = read_json(&derived)?;
+            crop_data::locate(&mut d.source, &entry.dir);
+            (d.spec, d.source)
+        } else {
+            let spec: DataSpec = serde_json::from_value(entry.manifest.key_inputs.params.clone())
+                .map_err(|e| StageError::Input { stage: self.stage.id.clone(), message: format!("`data` is not a data stage: {e}") })?;
+            let source = Source::real(&spec).unwrap_or_else(|| synthetic_source(&entry.dir, &spec));
+            (spec, source)
+        };
         source.shards = Some(entry.dir.join("shards"));
         Ok((spec, source))
     }
@@ -63,12 +73,17 @@ impl StageCtx<'_> {
     }
 }
 
+/// Where `generate-data` writes a synthetic set inside its entry.
+pub fn synthetic_source(entry: &Path, spec: &DataSpec) -> Source {
+    if spec.single_label() { Source::synthetic(&entry.join("cub"), Format::Cub) } else { Source::synthetic(&entry.join("celeba"), Format::Celeba) }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     #[error(transparent)]
     Data(#[from] crate::data::LoadError),
     #[error(transparent)]
-    Celeba(#[from] crate::data::celeba::CelebaError),
+    Annotations(#[from] crate::data::annotations::AnnotationError),
     #[error(transparent)]
     Train(#[from] crate::train::TrainError),
     #[error(transparent)]
@@ -98,6 +113,7 @@ pub fn run(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
         StageConfig::TrainFusion(cfg) => paw::fusion(ctx, cfg),
         StageConfig::FinetunePaw(cfg) => paw::finetune(ctx, cfg),
         StageConfig::Evaluate(cfg) => evaluate::run(ctx, cfg),
+        StageConfig::CropData { expand } => crop_data::run(ctx, *expand),
     }
 }
 
@@ -112,11 +128,21 @@ pub struct ModelInfo {
     pub image_size: usize,
     pub mnl_hidden: Option<usize>,
     pub params: usize,
+    /// Maps per output in the last conv (N).
+    #[serde(default = "paper_maps")]
+    pub maps: usize,
+    /// One class per image (softmax) instead of independent attributes.
+    #[serde(default)]
+    pub single_label: bool,
+}
+
+fn paper_maps() -> usize {
+    32
 }
 
 impl ModelInfo {
     pub fn config(&self) -> AttrNetConfig {
-        let cfg = AttrNetConfig::new(self.net, self.attributes.len()).with_width(self.width);
+        let cfg = AttrNetConfig::new(self.net, self.attributes.len()).with_width(self.width).with_maps(self.maps);
         match self.mnl_hidden {
             Some(h) => cfg.with_mnl(h),
             None => cfg,

@@ -19,7 +19,8 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Resu
     let train = ImageSet::load(&source, Split::Train, size, &data.attributes)?;
     let val = ImageSet::load(&source, Split::Val, size, &data.attributes)?;
     let (plain, device) = ctx.devices(cfg.seed);
-    let mut net_cfg = AttrNetConfig::new(cfg.net, data.attributes.len()).with_width(cfg.width);
+    let maps = cfg.maps.unwrap_or(32) as usize;
+    let mut net_cfg = AttrNetConfig::new(cfg.net, data.attributes.len()).with_width(cfg.width).with_maps(maps);
     if let Some(h) = mnl_hidden {
         net_cfg = net_cfg.with_mnl(h);
     }
@@ -31,7 +32,12 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Resu
         // Start every score at its attribute's log prior odds: the nets begin at
         // the majority baseline instead of spending epochs learning the priors
         // (our choice for training from scratch; the paper starts from VGG-Face).
-        let prior: Vec<f32> = train.positive_rate().iter().map(|&p| (p.clamp(0.01, 0.99) / (1.0 - p.clamp(0.01, 0.99))).ln() as f32).collect();
+        // For one class per image the prior is the class's log frequency (softmax).
+        let prior: Vec<f32> = train
+            .positive_rate()
+            .iter()
+            .map(|&p| if train.single_label { p.max(1e-3).ln() as f32 } else { (p.clamp(0.01, 0.99) / (1.0 - p.clamp(0.01, 0.99))).ln() as f32 })
+            .collect();
         let prior_param = || burn::module::Param::from_tensor(burn::tensor::Tensor::from_floats(prior.as_slice(), &device));
         model.fc_bias = prior_param();
         if let Some(bias) = model.mnl.as_mut().and_then(|b| b.fc2.bias.as_mut()) {
@@ -44,7 +50,7 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Resu
     ctx.progress.log(&format!("{} (width {}) with {params} parameters{}, {} train / {} val images of {size}px", cfg.net.as_str(), cfg.width, if mnl_hidden.is_some() { " incl. the MNL branch" } else { "" }, train.len(), val.len()));
     let phase = Phase { name: "train".into(), cfg, lr: cfg.lr, epochs: cfg.epochs, n: train.len(), progress: ctx.progress };
     let (model, history) = crate::train::train_attr_net(model, &phase, &train, &val, &device, &plain)?;
-    let info = ModelInfo { net: cfg.net, width: cfg.width, attributes: data.attributes.clone(), image_size: size, mnl_hidden, params };
+    let info = ModelInfo { net: cfg.net, width: cfg.width, attributes: data.attributes.clone(), image_size: size, mnl_hidden, params, maps, single_label: train.single_label };
     save_attr_net(ctx.out, "model", model, &info)?;
     write_epochs(ctx, &history)?;
     let last = history.last().expect("epochs >= 1");

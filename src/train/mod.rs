@@ -41,6 +41,18 @@ pub fn bce_with_logits(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     (pos - logits * targets + log1p).mean()
 }
 
+/// Softmax cross-entropy of one-hot `targets`, averaged over the batch
+/// (single-label data: CUB's classes).
+pub fn softmax_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    let log_p = burn::tensor::activation::log_softmax(logits, 1);
+    (log_p * targets).sum_dim(1).mean().neg()
+}
+
+/// The task's loss: independent sigmoids for attributes, a softmax for classes.
+pub fn label_loss(logits: Tensor<2>, targets: Tensor<2>, single_label: bool) -> Tensor<1> {
+    if single_label { softmax_cross_entropy(logits, targets) } else { bce_with_logits(logits, targets) }
+}
+
 /// Caffe's Euclidean loss: Σ (a − b)² / (2 · batch). The paper's hint
 /// learning rate (1e-7) assumes this reduction.
 pub fn euclidean_loss(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
@@ -128,10 +140,10 @@ pub fn train_attr_net(
         |m, idx, flip| {
             let y = train.targets(idx, device);
             let out = m.forward(train.images(idx, flip, device));
-            let loss = bce_with_logits(out.scores, y.clone());
+            let loss = label_loss(out.scores, y.clone(), train.single_label);
             match out.mnl_scores {
                 // Multi-net learning: both branches' losses reach the shared convs.
-                Some(mnl) => loss + bce_with_logits(mnl, y),
+                Some(mnl) => loss + label_loss(mnl, y, train.single_label),
                 None => loss,
             }
         },
@@ -143,7 +155,8 @@ pub fn train_attr_net(
 pub fn validate_attr_net(model: &AttrNet, set: &ImageSet, device: &Device) -> Validation {
     let (scores, mnl) = predict(model, set, device, 64);
     let m = set.attributes.len();
-    (metrics::mean(&metrics::accuracy(&scores, &set.labels, m)), mnl.map(|s| metrics::mean(&metrics::accuracy(&s, &set.labels, m))))
+    let acc = |s: &[f32]| if set.single_label { metrics::top1(s, &set.labels, m) } else { metrics::mean(&metrics::accuracy(s, &set.labels, m)) };
+    (acc(&scores), mnl.map(|s| acc(&s)))
 }
 
 /// Logits of every image (`n × m`, row-major) for both branches.
@@ -180,13 +193,21 @@ mod tests {
         let student = AttrNetConfig::new(Net::Snet3, 2).with_width(0.5).init(32, &d);
         let x = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &Device::flex());
         let target = teacher.forward(x.clone()).maps;
-        let cfg = TrainConfig { net: Net::Snet3, width: 0.5, epochs: 1, batch_size: 4, lr: 1e-3, momentum: 0.9, weight_decay: 0.0, flip: false, seed: 0, init: None };
+        let cfg = TrainConfig { net: Net::Snet3, width: 0.5, epochs: 1, batch_size: 4, lr: 1e-3, momentum: 0.9, weight_decay: 0.0, flip: false, seed: 0, maps: None, init: None };
         let phase = Phase { name: "hint".into(), cfg: &cfg, lr: 1e-4, epochs: 15, n: 4, progress: &crate::progress::Silent };
         let xa = Tensor::from_data(x.into_data(), &d);
         let ta = Tensor::from_data(target.into_data(), &d);
         let (_, hist) = fit(student, &phase, |m, _, _| euclidean_loss(m.forward(xa.clone()).maps, ta.clone()), |_| (0.0, None)).unwrap();
         let (first, last) = (hist[0].train_loss, hist.last().unwrap().train_loss);
         assert!(last < 0.8 * first, "hint loss {first} -> {last}");
+    }
+
+    #[test]
+    fn softmax_cross_entropy_matches_the_formula() {
+        let d = Device::flex();
+        let l = softmax_cross_entropy(Tensor::from_floats([[0.0, 1.0, 2.0]], &d), Tensor::from_floats([[0.0, 1.0, 0.0]], &d));
+        let want = -(1f64.exp() / (1.0 + 1f64.exp() + 2f64.exp())).ln();
+        assert!((l.into_scalar::<f32>() as f64 - want).abs() < 1e-5);
     }
 
     #[test]

@@ -1,0 +1,41 @@
+//! What the CelebA and CUB-200 readers share: the error type (every
+//! malformed line names its file, line and text) and tolerant line splitting
+//! (runs of spaces, CRLF and trailing spaces all parse).
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnnotationError {
+    #[error("failed to read `{}`", path.display())]
+    Read { path: PathBuf, #[source] source: std::io::Error },
+    #[error("failed to write `{}`", path.display())]
+    Write { path: PathBuf, #[source] source: std::io::Error },
+    #[error("{}:{line}: {message}: `{text}`", path.display())]
+    Malformed { path: PathBuf, line: usize, message: String, text: String },
+    #[error("image `{name}` is listed in `{}` but has no {what}", path.display())]
+    Missing { path: PathBuf, name: String, what: &'static str },
+}
+
+pub fn read(path: &Path) -> Result<String, AnnotationError> {
+    std::fs::read_to_string(path).map_err(|source| AnnotationError::Read { path: path.into(), source })
+}
+
+pub fn write(path: &Path, text: &str) -> Result<(), AnnotationError> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|source| AnnotationError::Write { path: parent.into(), source })?;
+    std::fs::write(path, text).map_err(|source| AnnotationError::Write { path: path.into(), source })
+}
+
+/// Lines with 1-based numbers, CRLF and trailing spaces stripped.
+pub fn numbered(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end()))
+}
+
+/// Non-empty lines split on runs of whitespace, with their line numbers.
+pub fn rows(text: &str) -> impl Iterator<Item = (usize, &str, Vec<&str>)> {
+    numbered(text).map(|(n, l)| (n, l, l.split_whitespace().collect::<Vec<_>>())).filter(|(_, _, c)| !c.is_empty())
+}
+
+pub fn malformed(path: &Path, line: usize, message: &str, text: &str) -> AnnotationError {
+    AnnotationError::Malformed { path: path.into(), line, message: message.into(), text: text.into() }
+}
