@@ -8,7 +8,16 @@ use exp::data::{ImageSet, Source, generate_synthetic_faces, shards};
 use exp::spec::{DataSpec, Split};
 
 fn spec(size: u32, n: u32) -> DataSpec {
-    DataSpec { dataset: "synthetic-faces".into(), image_size: size, train_images: n, val_images: 1, test_images: 1, attributes: (0..40).collect(), seed: 1, real: None }
+    DataSpec {
+        dataset: "synthetic-faces".into(),
+        image_size: size,
+        train_images: n,
+        val_images: 1,
+        test_images: 1,
+        attributes: (0..40).collect(),
+        seed: 1,
+        real: None,
+    }
 }
 
 fn main() {
@@ -22,15 +31,25 @@ fn main() {
     let t = Instant::now();
     generate_synthetic_faces(&spec(128, n), &root, &|_| {}).expect("generate");
     let s = t.elapsed().as_secs_f64();
-    println!("generate/128px: {:.0} images/s ({} images in {s:.2}s, JPEG encode + write included)", (n + 2) as f64 / s, n + 2);
+    println!(
+        "generate/128px: {:.0} images/s ({} images in {s:.2}s, JPEG encode + write included)",
+        (n + 2) as f64 / s,
+        n + 2
+    );
 
     // 2. Decode + resize (128 → 64 px) on one core.
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
     let src = Source::synthetic(&root, exp::data::Format::Celeba);
     let t = Instant::now();
     let set = one.install(|| ImageSet::decode(&src, Split::Train, 64, &[0]).expect("decode"));
     let s = t.elapsed().as_secs_f64();
-    println!("decode+resize/128->64px: {:.0} images/s per core", set.len() as f64 / s);
+    println!(
+        "decode+resize/128->64px: {:.0} images/s per core",
+        set.len() as f64 / s
+    );
 
     // 3. Shard read vs memcpy, same bytes.
     let shard_dir = dir.path().join("shards");
@@ -40,8 +59,15 @@ fn main() {
     let mut sum = 0u64;
     let mut bytes = 0usize;
     for _ in 0..reps {
-        let set = shards::read(&shard_dir, Split::Train, 128, &[0]).expect("read").expect("shard");
-        sum += set.pixels.iter().step_by(64).map(|&b| b as u64).sum::<u64>();
+        let set = shards::read(&shard_dir, Split::Train, 128, &[0])
+            .expect("read")
+            .expect("shard");
+        sum += set
+            .pixels
+            .iter()
+            .step_by(64)
+            .map(|&b| b as u64)
+            .sum::<u64>();
         let px: &[u8] = &set.pixels;
         let mut copy = vec![0u8; px.len()];
         copy.copy_from_slice(px);
@@ -57,5 +83,10 @@ fn main() {
         sum += copy[copy.len() / 2] as u64;
     }
     let s_copy = t.elapsed().as_secs_f64();
-    println!("shard read (map + copy out)/128px: {:.2} GB/s; plain memcpy: {:.2} GB/s ({} MB x {reps}; checksum {sum})", bytes as f64 / s_read / 1e9, bytes as f64 / s_copy / 1e9, bytes / reps / 1_000_000);
+    println!(
+        "shard read (map + copy out)/128px: {:.2} GB/s; plain memcpy: {:.2} GB/s ({} MB x {reps}; checksum {sum})",
+        bytes as f64 / s_read / 1e9,
+        bytes as f64 / s_copy / 1e9,
+        bytes / reps / 1_000_000
+    );
 }

@@ -20,7 +20,9 @@ pub enum DeviceChoice {
 pub enum DeviceError {
     #[error("unknown device `{0}`; expected `cpu`, `tch-cpu` or `cuda:N`")]
     Unknown(String),
-    #[error("device `{0}` needs libtorch, but this build has none: rebuild with `cargo build --release --features tch` (README, \"GPU users\")")]
+    #[error(
+        "device `{0}` needs libtorch, but this build has none: rebuild with `cargo build --release --features tch` (README, \"GPU users\")"
+    )]
     NoLibtorch(String),
 }
 
@@ -90,9 +92,18 @@ mod tests {
     fn parses_devices() {
         assert_eq!("cpu".parse(), Ok(DeviceChoice::Cpu));
         assert_eq!("cuda:1".parse(), Ok(DeviceChoice::Cuda(1)));
-        assert_eq!("gpu".parse::<DeviceChoice>(), Err(DeviceError::Unknown("gpu".into())));
+        assert_eq!(
+            "gpu".parse::<DeviceChoice>(),
+            Err(DeviceError::Unknown("gpu".into()))
+        );
         if !cfg!(feature = "tch") {
-            assert!(DeviceChoice::Cuda(0).check().unwrap_err().to_string().contains("--features tch"));
+            assert!(
+                DeviceChoice::Cuda(0)
+                    .check()
+                    .unwrap_err()
+                    .to_string()
+                    .contains("--features tch")
+            );
         }
     }
 }

@@ -56,13 +56,21 @@ pub struct StageRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum RunsError {
     #[error("failed to write run record `{}`", path.display())]
-    Write { path: PathBuf, #[source] source: std::io::Error },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("no run `{0}`; `exp ls` lists runs")]
     NotFound(String),
     #[error("`{query}` matches {count} runs; give more of the run id")]
     Ambiguous { query: String, count: usize },
     #[error("run record `{}` is unreadable", path.display())]
-    Read { path: PathBuf, #[source] source: std::io::Error },
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub fn runs_dir(results: &Path) -> PathBuf {
@@ -78,10 +86,17 @@ impl RunRecord {
     pub fn save(&self, results: &Path) -> Result<(), RunsError> {
         let dir = self.dir(results);
         let path = dir.join("run.json");
-        let err = |source| RunsError::Write { path: path.clone(), source };
+        let err = |source| RunsError::Write {
+            path: path.clone(),
+            source,
+        };
         std::fs::create_dir_all(&dir).map_err(err)?;
         let tmp = dir.join(".run.json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(self).expect("serializable")).map_err(err)?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_string_pretty(self).expect("serializable"),
+        )
+        .map_err(err)?;
         std::fs::rename(&tmp, &path).map_err(err)?;
         Ok(())
     }
@@ -90,13 +105,18 @@ impl RunRecord {
 /// A new run id: sortable by time, then the spec name, then a short nonce.
 pub fn new_id(name: &str) -> String {
     let now = jiff::Zoned::now();
-    let nonce = format!("{:04x}", (std::process::id() as u64 ^ now.timestamp().subsec_nanosecond() as u64) & 0xffff);
+    let nonce = format!(
+        "{:04x}",
+        (std::process::id() as u64 ^ now.timestamp().subsec_nanosecond() as u64) & 0xffff
+    );
     format!("{}-{name}-{nonce}", now.strftime("%Y%m%d-%H%M%S"))
 }
 
 /// Every readable run, newest first.
 pub fn list(results: &Path) -> Vec<RunRecord> {
-    let Ok(entries) = std::fs::read_dir(runs_dir(results)) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(runs_dir(results)) else {
+        return Vec::new();
+    };
     let mut runs: Vec<RunRecord> = entries
         .flatten()
         .filter_map(|e| std::fs::read(e.path().join("run.json")).ok())
@@ -107,7 +127,9 @@ pub fn list(results: &Path) -> Vec<RunRecord> {
         // A record left `running` by a process that is gone was interrupted
         // (killed, crashed, machine rebooted); its finished stages are cached.
         let here = r.host.as_deref() == Some(hostname().as_str());
-        let alive = r.pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        let alive = r
+            .pid
+            .is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
         if here && !alive {
             r.status = "interrupted".into();
         }
@@ -129,7 +151,10 @@ pub fn find(results: &Path, query: &str) -> Result<RunRecord, RunsError> {
         return Ok(r.clone());
     }
     if prefixed.len() > 1 {
-        return Err(RunsError::Ambiguous { query: query.to_string(), count: prefixed.len() });
+        return Err(RunsError::Ambiguous {
+            query: query.to_string(),
+            count: prefixed.len(),
+        });
     }
     Err(RunsError::NotFound(query.to_string()))
 }
@@ -146,11 +171,17 @@ pub fn git_state() -> (Option<String>, Option<bool>) {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let commit = out(&["rev-parse", "HEAD"]);
-    let dirty = commit.as_ref().and_then(|_| out(&["status", "--porcelain", "--untracked-files=no"])).map(|s| !s.is_empty());
+    let dirty = commit
+        .as_ref()
+        .and_then(|_| out(&["status", "--porcelain", "--untracked-files=no"]))
+        .map(|s| !s.is_empty());
     (commit, dirty)
 }
 
 /// This machine's name, as recorded in manifests and run records.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).or_else(|_| std::env::var("HOSTNAME")).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }

@@ -4,7 +4,9 @@ use std::path::Path;
 
 /// Remove temp dirs in `<root>/tmp` whose key lock nobody holds.
 pub fn clean_stale_tmp(root: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(root.join("tmp")) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(root.join("tmp")) else {
+        return 0;
+    };
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();

@@ -38,11 +38,24 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
             let sorted: BTreeMap<&String, &serde_json::Value> = map.iter().collect();
             let parts: Vec<String> = sorted
                 .into_iter()
-                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), canonical_json(v)))
+                .map(|(k, v)| {
+                    format!(
+                        "{}:{}",
+                        serde_json::to_string(k).unwrap(),
+                        canonical_json(v)
+                    )
+                })
                 .collect();
             format!("{{{}}}", parts.join(","))
         }
-        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        serde_json::Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         other => other.to_string(),
     }
 }
@@ -77,8 +90,14 @@ mod tests {
     fn key_ignores_map_order() {
         let mut a = inputs();
         let mut b = inputs();
-        a.params = serde_json::from_str(r#"{"lr": 0.01, "epochs": 3, "net": "snet3", "nested": {"x": 1, "y": 2}}"#).unwrap();
-        b.params = serde_json::from_str(r#"{"nested": {"y": 2, "x": 1}, "net": "snet3", "epochs": 3, "lr": 0.01}"#).unwrap();
+        a.params = serde_json::from_str(
+            r#"{"lr": 0.01, "epochs": 3, "net": "snet3", "nested": {"x": 1, "y": 2}}"#,
+        )
+        .unwrap();
+        b.params = serde_json::from_str(
+            r#"{"nested": {"y": 2, "x": 1}, "net": "snet3", "epochs": 3, "lr": 0.01}"#,
+        )
+        .unwrap();
         assert_eq!(a.key(), b.key());
     }
 
@@ -86,14 +105,30 @@ mod tests {
     fn every_input_changes_the_key() {
         let base = inputs().key();
         let mut changed = Vec::new();
-        let mut k = inputs(); k.kind = "evaluate".into(); changed.push(k);
-        let mut k = inputs(); k.kind_version = 2; changed.push(k);
-        let mut k = inputs(); k.params["lr"] = json!(0.02); changed.push(k);
-        let mut k = inputs(); k.params["seed"] = json!(1); changed.push(k);
-        let mut k = inputs(); k.inputs.insert("data".into(), "ef".repeat(32)); changed.push(k);
-        let mut k = inputs(); k.inputs.insert("model".into(), "ef".repeat(32)); changed.push(k);
-        let mut k = inputs(); k.dataset = None; changed.push(k);
-        let mut k = inputs(); k.backend = Some("libtorch-cuda/f32".into()); changed.push(k);
+        let mut k = inputs();
+        k.kind = "evaluate".into();
+        changed.push(k);
+        let mut k = inputs();
+        k.kind_version = 2;
+        changed.push(k);
+        let mut k = inputs();
+        k.params["lr"] = json!(0.02);
+        changed.push(k);
+        let mut k = inputs();
+        k.params["seed"] = json!(1);
+        changed.push(k);
+        let mut k = inputs();
+        k.inputs.insert("data".into(), "ef".repeat(32));
+        changed.push(k);
+        let mut k = inputs();
+        k.inputs.insert("model".into(), "ef".repeat(32));
+        changed.push(k);
+        let mut k = inputs();
+        k.dataset = None;
+        changed.push(k);
+        let mut k = inputs();
+        k.backend = Some("libtorch-cuda/f32".into());
+        changed.push(k);
         let keys: std::collections::BTreeSet<String> = changed.iter().map(KeyInputs::key).collect();
         assert_eq!(keys.len(), changed.len());
         assert!(!keys.contains(&base));

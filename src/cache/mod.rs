@@ -21,13 +21,24 @@ pub use key::KeyInputs;
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     #[error("cache I/O on `{}`", path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cache manifest `{}` is not valid JSON", path.display())]
-    Manifest { path: PathBuf, #[source] source: serde_json::Error },
+    Manifest {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
-    move |source| CacheError::Io { path: path.to_path_buf(), source }
+    move |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Written beside every artefact: how it was made and what it contains.
@@ -82,7 +93,9 @@ impl Cache {
             let p = root.join(sub);
             fs::create_dir_all(&p).map_err(io(&p))?;
         }
-        Ok(Cache { root: root.to_path_buf() })
+        Ok(Cache {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -100,7 +113,10 @@ impl Cache {
         if !manifest_path.exists() {
             return Lookup::Miss;
         }
-        let manifest: Manifest = match fs::read(&manifest_path).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+        let manifest: Manifest = match fs::read(&manifest_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
             Ok(m) => m,
             Err(e) => return Lookup::Corrupt(format!("unreadable manifest: {e}")),
         };
@@ -110,7 +126,9 @@ impl Cache {
         for (rel, want) in &manifest.files {
             match file_digest(&dir.join(rel)) {
                 Ok(got) if &got == want => {}
-                Ok(_) => return Lookup::Corrupt(format!("`{rel}` does not match its recorded sha256")),
+                Ok(_) => {
+                    return Lookup::Corrupt(format!("`{rel}` does not match its recorded sha256"));
+                }
                 Err(_) => return Lookup::Corrupt(format!("`{rel}` is missing")),
             }
         }
@@ -121,9 +139,19 @@ impl Cache {
     /// hit (perhaps written meanwhile by another process) or a miss. A corrupt
     /// entry is reported through `on_corrupt`, removed and treated as a miss.
     /// With `force`, an existing entry is recomputed and replaced on save.
-    pub fn acquire(&self, key: &str, force: bool, on_corrupt: impl FnOnce(&str)) -> Result<CacheStatus, CacheError> {
+    pub fn acquire(
+        &self,
+        key: &str,
+        force: bool,
+        on_corrupt: impl FnOnce(&str),
+    ) -> Result<CacheStatus, CacheError> {
         let lock_path = self.root.join("locks").join(format!("{key}.lock"));
-        let file = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
         file.lock().map_err(io(&lock_path))?;
         match self.lookup(key) {
             Lookup::Hit(entry) if !force => return Ok(CacheStatus::Hit(entry)),
@@ -131,13 +159,24 @@ impl Cache {
             Lookup::Corrupt(reason) => {
                 on_corrupt(&reason);
                 let dir = self.entry_dir(key);
-                let trash = self.root.join("tmp").join(format!("corrupt-{key}-{}", std::process::id()));
+                let trash = self
+                    .root
+                    .join("tmp")
+                    .join(format!("corrupt-{key}-{}", std::process::id()));
                 fs::rename(&dir, &trash).map_err(io(&dir))?;
                 let _ = fs::remove_dir_all(&trash);
             }
         }
-        let tmp = tempfile::Builder::new().prefix(&format!("{key}-")).tempdir_in(self.root.join("tmp")).map_err(io(&self.root))?;
-        Ok(CacheStatus::Miss(CacheLock { key: key.to_string(), _file: file, tmp, cache: self.clone() }))
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("{key}-"))
+            .tempdir_in(self.root.join("tmp"))
+            .map_err(io(&self.root))?;
+        Ok(CacheStatus::Miss(CacheLock {
+            key: key.to_string(),
+            _file: file,
+            tmp,
+            cache: self.clone(),
+        }))
     }
 }
 
@@ -164,7 +203,12 @@ impl CacheLock {
         manifest.digest = artefact_digest(&manifest.files);
         let path = dir.join("manifest.json");
         let mut f = File::create(&path).map_err(io(&path))?;
-        f.write_all(serde_json::to_string_pretty(&manifest).expect("manifest serializes").as_bytes()).map_err(io(&path))?;
+        f.write_all(
+            serde_json::to_string_pretty(&manifest)
+                .expect("manifest serializes")
+                .as_bytes(),
+        )
+        .map_err(io(&path))?;
         f.sync_all().map_err(io(&path))?;
         let dest = self.cache.entry_dir(&self.key);
         let parent = dest.parent().expect("entry has a parent");
@@ -172,7 +216,11 @@ impl CacheLock {
         let kept = self.tmp.keep();
         if dest.exists() {
             // `--force`: move the old entry aside first; rename cannot replace a non-empty dir.
-            let old = self.cache.root.join("tmp").join(format!("replaced-{}-{}", self.key, std::process::id()));
+            let old = self.cache.root.join("tmp").join(format!(
+                "replaced-{}-{}",
+                self.key,
+                std::process::id()
+            ));
             fs::rename(&dest, &old).map_err(io(&dest))?;
             let _ = fs::remove_dir_all(&old);
         }
@@ -180,7 +228,10 @@ impl CacheLock {
         if let Ok(d) = File::open(parent) {
             let _ = d.sync_all();
         }
-        Ok(Entry { dir: dest, manifest })
+        Ok(Entry {
+            dir: dest,
+            manifest,
+        })
     }
 }
 
@@ -217,7 +268,11 @@ fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, CacheError> {
     use rayon::prelude::*;
     files
         .par_iter()
-        .map(|(rel, path)| file_digest(path).map(|d| (rel.clone(), d)).map_err(io(path)))
+        .map(|(rel, path)| {
+            file_digest(path)
+                .map(|d| (rel.clone(), d))
+                .map_err(io(path))
+        })
         .collect()
 }
 
@@ -228,7 +283,11 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<
         if path.is_dir() {
             collect(root, &path, out)?;
         } else {
-            let rel = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(root)
+                .expect("under root")
+                .to_string_lossy()
+                .replace('\\', "/");
             if rel != "manifest.json" {
                 out.push((rel, path));
             }
@@ -244,7 +303,14 @@ mod tests {
     fn manifest() -> Manifest {
         Manifest {
             key: String::new(),
-            key_inputs: KeyInputs { kind: "t".into(), kind_version: 1, params: serde_json::json!({}), inputs: Default::default(), dataset: None, backend: None },
+            key_inputs: KeyInputs {
+                kind: "t".into(),
+                kind_version: 1,
+                params: serde_json::json!({}),
+                inputs: Default::default(),
+                dataset: None,
+                backend: None,
+            },
             files: Default::default(),
             digest: String::new(),
             created: String::new(),
@@ -262,7 +328,9 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let cache = Cache::open(root.path()).unwrap();
         let key = "ab".repeat(32);
-        let CacheStatus::Miss(lock) = cache.acquire(&key, false, |_| panic!()).unwrap() else { panic!("expected miss") };
+        let CacheStatus::Miss(lock) = cache.acquire(&key, false, |_| panic!()).unwrap() else {
+            panic!("expected miss")
+        };
         fs::write(lock.dir().join("weights.bin"), b"1234").unwrap();
         let entry = lock.save(manifest()).unwrap();
         assert_eq!(entry.manifest.files.len(), 1);
@@ -271,7 +339,9 @@ mod tests {
         fs::write(entry.dir.join("weights.bin"), b"4321").unwrap();
         assert!(matches!(cache.lookup(&key), Lookup::Corrupt(r) if r.contains("weights.bin")));
         let mut reported = String::new();
-        let status = cache.acquire(&key, false, |r| reported = r.to_string()).unwrap();
+        let status = cache
+            .acquire(&key, false, |r| reported = r.to_string())
+            .unwrap();
         assert!(matches!(status, CacheStatus::Miss(_)));
         assert!(reported.contains("does not match"));
         assert!(!entry.dir.exists(), "corrupt entry removed");
@@ -282,7 +352,9 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let cache = Cache::open(root.path()).unwrap();
         let key = "cd".repeat(32);
-        let CacheStatus::Miss(lock) = cache.acquire(&key, false, |_| {}).unwrap() else { panic!() };
+        let CacheStatus::Miss(lock) = cache.acquire(&key, false, |_| {}).unwrap() else {
+            panic!()
+        };
         fs::write(lock.dir().join("partial"), b"x").unwrap();
         drop(lock);
         assert!(matches!(cache.lookup(&key), Lookup::Miss));

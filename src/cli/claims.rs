@@ -16,16 +16,32 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&claims)?);
         return Ok(exit::OK);
     }
-    let mut t = table(&["claim", "spec", "seeds", "ours (mean ± std, %)", "paper", "holds"]);
+    let mut t = table(&[
+        "claim",
+        "spec",
+        "seeds",
+        "ours (mean ± std, %)",
+        "paper",
+        "holds",
+    ]);
     for c in &claims {
         let holds = match c.holds {
             Some(true) => "yes",
             Some(false) => "no",
             None => "-",
         };
-        t.add_row(vec![c.claim.clone(), c.spec.clone(), c.seeds.to_string(), c.ours.clone(), c.paper.clone(), holds.into()]);
+        t.add_row(vec![
+            c.claim.clone(),
+            c.spec.clone(),
+            c.seeds.to_string(),
+            c.ours.clone(),
+            c.paper.clone(),
+            holds.into(),
+        ]);
     }
     println!("{t}");
-    println!("a comparison holds when the mean difference over seeds exceeds the pooled standard deviation");
+    println!(
+        "a comparison holds when the mean difference over seeds exceeds the pooled standard deviation"
+    );
     Ok(exit::OK)
 }

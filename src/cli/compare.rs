@@ -16,21 +16,43 @@ pub struct Args {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
-    let runs: Vec<RunRecord> = args.runs.iter().map(|r| runs::find(&cli.results, r)).collect::<Result<_, _>>()?;
+    let runs: Vec<RunRecord> = args
+        .runs
+        .iter()
+        .map(|r| runs::find(&cli.results, r))
+        .collect::<Result<_, _>>()?;
     let params = changed_params(&runs);
     let cache = crate::cache::Cache::open(&cli.cache_root())?;
     let evals = crate::report::collect::evaluations(&runs, &cache);
     // Metric deltas per evaluate stage: mean and per attribute, sorted by size.
     let mut deltas = Vec::new();
     for e in evals.iter().filter(|e| e.run == runs[0].id) {
-        for other in evals.iter().filter(|o| o.run != runs[0].id && o.stage == e.stage) {
-            let mut attrs: Vec<(String, f64)> = e.attributes.iter().filter_map(|(a, x)| other.attributes.iter().find(|(b, _)| b == a).map(|(_, y)| (a.clone(), 100.0 * (y - x)))).collect();
+        for other in evals
+            .iter()
+            .filter(|o| o.run != runs[0].id && o.stage == e.stage)
+        {
+            let mut attrs: Vec<(String, f64)> = e
+                .attributes
+                .iter()
+                .filter_map(|(a, x)| {
+                    other
+                        .attributes
+                        .iter()
+                        .find(|(b, _)| b == a)
+                        .map(|(_, y)| (a.clone(), 100.0 * (y - x)))
+                })
+                .collect();
             attrs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
             deltas.push(serde_json::json!({ "stage": e.stage, "run": other.run, "mean_delta": 100.0 * (other.mean_accuracy - e.mean_accuracy), "baseline": 100.0 * e.mean_accuracy, "value": 100.0 * other.mean_accuracy, "attributes": attrs }));
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "runs": args.runs, "changed": params, "deltas": deltas }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "runs": args.runs, "changed": params, "deltas": deltas })
+            )?
+        );
         return Ok(exit::OK);
     }
     let mut header = vec!["parameter".to_string()];
@@ -43,8 +65,30 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     }
     println!("parameters that differ ({}):\n{t}", params.len());
     for d in &deltas {
-        let top: Vec<String> = d["attributes"].as_array().map(|a| a.iter().take(5).map(|x| format!("{} {:+.2}", x[0].as_str().unwrap_or(""), x[1].as_f64().unwrap_or(0.0))).collect()).unwrap_or_default();
-        println!("{} ({}): mean {:.2} -> {:.2} ({:+.2}); largest per attribute: {}", d["stage"].as_str().unwrap_or(""), d["run"].as_str().unwrap_or(""), d["baseline"].as_f64().unwrap_or(0.0), d["value"].as_f64().unwrap_or(0.0), d["mean_delta"].as_f64().unwrap_or(0.0), top.join(", "));
+        let top: Vec<String> = d["attributes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .take(5)
+                    .map(|x| {
+                        format!(
+                            "{} {:+.2}",
+                            x[0].as_str().unwrap_or(""),
+                            x[1].as_f64().unwrap_or(0.0)
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!(
+            "{} ({}): mean {:.2} -> {:.2} ({:+.2}); largest per attribute: {}",
+            d["stage"].as_str().unwrap_or(""),
+            d["run"].as_str().unwrap_or(""),
+            d["baseline"].as_f64().unwrap_or(0.0),
+            d["value"].as_f64().unwrap_or(0.0),
+            d["mean_delta"].as_f64().unwrap_or(0.0),
+            top.join(", ")
+        );
     }
     Ok(exit::OK)
 }

@@ -20,8 +20,16 @@ pub struct Args {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
-    let runs: Vec<_> = crate::runs::list(&cli.results).into_iter().filter(|r| args.name.as_ref().is_none_or(|n| &r.name == n))
-        .filter(|r| args.sweep.as_ref().is_none_or(|s| r.sweep.as_ref() == Some(s))).take(args.limit).collect();
+    let runs: Vec<_> = crate::runs::list(&cli.results)
+        .into_iter()
+        .filter(|r| args.name.as_ref().is_none_or(|n| &r.name == n))
+        .filter(|r| {
+            args.sweep
+                .as_ref()
+                .is_none_or(|s| r.sweep.as_ref() == Some(s))
+        })
+        .take(args.limit)
+        .collect();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&runs)?);
         return Ok(exit::OK);
@@ -31,16 +39,30 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         return Ok(exit::OK);
     }
     if runs.is_empty() {
-        println!("no runs yet in `{}`; try `exp run experiments/quickstart.toml`", cli.results.display());
+        println!(
+            "no runs yet in `{}`; try `exp run experiments/quickstart.toml`",
+            cli.results.display()
+        );
         return Ok(exit::OK);
     }
     let mut t = table(&["run", "status", "stages", "ran", "mean acc", "overrides"]);
     for r in &runs {
         let ran = r.stages.iter().filter(|s| s.status == "ran").count();
-        let acc = r.stages.iter().rev().find_map(|s| s.summary["mean_accuracy"].as_f64());
+        let acc = r
+            .stages
+            .iter()
+            .rev()
+            .find_map(|s| s.summary["mean_accuracy"].as_f64());
         let mut overrides = r.overrides.clone();
         overrides.extend(r.point.iter().filter(|p| !r.overrides.contains(p)).cloned());
-        t.add_row(vec![r.id.clone(), r.status.clone(), r.stages.len().to_string(), ran.to_string(), percent(acc), overrides.join(" ")]);
+        t.add_row(vec![
+            r.id.clone(),
+            r.status.clone(),
+            r.stages.len().to_string(),
+            ran.to_string(),
+            percent(acc),
+            overrides.join(" "),
+        ]);
     }
     println!("{t}");
     Ok(exit::OK)

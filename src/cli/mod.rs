@@ -52,7 +52,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "EXP_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Where run records live
-    #[arg(long, global = true, env = "EXP_RESULTS_DIR", value_name = "DIR", default_value = "results")]
+    #[arg(
+        long,
+        global = true,
+        env = "EXP_RESULTS_DIR",
+        value_name = "DIR",
+        default_value = "results"
+    )]
     results: PathBuf,
 }
 
@@ -70,7 +76,9 @@ enum Command {
 
 impl Cli {
     fn cache_root(&self) -> PathBuf {
-        self.cache_dir.clone().unwrap_or_else(|| self.results.join("cache"))
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(|| self.results.join("cache"))
     }
 }
 
@@ -79,7 +87,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return code;
         }
@@ -106,15 +118,31 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
 /// Bad input (spec, plan, run name, device) is 2; anything else is 3.
 fn classify(e: &anyhow::Error) -> i32 {
     let bad_input = e.chain().any(|c| {
-        c.is::<crate::spec::SpecError>() || c.is::<crate::plan::PlanError>() || c.downcast_ref::<crate::runs::RunsError>().is_some_and(|r| matches!(r, crate::runs::RunsError::NotFound(_) | crate::runs::RunsError::Ambiguous { .. })) || c.is::<crate::device::DeviceError>()
+        c.is::<crate::spec::SpecError>()
+            || c.is::<crate::plan::PlanError>()
+            || c.downcast_ref::<crate::runs::RunsError>().is_some_and(|r| {
+                matches!(
+                    r,
+                    crate::runs::RunsError::NotFound(_) | crate::runs::RunsError::Ambiguous { .. }
+                )
+            })
+            || c.is::<crate::device::DeviceError>()
     });
-    if bad_input { exit::BAD_INPUT } else { exit::ERROR }
+    if bad_input {
+        exit::BAD_INPUT
+    } else {
+        exit::ERROR
+    }
 }
 
 /// The DAG of a loaded spec; errors point at the offending stage's table.
 fn dag_of(spec: &crate::spec::Spec, path: &std::path::Path) -> anyhow::Result<crate::plan::Dag> {
     crate::plan::Dag::build(spec).map_err(|e| {
-        let at = spec.stage_locations.get(e.stage()).cloned().unwrap_or_else(|| path.display().to_string());
+        let at = spec
+            .stage_locations
+            .get(e.stage())
+            .cloned()
+            .unwrap_or_else(|| path.display().to_string());
         anyhow::Error::new(e).context(at)
     })
 }

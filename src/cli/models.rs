@@ -29,7 +29,11 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
     if args.names {
         let mut t = table(&["#", "attribute", "region"]);
         for (j, name) in crate::attributes::CELEBA.iter().enumerate() {
-            t.add_row(vec![j.to_string(), name.to_string(), format!("{:?}", crate::attributes::region(j)).to_lowercase()]);
+            t.add_row(vec![
+                j.to_string(),
+                name.to_string(),
+                format!("{:?}", crate::attributes::region(j)).to_lowercase(),
+            ]);
         }
         println!("{t}");
         return Ok(exit::OK);
@@ -37,11 +41,28 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
     let mut t = table(&["net", "layers (Table 3)", "params", "paper"]);
     for net in Net::ALL {
         let cfg = crate::models::AttrNetConfig::new(net, args.attributes as usize);
-        let layers: Vec<String> = cfg.pooled.iter().chain(&cfg.top).map(|s| format!("{k}x{k}x{}({})", s.channels, s.repeat, k = s.kernel)).collect();
-        t.add_row(vec![net.as_str().to_string(), layers.join(" "), format!("{:.3}M", param_count(net, args.attributes as usize) as f64 / 1e6), paper(net).into()]);
+        let layers: Vec<String> = cfg
+            .pooled
+            .iter()
+            .chain(&cfg.top)
+            .map(|s| format!("{k}x{k}x{}({})", s.channels, s.repeat, k = s.kernel))
+            .collect();
+        t.add_row(vec![
+            net.as_str().to_string(),
+            layers.join(" "),
+            format!(
+                "{:.3}M",
+                param_count(net, args.attributes as usize) as f64 / 1e6
+            ),
+            paper(net).into(),
+        ]);
     }
     println!("{t}");
-    println!("block-diagonal FC: attribute j sees only its own 32 maps (GAP), so its CAM is sum_i w_ji F_i");
-    println!("the paper prints 19M/6M/2M/0.27M for M = 40; Table 3's layers with biases count as above");
+    println!(
+        "block-diagonal FC: attribute j sees only its own 32 maps (GAP), so its CAM is sum_i w_ji F_i"
+    );
+    println!(
+        "the paper prints 19M/6M/2M/0.27M for M = 40; Table 3's layers with biases count as above"
+    );
     Ok(exit::OK)
 }

@@ -34,11 +34,24 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     let mut plans = Vec::new();
     for spec in &points {
         let dag = super::dag_of(spec, &args.spec)?;
-        plans.push((spec.point.clone(), explain::plan(spec, &dag, &cache, args.device, &previous, args.force)?));
+        plans.push((
+            spec.point.clone(),
+            explain::plan(spec, &dag, &cache, args.device, &previous, args.force)?,
+        ));
     }
     if args.json {
-        let out: Vec<_> = plans.iter().map(|(p, l)| serde_json::json!({ "point": p, "stages": l })).collect();
-        println!("{}", serde_json::to_string_pretty(&if out.len() == 1 { out[0]["stages"].clone() } else { serde_json::Value::Array(out) })?);
+        let out: Vec<_> = plans
+            .iter()
+            .map(|(p, l)| serde_json::json!({ "point": p, "stages": l }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&if out.len() == 1 {
+                out[0]["stages"].clone()
+            } else {
+                serde_json::Value::Array(out)
+            })?
+        );
         return Ok(exit::OK);
     }
     for (point, lines) in &plans {
@@ -58,7 +71,13 @@ fn print_plan(lines: &[explain::PlanLine]) {
             Some(r) => format!("to run: {r}"),
         };
         let inputs = l.inputs.values().cloned().collect::<Vec<_>>().join(", ");
-        t.add_row(vec![l.stage.clone(), l.kind.clone(), inputs, status, l.key.as_deref().map_or("-".into(), |k| k[..12].to_string())]);
+        t.add_row(vec![
+            l.stage.clone(),
+            l.kind.clone(),
+            inputs,
+            status,
+            l.key.as_deref().map_or("-".into(), |k| k[..12].to_string()),
+        ]);
     }
     println!("{t}");
 }

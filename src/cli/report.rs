@@ -30,16 +30,27 @@ pub fn select(results: &Path, targets: &[String]) -> anyhow::Result<Vec<RunRecor
     for t in targets {
         if t.ends_with(".toml") && !Path::new(t).exists() {
             let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-            return Err(crate::spec::SpecError::Read { path: t.into(), source }.into());
+            return Err(crate::spec::SpecError::Read {
+                path: t.into(),
+                source,
+            }
+            .into());
         }
         if t.ends_with(".toml") {
             let points = crate::spec::load_points(Path::new(t), &[])?;
             for p in &points {
                 // The latest run whose stages were exactly this point's.
                 let stages = serde_json::to_value(&p.stages)?;
-                match all.iter().find(|r| r.name == p.name && r.status == "ok" && r.spec["stages"] == stages) {
+                match all
+                    .iter()
+                    .find(|r| r.name == p.name && r.status == "ok" && r.spec["stages"] == stages)
+                {
                     Some(r) => out.push(r.clone()),
-                    None => eprintln!("warning: no successful run of `{}` {}; run `exp run {t}`", p.name, p.point.join(" ")),
+                    None => eprintln!(
+                        "warning: no successful run of `{}` {}; run `exp run {t}`",
+                        p.name,
+                        p.point.join(" ")
+                    ),
                 }
             }
         } else {
@@ -52,17 +63,41 @@ pub fn select(results: &Path, targets: &[String]) -> anyhow::Result<Vec<RunRecor
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     let runs = select(&cli.results, &args.targets)?;
-    let name = args.name.clone().or_else(|| runs.first().map(|r| r.name.clone())).unwrap_or_else(|| "report".into());
-    let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let name = args
+        .name
+        .clone()
+        .or_else(|| runs.first().map(|r| r.name.clone()))
+        .unwrap_or_else(|| "report".into());
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     // Never write straight into the reports root.
-    let safe = if safe.is_empty() { "report".to_string() } else { safe };
+    let safe = if safe.is_empty() {
+        "report".to_string()
+    } else {
+        safe
+    };
     let cache = Cache::open(&cli.cache_root())?;
     let written = crate::report::generate(&name, &runs, &cache, &args.out.join(safe))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&written)?);
     } else {
-        println!("report of {} run(s) in {}:", runs.len(), written.dir.display());
-        println!("  index.md, index.html; tables: {}", written.tables.join("; "));
+        println!(
+            "report of {} run(s) in {}:",
+            runs.len(),
+            written.dir.display()
+        );
+        println!(
+            "  index.md, index.html; tables: {}",
+            written.tables.join("; ")
+        );
         println!("  figures: {}", written.figures.join(", "));
     }
     Ok(exit::OK)

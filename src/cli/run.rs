@@ -38,7 +38,12 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     let mut records = Vec::new();
     for (i, spec) in points.iter().enumerate() {
         if sweep.is_some() && !args.json {
-            println!("sweep point {}/{}: {}", i + 1, points.len(), spec.point.join(" "));
+            println!(
+                "sweep point {}/{}: {}",
+                i + 1,
+                points.len(),
+                spec.point.join(" ")
+            );
         }
         let opts = RunOptions {
             force: args.force,
@@ -56,20 +61,38 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         records.push(record);
     }
     if args.json {
-        let out = if records.len() == 1 { serde_json::to_value(&records[0])? } else { serde_json::to_value(&records)? };
+        let out = if records.len() == 1 {
+            serde_json::to_value(&records[0])?
+        } else {
+            serde_json::to_value(&records)?
+        };
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else if let Some(id) = &sweep {
         let mut t = table(&["point", "run", "status", "results"]);
         for r in &records {
-            let evals: Vec<String> = r.stages.iter().filter(|s| s.kind == "evaluate").map(|s| format!("{} {}", s.id, percent(s.summary["mean_accuracy"].as_f64()))).collect();
-            t.add_row(vec![r.point.join(" "), r.id.clone(), r.status.clone(), evals.join(", ")]);
+            let evals: Vec<String> = r
+                .stages
+                .iter()
+                .filter(|s| s.kind == "evaluate")
+                .map(|s| format!("{} {}", s.id, percent(s.summary["mean_accuracy"].as_f64())))
+                .collect();
+            t.add_row(vec![
+                r.point.join(" "),
+                r.id.clone(),
+                r.status.clone(),
+                evals.join(", "),
+            ]);
         }
         println!("sweep {id}:\n{t}");
         if let Some(sel) = &points[0].select {
             print_best(&records, sel);
         }
     }
-    Ok(if records.iter().all(|r| r.status == "ok") { exit::OK } else { exit::STAGE_FAILED })
+    Ok(if records.iter().all(|r| r.status == "ok") {
+        exit::OK
+    } else {
+        exit::STAGE_FAILED
+    })
 }
 
 fn print_record(cli: &Cli, record: &crate::runs::RunRecord) {
@@ -79,24 +102,54 @@ fn print_record(cli: &Cli, record: &crate::runs::RunRecord) {
             Some(e) => e.clone(),
             None => describe(&s.summary),
         };
-        t.add_row(vec![s.id.clone(), s.kind.clone(), s.status.clone(), human_seconds(s.seconds), result]);
+        t.add_row(vec![
+            s.id.clone(),
+            s.kind.clone(),
+            s.status.clone(),
+            human_seconds(s.seconds),
+            result,
+        ]);
     }
     println!("{t}");
     let ran = record.stages.iter().filter(|s| s.status == "ran").count();
-    let cached = record.stages.iter().filter(|s| s.status == "cached").count();
-    println!("run {} {}: {ran} ran, {cached} cached; record in {}", record.id, record.status, record.dir(&cli.results).display());
+    let cached = record
+        .stages
+        .iter()
+        .filter(|s| s.status == "cached")
+        .count();
+    println!(
+        "run {} {}: {ran} ran, {cached} cached; record in {}",
+        record.id,
+        record.status,
+        record.dir(&cli.results).display()
+    );
 }
 
 /// One line about a stage's summary, whatever its kind.
 pub fn describe(summary: &serde_json::Value) -> String {
     let f = |k: &str| summary[k].as_f64();
     if let Some(acc) = f("mean_accuracy") {
-        let head = summary["head"].as_str().map(|h| format!("{h}: ")).unwrap_or_default();
-        let what = if summary["metric"] == "top1" { "top-1" } else { "mean acc" };
-        return format!("{head}{what} {} (majority {}), balanced {}", percent(Some(acc)), percent(f("majority_accuracy")), percent(f("balanced_accuracy")));
+        let head = summary["head"]
+            .as_str()
+            .map(|h| format!("{h}: "))
+            .unwrap_or_default();
+        let what = if summary["metric"] == "top1" {
+            "top-1"
+        } else {
+            "mean acc"
+        };
+        return format!(
+            "{head}{what} {} (majority {}), balanced {}",
+            percent(Some(acc)),
+            percent(f("majority_accuracy")),
+            percent(f("balanced_accuracy"))
+        );
     }
     let mut parts = Vec::new();
-    if let Some(n) = summary["images"].as_u64().filter(|_| summary.get("dataset").is_some()) {
+    if let Some(n) = summary["images"]
+        .as_u64()
+        .filter(|_| summary.get("dataset").is_some())
+    {
         parts.push(format!("{n} images"));
     }
     if let (Some(n), Some(rule)) = (summary["images"].as_u64(), summary["boxes"].as_str()) {
@@ -112,7 +165,11 @@ pub fn describe(summary: &serde_json::Value) -> String {
         parts.push(format!("MNL branch {}", percent(Some(a))));
     }
     if let Some(a) = f("val_accuracy_own_attribute") {
-        parts.push(format!("{} parts, own-attribute val acc {}", summary["parts"], percent(Some(a))));
+        parts.push(format!(
+            "{} parts, own-attribute val acc {}",
+            summary["parts"],
+            percent(Some(a))
+        ));
     }
     if let Some(a) = f("pointing_game") {
         parts.push(format!("pointing game {}", percent(Some(a))));
@@ -120,7 +177,10 @@ pub fn describe(summary: &serde_json::Value) -> String {
     if let Some(a) = f("maxboxacc") {
         parts.push(format!("MaxBoxAcc {}", percent(Some(a))));
     }
-    if let (Some(l), Some(g)) = (summary["rsl"]["local_part_minus_whole"].as_f64(), summary["rsl"]["global_part_minus_whole"].as_f64()) {
+    if let (Some(l), Some(g)) = (
+        summary["rsl"]["local_part_minus_whole"].as_f64(),
+        summary["rsl"]["global_part_minus_whole"].as_f64(),
+    ) {
         parts.push(format!("RSL part-whole: local {l:+.2}, global {g:+.2}"));
     }
     parts.join(", ")
@@ -128,32 +188,79 @@ pub fn describe(summary: &serde_json::Value) -> String {
 
 /// The best configuration of a sweep: grouped over seeds, chosen by the
 /// validation stage `sel`, reported with every other evaluation (test).
-pub fn best(records: &[crate::runs::RunRecord], sel: &crate::spec::Selection) -> Option<(Vec<String>, f64, Vec<(String, f64, f64)>)> {
-    let mut groups: std::collections::BTreeMap<Vec<String>, Vec<&crate::runs::RunRecord>> = Default::default();
+pub fn best(
+    records: &[crate::runs::RunRecord],
+    sel: &crate::spec::Selection,
+) -> Option<(Vec<String>, f64, Vec<(String, f64, f64)>)> {
+    let mut groups: std::collections::BTreeMap<Vec<String>, Vec<&crate::runs::RunRecord>> =
+        Default::default();
     for r in records.iter().filter(|r| r.status == "ok") {
-        let config: Vec<String> = r.point.iter().filter(|p| !p.starts_with("experiment.seed=")).cloned().collect();
+        let config: Vec<String> = r
+            .point
+            .iter()
+            .filter(|p| !p.starts_with("experiment.seed="))
+            .cloned()
+            .collect();
         groups.entry(config).or_default().push(r);
     }
-    let score = |rs: &[&crate::runs::RunRecord], stage: &str| -> Vec<f64> { rs.iter().filter_map(|r| r.stages.iter().find(|s| s.id == stage)?.summary["mean_accuracy"].as_f64()).collect() };
+    let score = |rs: &[&crate::runs::RunRecord], stage: &str| -> Vec<f64> {
+        rs.iter()
+            .filter_map(|r| {
+                r.stages.iter().find(|s| s.id == stage)?.summary["mean_accuracy"].as_f64()
+            })
+            .collect()
+    };
     let mean = |v: &[f64]| crate::report::claims::mean_std(v);
-    let (config, runs) = groups.into_iter().filter(|(_, rs)| !score(rs, &sel.stage).is_empty()).max_by(|a, b| {
-        let (x, y) = (mean(&score(&a.1, &sel.stage)).0, mean(&score(&b.1, &sel.stage)).0);
-        if sel.maximise { x.total_cmp(&y) } else { y.total_cmp(&x) }
-    })?;
+    let (config, runs) = groups
+        .into_iter()
+        .filter(|(_, rs)| !score(rs, &sel.stage).is_empty())
+        .max_by(|a, b| {
+            let (x, y) = (
+                mean(&score(&a.1, &sel.stage)).0,
+                mean(&score(&b.1, &sel.stage)).0,
+            );
+            if sel.maximise {
+                x.total_cmp(&y)
+            } else {
+                y.total_cmp(&x)
+            }
+        })?;
     let val = mean(&score(&runs, &sel.stage)).0;
-    let others: Vec<(String, f64, f64)> = runs[0].stages.iter().filter(|s| s.kind == "evaluate" && s.id != sel.stage).map(|s| {
-        let (m, sd) = mean(&score(&runs, &s.id));
-        (s.id.clone(), m, sd)
-    }).collect();
+    let others: Vec<(String, f64, f64)> = runs[0]
+        .stages
+        .iter()
+        .filter(|s| s.kind == "evaluate" && s.id != sel.stage)
+        .map(|s| {
+            let (m, sd) = mean(&score(&runs, &s.id));
+            (s.id.clone(), m, sd)
+        })
+        .collect();
     Some((config, val, others))
 }
 
 fn print_best(records: &[crate::runs::RunRecord], sel: &crate::spec::Selection) {
     match best(records, sel) {
         Some((config, val, others)) => {
-            let tests: Vec<String> = others.iter().map(|(id, m, sd)| format!("{id} {:.2} ± {:.2}%", 100.0 * m, 100.0 * sd)).collect();
-            println!("best configuration by `{}` (val, {}): {} — val {:.2}%; reported: {}", sel.stage, if sel.maximise { "max" } else { "min" }, if config.is_empty() { "(spec values)".into() } else { config.join(" ") }, 100.0 * val, tests.join(", "));
+            let tests: Vec<String> = others
+                .iter()
+                .map(|(id, m, sd)| format!("{id} {:.2} ± {:.2}%", 100.0 * m, 100.0 * sd))
+                .collect();
+            println!(
+                "best configuration by `{}` (val, {}): {} — val {:.2}%; reported: {}",
+                sel.stage,
+                if sel.maximise { "max" } else { "min" },
+                if config.is_empty() {
+                    "(spec values)".into()
+                } else {
+                    config.join(" ")
+                },
+                100.0 * val,
+                tests.join(", ")
+            );
         }
-        None => println!("no successful run has `{}`: no best configuration", sel.stage),
+        None => println!(
+            "no successful run has `{}`: no best configuration",
+            sel.stage
+        ),
     }
 }

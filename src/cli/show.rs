@@ -21,28 +21,64 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&record)?);
         return Ok(exit::OK);
     }
-    println!("run      {}\ntitle    {}\nspec     {} {}\nstatus   {}\nstarted  {}\ndevice   {}\ncommit   {}{}", record.id, record.title, record.spec_path, record.overrides.join(" "), record.status, record.started, record.device, record.git_commit.as_deref().unwrap_or("-"), if record.git_dirty == Some(true) { " (dirty)" } else { "" });
+    println!(
+        "run      {}\ntitle    {}\nspec     {} {}\nstatus   {}\nstarted  {}\ndevice   {}\ncommit   {}{}",
+        record.id,
+        record.title,
+        record.spec_path,
+        record.overrides.join(" "),
+        record.status,
+        record.started,
+        record.device,
+        record.git_commit.as_deref().unwrap_or("-"),
+        if record.git_dirty == Some(true) {
+            " (dirty)"
+        } else {
+            ""
+        }
+    );
     // The resolved spec, one line per stage (`--json` has all of it).
     let mut t = table(&["stage", "kind", "inputs", "resolved parameters"]);
     for s in record.spec["stages"].as_array().into_iter().flatten() {
-        let inputs = s["inputs"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(" ")).unwrap_or_default();
+        let inputs = s["inputs"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
         let params = s["config"].as_object().map(|m| {
             m.iter()
                 .filter(|(k, _)| *k != "kind")
                 .map(|(k, v)| match (k.as_str(), v) {
-                    ("attributes", serde_json::Value::Array(a)) => format!("attributes=[{} of 40]", a.len()),
+                    ("attributes", serde_json::Value::Array(a)) => {
+                        format!("attributes=[{} of 40]", a.len())
+                    }
                     _ => format!("{k}={v}"),
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
         });
-        t.add_row(vec![s["id"].as_str().unwrap_or("").to_string(), s["kind"].as_str().unwrap_or("").to_string(), inputs, params.unwrap_or_default()]);
+        t.add_row(vec![
+            s["id"].as_str().unwrap_or("").to_string(),
+            s["kind"].as_str().unwrap_or("").to_string(),
+            inputs,
+            params.unwrap_or_default(),
+        ]);
     }
     println!("\nresolved spec:\n{t}");
     let mut t = table(&["stage", "kind", "status", "time", "cache key"]);
     for s in &record.stages {
         // 16 hex digits identify an entry in practice; `--json` has the full key.
-        t.add_row(vec![s.id.clone(), s.kind.clone(), s.status.clone(), human_seconds(s.seconds), s.key.as_deref().map_or("-".into(), |k| k[..16].to_string())]);
+        t.add_row(vec![
+            s.id.clone(),
+            s.kind.clone(),
+            s.status.clone(),
+            human_seconds(s.seconds),
+            s.key.as_deref().map_or("-".into(), |k| k[..16].to_string()),
+        ]);
     }
     println!("\n{t}");
     let cache = Cache::open(&cli.cache_root())?;
@@ -54,12 +90,24 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         let dir = cache.entry_dir(key);
         let attrs = dir.join("attributes.parquet");
         if attrs.exists() {
-            println!("\n{} ({}): mean accuracy {}, balanced {}, majority baseline {}", s.id, s.summary["split"].as_str().unwrap_or("test"), percent(s.summary["mean_accuracy"].as_f64()), percent(s.summary["balanced_accuracy"].as_f64()), percent(s.summary["majority_accuracy"].as_f64()));
+            println!(
+                "\n{} ({}): mean accuracy {}, balanced {}, majority baseline {}",
+                s.id,
+                s.summary["split"].as_str().unwrap_or("test"),
+                percent(s.summary["mean_accuracy"].as_f64()),
+                percent(s.summary["balanced_accuracy"].as_f64()),
+                percent(s.summary["majority_accuracy"].as_f64())
+            );
             let rows = store::read_attribute_accuracy(&attrs)?;
             // Three attributes per line keeps 40 rows on one screen.
             let mut t = table(&["attribute", "acc", "attribute", "acc", "attribute", "acc"]);
             for chunk in rows.chunks(3) {
-                t.add_row(chunk.iter().flat_map(|(n, a)| [n.clone(), percent(Some(*a))]).collect::<Vec<_>>());
+                t.add_row(
+                    chunk
+                        .iter()
+                        .flat_map(|(n, a)| [n.clone(), percent(Some(*a))])
+                        .collect::<Vec<_>>(),
+                );
             }
             println!("{t}");
         }
@@ -82,13 +130,25 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
                     let mut row = vec![e.to_string()];
                     for m in &metrics {
                         let v = rows.iter().find(|r| r.1 == e && &r.0 == m).map(|r| r.2);
-                        row.push(v.map_or("-".into(), |v| if m.contains("accuracy") { format!("{:.2}%", 100.0 * v) } else { format!("{v:.4}") }));
+                        row.push(v.map_or("-".into(), |v| {
+                            if m.contains("accuracy") {
+                                format!("{:.2}%", 100.0 * v)
+                            } else {
+                                format!("{v:.4}")
+                            }
+                        }));
                     }
                     t.add_row(row);
                 }
                 println!("\n{} per epoch:\n{t}", s.id);
             } else {
-                println!("\n{}: {} metrics over {} epochs in {}", s.id, metrics.len(), epochs_seen.len(), epochs.display());
+                println!(
+                    "\n{}: {} metrics over {} epochs in {}",
+                    s.id,
+                    metrics.len(),
+                    epochs_seen.len(),
+                    epochs.display()
+                );
             }
         }
     }

@@ -7,23 +7,49 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum AnnotationError {
     #[error("failed to read `{}`", path.display())]
-    Read { path: PathBuf, #[source] source: std::io::Error },
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("failed to write `{}`", path.display())]
-    Write { path: PathBuf, #[source] source: std::io::Error },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{}:{line}: {message}: `{text}`", path.display())]
-    Malformed { path: PathBuf, line: usize, message: String, text: String },
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        message: String,
+        text: String,
+    },
     #[error("image `{name}` is listed in `{}` but has no {what}", path.display())]
-    Missing { path: PathBuf, name: String, what: &'static str },
+    Missing {
+        path: PathBuf,
+        name: String,
+        what: &'static str,
+    },
 }
 
 pub fn read(path: &Path) -> Result<String, AnnotationError> {
-    std::fs::read_to_string(path).map_err(|source| AnnotationError::Read { path: path.into(), source })
+    std::fs::read_to_string(path).map_err(|source| AnnotationError::Read {
+        path: path.into(),
+        source,
+    })
 }
 
 pub fn write(path: &Path, text: &str) -> Result<(), AnnotationError> {
     let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|source| AnnotationError::Write { path: parent.into(), source })?;
-    std::fs::write(path, text).map_err(|source| AnnotationError::Write { path: path.into(), source })
+    std::fs::create_dir_all(parent).map_err(|source| AnnotationError::Write {
+        path: parent.into(),
+        source,
+    })?;
+    std::fs::write(path, text).map_err(|source| AnnotationError::Write {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Lines with 1-based numbers, CRLF and trailing spaces stripped.
@@ -33,9 +59,16 @@ pub fn numbered(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 /// Non-empty lines split on runs of whitespace, with their line numbers.
 pub fn rows(text: &str) -> impl Iterator<Item = (usize, &str, Vec<&str>)> {
-    numbered(text).map(|(n, l)| (n, l, l.split_whitespace().collect::<Vec<_>>())).filter(|(_, _, c)| !c.is_empty())
+    numbered(text)
+        .map(|(n, l)| (n, l, l.split_whitespace().collect::<Vec<_>>()))
+        .filter(|(_, _, c)| !c.is_empty())
 }
 
 pub fn malformed(path: &Path, line: usize, message: &str, text: &str) -> AnnotationError {
-    AnnotationError::Malformed { path: path.into(), line, message: message.into(), text: text.into() }
+    AnnotationError::Malformed {
+        path: path.into(),
+        line,
+        message: message.into(),
+        text: text.into(),
+    }
 }

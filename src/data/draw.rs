@@ -20,7 +20,10 @@ pub struct Frame {
 impl Frame {
     pub fn to_image(&self, u: f32, v: f32) -> (f32, f32) {
         let (s, c) = self.angle.sin_cos();
-        (self.cx + self.scale * (c * u - s * v), self.cy + self.scale * (s * u + c * v))
+        (
+            self.cx + self.scale * (c * u - s * v),
+            self.cy + self.scale * (s * u + c * v),
+        )
     }
     fn to_local(&self, x: f32, y: f32) -> (f32, f32) {
         let (s, c) = self.angle.sin_cos();
@@ -29,7 +32,8 @@ impl Frame {
     }
     /// Axis-aligned image box of a local box `[u0, v0, u1, v1]`.
     pub fn image_box(&self, b: [f32; 4]) -> [f32; 4] {
-        let corners = [(b[0], b[1]), (b[2], b[1]), (b[0], b[3]), (b[2], b[3])].map(|(u, v)| self.to_image(u, v));
+        let corners = [(b[0], b[1]), (b[2], b[1]), (b[0], b[3]), (b[2], b[3])]
+            .map(|(u, v)| self.to_image(u, v));
         let xs = corners.map(|c| c.0);
         let ys = corners.map(|c| c.1);
         let min = |a: [f32; 4]| a.into_iter().fold(f32::INFINITY, f32::min);
@@ -41,14 +45,41 @@ impl Frame {
 /// Shapes in local units, with a signed distance (negative inside).
 #[derive(Debug, Clone, Copy)]
 pub enum Shape {
-    Ellipse { cx: f32, cy: f32, a: f32, b: f32 },
-    Rect { cx: f32, cy: f32, hw: f32, hh: f32 },
+    Ellipse {
+        cx: f32,
+        cy: f32,
+        a: f32,
+        b: f32,
+    },
+    Rect {
+        cx: f32,
+        cy: f32,
+        hw: f32,
+        hh: f32,
+    },
     /// The outline of an ellipse, `t` thick.
-    Ring { cx: f32, cy: f32, a: f32, b: f32, t: f32 },
+    Ring {
+        cx: f32,
+        cy: f32,
+        a: f32,
+        b: f32,
+        t: f32,
+    },
     /// A parabola-shaped stroke: v = cy + bend · (1 − ((u−cx)/hw)²), `t` thick.
-    Arc { cx: f32, cy: f32, hw: f32, bend: f32, t: f32 },
+    Arc {
+        cx: f32,
+        cy: f32,
+        hw: f32,
+        bend: f32,
+        t: f32,
+    },
     /// A triangle pointing up (apex at cy − h/2).
-    Triangle { cx: f32, cy: f32, hw: f32, h: f32 },
+    Triangle {
+        cx: f32,
+        cy: f32,
+        hw: f32,
+        h: f32,
+    },
 }
 
 impl Shape {
@@ -62,8 +93,16 @@ impl Shape {
                 let (dx, dy) = ((u - cx).abs() - hw, (v - cy).abs() - hh);
                 dx.max(dy).min(0.0) + (dx.max(0.0).powi(2) + dy.max(0.0).powi(2)).sqrt()
             }
-            Shape::Ring { cx, cy, a, b, t } => Shape::Ellipse { cx, cy, a, b }.sdf(u, v).abs() - t / 2.0,
-            Shape::Arc { cx, cy, hw, bend, t } => {
+            Shape::Ring { cx, cy, a, b, t } => {
+                Shape::Ellipse { cx, cy, a, b }.sdf(u, v).abs() - t / 2.0
+            }
+            Shape::Arc {
+                cx,
+                cy,
+                hw,
+                bend,
+                t,
+            } => {
                 let x = (u - cx) / hw;
                 if x.abs() > 1.0 {
                     return (x.abs() - 1.0) * hw;
@@ -87,7 +126,13 @@ impl Shape {
             Shape::Ellipse { cx, cy, a, b } => [cx - a, cy - b, cx + a, cy + b],
             Shape::Rect { cx, cy, hw, hh } => [cx - hw, cy - hh, cx + hw, cy + hh],
             Shape::Ring { cx, cy, a, b, t } => [cx - a - t, cy - b - t, cx + a + t, cy + b + t],
-            Shape::Arc { cx, cy, hw, bend, t } => {
+            Shape::Arc {
+                cx,
+                cy,
+                hw,
+                bend,
+                t,
+            } => {
                 let (lo, hi) = (cy.min(cy + bend), cy.max(cy + bend));
                 [cx - hw - t, lo - t, cx + hw + t, hi + t]
             }
@@ -101,14 +146,27 @@ impl Shape {
 pub enum Paint {
     Solid([f32; 3]),
     /// Alternating bands across u: straight or wavy hair.
-    Stripes { a: [f32; 3], b: [f32; 3], period: f32, wavy: bool },
+    Stripes {
+        a: [f32; 3],
+        b: [f32; 3],
+        period: f32,
+        wavy: bool,
+    },
     /// Sparse dark dots over the base colour, `density` in 0..1 (stubble).
-    Speckle { color: [f32; 3], density: f32, seed: u32 },
+    Speckle {
+        color: [f32; 3],
+        density: f32,
+        seed: u32,
+    },
 }
 
 impl Canvas {
     pub fn new(width: usize, height: usize, fill: [f32; 3]) -> Self {
-        Canvas { width, height, rgb: vec![fill; width * height] }
+        Canvas {
+            width,
+            height,
+            rgb: vec![fill; width * height],
+        }
     }
 
     /// Paint `shape` (local units) through `frame` with `alpha`.
@@ -131,11 +189,27 @@ impl Canvas {
                 let color = match paint {
                     Paint::Solid(c) => c,
                     Paint::Stripes { a, b, period, wavy } => {
-                        let w = if wavy { (v * 12.0).sin() * period * 0.35 } else { 0.0 };
-                        if ((u + w) / period).rem_euclid(2.0) < 1.0 { a } else { b }
+                        let w = if wavy {
+                            (v * 12.0).sin() * period * 0.35
+                        } else {
+                            0.0
+                        };
+                        if ((u + w) / period).rem_euclid(2.0) < 1.0 {
+                            a
+                        } else {
+                            b
+                        }
                     }
-                    Paint::Speckle { color, density, seed } => {
-                        if hash(x as u32, y as u32, seed) < density { color } else { continue }
+                    Paint::Speckle {
+                        color,
+                        density,
+                        seed,
+                    } => {
+                        if hash(x as u32, y as u32, seed) < density {
+                            color
+                        } else {
+                            continue;
+                        }
                     }
                 };
                 let dst = &mut self.rgb[i];
@@ -148,8 +222,18 @@ impl Canvas {
 
     /// Paint an axis-aligned image-space rectangle (clutter, occluders).
     pub fn rect(&mut self, x0: f32, y0: f32, x1: f32, y1: f32, color: [f32; 3]) {
-        let id = Frame { cx: 0.0, cy: 0.0, scale: 1.0, angle: 0.0 };
-        let shape = Shape::Rect { cx: (x0 + x1) / 2.0, cy: (y0 + y1) / 2.0, hw: (x1 - x0) / 2.0, hh: (y1 - y0) / 2.0 };
+        let id = Frame {
+            cx: 0.0,
+            cy: 0.0,
+            scale: 1.0,
+            angle: 0.0,
+        };
+        let shape = Shape::Rect {
+            cx: (x0 + x1) / 2.0,
+            cy: (y0 + y1) / 2.0,
+            hw: (x1 - x0) / 2.0,
+            hh: (y1 - y0) / 2.0,
+        };
         self.fill(&id, shape, Paint::Solid(color), 1.0);
     }
 
@@ -181,13 +265,17 @@ impl Canvas {
     }
 
     pub fn to_rgb8(&self) -> Vec<u8> {
-        self.rgb.iter().flat_map(|p| p.map(|c| (c.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)).collect()
+        self.rgb
+            .iter()
+            .flat_map(|p| p.map(|c| (c.clamp(0.0, 1.0) * 255.0 + 0.5) as u8))
+            .collect()
     }
 }
 
 /// A stateless hash in 0..1 for per-pixel texture.
 fn hash(x: u32, y: u32, seed: u32) -> f32 {
-    let mut h = x.wrapping_mul(0x9E37_79B1) ^ y.wrapping_mul(0x85EB_CA77) ^ seed.wrapping_mul(0xC2B2_AE3D);
+    let mut h =
+        x.wrapping_mul(0x9E37_79B1) ^ y.wrapping_mul(0x85EB_CA77) ^ seed.wrapping_mul(0xC2B2_AE3D);
     h ^= h >> 15;
     h = h.wrapping_mul(0x2C1B_3C6D);
     h ^= h >> 12;
@@ -201,8 +289,23 @@ mod tests {
     #[test]
     fn ellipse_covers_its_centre_and_not_far_away() {
         let mut c = Canvas::new(32, 32, [0.0; 3]);
-        let f = Frame { cx: 16.0, cy: 16.0, scale: 8.0, angle: 0.3 };
-        c.fill(&f, Shape::Ellipse { cx: 0.0, cy: 0.0, a: 1.0, b: 0.5 }, Paint::Solid([1.0; 3]), 1.0);
+        let f = Frame {
+            cx: 16.0,
+            cy: 16.0,
+            scale: 8.0,
+            angle: 0.3,
+        };
+        c.fill(
+            &f,
+            Shape::Ellipse {
+                cx: 0.0,
+                cy: 0.0,
+                a: 1.0,
+                b: 0.5,
+            },
+            Paint::Solid([1.0; 3]),
+            1.0,
+        );
         assert!(c.rgb[16 * 32 + 16][0] > 0.99);
         assert_eq!(c.rgb[0][0], 0.0);
         assert_eq!(c.rgb[31 * 32 + 31][0], 0.0);

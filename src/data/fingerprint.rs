@@ -12,9 +12,17 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error)]
 pub enum FingerprintError {
     #[error("data set root `{}` is not readable", path.display())]
-    Root { path: PathBuf, #[source] source: std::io::Error },
+    Root {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("failed to read `{}` while fingerprinting", path.display())]
-    File { path: PathBuf, #[source] source: std::io::Error },
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -29,19 +37,32 @@ pub fn fingerprint(root: &Path, memo: &Path) -> Result<String, FingerprintError>
     let mut files = Vec::new();
     walk(root, root, &mut files)?;
     files.sort();
-    let mut old: Memo = std::fs::read(memo).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut old: Memo = std::fs::read(memo)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
     let digests: Vec<(String, (u64, u128, String))> = files
         .par_iter()
         .map(|(rel, path)| {
-            let meta = std::fs::metadata(path).map_err(|source| FingerprintError::File { path: path.clone(), source })?;
-            let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+            let meta = std::fs::metadata(path).map_err(|source| FingerprintError::File {
+                path: path.clone(),
+                source,
+            })?;
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
             let key = path.to_string_lossy().to_string();
             if let Some((size, m, sha)) = old.files.get(&key) {
                 if *size == meta.len() && *m == mtime {
                     return Ok((rel.clone(), (meta.len(), mtime, sha.clone())));
                 }
             }
-            let sha = crate::cache::file_digest(path).map_err(|source| FingerprintError::File { path: path.clone(), source })?;
+            let sha = crate::cache::file_digest(path).map_err(|source| FingerprintError::File {
+                path: path.clone(),
+                source,
+            })?;
             Ok((rel.clone(), (meta.len(), mtime, sha)))
         })
         .collect::<Result<_, FingerprintError>>()?;
@@ -62,14 +83,26 @@ pub fn fingerprint(root: &Path, memo: &Path) -> Result<String, FingerprintError>
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), FingerprintError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| FingerprintError::Root { path: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| FingerprintError::Root {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for entry in entries {
-        let entry = entry.map_err(|source| FingerprintError::Root { path: dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| FingerprintError::Root {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = entry.path();
         if path.is_dir() {
             walk(root, &path, out)?;
         } else {
-            out.push((path.strip_prefix(root).expect("under root").to_string_lossy().to_string(), path));
+            out.push((
+                path.strip_prefix(root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .to_string(),
+                path,
+            ));
         }
     }
     Ok(())
@@ -92,6 +125,11 @@ mod tests {
         assert!(std::fs::read_to_string(&memo).unwrap().contains("a.jpg"));
         std::fs::write(root.join("Img/a.jpg"), b"aab").unwrap();
         assert_ne!(a, fingerprint(&root, &memo).unwrap());
-        assert!(fingerprint(&dir.path().join("missing"), &memo).unwrap_err().to_string().contains("missing"));
+        assert!(
+            fingerprint(&dir.path().join("missing"), &memo)
+                .unwrap_err()
+                .to_string()
+                .contains("missing")
+        );
     }
 }

@@ -27,10 +27,17 @@ use cub::Cub;
 
 /// Write a `synthetic-faces` set in CelebA's layout under `root`.
 /// `progress` is called with the number of images done so far.
-pub fn generate_synthetic_faces(spec: &DataSpec, root: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<usize, AnnotationError> {
+pub fn generate_synthetic_faces(
+    spec: &DataSpec,
+    root: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<usize, AnnotationError> {
     let total = (spec.train_images + spec.val_images + spec.test_images) as usize;
     let dir = Celeba::image_dir(root);
-    std::fs::create_dir_all(&dir).map_err(|source| AnnotationError::Write { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|source| AnnotationError::Write {
+        path: dir.clone(),
+        source,
+    })?;
     let size = spec.image_size as usize;
     let done = std::sync::atomic::AtomicU64::new(0);
     let results: Vec<Result<(Record, Vec<(usize, [f32; 4])>), AnnotationError>> = (0..total)
@@ -41,19 +48,42 @@ pub fn generate_synthetic_faces(spec: &DataSpec, root: &Path, progress: &(dyn Fn
             let path = dir.join(&file);
             let mut bytes = Vec::with_capacity(size * size);
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
-                .encode(&face.rgb, size as u32, size as u32, image::ExtendedColorType::Rgb8)
-                .map_err(|e| AnnotationError::Write { path: path.clone(), source: std::io::Error::other(e) })?;
-            std::fs::write(&path, bytes).map_err(|source| AnnotationError::Write { path: path.clone(), source })?;
-            let split = if i < spec.train_images as usize { 0 } else if i < (spec.train_images + spec.val_images) as usize { 1 } else { 2 };
+                .encode(
+                    &face.rgb,
+                    size as u32,
+                    size as u32,
+                    image::ExtendedColorType::Rgb8,
+                )
+                .map_err(|e| AnnotationError::Write {
+                    path: path.clone(),
+                    source: std::io::Error::other(e),
+                })?;
+            std::fs::write(&path, bytes).map_err(|source| AnnotationError::Write {
+                path: path.clone(),
+                source,
+            })?;
+            let split = if i < spec.train_images as usize {
+                0
+            } else if i < (spec.train_images + spec.val_images) as usize {
+                1
+            } else {
+                2
+            };
             let lm = face.landmarks;
             let record = Record {
                 file,
                 split,
                 labels: face.labels,
                 bbox: Some(face.bbox),
-                landmarks: Some([lm[0].0, lm[0].1, lm[1].0, lm[1].1, lm[2].0, lm[2].1, lm[3].0, lm[3].1, lm[4].0, lm[4].1]),
+                landmarks: Some([
+                    lm[0].0, lm[0].1, lm[1].0, lm[1].1, lm[2].0, lm[2].1, lm[3].0, lm[3].1,
+                    lm[4].0, lm[4].1,
+                ]),
             };
-            let regions = (0..40).filter(|&j| face.labels[j]).map(|j| (j, face.regions[j])).collect();
+            let regions = (0..40)
+                .filter(|&j| face.labels[j])
+                .map(|j| (j, face.regions[j]))
+                .collect();
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if n % 64 == 0 || n as usize == total {
                 progress(n);
@@ -61,7 +91,11 @@ pub fn generate_synthetic_faces(spec: &DataSpec, root: &Path, progress: &(dyn Fn
             Ok((record, regions))
         })
         .collect();
-    let (records, regions): (Vec<_>, Vec<_>) = results.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
+    let (records, regions): (Vec<_>, Vec<_>) = results
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
     celeba::write_annotations(root, &records, Some(&regions))?;
     Ok(total)
 }
@@ -70,7 +104,11 @@ pub fn generate_synthetic_faces(spec: &DataSpec, root: &Path, progress: &(dyn Fn
 /// `spec.classes` classes, images at twice the nets' input size (like real
 /// photos, larger than the input, so a crop gains resolution), classes
 /// assigned round-robin so every split holds every class.
-pub fn generate_synthetic_birds(spec: &DataSpec, root: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<usize, AnnotationError> {
+pub fn generate_synthetic_birds(
+    spec: &DataSpec,
+    root: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<usize, AnnotationError> {
     let classes = spec.attributes.len();
     let train = spec.train_images as usize;
     let total = train + spec.test_images as usize;
@@ -87,16 +125,37 @@ pub fn generate_synthetic_birds(spec: &DataSpec, root: &Path, progress: &(dyn Fn
             let path = dir.join(&file);
             let mut bytes = Vec::with_capacity(size * size);
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
-                .encode(&bird.rgb, size as u32, size as u32, image::ExtendedColorType::Rgb8)
-                .map_err(|e| AnnotationError::Write { path: path.clone(), source: std::io::Error::other(e) })?;
+                .encode(
+                    &bird.rgb,
+                    size as u32,
+                    size as u32,
+                    image::ExtendedColorType::Rgb8,
+                )
+                .map_err(|e| AnnotationError::Write {
+                    path: path.clone(),
+                    source: std::io::Error::other(e),
+                })?;
             let folder = dir.join(&names[class]);
-            std::fs::create_dir_all(&folder).map_err(|source| AnnotationError::Write { path: folder, source })?;
-            std::fs::write(&path, bytes).map_err(|source| AnnotationError::Write { path: path.clone(), source })?;
+            std::fs::create_dir_all(&folder).map_err(|source| AnnotationError::Write {
+                path: folder,
+                source,
+            })?;
+            std::fs::write(&path, bytes).map_err(|source| AnnotationError::Write {
+                path: path.clone(),
+                source,
+            })?;
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if n % 64 == 0 || n as usize == total {
                 progress(n);
             }
-            Ok(cub::BirdRecord { id: i as u32 + 1, file, class, split: if i < train { 0 } else { 2 }, bbox: bird.bbox, parts: bird.parts })
+            Ok(cub::BirdRecord {
+                id: i as u32 + 1,
+                file,
+                class,
+                split: if i < train { 0 } else { 2 },
+                bbox: bird.bbox,
+                parts: bird.parts,
+            })
         })
         .collect::<Result<_, AnnotationError>>()?;
     cub::write_annotations(root, &names, &records)?;
@@ -170,7 +229,10 @@ pub struct Item {
 
 /// Report a skipped image on stderr; the data stage counts them in its summary.
 fn skipped(path: &Path) {
-    eprintln!("warning: skipping missing or unreadable image `{}` (skip-missing = true)", path.display());
+    eprintln!(
+        "warning: skipping missing or unreadable image `{}` (skip-missing = true)",
+        path.display()
+    );
 }
 
 impl Source {
@@ -180,7 +242,16 @@ impl Source {
             Format::Celeba => Celeba::image_dir(root),
             Format::Cub => Cub::image_dir(root),
         };
-        Source { root: root.to_path_buf(), images, format, crop: Crop::Full, caps: [0; 3], shards: None, skip_missing: false, classes: None }
+        Source {
+            root: root.to_path_buf(),
+            images,
+            format,
+            crop: Crop::Full,
+            caps: [0; 3],
+            shards: None,
+            skip_missing: false,
+            classes: None,
+        }
     }
 
     /// A real data set (CelebA or CUB-200) as a spec describes it.
@@ -189,14 +260,24 @@ impl Source {
         let (format, images) = if spec.dataset == "cub200" {
             (Format::Cub, Cub::image_dir(&real.root))
         } else {
-            let folder = if real.variant == "aligned" { "img_align_celeba" } else { "img_celeba" };
+            let folder = if real.variant == "aligned" {
+                "img_align_celeba"
+            } else {
+                "img_celeba"
+            };
             (Format::Celeba, real.root.join("Img").join(folder))
         };
         Some(Source {
             root: real.root.clone(),
             images,
             format,
-            crop: if real.crop == "bbox" { Crop::Bbox { expand: real.expand as f32 } } else { Crop::Full },
+            crop: if real.crop == "bbox" {
+                Crop::Bbox {
+                    expand: real.expand as f32,
+                }
+            } else {
+                Crop::Full
+            },
             caps: [spec.train_images, spec.val_images, spec.test_images],
             shards: None,
             skip_missing: real.skip_missing,
@@ -214,18 +295,31 @@ impl Source {
             Format::Celeba => Celeba::open(&self.root)?
                 .records
                 .into_iter()
-                .map(|r| Item { labels: r.labels.iter().map(|&l| l as u8).collect(), file: r.file, split: r.split, bbox: r.bbox })
+                .map(|r| Item {
+                    labels: r.labels.iter().map(|&l| l as u8).collect(),
+                    file: r.file,
+                    split: r.split,
+                    bbox: r.bbox,
+                })
                 .collect(),
             Format::Cub => {
                 let cub = Cub::open(&self.root)?;
-                let c = self.classes.unwrap_or(cub.classes.len()).min(cub.classes.len());
+                let c = self
+                    .classes
+                    .unwrap_or(cub.classes.len())
+                    .min(cub.classes.len());
                 cub.records
                     .into_iter()
                     .filter(|r| r.class < c)
                     .map(|r| {
                         let mut labels = vec![0u8; c];
                         labels[r.class] = 1;
-                        Item { file: r.file, split: r.split, labels, bbox: Some(r.bbox) }
+                        Item {
+                            file: r.file,
+                            split: r.split,
+                            labels,
+                            bbox: Some(r.bbox),
+                        }
                     })
                     .collect()
             }
@@ -235,7 +329,10 @@ impl Source {
     /// The names of the labels (attributes or classes), in label order.
     pub fn label_names(&self) -> Result<Vec<String>, AnnotationError> {
         Ok(match self.format {
-            Format::Celeba => crate::attributes::CELEBA.iter().map(|s| s.to_string()).collect(),
+            Format::Celeba => crate::attributes::CELEBA
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             Format::Cub => {
                 let mut names = Cub::open(&self.root)?.classes;
                 names.truncate(self.classes.unwrap_or(usize::MAX));
@@ -246,13 +343,19 @@ impl Source {
 }
 
 /// `crops.tsv`: image → box `[x, y, w, h]` in image pixels.
-pub fn read_crop_boxes(path: &Path) -> Result<std::collections::HashMap<String, [f32; 4]>, AnnotationError> {
+pub fn read_crop_boxes(
+    path: &Path,
+) -> Result<std::collections::HashMap<String, [f32; 4]>, AnnotationError> {
     let text = annotations::read(path)?;
     let mut out = std::collections::HashMap::new();
     for (line, row) in annotations::numbered(&text).skip(1) {
         let c: Vec<&str> = row.split('\t').collect();
-        let v: Option<Vec<f32>> = (c.len() == 5).then(|| c[1..].iter().map(|x| x.parse().ok()).collect()).flatten();
-        let v = v.ok_or_else(|| annotations::malformed(path, line, "expected `image<TAB>x<TAB>y<TAB>w<TAB>h`", row))?;
+        let v: Option<Vec<f32>> = (c.len() == 5)
+            .then(|| c[1..].iter().map(|x| x.parse().ok()).collect())
+            .flatten();
+        let v = v.ok_or_else(|| {
+            annotations::malformed(path, line, "expected `image<TAB>x<TAB>y<TAB>w<TAB>h`", row)
+        })?;
         out.insert(c[0].to_string(), [v[0], v[1], v[2], v[3]]);
     }
     Ok(out)
@@ -304,7 +407,11 @@ pub enum LoadError {
     #[error(transparent)]
     Annotations(#[from] AnnotationError),
     #[error("image `{}` could not be decoded", path.display())]
-    Decode { path: std::path::PathBuf, #[source] source: image::ImageError },
+    Decode {
+        path: std::path::PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
     #[error("image `{file}` has no crop box in the crop stage's `crops.tsv`")]
     NoCropBox { file: String },
     #[error("split `{0}` has no images")]
@@ -322,7 +429,12 @@ impl ImageSet {
 
     /// One split: from the source's shards when they exist at this size,
     /// else decoded from the images.
-    pub fn load(src: &Source, split: Split, size: usize, attributes: &[usize]) -> Result<ImageSet, LoadError> {
+    pub fn load(
+        src: &Source,
+        split: Split,
+        size: usize,
+        attributes: &[usize],
+    ) -> Result<ImageSet, LoadError> {
         if let Some(dir) = &src.shards {
             if let Some(set) = shards::read(dir, split, size, attributes)? {
                 return Ok(set);
@@ -332,7 +444,12 @@ impl ImageSet {
     }
 
     /// Read one split of a source, decoding, cropping and resizing in parallel.
-    pub fn decode(src: &Source, split: Split, size: usize, attributes: &[usize]) -> Result<ImageSet, LoadError> {
+    pub fn decode(
+        src: &Source,
+        split: Split,
+        size: usize,
+        attributes: &[usize],
+    ) -> Result<ImageSet, LoadError> {
         let code = match split {
             Split::Train => 0,
             Split::Val => 1,
@@ -342,7 +459,12 @@ impl ImageSet {
             0 => usize::MAX,
             n => n as usize,
         };
-        let items: Vec<Item> = src.items()?.into_iter().filter(|r| r.split == code).take(cap).collect();
+        let items: Vec<Item> = src
+            .items()?
+            .into_iter()
+            .filter(|r| r.split == code)
+            .take(cap)
+            .collect();
         if items.is_empty() {
             return Err(LoadError::Empty(split.as_str()));
         }
@@ -355,10 +477,19 @@ impl ImageSet {
             .par_iter()
             .map(|r| {
                 let path = src.images.join(&r.file);
-                let img = image::open(&path).map_err(|source| LoadError::Decode { path: path.clone(), source })?.to_rgb8();
+                let img = image::open(&path)
+                    .map_err(|source| LoadError::Decode {
+                        path: path.clone(),
+                        source,
+                    })?
+                    .to_rgb8();
                 let bbox = match (&src.crop, &boxes) {
                     (Crop::Full, _) => None,
-                    (_, Some(boxes)) => Some(*boxes.get(&r.file).ok_or_else(|| LoadError::NoCropBox { file: r.file.clone() })?),
+                    (_, Some(boxes)) => {
+                        Some(*boxes.get(&r.file).ok_or_else(|| LoadError::NoCropBox {
+                            file: r.file.clone(),
+                        })?)
+                    }
                     (_, None) => r.bbox,
                 };
                 let img = match bbox {
@@ -385,7 +516,10 @@ impl ImageSet {
         if kept.is_empty() {
             return Err(LoadError::Empty(split.as_str()));
         }
-        let labels = kept.iter().flat_map(|r| attributes.iter().map(|&j| r.labels[j])).collect();
+        let labels = kept
+            .iter()
+            .flat_map(|r| attributes.iter().map(|&j| r.labels[j]))
+            .collect();
         Ok(ImageSet {
             size,
             pixels: Pixels::Owned(images.concat()),
@@ -417,7 +551,10 @@ impl ImageSet {
     /// Labels of `idx` as a `[B, M]` float tensor of 0/1.
     pub fn targets(&self, idx: &[usize], device: &Device) -> Tensor<2> {
         let m = self.attributes.len();
-        let v: Vec<f32> = idx.iter().flat_map(|&i| self.labels[i * m..(i + 1) * m].iter().map(|&l| l as f32)).collect();
+        let v: Vec<f32> = idx
+            .iter()
+            .flat_map(|&i| self.labels[i * m..(i + 1) * m].iter().map(|&l| l as f32))
+            .collect();
         Tensor::from_data(TensorData::new(v, [idx.len(), m]), device)
     }
 
@@ -425,7 +562,17 @@ impl ImageSet {
     pub fn positive_rate(&self) -> Vec<f64> {
         let m = self.attributes.len();
         let n = self.len().max(1) as f64;
-        (0..m).map(|j| self.labels.iter().skip(j).step_by(m).map(|&l| l as f64).sum::<f64>() / n).collect()
+        (0..m)
+            .map(|j| {
+                self.labels
+                    .iter()
+                    .skip(j)
+                    .step_by(m)
+                    .map(|&l| l as f64)
+                    .sum::<f64>()
+                    / n
+            })
+            .collect()
     }
 }
 
@@ -435,7 +582,12 @@ pub fn resize_chw(img: &image::RgbImage, size: usize) -> Vec<u8> {
     let img = if img.width() as usize == size && img.height() as usize == size {
         img
     } else {
-        resized = image::imageops::resize(img, size as u32, size as u32, image::imageops::FilterType::Triangle);
+        resized = image::imageops::resize(
+            img,
+            size as u32,
+            size as u32,
+            image::imageops::FilterType::Triangle,
+        );
         &resized
     };
     let mut chw = vec![0u8; 3 * size * size];
@@ -465,14 +617,26 @@ fn normalise(p: u8) -> f32 {
 
 /// One epoch's batches: a seeded permutation and flip flags, drawn on one
 /// thread from `(seed, epoch)` only, so the order never depends on threads.
-pub fn epoch_batches(n: usize, batch: usize, seed: u64, epoch: u32, flip: bool) -> Vec<(Vec<usize>, Vec<bool>)> {
+pub fn epoch_batches(
+    n: usize,
+    batch: usize,
+    seed: u64,
+    epoch: u32,
+    flip: bool,
+) -> Vec<(Vec<usize>, Vec<bool>)> {
     use rand::Rng;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng);
     order
         .chunks(batch)
-        .map(|c| (c.to_vec(), c.iter().map(|_| flip && rng.random_bool(0.5)).collect()))
+        .map(|c| {
+            (
+                c.to_vec(),
+                c.iter().map(|_| flip && rng.random_bool(0.5)).collect(),
+            )
+        })
         .collect()
 }
 
@@ -493,23 +657,59 @@ mod tests {
     #[test]
     fn generated_set_reads_back_through_the_celeba_reader() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = DataSpec { dataset: "synthetic-faces".into(), image_size: 32, train_images: 6, val_images: 2, test_images: 3, attributes: (0..40).collect(), seed: 1, real: None };
+        let spec = DataSpec {
+            dataset: "synthetic-faces".into(),
+            image_size: 32,
+            train_images: 6,
+            val_images: 2,
+            test_images: 3,
+            attributes: (0..40).collect(),
+            seed: 1,
+            real: None,
+        };
         generate_synthetic_faces(&spec, dir.path(), &|_| {}).unwrap();
-        let set = ImageSet::load(&Source::synthetic(dir.path(), Format::Celeba), Split::Test, 32, &[20, 31]).unwrap();
+        let set = ImageSet::load(
+            &Source::synthetic(dir.path(), Format::Celeba),
+            Split::Test,
+            32,
+            &[20, 31],
+        )
+        .unwrap();
         assert_eq!(set.len(), 3);
         assert_eq!(set.labels.len(), 6);
         let face = synthetic_faces::generate(1, 8, 32); // first test image
-        assert_eq!(&set.labels[..2], &[face.labels[20] as u8, face.labels[31] as u8]);
-        let regions = celeba::read_regions(dir.path(), &Celeba::open(dir.path()).unwrap().records).unwrap();
+        assert_eq!(
+            &set.labels[..2],
+            &[face.labels[20] as u8, face.labels[31] as u8]
+        );
+        let regions =
+            celeba::read_regions(dir.path(), &Celeba::open(dir.path()).unwrap().records).unwrap();
         assert_eq!(regions[8].len(), face.labels.iter().filter(|l| **l).count());
         // Shards hold exactly what decoding gives, and are read back mapped.
         let shard_dir = dir.path().join("shards");
-        shards::write(&Source::synthetic(dir.path(), Format::Celeba), 32, &shard_dir, &|_| {}).unwrap();
-        let src = Source { shards: Some(shard_dir.clone()), ..Source::synthetic(dir.path(), Format::Celeba) };
+        shards::write(
+            &Source::synthetic(dir.path(), Format::Celeba),
+            32,
+            &shard_dir,
+            &|_| {},
+        )
+        .unwrap();
+        let src = Source {
+            shards: Some(shard_dir.clone()),
+            ..Source::synthetic(dir.path(), Format::Celeba)
+        };
         let mapped = ImageSet::load(&src, Split::Test, 32, &[20, 31]).unwrap();
         assert!(matches!(mapped.pixels, Pixels::Mapped(..)));
-        assert_eq!((&mapped.pixels[..], &mapped.labels, &mapped.files), (&set.pixels[..], &set.labels, &set.files));
-        assert!(shards::read(&shard_dir, Split::Test, 48, &[20]).unwrap().is_none(), "another size decodes");
+        assert_eq!(
+            (&mapped.pixels[..], &mapped.labels, &mapped.files),
+            (&set.pixels[..], &set.labels, &set.files)
+        );
+        assert!(
+            shards::read(&shard_dir, Split::Test, 48, &[20])
+                .unwrap()
+                .is_none(),
+            "another size decodes"
+        );
     }
 }
 
@@ -536,20 +736,29 @@ impl ImageSet {
                         let (y_lo, wy) = (fy.floor() as usize, fy.fract());
                         let y_hi = (y_lo + 1).min(s - 1);
                         for ox in 0..out {
-                            let fx = (x0 + (ox as f32 + 0.5) * scale - 0.5).clamp(0.0, (s - 1) as f32);
+                            let fx =
+                                (x0 + (ox as f32 + 0.5) * scale - 0.5).clamp(0.0, (s - 1) as f32);
                             let (x_lo, wx) = (fx.floor() as usize, fx.fract());
                             let x_hi = (x_lo + 1).min(s - 1);
                             let p = |y: usize, x: usize| plane[y * s + x] as f32;
                             let top = p(y_lo, x_lo) * (1.0 - wx) + p(y_lo, x_hi) * wx;
                             let bottom = p(y_hi, x_lo) * (1.0 - wx) + p(y_hi, x_hi) * wx;
-                            patch[c * out * out + oy * out + ox] = (top * (1.0 - wy) + bottom * wy).round() as u8;
+                            patch[c * out * out + oy * out + ox] =
+                                (top * (1.0 - wy) + bottom * wy).round() as u8;
                         }
                     }
                 }
                 patch
             })
             .collect();
-        ImageSet { size: out, pixels: Pixels::Owned(pixels), labels: self.labels.clone(), attributes: self.attributes.clone(), files: self.files.clone(), single_label: self.single_label }
+        ImageSet {
+            size: out,
+            pixels: Pixels::Owned(pixels),
+            labels: self.labels.clone(),
+            attributes: self.attributes.clone(),
+            files: self.files.clone(),
+            single_label: self.single_label,
+        }
     }
 }
 
@@ -564,7 +773,15 @@ pub fn patch_around(cx: usize, cy: usize, size: usize, fraction: f64) -> SquareB
 /// The `grid`×`grid` fixed blocks of the block baseline, row-major.
 pub fn grid_boxes(size: usize, grid: usize) -> Vec<SquareBox> {
     let side = size / grid;
-    (0..grid * grid).map(|k| [((k % grid) * side) as u16, ((k / grid) * side) as u16, side as u16]).collect()
+    (0..grid * grid)
+        .map(|k| {
+            [
+                ((k % grid) * side) as u16,
+                ((k / grid) * side) as u16,
+                side as u16,
+            ]
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -588,9 +805,20 @@ mod patch_tests {
                 pixels[y * s + x] = 200;
             }
         }
-        let set = ImageSet { size: s, pixels: Pixels::Owned(pixels), labels: vec![0], attributes: vec![0], files: vec!["a".into()], single_label: false };
+        let set = ImageSet {
+            size: s,
+            pixels: Pixels::Owned(pixels),
+            labels: vec![0],
+            attributes: vec![0],
+            files: vec!["a".into()],
+            single_label: false,
+        };
         let c = set.crops(&[[8, 4, 4]], 4);
-        assert!(c.pixels[..16].iter().all(|&p| p == 200), "{:?}", &c.pixels[..16]);
+        assert!(
+            c.pixels[..16].iter().all(|&p| p == 200),
+            "{:?}",
+            &c.pixels[..16]
+        );
         assert!(c.pixels[16..].iter().all(|&p| p == 0));
     }
 }

@@ -17,14 +17,26 @@ use crate::spec::Split;
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
     #[error("failed to write shard `{}`", path.display())]
-    Write { path: PathBuf, #[source] source: std::io::Error },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("shard `{}` is unreadable or inconsistent: {message}", path.display())]
     Read { path: PathBuf, message: String },
 }
 
 /// Decode every split of `src` at `size` and write the shards under `dir`.
-pub fn write(src: &Source, size: usize, dir: &Path, progress: &dyn Fn(Split)) -> Result<(), LoadError> {
-    std::fs::create_dir_all(dir).map_err(|source| ShardError::Write { path: dir.into(), source })?;
+pub fn write(
+    src: &Source,
+    size: usize,
+    dir: &Path,
+    progress: &dyn Fn(Split),
+) -> Result<(), LoadError> {
+    std::fs::create_dir_all(dir).map_err(|source| ShardError::Write {
+        path: dir.into(),
+        source,
+    })?;
     let width = src.label_names()?.len();
     let all: Vec<usize> = (0..width).collect();
     for split in [Split::Train, Split::Val, Split::Test] {
@@ -35,7 +47,11 @@ pub fn write(src: &Source, size: usize, dir: &Path, progress: &dyn Fn(Split)) ->
             Err(e) => return Err(e),
         };
         let name = split.as_str();
-        for (ext, bytes) in [("u8", &set.pixels[..]), ("labels", &set.labels[..]), ("files", set.files.join("\n").as_bytes())] {
+        for (ext, bytes) in [
+            ("u8", &set.pixels[..]),
+            ("labels", &set.labels[..]),
+            ("files", set.files.join("\n").as_bytes()),
+        ] {
             let path = dir.join(format!("{name}.{ext}"));
             std::fs::write(&path, bytes).map_err(|source| ShardError::Write { path, source })?;
         }
@@ -47,9 +63,17 @@ pub fn write(src: &Source, size: usize, dir: &Path, progress: &dyn Fn(Split)) ->
 }
 
 /// Map one split's shard, if `dir` holds one of side `size`.
-pub fn read(dir: &Path, split: Split, size: usize, attributes: &[usize]) -> Result<Option<ImageSet>, ShardError> {
+pub fn read(
+    dir: &Path,
+    split: Split,
+    size: usize,
+    attributes: &[usize],
+) -> Result<Option<ImageSet>, ShardError> {
     let meta: serde_json::Value = match std::fs::read(dir.join("meta.json")) {
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| ShardError::Read { path: dir.join("meta.json"), message: e.to_string() })?,
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| ShardError::Read {
+            path: dir.join("meta.json"),
+            message: e.to_string(),
+        })?,
         Err(_) => return Ok(None),
     };
     if meta["image_size"].as_u64() != Some(size as u64) {
@@ -57,22 +81,59 @@ pub fn read(dir: &Path, split: Split, size: usize, attributes: &[usize]) -> Resu
     }
     let path = |ext: &str| dir.join(format!("{}.{ext}", split.as_str()));
     let px = path("u8");
-    let file = std::fs::File::open(&px).map_err(|e| ShardError::Read { path: px.clone(), message: e.to_string() })?;
+    let file = std::fs::File::open(&px).map_err(|e| ShardError::Read {
+        path: px.clone(),
+        message: e.to_string(),
+    })?;
     // Safety: cache entries are immutable once committed (and verified by digest on lookup).
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ShardError::Read { path: px.clone(), message: e.to_string() })?;
-    let files: Vec<String> = std::fs::read_to_string(path("files")).map_err(|e| ShardError::Read { path: path("files"), message: e.to_string() })?.lines().map(String::from).collect();
-    let all = std::fs::read(path("labels")).map_err(|e| ShardError::Read { path: path("labels"), message: e.to_string() })?;
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ShardError::Read {
+        path: px.clone(),
+        message: e.to_string(),
+    })?;
+    let files: Vec<String> = std::fs::read_to_string(path("files"))
+        .map_err(|e| ShardError::Read {
+            path: path("files"),
+            message: e.to_string(),
+        })?
+        .lines()
+        .map(String::from)
+        .collect();
+    let all = std::fs::read(path("labels")).map_err(|e| ShardError::Read {
+        path: path("labels"),
+        message: e.to_string(),
+    })?;
     // Shards written before CUB support hold CelebA's 40 labels.
     let width = meta["labels"].as_u64().unwrap_or(40) as usize;
     let single_label = meta["single_label"].as_bool().unwrap_or(false);
     if let Some(&bad) = attributes.iter().find(|&&j| j >= width) {
-        return Err(ShardError::Read { path: path("labels"), message: format!("label {bad} asked of a shard with {width} labels") });
+        return Err(ShardError::Read {
+            path: path("labels"),
+            message: format!("label {bad} asked of a shard with {width} labels"),
+        });
     }
     let per = 3 * size * size;
     if map.len() != files.len() * per || all.len() != files.len() * width {
-        return Err(ShardError::Read { path: px, message: format!("{} bytes and {} labels for {} images", map.len(), all.len(), files.len()) });
+        return Err(ShardError::Read {
+            path: px,
+            message: format!(
+                "{} bytes and {} labels for {} images",
+                map.len(),
+                all.len(),
+                files.len()
+            ),
+        });
     }
-    let labels = (0..files.len()).flat_map(|i| attributes.iter().map(move |&j| (i, j))).map(|(i, j)| all[i * width + j]).collect();
+    let labels = (0..files.len())
+        .flat_map(|i| attributes.iter().map(move |&j| (i, j)))
+        .map(|(i, j)| all[i * width + j])
+        .collect();
     let len = map.len();
-    Ok(Some(ImageSet { size, pixels: Pixels::Mapped(Arc::new(map), 0..len), labels, attributes: attributes.to_vec(), files, single_label }))
+    Ok(Some(ImageSet {
+        size,
+        pixels: Pixels::Mapped(Arc::new(map), 0..len),
+        labels,
+        attributes: attributes.to_vec(),
+        files,
+        single_label,
+    }))
 }

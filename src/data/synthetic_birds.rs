@@ -21,21 +21,51 @@ const BEAKS: [(&str, f32, [f32; 3]); 5] = [
     ("LongBlackBeak", 0.6, [0.08, 0.08, 0.08]),
     ("ShortOrangeBeak", 0.3, [0.95, 0.45, 0.1]),
 ];
-const CROWNS: [(&str, Option<[f32; 3]>); 4] = [("PlainCrown", None), ("RedCrown", Some([0.85, 0.1, 0.1])), ("BlueCrown", Some([0.15, 0.3, 0.9])), ("BlackCrown", Some([0.05, 0.05, 0.05]))];
-const BARS: [(&str, usize, [f32; 3]); 5] = [("NoBars", 0, [0.0; 3]), ("OneWhiteBar", 1, [0.97; 3]), ("TwoWhiteBars", 2, [0.97; 3]), ("OneYellowBar", 1, [0.95, 0.9, 0.2]), ("TwoYellowBars", 2, [0.95, 0.9, 0.2])];
+const CROWNS: [(&str, Option<[f32; 3]>); 4] = [
+    ("PlainCrown", None),
+    ("RedCrown", Some([0.85, 0.1, 0.1])),
+    ("BlueCrown", Some([0.15, 0.3, 0.9])),
+    ("BlackCrown", Some([0.05, 0.05, 0.05])),
+];
+const BARS: [(&str, usize, [f32; 3]); 5] = [
+    ("NoBars", 0, [0.0; 3]),
+    ("OneWhiteBar", 1, [0.97; 3]),
+    ("TwoWhiteBars", 2, [0.97; 3]),
+    ("OneYellowBar", 1, [0.95, 0.9, 0.2]),
+    ("TwoYellowBars", 2, [0.95, 0.9, 0.2]),
+];
 const RINGS: [&str; 2] = ["NoEyeRing", "EyeRing"];
 /// Body colours, drawn per image.
-const BODIES: [[f32; 3]; 6] = [[0.45, 0.33, 0.22], [0.55, 0.55, 0.55], [0.42, 0.45, 0.25], [0.72, 0.62, 0.45], [0.3, 0.35, 0.45], [0.6, 0.4, 0.3]];
+const BODIES: [[f32; 3]; 6] = [
+    [0.45, 0.33, 0.22],
+    [0.55, 0.55, 0.55],
+    [0.42, 0.45, 0.25],
+    [0.72, 0.62, 0.45],
+    [0.3, 0.35, 0.45],
+    [0.6, 0.4, 0.3],
+];
 
 /// The class's local features: indices into BEAKS, CROWNS, BARS, RINGS.
 fn features(class: usize) -> (usize, usize, usize, usize) {
-    (class % 5, (class / 5) % 4, (class / 20) % 5, (class / 100) % 2)
+    (
+        class % 5,
+        (class / 5) % 4,
+        (class / 20) % 5,
+        (class / 100) % 2,
+    )
 }
 
 /// `NNN.Name` as in CUB's `classes.txt`.
 pub fn class_name(class: usize) -> String {
     let (b, c, w, r) = features(class);
-    format!("{:03}.{}_{}_{}_{}", class + 1, BEAKS[b].0, CROWNS[c].0, BARS[w].0, RINGS[r])
+    format!(
+        "{:03}.{}_{}_{}_{}",
+        class + 1,
+        BEAKS[b].0,
+        CROWNS[c].0,
+        BARS[w].0,
+        RINGS[r]
+    )
 }
 
 /// One generated image and its annotations (image coordinates).
@@ -49,28 +79,72 @@ pub struct Bird {
 
 /// Draw image `index` of class `class` at `size` × `size`.
 pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xB1D5);
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xB1D5);
     let s = size as f32;
     let (beak, crown, bars, ring) = features(class);
     // Facing left or right (u is mirrored), tilted a little; the bird spans
     // about 3 local units, i.e. 45–90% of the frame.
     let facing: f32 = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
     let scale = s * rng.random_range(0.15..0.3);
-    let frame = Frame { cx: s * rng.random_range(0.3..0.7), cy: s * rng.random_range(0.35..0.65), scale, angle: rng.random_range(-0.3f32..0.3) };
+    let frame = Frame {
+        cx: s * rng.random_range(0.3..0.7),
+        cy: s * rng.random_range(0.35..0.65),
+        scale,
+        angle: rng.random_range(-0.3f32..0.3),
+    };
     let u = |x: f32| facing * x;
-    let rand_color = |rng: &mut ChaCha8Rng| [rng.random::<f32>(), rng.random::<f32>(), rng.random::<f32>()];
+    let rand_color = |rng: &mut ChaCha8Rng| {
+        [
+            rng.random::<f32>(),
+            rng.random::<f32>(),
+            rng.random::<f32>(),
+        ]
+    };
 
     // Background: sky/foliage tone and clutter, some of it bird-coloured.
     let mut c = Canvas::new(size, size, rand_color(&mut rng).map(|x| 0.25 + 0.5 * x));
     for _ in 0..rng.random_range(4..10) {
         let (x, y) = (rng.random::<f32>() * s, rng.random::<f32>() * s);
-        let (w, h) = (rng.random_range(0.04..0.35) * s, rng.random_range(0.04..0.35) * s);
-        let color = if rng.random_bool(0.3) { BODIES[rng.random_range(0..BODIES.len())] } else { rand_color(&mut rng) };
-        let f = Frame { cx: x, cy: y, scale: 1.0, angle: rng.random_range(0.0f32..3.14) };
-        if rng.random_bool(0.5) {
-            c.fill(&f, Shape::Rect { cx: 0.0, cy: 0.0, hw: w / 2.0, hh: h / 8.0 }, Paint::Solid(color), 1.0);
+        let (w, h) = (
+            rng.random_range(0.04..0.35) * s,
+            rng.random_range(0.04..0.35) * s,
+        );
+        let color = if rng.random_bool(0.3) {
+            BODIES[rng.random_range(0..BODIES.len())]
         } else {
-            c.fill(&f, Shape::Ellipse { cx: 0.0, cy: 0.0, a: w / 2.0, b: h / 2.0 }, Paint::Solid(color), 1.0);
+            rand_color(&mut rng)
+        };
+        let f = Frame {
+            cx: x,
+            cy: y,
+            scale: 1.0,
+            angle: rng.random_range(0.0f32..3.14),
+        };
+        if rng.random_bool(0.5) {
+            c.fill(
+                &f,
+                Shape::Rect {
+                    cx: 0.0,
+                    cy: 0.0,
+                    hw: w / 2.0,
+                    hh: h / 8.0,
+                },
+                Paint::Solid(color),
+                1.0,
+            );
+        } else {
+            c.fill(
+                &f,
+                Shape::Ellipse {
+                    cx: 0.0,
+                    cy: 0.0,
+                    a: w / 2.0,
+                    b: h / 2.0,
+                },
+                Paint::Solid(color),
+                1.0,
+            );
         }
     }
     c.blur(1);
@@ -81,38 +155,172 @@ pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
     // frames turned by ±90° about their base.
     let turned = |bu: f32, bv: f32, toward: f32| {
         let (x, y) = frame.to_image(u(bu), bv);
-        Frame { cx: x, cy: y, scale, angle: frame.angle + toward * facing * std::f32::consts::FRAC_PI_2 }
+        Frame {
+            cx: x,
+            cy: y,
+            scale,
+            angle: frame.angle + toward * facing * std::f32::consts::FRAC_PI_2,
+        }
     };
-    c.fill(&turned(-0.95, -0.05, -1.0), Shape::Triangle { cx: 0.0, cy: -0.25, hw: 0.22, h: 0.5 }, Paint::Solid(dark(body, 0.8)), 1.0);
+    c.fill(
+        &turned(-0.95, -0.05, -1.0),
+        Shape::Triangle {
+            cx: 0.0,
+            cy: -0.25,
+            hw: 0.22,
+            h: 0.5,
+        },
+        Paint::Solid(dark(body, 0.8)),
+        1.0,
+    );
     for leg in [0.1f32, -0.15] {
-        c.fill(&frame, Shape::Rect { cx: u(leg), cy: 0.72, hw: 0.03, hh: 0.16 }, Paint::Solid([0.35, 0.25, 0.15]), 1.0);
+        c.fill(
+            &frame,
+            Shape::Rect {
+                cx: u(leg),
+                cy: 0.72,
+                hw: 0.03,
+                hh: 0.16,
+            },
+            Paint::Solid([0.35, 0.25, 0.15]),
+            1.0,
+        );
     }
-    c.fill(&frame, Shape::Ellipse { cx: 0.0, cy: 0.0, a: 1.0, b: 0.6 }, Paint::Solid(body), 1.0);
-    c.fill(&frame, Shape::Ellipse { cx: u(0.3), cy: 0.22, a: 0.5, b: 0.3 }, Paint::Solid(body.map(|x| 0.5 + 0.5 * x)), 1.0);
+    c.fill(
+        &frame,
+        Shape::Ellipse {
+            cx: 0.0,
+            cy: 0.0,
+            a: 1.0,
+            b: 0.6,
+        },
+        Paint::Solid(body),
+        1.0,
+    );
+    c.fill(
+        &frame,
+        Shape::Ellipse {
+            cx: u(0.3),
+            cy: 0.22,
+            a: 0.5,
+            b: 0.3,
+        },
+        Paint::Solid(body.map(|x| 0.5 + 0.5 * x)),
+        1.0,
+    );
     // Wing with its bars.
-    c.fill(&frame, Shape::Ellipse { cx: u(-0.15), cy: -0.05, a: 0.62, b: 0.3 }, Paint::Solid(dark(body, 0.7)), 1.0);
+    c.fill(
+        &frame,
+        Shape::Ellipse {
+            cx: u(-0.15),
+            cy: -0.05,
+            a: 0.62,
+            b: 0.3,
+        },
+        Paint::Solid(dark(body, 0.7)),
+        1.0,
+    );
     let (_, n_bars, bar_color) = BARS[bars];
     for k in 0..n_bars {
-        c.fill(&frame, Shape::Rect { cx: u(-0.15), cy: -0.1 + 0.17 * k as f32, hw: 0.45, hh: 0.06 }, Paint::Solid(bar_color), 1.0);
+        c.fill(
+            &frame,
+            Shape::Rect {
+                cx: u(-0.15),
+                cy: -0.1 + 0.17 * k as f32,
+                hw: 0.45,
+                hh: 0.06,
+            },
+            Paint::Solid(bar_color),
+            1.0,
+        );
     }
     // Head, crown, eye (with ring), beak.
-    c.fill(&frame, Shape::Ellipse { cx: u(0.85), cy: -0.55, a: 0.38, b: 0.36 }, Paint::Solid(body), 1.0);
+    c.fill(
+        &frame,
+        Shape::Ellipse {
+            cx: u(0.85),
+            cy: -0.55,
+            a: 0.38,
+            b: 0.36,
+        },
+        Paint::Solid(body),
+        1.0,
+    );
     if let Some(color) = CROWNS[crown].1 {
-        c.fill(&frame, Shape::Ellipse { cx: u(0.82), cy: -0.84, a: 0.32, b: 0.17 }, Paint::Solid(color), 1.0);
+        c.fill(
+            &frame,
+            Shape::Ellipse {
+                cx: u(0.82),
+                cy: -0.84,
+                a: 0.32,
+                b: 0.17,
+            },
+            Paint::Solid(color),
+            1.0,
+        );
     }
     if ring == 1 {
-        c.fill(&frame, Shape::Ellipse { cx: u(0.98), cy: -0.6, a: 0.16, b: 0.16 }, Paint::Solid([0.98; 3]), 1.0);
+        c.fill(
+            &frame,
+            Shape::Ellipse {
+                cx: u(0.98),
+                cy: -0.6,
+                a: 0.16,
+                b: 0.16,
+            },
+            Paint::Solid([0.98; 3]),
+            1.0,
+        );
     }
-    c.fill(&frame, Shape::Ellipse { cx: u(0.98), cy: -0.6, a: 0.07, b: 0.07 }, Paint::Solid([0.03; 3]), 1.0);
+    c.fill(
+        &frame,
+        Shape::Ellipse {
+            cx: u(0.98),
+            cy: -0.6,
+            a: 0.07,
+            b: 0.07,
+        },
+        Paint::Solid([0.03; 3]),
+        1.0,
+    );
     let (_, beak_len, beak_color) = BEAKS[beak];
-    c.fill(&turned(1.18, -0.52, 1.0), Shape::Triangle { cx: 0.0, cy: -beak_len / 2.0, hw: 0.15, h: beak_len }, Paint::Solid(beak_color), 1.0);
+    c.fill(
+        &turned(1.18, -0.52, 1.0),
+        Shape::Triangle {
+            cx: 0.0,
+            cy: -beak_len / 2.0,
+            hw: 0.15,
+            h: beak_len,
+        },
+        Paint::Solid(beak_color),
+        1.0,
+    );
     // A branch in front of some birds.
     if rng.random_bool(0.2) {
-        let f = Frame { cx: s * rng.random::<f32>(), cy: s * rng.random::<f32>(), scale: 1.0, angle: rng.random_range(0.0f32..3.14) };
-        c.fill(&f, Shape::Rect { cx: 0.0, cy: 0.0, hw: s, hh: s * 0.025 }, Paint::Solid([0.3, 0.22, 0.12]), 1.0);
+        let f = Frame {
+            cx: s * rng.random::<f32>(),
+            cy: s * rng.random::<f32>(),
+            scale: 1.0,
+            angle: rng.random_range(0.0f32..3.14),
+        };
+        c.fill(
+            &f,
+            Shape::Rect {
+                cx: 0.0,
+                cy: 0.0,
+                hw: s,
+                hh: s * 0.025,
+            },
+            Paint::Solid([0.3, 0.22, 0.12]),
+            1.0,
+        );
     }
 
-    let b = frame.image_box(if facing > 0.0 { [-1.45, -0.95, 1.18 + beak_len, 0.9] } else { [-1.18 - beak_len, -0.95, 1.45, 0.9] });
+    let b = frame.image_box(if facing > 0.0 {
+        [-1.45, -0.95, 1.18 + beak_len, 0.9]
+    } else {
+        [-1.18 - beak_len, -0.95, 1.45, 0.9]
+    });
     let b = [b[0].max(0.0), b[1].max(0.0), b[2].min(s), b[3].min(s)];
     // CUB's 15 parts; the eye, wing and leg on the far side are not visible.
     let near = |left: usize, right: usize| if facing > 0.0 { left } else { right };
@@ -138,7 +346,11 @@ pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
         })
         .filter(|&(_, x, y)| (0.0..s).contains(&x) && (0.0..s).contains(&y))
         .collect();
-    Bird { rgb: c.to_rgb8(), bbox: [b[0], b[1], b[2] - b[0], b[3] - b[1]], parts }
+    Bird {
+        rgb: c.to_rgb8(),
+        bbox: [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+        parts,
+    }
 }
 
 #[cfg(test)]
@@ -149,12 +361,19 @@ mod tests {
     fn classes_are_distinct_and_images_deterministic() {
         let names: std::collections::BTreeSet<String> = (0..CLASSES).map(class_name).collect();
         assert_eq!(names.len(), CLASSES);
-        assert_eq!(class_name(0), "001.ShortYellowBeak_PlainCrown_NoBars_NoEyeRing");
+        assert_eq!(
+            class_name(0),
+            "001.ShortYellowBeak_PlainCrown_NoBars_NoEyeRing"
+        );
         let a = generate(3, 17, 42, 64);
         assert_eq!(a.rgb, generate(3, 17, 42, 64).rgb);
         assert_ne!(a.rgb, generate(3, 18, 42, 64).rgb);
         let [x, y, w, h] = a.bbox;
-        assert!(x >= 0.0 && y >= 0.0 && x + w <= 64.0 && y + h <= 64.0 && w > 10.0 && h > 8.0, "{:?}", a.bbox);
+        assert!(
+            x >= 0.0 && y >= 0.0 && x + w <= 64.0 && y + h <= 64.0 && w > 10.0 && h > 8.0,
+            "{:?}",
+            a.bbox
+        );
         // The beak (part 2 in CUB's 1-based ids) lies inside the bird's box.
         let &(_, bx, by) = a.parts.iter().find(|p| p.0 == 1).expect("beak visible");
         assert!(bx >= x - 1.0 && bx <= x + w + 1.0 && by >= y - 1.0 && by <= y + h + 1.0);
@@ -165,10 +384,15 @@ mod tests {
         // Same seed and index, two classes that differ only in the crown:
         // the images differ, and only near the crown.
         let (a, b) = (generate(1, 5, 0, 96), generate(1, 5, 5, 96));
-        let diff: Vec<usize> = (0..96 * 96).filter(|&p| a.rgb[3 * p..3 * p + 3] != b.rgb[3 * p..3 * p + 3]).collect();
+        let diff: Vec<usize> = (0..96 * 96)
+            .filter(|&p| a.rgb[3 * p..3 * p + 3] != b.rgb[3 * p..3 * p + 3])
+            .collect();
         assert!(!diff.is_empty());
         let &(_, cx, cy) = a.parts.iter().find(|p| p.0 == 4).expect("crown visible");
-        let far = diff.iter().filter(|&&p| ((p % 96) as f32 - cx).hypot((p / 96) as f32 - cy) > 0.25 * 96.0).count();
+        let far = diff
+            .iter()
+            .filter(|&&p| ((p % 96) as f32 - cx).hypot((p / 96) as f32 - cy) > 0.25 * 96.0)
+            .count();
         assert_eq!(far, 0, "pixels far from the crown changed");
     }
 }

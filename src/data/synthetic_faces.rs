@@ -54,7 +54,17 @@ pub fn sample_attributes(rng: &mut impl Rng) -> [bool; 40] {
         let gray = if young { 0.01 } else { 0.16 };
         let blond = if male { 0.04 } else { 0.24 };
         let (black, brown) = (0.25, 0.21);
-        let colour = if r < gray { "Gray_Hair" } else if r < gray + blond { "Blond_Hair" } else if r < gray + blond + black { "Black_Hair" } else if r < gray + blond + black + brown { "Brown_Hair" } else { "" };
+        let colour = if r < gray {
+            "Gray_Hair"
+        } else if r < gray + blond {
+            "Blond_Hair"
+        } else if r < gray + blond + black {
+            "Black_Hair"
+        } else if r < gray + blond + black + brown {
+            "Brown_Hair"
+        } else {
+            ""
+        };
         if !colour.is_empty() {
             set(colour, true);
         }
@@ -71,7 +81,14 @@ pub fn sample_attributes(rng: &mut impl Rng) -> [bool; 40] {
     }
     let makeup = !male && p(rng, 0.65);
     set("Heavy_Makeup", makeup);
-    set("Wearing_Lipstick", if makeup { p(rng, 0.95) } else { p(rng, if male { 0.005 } else { 0.2 }) });
+    set(
+        "Wearing_Lipstick",
+        if makeup {
+            p(rng, 0.95)
+        } else {
+            p(rng, if male { 0.005 } else { 0.2 })
+        },
+    );
     if male {
         set("Goatee", p(rng, 0.14));
         set("Mustache", p(rng, 0.10));
@@ -104,12 +121,18 @@ pub fn sample_attributes(rng: &mut impl Rng) -> [bool; 40] {
     a[idx("Rosy_Cheeks")] = p(rng, if male { 0.01 } else { 0.11 });
     a[idx("Wearing_Hat")] = p(rng, 0.05);
     a[idx("Blurry")] = p(rng, 0.05);
-    let attractive = 0.12 + 0.4 * young as u8 as f64 + 0.25 * makeup as u8 as f64 - 0.15 * chubby as u8 as f64;
+    let attractive =
+        0.12 + 0.4 * young as u8 as f64 + 0.25 * makeup as u8 as f64 - 0.15 * chubby as u8 as f64;
     a[idx("Attractive")] = p(rng, attractive);
     a
 }
 
-const SKIN: [[f32; 3]; 4] = [[0.87, 0.72, 0.6], [0.78, 0.6, 0.47], [0.62, 0.45, 0.33], [0.45, 0.31, 0.22]];
+const SKIN: [[f32; 3]; 4] = [
+    [0.87, 0.72, 0.6],
+    [0.78, 0.6, 0.47],
+    [0.62, 0.45, 0.33],
+    [0.45, 0.31, 0.22],
+];
 
 /// Local boxes `[u0, v0, u1, v1]` of each region (face half-height = 1).
 fn region_box(r: Region) -> [f32; 4] {
@@ -142,57 +165,206 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
         scale: s * rng.random_range(0.27..0.36),
         angle: rng.random_range(-0.4f32..0.4),
     };
-    let rand_color = |rng: &mut ChaCha8Rng| [rng.random::<f32>(), rng.random::<f32>(), rng.random::<f32>()];
+    let rand_color = |rng: &mut ChaCha8Rng| {
+        [
+            rng.random::<f32>(),
+            rng.random::<f32>(),
+            rng.random::<f32>(),
+        ]
+    };
 
     // 1. Background and clutter.
     let mut c = Canvas::new(size, size, rand_color(&mut rng).map(|x| 0.2 + 0.6 * x));
     for _ in 0..rng.random_range(3..8) {
         let (x, y) = (rng.random::<f32>() * s, rng.random::<f32>() * s);
-        let (w, h) = (rng.random_range(0.05..0.4) * s, rng.random_range(0.05..0.4) * s);
+        let (w, h) = (
+            rng.random_range(0.05..0.4) * s,
+            rng.random_range(0.05..0.4) * s,
+        );
         let color = rand_color(&mut rng);
         if rng.random_bool(0.5) {
             c.rect(x, y, x + w, y + h, color);
         } else {
-            let f = Frame { cx: x, cy: y, scale: 1.0, angle: 0.0 };
-            c.fill(&f, Shape::Ellipse { cx: 0.0, cy: 0.0, a: w / 2.0, b: h / 2.0 }, Paint::Solid(color), 1.0);
+            let f = Frame {
+                cx: x,
+                cy: y,
+                scale: 1.0,
+                angle: 0.0,
+            };
+            c.fill(
+                &f,
+                Shape::Ellipse {
+                    cx: 0.0,
+                    cy: 0.0,
+                    a: w / 2.0,
+                    b: h / 2.0,
+                },
+                Paint::Solid(color),
+                1.0,
+            );
         }
     }
 
-    let skin = if has("Pale_Skin") { [0.96, 0.9, 0.86] } else { SKIN[rng.random_range(0..SKIN.len())] };
+    let skin = if has("Pale_Skin") {
+        [0.96, 0.9, 0.86]
+    } else {
+        SKIN[rng.random_range(0..SKIN.len())]
+    };
     let dark = |c: [f32; 3], k: f32| c.map(|x| x * k);
-    let hair = if has("Black_Hair") { [0.08, 0.07, 0.07] } else if has("Blond_Hair") { [0.93, 0.8, 0.42] } else if has("Brown_Hair") { [0.45, 0.28, 0.14] } else if has("Gray_Hair") { [0.7, 0.7, 0.72] } else { [0.62, 0.22, 0.1] };
+    let hair = if has("Black_Hair") {
+        [0.08, 0.07, 0.07]
+    } else if has("Blond_Hair") {
+        [0.93, 0.8, 0.42]
+    } else if has("Brown_Hair") {
+        [0.45, 0.28, 0.14]
+    } else if has("Gray_Hair") {
+        [0.7, 0.7, 0.72]
+    } else {
+        [0.62, 0.22, 0.1]
+    };
     let hair_paint = |wavy: bool, straight: bool| {
-        if wavy || straight { Paint::Stripes { a: hair, b: dark(hair, 0.7), period: 0.12, wavy } } else { Paint::Solid(hair) }
+        if wavy || straight {
+            Paint::Stripes {
+                a: hair,
+                b: dark(hair, 0.7),
+                period: 0.12,
+                wavy,
+            }
+        } else {
+            Paint::Solid(hair)
+        }
     };
     let hp = hair_paint(has("Wavy_Hair"), has("Straight_Hair"));
 
     // 2. Neck and clothes, then hair behind the head.
-    c.fill(&frame, Shape::Rect { cx: 0.0, cy: 1.6, hw: 1.2, hh: 0.5 }, Paint::Solid(rand_color(&mut rng)), 1.0);
-    c.fill(&frame, Shape::Rect { cx: 0.0, cy: 1.1, hw: 0.32, hh: 0.35 }, Paint::Solid(dark(skin, 0.92)), 1.0);
+    c.fill(
+        &frame,
+        Shape::Rect {
+            cx: 0.0,
+            cy: 1.6,
+            hw: 1.2,
+            hh: 0.5,
+        },
+        Paint::Solid(rand_color(&mut rng)),
+        1.0,
+    );
+    c.fill(
+        &frame,
+        Shape::Rect {
+            cx: 0.0,
+            cy: 1.1,
+            hw: 0.32,
+            hh: 0.35,
+        },
+        Paint::Solid(dark(skin, 0.92)),
+        1.0,
+    );
     if !has("Bald") {
         let long = if has("Male") { 0.2 } else { 0.75 };
-        c.fill(&frame, Shape::Ellipse { cx: 0.0, cy: -0.25 + long / 2.0, a: 0.95, b: 0.95 + long / 2.0 }, hp, 1.0);
+        c.fill(
+            &frame,
+            Shape::Ellipse {
+                cx: 0.0,
+                cy: -0.25 + long / 2.0,
+                a: 0.95,
+                b: 0.95 + long / 2.0,
+            },
+            hp,
+            1.0,
+        );
     }
     // 3. Face: wider if chubby, longer if oval, squarer jaw if male.
-    let width = if has("Chubby") { 0.86 } else if has("Oval_Face") { 0.64 } else { 0.74 };
-    c.fill(&frame, Shape::Ellipse { cx: 0.0, cy: 0.0, a: width, b: 1.0 }, Paint::Solid(skin), 1.0);
+    let width = if has("Chubby") {
+        0.86
+    } else if has("Oval_Face") {
+        0.64
+    } else {
+        0.74
+    };
+    c.fill(
+        &frame,
+        Shape::Ellipse {
+            cx: 0.0,
+            cy: 0.0,
+            a: width,
+            b: 1.0,
+        },
+        Paint::Solid(skin),
+        1.0,
+    );
     if has("Male") {
-        c.fill(&frame, Shape::Rect { cx: 0.0, cy: 0.55, hw: width * 0.8, hh: 0.3 }, Paint::Solid(skin), 1.0);
+        c.fill(
+            &frame,
+            Shape::Rect {
+                cx: 0.0,
+                cy: 0.55,
+                hw: width * 0.8,
+                hh: 0.3,
+            },
+            Paint::Solid(skin),
+            1.0,
+        );
     }
     if has("Double_Chin") {
-        c.fill(&frame, Shape::Arc { cx: 0.0, cy: 1.02, hw: 0.35, bend: -0.08, t: 0.05 }, Paint::Solid(dark(skin, 0.7)), 1.0);
+        c.fill(
+            &frame,
+            Shape::Arc {
+                cx: 0.0,
+                cy: 1.02,
+                hw: 0.35,
+                bend: -0.08,
+                t: 0.05,
+            },
+            Paint::Solid(dark(skin, 0.7)),
+            1.0,
+        );
     }
     // Hairline: a cap over the forehead unless bald; receding leaves a high M.
     if !has("Bald") {
-        let top = if has("Receding_Hairline") { -0.95 } else { -0.78 };
-        c.fill(&frame, Shape::Ellipse { cx: 0.0, cy: top - 0.3, a: 0.8, b: 0.42 }, hp, 1.0);
+        let top = if has("Receding_Hairline") {
+            -0.95
+        } else {
+            -0.78
+        };
+        c.fill(
+            &frame,
+            Shape::Ellipse {
+                cx: 0.0,
+                cy: top - 0.3,
+                a: 0.8,
+                b: 0.42,
+            },
+            hp,
+            1.0,
+        );
         if has("Bangs") {
-            c.fill(&frame, Shape::Rect { cx: 0.0, cy: -0.6, hw: 0.55, hh: 0.14 }, hp, 1.0);
+            c.fill(
+                &frame,
+                Shape::Rect {
+                    cx: 0.0,
+                    cy: -0.6,
+                    hw: 0.55,
+                    hh: 0.14,
+                },
+                hp,
+                1.0,
+            );
         }
     }
     if !has("Young") {
         for k in 0..2 {
-            c.fill(&frame, Shape::Arc { cx: 0.0, cy: -0.52 - 0.07 * k as f32, hw: 0.3, bend: -0.03, t: 0.02 }, Paint::Solid(dark(skin, 0.75)), 0.8);
+            c.fill(
+                &frame,
+                Shape::Arc {
+                    cx: 0.0,
+                    cy: -0.52 - 0.07 * k as f32,
+                    hw: 0.3,
+                    bend: -0.03,
+                    t: 0.02,
+                },
+                Paint::Solid(dark(skin, 0.75)),
+                0.8,
+            );
         }
     }
     // 4. Features.
@@ -200,73 +372,325 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
     for side in [-1.0f32, 1.0] {
         let ex = side * 0.3;
         if has("Heavy_Makeup") {
-            c.fill(&frame, Shape::Ellipse { cx: ex, cy: -0.17, a: 0.16, b: 0.1 }, Paint::Solid([0.35, 0.3, 0.6]), 0.8);
+            c.fill(
+                &frame,
+                Shape::Ellipse {
+                    cx: ex,
+                    cy: -0.17,
+                    a: 0.16,
+                    b: 0.1,
+                },
+                Paint::Solid([0.35, 0.3, 0.6]),
+                0.8,
+            );
         }
-        c.fill(&frame, Shape::Ellipse { cx: ex, cy: -0.15, a: 0.12, b: eye_h }, Paint::Solid([0.97, 0.97, 0.97]), 1.0);
-        c.fill(&frame, Shape::Ellipse { cx: ex, cy: -0.15, a: 0.045, b: eye_h.min(0.045) }, Paint::Solid([0.1, 0.08, 0.05]), 1.0);
+        c.fill(
+            &frame,
+            Shape::Ellipse {
+                cx: ex,
+                cy: -0.15,
+                a: 0.12,
+                b: eye_h,
+            },
+            Paint::Solid([0.97, 0.97, 0.97]),
+            1.0,
+        );
+        c.fill(
+            &frame,
+            Shape::Ellipse {
+                cx: ex,
+                cy: -0.15,
+                a: 0.045,
+                b: eye_h.min(0.045),
+            },
+            Paint::Solid([0.1, 0.08, 0.05]),
+            1.0,
+        );
         if has("Bags_Under_Eyes") {
-            c.fill(&frame, Shape::Arc { cx: ex, cy: -0.06, hw: 0.11, bend: 0.03, t: 0.03 }, Paint::Solid([0.45, 0.32, 0.4]), 1.0);
+            c.fill(
+                &frame,
+                Shape::Arc {
+                    cx: ex,
+                    cy: -0.06,
+                    hw: 0.11,
+                    bend: 0.03,
+                    t: 0.03,
+                },
+                Paint::Solid([0.45, 0.32, 0.4]),
+                1.0,
+            );
         }
         let thick = if has("Bushy_Eyebrows") { 0.09 } else { 0.035 };
         let bend = if has("Arched_Eyebrows") { -0.09 } else { -0.01 };
-        c.fill(&frame, Shape::Arc { cx: ex, cy: -0.3, hw: 0.15, bend, t: thick }, Paint::Solid(dark(hair, 0.6)), 1.0);
+        c.fill(
+            &frame,
+            Shape::Arc {
+                cx: ex,
+                cy: -0.3,
+                hw: 0.15,
+                bend,
+                t: thick,
+            },
+            Paint::Solid(dark(hair, 0.6)),
+            1.0,
+        );
         if has("Eyeglasses") {
-            c.fill(&frame, Shape::Ring { cx: ex, cy: -0.15, a: 0.17, b: 0.13, t: 0.035 }, Paint::Solid([0.05, 0.05, 0.05]), 1.0);
+            c.fill(
+                &frame,
+                Shape::Ring {
+                    cx: ex,
+                    cy: -0.15,
+                    a: 0.17,
+                    b: 0.13,
+                    t: 0.035,
+                },
+                Paint::Solid([0.05, 0.05, 0.05]),
+                1.0,
+            );
         }
         if has("High_Cheekbones") {
-            c.fill(&frame, Shape::Ellipse { cx: side * 0.46, cy: 0.1, a: 0.12, b: 0.06 }, Paint::Solid(skin.map(|x| (x * 1.25).min(1.0))), 1.0);
+            c.fill(
+                &frame,
+                Shape::Ellipse {
+                    cx: side * 0.46,
+                    cy: 0.1,
+                    a: 0.12,
+                    b: 0.06,
+                },
+                Paint::Solid(skin.map(|x| (x * 1.25).min(1.0))),
+                1.0,
+            );
         }
         if has("Rosy_Cheeks") {
-            c.fill(&frame, Shape::Ellipse { cx: side * 0.45, cy: 0.26, a: 0.11, b: 0.09 }, Paint::Solid([0.9, 0.35, 0.4]), 0.9);
+            c.fill(
+                &frame,
+                Shape::Ellipse {
+                    cx: side * 0.45,
+                    cy: 0.26,
+                    a: 0.11,
+                    b: 0.09,
+                },
+                Paint::Solid([0.9, 0.35, 0.4]),
+                0.9,
+            );
         }
         if has("Sideburns") {
-            c.fill(&frame, Shape::Rect { cx: side * (width - 0.06), cy: 0.05, hw: 0.05, hh: 0.25 }, Paint::Solid(dark(hair, 0.8)), 1.0);
+            c.fill(
+                &frame,
+                Shape::Rect {
+                    cx: side * (width - 0.06),
+                    cy: 0.05,
+                    hw: 0.05,
+                    hh: 0.25,
+                },
+                Paint::Solid(dark(hair, 0.8)),
+                1.0,
+            );
         }
         if has("Wearing_Earrings") {
-            c.fill(&frame, Shape::Ellipse { cx: side * (width + 0.06), cy: 0.28, a: 0.06, b: 0.06 }, Paint::Solid([1.0, 0.85, 0.1]), 1.0);
+            c.fill(
+                &frame,
+                Shape::Ellipse {
+                    cx: side * (width + 0.06),
+                    cy: 0.28,
+                    a: 0.06,
+                    b: 0.06,
+                },
+                Paint::Solid([1.0, 0.85, 0.1]),
+                1.0,
+            );
         }
     }
     if has("Eyeglasses") {
-        c.fill(&frame, Shape::Rect { cx: 0.0, cy: -0.17, hw: 0.13, hh: 0.018 }, Paint::Solid([0.05, 0.05, 0.05]), 1.0);
+        c.fill(
+            &frame,
+            Shape::Rect {
+                cx: 0.0,
+                cy: -0.17,
+                hw: 0.13,
+                hh: 0.018,
+            },
+            Paint::Solid([0.05, 0.05, 0.05]),
+            1.0,
+        );
     }
-    let (nw, nh) = if has("Big_Nose") { (0.17, 0.36) } else { (0.09, 0.24) };
-    c.fill(&frame, Shape::Triangle { cx: 0.0, cy: 0.1, hw: nw, h: nh }, Paint::Solid(dark(skin, 0.72)), 1.0);
+    let (nw, nh) = if has("Big_Nose") {
+        (0.17, 0.36)
+    } else {
+        (0.09, 0.24)
+    };
+    c.fill(
+        &frame,
+        Shape::Triangle {
+            cx: 0.0,
+            cy: 0.1,
+            hw: nw,
+            h: nh,
+        },
+        Paint::Solid(dark(skin, 0.72)),
+        1.0,
+    );
     if has("Pointy_Nose") {
-        c.fill(&frame, Shape::Triangle { cx: 0.0, cy: 0.2, hw: 0.03, h: 0.16 }, Paint::Solid(dark(skin, 0.45)), 1.0);
+        c.fill(
+            &frame,
+            Shape::Triangle {
+                cx: 0.0,
+                cy: 0.2,
+                hw: 0.03,
+                h: 0.16,
+            },
+            Paint::Solid(dark(skin, 0.45)),
+            1.0,
+        );
     }
     if has("5_o_Clock_Shadow") {
-        c.fill(&frame, Shape::Ellipse { cx: 0.0, cy: 0.62, a: 0.55, b: 0.38 }, Paint::Speckle { color: [0.15, 0.13, 0.12], density: 0.45, seed: index as u32 }, 1.0);
+        c.fill(
+            &frame,
+            Shape::Ellipse {
+                cx: 0.0,
+                cy: 0.62,
+                a: 0.55,
+                b: 0.38,
+            },
+            Paint::Speckle {
+                color: [0.15, 0.13, 0.12],
+                density: 0.45,
+                seed: index as u32,
+            },
+            1.0,
+        );
     }
-    let lips = if has("Wearing_Lipstick") { [0.85, 0.05, 0.15] } else { dark(skin, 0.7) };
+    let lips = if has("Wearing_Lipstick") {
+        [0.85, 0.05, 0.15]
+    } else {
+        dark(skin, 0.7)
+    };
     let lip_t = if has("Big_Lips") { 0.1 } else { 0.05 };
     let mouth_w = if has("Smiling") { 0.26 } else { 0.2 };
     if has("Mouth_Slightly_Open") {
-        c.fill(&frame, Shape::Ellipse { cx: 0.0, cy: 0.44, a: mouth_w * 0.8, b: 0.07 }, Paint::Solid([0.2, 0.02, 0.05]), 1.0);
+        c.fill(
+            &frame,
+            Shape::Ellipse {
+                cx: 0.0,
+                cy: 0.44,
+                a: mouth_w * 0.8,
+                b: 0.07,
+            },
+            Paint::Solid([0.2, 0.02, 0.05]),
+            1.0,
+        );
     }
     let bend = if has("Smiling") { 0.09 } else { 0.0 };
-    c.fill(&frame, Shape::Arc { cx: 0.0, cy: 0.38, hw: mouth_w, bend, t: lip_t }, Paint::Solid(lips), 1.0);
-    c.fill(&frame, Shape::Arc { cx: 0.0, cy: 0.5, hw: mouth_w * 0.85, bend: bend * 0.5, t: lip_t }, Paint::Solid(lips), 1.0);
+    c.fill(
+        &frame,
+        Shape::Arc {
+            cx: 0.0,
+            cy: 0.38,
+            hw: mouth_w,
+            bend,
+            t: lip_t,
+        },
+        Paint::Solid(lips),
+        1.0,
+    );
+    c.fill(
+        &frame,
+        Shape::Arc {
+            cx: 0.0,
+            cy: 0.5,
+            hw: mouth_w * 0.85,
+            bend: bend * 0.5,
+            t: lip_t,
+        },
+        Paint::Solid(lips),
+        1.0,
+    );
     if has("Mustache") {
-        c.fill(&frame, Shape::Arc { cx: 0.0, cy: 0.3, hw: 0.24, bend: -0.04, t: 0.06 }, Paint::Solid(dark(hair, 0.5)), 1.0);
+        c.fill(
+            &frame,
+            Shape::Arc {
+                cx: 0.0,
+                cy: 0.3,
+                hw: 0.24,
+                bend: -0.04,
+                t: 0.06,
+            },
+            Paint::Solid(dark(hair, 0.5)),
+            1.0,
+        );
     }
     if has("Goatee") {
-        c.fill(&frame, Shape::Ellipse { cx: 0.0, cy: 0.78, a: 0.14, b: 0.13 }, Paint::Solid(dark(hair, 0.5)), 1.0);
+        c.fill(
+            &frame,
+            Shape::Ellipse {
+                cx: 0.0,
+                cy: 0.78,
+                a: 0.14,
+                b: 0.13,
+            },
+            Paint::Solid(dark(hair, 0.5)),
+            1.0,
+        );
     }
     // 5. Accessories.
     if has("Wearing_Hat") {
         let hat = rand_color(&mut rng);
-        c.fill(&frame, Shape::Ellipse { cx: 0.0, cy: -1.05, a: 0.78, b: 0.38 }, Paint::Solid(hat), 1.0);
-        c.fill(&frame, Shape::Rect { cx: 0.0, cy: -0.72, hw: 1.0, hh: 0.06 }, Paint::Solid(dark(hat, 0.6)), 1.0);
+        c.fill(
+            &frame,
+            Shape::Ellipse {
+                cx: 0.0,
+                cy: -1.05,
+                a: 0.78,
+                b: 0.38,
+            },
+            Paint::Solid(hat),
+            1.0,
+        );
+        c.fill(
+            &frame,
+            Shape::Rect {
+                cx: 0.0,
+                cy: -0.72,
+                hw: 1.0,
+                hh: 0.06,
+            },
+            Paint::Solid(dark(hat, 0.6)),
+            1.0,
+        );
     }
     if has("Wearing_Necklace") {
-        c.fill(&frame, Shape::Arc { cx: 0.0, cy: 1.2, hw: 0.33, bend: 0.14, t: 0.05 }, Paint::Solid([1.0, 0.85, 0.2]), 1.0);
+        c.fill(
+            &frame,
+            Shape::Arc {
+                cx: 0.0,
+                cy: 1.2,
+                hw: 0.33,
+                bend: 0.14,
+                t: 0.05,
+            },
+            Paint::Solid([1.0, 0.85, 0.2]),
+            1.0,
+        );
     }
     if has("Wearing_Necktie") {
-        c.fill(&frame, Shape::Triangle { cx: 0.0, cy: 1.55, hw: 0.14, h: 0.5 }, Paint::Solid([0.1, 0.15, 0.55]), 1.0);
+        c.fill(
+            &frame,
+            Shape::Triangle {
+                cx: 0.0,
+                cy: 1.55,
+                hw: 0.14,
+                h: 0.5,
+            },
+            Paint::Solid([0.1, 0.15, 0.55]),
+            1.0,
+        );
     }
     // 6. Occluders on some faces, blur on Blurry ones.
     if rng.random_bool(0.12) {
-        let (x, y) = (frame.cx + (rng.random::<f32>() - 0.5) * frame.scale * 2.0, frame.cy + (rng.random::<f32>() - 0.5) * frame.scale * 2.0);
+        let (x, y) = (
+            frame.cx + (rng.random::<f32>() - 0.5) * frame.scale * 2.0,
+            frame.cy + (rng.random::<f32>() - 0.5) * frame.scale * 2.0,
+        );
         let r = frame.scale * rng.random_range(0.2..0.45);
         c.rect(x - r, y - r, x + r, y + r, rand_color(&mut rng));
     }
@@ -275,12 +699,26 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
     }
 
     let face = frame.image_box(region_box(Region::Global));
-    let lm = [(-0.3, -0.15), (0.3, -0.15), (0.0, 0.2), (-0.2, 0.44), (0.2, 0.44)].map(|(u, v)| frame.to_image(u, v));
+    let lm = [
+        (-0.3, -0.15),
+        (0.3, -0.15),
+        (0.0, 0.2),
+        (-0.2, 0.44),
+        (0.2, 0.44),
+    ]
+    .map(|(u, v)| frame.to_image(u, v));
     let regions = std::array::from_fn(|j| {
         let b = frame.image_box(region_box(region(j)));
         [b[0].max(0.0), b[1].max(0.0), b[2].min(s), b[3].min(s)]
     });
-    Face { rgb: c.to_rgb8(), size, labels, bbox: [face[0], face[1], face[2] - face[0], face[3] - face[1]], landmarks: lm, regions }
+    Face {
+        rgb: c.to_rgb8(),
+        size,
+        labels,
+        bbox: [face[0], face[1], face[2] - face[0], face[3] - face[1]],
+        landmarks: lm,
+        regions,
+    }
 }
 
 /// Prevalence of each attribute over `n` samples (for tests and docs).
@@ -306,15 +744,27 @@ mod tests {
         let (mut smile_cheek, mut smile, mut nosmile_cheek, mut nosmile) = (0, 0, 0, 0);
         for _ in 0..4000 {
             let a = sample_attributes(&mut rng);
-            let hair = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"].iter().filter(|n| a[idx(n)]).count();
+            let hair = ["Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"]
+                .iter()
+                .filter(|n| a[idx(n)])
+                .count();
             assert!(hair <= 1, "hair colours are exclusive");
             let beard = a[idx("Goatee")] || a[idx("Mustache")] || a[idx("5_o_Clock_Shadow")];
             assert_eq!(a[idx("No_Beard")], !beard);
             assert!(!(a[idx("Male")] && a[idx("Heavy_Makeup")]));
             assert!(!(a[idx("Straight_Hair")] && a[idx("Wavy_Hair")]));
-            if a[idx("Smiling")] { smile += 1; smile_cheek += a[idx("High_Cheekbones")] as i32 } else { nosmile += 1; nosmile_cheek += a[idx("High_Cheekbones")] as i32 }
+            if a[idx("Smiling")] {
+                smile += 1;
+                smile_cheek += a[idx("High_Cheekbones")] as i32
+            } else {
+                nosmile += 1;
+                nosmile_cheek += a[idx("High_Cheekbones")] as i32
+            }
         }
-        assert!(smile_cheek as f64 / smile as f64 > 0.6 && (nosmile_cheek as f64 / nosmile as f64) < 0.25);
+        assert!(
+            smile_cheek as f64 / smile as f64 > 0.6
+                && (nosmile_cheek as f64 / nosmile as f64) < 0.25
+        );
     }
 
     #[test]

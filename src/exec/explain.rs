@@ -19,15 +19,29 @@ pub enum DirtyReason {
     /// No earlier run recorded this stage.
     NeverRun,
     /// An upstream stage runs first, so this key is not known yet.
-    UpstreamRuns { stage: String },
-    ParamsChanged { changes: Vec<String> },
-    UpstreamChanged { role: String },
+    UpstreamRuns {
+        stage: String,
+    },
+    ParamsChanged {
+        changes: Vec<String>,
+    },
+    UpstreamChanged {
+        role: String,
+    },
     DatasetChanged,
-    KindVersionChanged { from: u32, to: u32 },
-    BackendChanged { from: Option<String>, to: Option<String> },
+    KindVersionChanged {
+        from: u32,
+        to: u32,
+    },
+    BackendChanged {
+        from: Option<String>,
+        to: Option<String>,
+    },
     /// Same inputs as before, but the entry is gone (gc, other cache dir).
     EntryMissing,
-    Corrupt { detail: String },
+    Corrupt {
+        detail: String,
+    },
     Forced,
 }
 
@@ -40,7 +54,12 @@ impl std::fmt::Display for DirtyReason {
             Self::UpstreamChanged { role } => write!(f, "upstream `{role}` output changed"),
             Self::DatasetChanged => write!(f, "data set changed"),
             Self::KindVersionChanged { from, to } => write!(f, "stage kind version {from} -> {to}"),
-            Self::BackendChanged { from, to } => write!(f, "backend {} -> {}", from.as_deref().unwrap_or("-"), to.as_deref().unwrap_or("-")),
+            Self::BackendChanged { from, to } => write!(
+                f,
+                "backend {} -> {}",
+                from.as_deref().unwrap_or("-"),
+                to.as_deref().unwrap_or("-")
+            ),
             Self::EntryMissing => write!(f, "cache entry missing"),
             Self::Corrupt { detail } => write!(f, "cache entry corrupt: {detail}"),
             Self::Forced => write!(f, "--force"),
@@ -58,7 +77,14 @@ pub struct PlanLine {
     pub reason: Option<DirtyReason>,
 }
 
-pub fn plan(spec: &Spec, dag: &Dag, cache: &Cache, device: DeviceChoice, previous: &[RunRecord], force: bool) -> Result<Vec<PlanLine>, super::ExecError> {
+pub fn plan(
+    spec: &Spec,
+    dag: &Dag,
+    cache: &Cache,
+    device: DeviceChoice,
+    previous: &[RunRecord],
+    force: bool,
+) -> Result<Vec<PlanLine>, super::ExecError> {
     let prints = super::fingerprints(dag, cache.root())?;
     let mut digests: Vec<Option<String>> = vec![None; dag.order.len()];
     let mut lines = Vec::new();
@@ -66,7 +92,11 @@ pub fn plan(spec: &Spec, dag: &Dag, cache: &Cache, device: DeviceChoice, previou
         let mut upstream = BTreeMap::new();
         let mut blocked = None;
         for (role, id) in &stage.inputs {
-            let u = dag.order.iter().position(|s| &s.id == id).expect("validated");
+            let u = dag
+                .order
+                .iter()
+                .position(|s| &s.id == id)
+                .expect("validated");
             match &digests[u] {
                 Some(d) => {
                     upstream.insert(role.clone(), d.clone());
@@ -83,19 +113,35 @@ pub fn plan(spec: &Spec, dag: &Dag, cache: &Cache, device: DeviceChoice, previou
             reason,
         };
         if let Some(up) = blocked {
-            lines.push(line(None, false, Some(DirtyReason::UpstreamRuns { stage: up })));
+            lines.push(line(
+                None,
+                false,
+                Some(DirtyReason::UpstreamRuns { stage: up }),
+            ));
             continue;
         }
         let ki = key_inputs(stage, &upstream, prints.get(&stage.id), device);
         let key = ki.key();
-        let last = previous.iter().filter(|r| r.name == spec.name).find_map(|r| r.stages.iter().find(|s| s.id == stage.id).and_then(|s| s.key_inputs.clone()));
+        let last = previous
+            .iter()
+            .filter(|r| r.name == spec.name)
+            .find_map(|r| {
+                r.stages
+                    .iter()
+                    .find(|s| s.id == stage.id)
+                    .and_then(|s| s.key_inputs.clone())
+            });
         match cache.lookup(&key) {
             Lookup::Hit(entry) if !force => {
                 digests[i] = Some(entry.manifest.digest.clone());
                 lines.push(line(Some(key), true, None));
             }
             Lookup::Hit(_) => lines.push(line(Some(key), false, Some(DirtyReason::Forced))),
-            Lookup::Corrupt(detail) => lines.push(line(Some(key), false, Some(DirtyReason::Corrupt { detail }))),
+            Lookup::Corrupt(detail) => lines.push(line(
+                Some(key),
+                false,
+                Some(DirtyReason::Corrupt { detail }),
+            )),
             Lookup::Miss => {
                 let reason = match last {
                     None => DirtyReason::NeverRun,
@@ -111,7 +157,10 @@ pub fn plan(spec: &Spec, dag: &Dag, cache: &Cache, device: DeviceChoice, previou
 /// The first difference between the inputs of the last run and now.
 fn diff(prev: &KeyInputs, now: &KeyInputs) -> DirtyReason {
     if prev.kind_version != now.kind_version {
-        return DirtyReason::KindVersionChanged { from: prev.kind_version, to: now.kind_version };
+        return DirtyReason::KindVersionChanged {
+            from: prev.kind_version,
+            to: now.kind_version,
+        };
     }
     if prev.params != now.params {
         let mut changes = Vec::new();
@@ -121,7 +170,9 @@ fn diff(prev: &KeyInputs, now: &KeyInputs) -> DirtyReason {
             for k in keys {
                 let (x, y) = (a.get(k), b.get(k));
                 if x != y {
-                    let show = |v: Option<&serde_json::Value>| v.map_or("-".to_string(), |v| v.to_string());
+                    let show = |v: Option<&serde_json::Value>| {
+                        v.map_or("-".to_string(), |v| v.to_string())
+                    };
                     changes.push(format!("{k} {} -> {}", show(x), show(y)));
                 }
             }
@@ -131,11 +182,18 @@ fn diff(prev: &KeyInputs, now: &KeyInputs) -> DirtyReason {
     if prev.dataset != now.dataset {
         return DirtyReason::DatasetChanged;
     }
-    if let Some(role) = now.inputs.keys().find(|r| prev.inputs.get(*r) != now.inputs.get(*r)) {
+    if let Some(role) = now
+        .inputs
+        .keys()
+        .find(|r| prev.inputs.get(*r) != now.inputs.get(*r))
+    {
         return DirtyReason::UpstreamChanged { role: role.clone() };
     }
     if prev.backend != now.backend {
-        return DirtyReason::BackendChanged { from: prev.backend.clone(), to: now.backend.clone() };
+        return DirtyReason::BackendChanged {
+            from: prev.backend.clone(),
+            to: now.backend.clone(),
+        };
     }
     DirtyReason::EntryMissing
 }

@@ -57,20 +57,34 @@ pub enum ExecError {
 
 /// Fingerprints of the real data sets a DAG reads, by stage id. They go
 /// into the data stage's key, so edited files mean a new key.
-pub fn fingerprints(dag: &Dag, cache_root: &std::path::Path) -> Result<BTreeMap<String, String>, ExecError> {
+pub fn fingerprints(
+    dag: &Dag,
+    cache_root: &std::path::Path,
+) -> Result<BTreeMap<String, String>, ExecError> {
     let mut out = BTreeMap::new();
     for stage in &dag.order {
         if let crate::spec::StageConfig::ReadData(spec) = &stage.config {
             let root = &spec.real.as_ref().expect("read-data is real").root;
-            let memo = cache_root.join("fingerprints").join(format!("{}.json", &crate::cache::key::sha256_hex(root.to_string_lossy().as_bytes())[..16]));
-            out.insert(stage.id.clone(), crate::data::fingerprint::fingerprint(root, &memo)?);
+            let memo = cache_root.join("fingerprints").join(format!(
+                "{}.json",
+                &crate::cache::key::sha256_hex(root.to_string_lossy().as_bytes())[..16]
+            ));
+            out.insert(
+                stage.id.clone(),
+                crate::data::fingerprint::fingerprint(root, &memo)?,
+            );
         }
     }
     Ok(out)
 }
 
 /// The key inputs of `stage` given its upstream entries.
-pub fn key_inputs(stage: &StageSpec, upstream: &BTreeMap<String, String>, fingerprint: Option<&String>, device: DeviceChoice) -> KeyInputs {
+pub fn key_inputs(
+    stage: &StageSpec,
+    upstream: &BTreeMap<String, String>,
+    fingerprint: Option<&String>,
+    device: DeviceChoice,
+) -> KeyInputs {
     let mut params = serde_json::to_value(&stage.config).expect("config serializes");
     if let Some(obj) = params.as_object_mut() {
         obj.remove("kind");
@@ -80,8 +94,15 @@ pub fn key_inputs(stage: &StageSpec, upstream: &BTreeMap<String, String>, finger
         kind_version: stage.kind.version(),
         params,
         dataset: upstream.get("data").or(fingerprint).cloned(),
-        inputs: upstream.iter().filter(|(role, _)| role.as_str() != "data").map(|(r, d)| (r.clone(), d.clone())).collect(),
-        backend: stage.kind.depends_on_backend().then(|| device.backend().to_string()),
+        inputs: upstream
+            .iter()
+            .filter(|(role, _)| role.as_str() != "data")
+            .map(|(r, d)| (r.clone(), d.clone()))
+            .collect(),
+        backend: stage
+            .kind
+            .depends_on_backend()
+            .then(|| device.backend().to_string()),
     }
 }
 
@@ -138,7 +159,10 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
     };
     record.save(&opts.results)?;
     let logs = record.dir(&opts.results).join("logs");
-    std::fs::create_dir_all(&logs).map_err(|source| RunsError::Write { path: logs.clone(), source })?;
+    std::fs::create_dir_all(&logs).map_err(|source| RunsError::Write {
+        path: logs.clone(),
+        source,
+    })?;
 
     let bars = progress::Bars::new(opts.progress, dag.order.len());
     let shared = Mutex::new((vec![State::Pending; dag.order.len()], record));
@@ -146,13 +170,31 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
     let jobs = opts.jobs.max(1).min(dag.order.len());
     std::thread::scope(|scope| {
         for _ in 0..jobs {
-            scope.spawn(|| worker(&dag, &cache, opts, &prints, &shared, &wake, &bars, &logs, &git_commit, git_dirty));
+            scope.spawn(|| {
+                worker(
+                    &dag,
+                    &cache,
+                    opts,
+                    &prints,
+                    &shared,
+                    &wake,
+                    &bars,
+                    &logs,
+                    &git_commit,
+                    git_dirty,
+                )
+            });
         }
     });
-    let (_, mut record) = shared.into_inner().expect("no worker panicked holding the lock");
+    let (_, mut record) = shared
+        .into_inner()
+        .expect("no worker panicked holding the lock");
     bars.finish();
     record.finished = Some(jiff::Timestamp::now().to_string());
-    let failed = record.stages.iter().any(|s| s.status == "failed" || s.status == "skipped");
+    let failed = record
+        .stages
+        .iter()
+        .any(|s| s.status == "failed" || s.status == "skipped");
     record.status = if failed { "failed" } else { "ok" }.into();
     record.save(&opts.results)?;
     // The index is a convenience copy of the run records: failing to write it loses nothing.
@@ -192,9 +234,13 @@ fn worker(
                     states[i] = State::Failed;
                     let rec = &mut record.stages[i];
                     rec.status = "skipped".into();
-                    rec.error = Some(format!("upstream stage `{}` did not finish", dag.order[bad].id));
+                    rec.error = Some(format!(
+                        "upstream stage `{}` did not finish",
+                        dag.order[bad].id
+                    ));
                     changed = true;
-                } else if up.iter().all(|&u| matches!(states[u], State::Done(_))) && ready.is_none() {
+                } else if up.iter().all(|&u| matches!(states[u], State::Done(_))) && ready.is_none()
+                {
                     ready = Some(i);
                 }
             }
@@ -209,14 +255,23 @@ fn worker(
                     .inputs
                     .iter()
                     .map(|(role, id)| {
-                        let u = dag.order.iter().position(|s| &s.id == id).expect("validated");
-                        let State::Done(e) = &states[u] else { unreachable!("checked ready") };
+                        let u = dag
+                            .order
+                            .iter()
+                            .position(|s| &s.id == id)
+                            .expect("validated");
+                        let State::Done(e) = &states[u] else {
+                            unreachable!("checked ready")
+                        };
                         (role.clone(), e.clone())
                     })
                     .collect();
                 break (i, inputs);
             }
-            if states.iter().all(|s| matches!(s, State::Done(_) | State::Failed)) {
+            if states
+                .iter()
+                .all(|s| matches!(s, State::Done(_) | State::Failed))
+            {
                 return;
             }
             guard = wake.wait(guard).expect("lock");
@@ -224,13 +279,18 @@ fn worker(
         drop(guard);
 
         let stage = &dag.order[i];
-        let digests = inputs.iter().map(|(r, e)| (r.clone(), e.manifest.digest.clone())).collect();
+        let digests = inputs
+            .iter()
+            .map(|(r, e)| (r.clone(), e.manifest.digest.clone()))
+            .collect();
         let ki = key_inputs(stage, &digests, prints.get(&stage.id), opts.device);
         let key = ki.key();
         let log_path = logs.join(format!("{}.log", stage.id));
         let reporter = bars.stage(&stage.id, &log_path);
         let start = Instant::now();
-        let outcome = run_one(stage, &ki, &key, &inputs, cache, opts, &reporter, git_commit, git_dirty);
+        let outcome = run_one(
+            stage, &ki, &key, &inputs, cache, opts, &reporter, git_commit, git_dirty,
+        );
         let seconds = start.elapsed().as_secs_f64();
 
         let mut guard = shared.lock().expect("lock");
@@ -276,7 +336,10 @@ fn run_one(
 ) -> Result<(Entry, bool), String> {
     let status = cache
         .acquire(key, opts.force, |reason| {
-            let msg = format!("warning: cache entry {key} for stage `{}` is corrupt ({reason}); recomputing", stage.id);
+            let msg = format!(
+                "warning: cache entry {key} for stage `{}` is corrupt ({reason}); recomputing",
+                stage.id
+            );
             reporter.warn(&msg);
         })
         .map_err(|e| chain(&e))?;
@@ -287,15 +350,29 @@ fn run_one(
         }
         CacheStatus::Miss(lock) => lock,
     };
-    reporter.log(&format!("computing {} `{}` into cache key {key}", stage.kind.as_str(), stage.id));
+    reporter.log(&format!(
+        "computing {} `{}` into cache key {key}",
+        stage.kind.as_str(),
+        stage.id
+    ));
     let start = Instant::now();
-    let ctx = StageCtx { stage, inputs, out: lock.dir(), device: opts.device, progress: reporter };
+    let ctx = StageCtx {
+        stage,
+        inputs,
+        out: lock.dir(),
+        device: opts.device,
+        progress: reporter,
+    };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages::run(&ctx)));
     let summary = match result {
         Ok(Ok(summary)) => summary,
         Ok(Err(e)) => return Err(chain(&e)),
         Err(panic) => {
-            let msg = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
             return Err(format!("stage `{}` panicked: {msg}", stage.id));
         }
     };
@@ -307,12 +384,17 @@ fn run_one(
         created: jiff::Timestamp::now().to_string(),
         seconds: start.elapsed().as_secs_f64(),
         host: runs::hostname(),
-        versions: BTreeMap::from([("exp".to_string(), env!("CARGO_PKG_VERSION").to_string()), ("burn".to_string(), "0.22.1".to_string())]),
+        versions: BTreeMap::from([
+            ("exp".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ("burn".to_string(), "0.22.1".to_string()),
+        ]),
         git_commit: git_commit.clone(),
         git_dirty,
         summary,
     };
-    lock.save(manifest).map(|e| (e, false)).map_err(|e| chain(&e))
+    lock.save(manifest)
+        .map(|e| (e, false))
+        .map_err(|e| chain(&e))
 }
 
 /// An error and its causes, `: `-separated.

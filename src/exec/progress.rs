@@ -15,21 +15,36 @@ pub struct Bars {
 
 impl Bars {
     pub fn new(show: bool, _stages: usize) -> Self {
-        let target = if show { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        Bars { multi: MultiProgress::with_draw_target(target), show, width: 12 }
+        let target = if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Bars {
+            multi: MultiProgress::with_draw_target(target),
+            show,
+            width: 12,
+        }
     }
 
     pub fn stage(&self, id: &str, log: &Path) -> StageReporter {
         let bar = self.multi.add(ProgressBar::new(0));
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>12.bold} [{bar:28.cyan/blue}] {pos}/{len} {msg} {elapsed}<{eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>12.bold} [{bar:28.cyan/blue}] {pos}/{len} {msg} {elapsed}<{eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         bar.set_prefix(truncate(id, self.width));
         bar.enable_steady_tick(Duration::from_millis(250));
         let file = std::fs::File::create(log).ok();
-        StageReporter { bar, log: Mutex::new(file), multi: self.multi.clone(), show: self.show }
+        StageReporter {
+            bar,
+            log: Mutex::new(file),
+            multi: self.multi.clone(),
+            show: self.show,
+        }
     }
 
     pub fn finish(&self) {
@@ -38,7 +53,11 @@ impl Bars {
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).chain(['…']).collect() }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
 }
 
 /// One stage's bar and log.
@@ -54,7 +73,11 @@ impl StageReporter {
     pub fn done(&self, status: &str, seconds: f64) {
         self.bar.finish_and_clear();
         if self.show {
-            let _ = self.multi.println(format!("{:>12} {status} in {}", self.bar.prefix(), human_seconds(seconds)));
+            let _ = self.multi.println(format!(
+                "{:>12} {status} in {}",
+                self.bar.prefix(),
+                human_seconds(seconds)
+            ));
         }
     }
 

@@ -8,7 +8,9 @@ pub fn accuracy(logits: &[f32], labels: &[u8], m: usize) -> Vec<f64> {
     let n = labels.len() / m;
     (0..m)
         .map(|j| {
-            let hits = (0..n).filter(|&i| (logits[i * m + j] > 0.0) == (labels[i * m + j] == 1)).count();
+            let hits = (0..n)
+                .filter(|&i| (logits[i * m + j] > 0.0) == (labels[i * m + j] == 1))
+                .count();
             hits as f64 / n.max(1) as f64
         })
         .collect()
@@ -55,12 +57,26 @@ pub fn majority_accuracy(train_positive_rate: &[f64], labels: &[u8]) -> Vec<f64>
 
 /// The arg-max of each row of `n × m` scores.
 pub fn predicted_classes(logits: &[f32], m: usize) -> Vec<usize> {
-    logits.chunks(m).map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (j, &v)| if v > best.1 { (j, v) } else { best }).0).collect()
+    logits
+        .chunks(m)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (j, &v)| {
+                    if v > best.1 { (j, v) } else { best }
+                })
+                .0
+        })
+        .collect()
 }
 
 /// Single-label data: the fraction of images whose arg-max is the 1 label.
 pub fn top1(logits: &[f32], labels: &[u8], m: usize) -> f64 {
-    let hits = predicted_classes(logits, m).iter().enumerate().filter(|&(i, &c)| labels[i * m + c] == 1).count();
+    let hits = predicted_classes(logits, m)
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| labels[i * m + c] == 1)
+        .count();
     hits as f64 / (labels.len() / m).max(1) as f64
 }
 
@@ -74,11 +90,23 @@ pub fn per_class_recall(logits: &[f32], labels: &[u8], m: usize) -> Vec<f64> {
             hits[t] += (c == t) as usize;
         }
     }
-    (0..m).map(|j| if count[j] > 0 { hits[j] as f64 / count[j] as f64 } else { f64::NAN }).collect()
+    (0..m)
+        .map(|j| {
+            if count[j] > 0 {
+                hits[j] as f64 / count[j] as f64
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
 }
 
 pub fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
 }
 
 #[cfg(test)]

@@ -18,9 +18,17 @@ use polars::prelude::*;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("failed to write `{}`", path.display())]
-    Write { path: PathBuf, #[source] source: PolarsError },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: PolarsError,
+    },
     #[error("failed to read `{}`", path.display())]
-    Read { path: PathBuf, #[source] source: PolarsError },
+    Read {
+        path: PathBuf,
+        #[source]
+        source: PolarsError,
+    },
 }
 
 /// One scalar: `(epoch, metric, value)`.
@@ -46,11 +54,19 @@ pub fn write_epochs(path: &Path, stage: &str, rows: &[EpochRow]) -> Result<(), S
         "metric" => rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
         "value" => rows.iter().map(|r| r.value).collect::<Vec<_>>(),
     )
-    .map_err(|source| StoreError::Write { path: path.into(), source })?;
+    .map_err(|source| StoreError::Write {
+        path: path.into(),
+        source,
+    })?;
     write(path, &mut df)
 }
 
-pub fn write_attributes(path: &Path, stage: &str, split: &str, rows: &[AttributeRow]) -> Result<(), StoreError> {
+pub fn write_attributes(
+    path: &Path,
+    stage: &str,
+    split: &str,
+    rows: &[AttributeRow],
+) -> Result<(), StoreError> {
     let mut df = df!(
         "stage" => vec![stage; rows.len()],
         "split" => vec![split; rows.len()],
@@ -60,34 +76,73 @@ pub fn write_attributes(path: &Path, stage: &str, split: &str, rows: &[Attribute
         "majority_accuracy" => rows.iter().map(|r| r.majority_accuracy).collect::<Vec<_>>(),
         "positive_rate" => rows.iter().map(|r| r.positive_rate).collect::<Vec<_>>(),
     )
-    .map_err(|source| StoreError::Write { path: path.into(), source })?;
+    .map_err(|source| StoreError::Write {
+        path: path.into(),
+        source,
+    })?;
     write(path, &mut df)
 }
 
 fn write(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
-    let file = File::create(path).map_err(|e| StoreError::Write { path: path.into(), source: e.into() })?;
-    ParquetWriter::new(file).finish(df).map_err(|source| StoreError::Write { path: path.into(), source })?;
+    let file = File::create(path).map_err(|e| StoreError::Write {
+        path: path.into(),
+        source: e.into(),
+    })?;
+    ParquetWriter::new(file)
+        .finish(df)
+        .map_err(|source| StoreError::Write {
+            path: path.into(),
+            source,
+        })?;
     Ok(())
 }
 
 /// Read any of our tables, for `exp show` and reports.
 pub fn read(path: &Path) -> Result<DataFrame, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::Read { path: path.into(), source: e.into() })?;
-    ParquetReader::new(file).finish().map_err(|source| StoreError::Read { path: path.into(), source })
+    let file = File::open(path).map_err(|e| StoreError::Read {
+        path: path.into(),
+        source: e.into(),
+    })?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|source| StoreError::Read {
+            path: path.into(),
+            source,
+        })
 }
 
 /// `(attribute, accuracy)` pairs from an `attributes.parquet`.
 pub fn read_attribute_accuracy(path: &Path) -> Result<Vec<(String, f64)>, StoreError> {
     let df = read(path)?;
-    let err = |source| StoreError::Read { path: path.into(), source };
-    let names = df.column("attribute").map_err(err)?.str().map_err(err)?.clone();
-    let acc = df.column("accuracy").map_err(err)?.f64().map_err(err)?.clone();
-    Ok(names.iter().zip(acc.iter()).map(|(n, a)| (n.unwrap_or_default().to_string(), a.unwrap_or(f64::NAN))).collect())
+    let err = |source| StoreError::Read {
+        path: path.into(),
+        source,
+    };
+    let names = df
+        .column("attribute")
+        .map_err(err)?
+        .str()
+        .map_err(err)?
+        .clone();
+    let acc = df
+        .column("accuracy")
+        .map_err(err)?
+        .f64()
+        .map_err(err)?
+        .clone();
+    Ok(names
+        .iter()
+        .zip(acc.iter())
+        .map(|(n, a)| (n.unwrap_or_default().to_string(), a.unwrap_or(f64::NAN)))
+        .collect())
 }
 
 /// Rewrite the run index (atomically: temp file + rename).
 pub fn write_run_index(path: &Path, runs: &[crate::runs::RunRecord]) -> Result<(), StoreError> {
-    let rows: Vec<(&crate::runs::RunRecord, &crate::runs::StageRecord)> = runs.iter().flat_map(|r| r.stages.iter().map(move |s| (r, s))).collect();
+    let rows: Vec<(&crate::runs::RunRecord, &crate::runs::StageRecord)> = runs
+        .iter()
+        .flat_map(|r| r.stages.iter().map(move |s| (r, s)))
+        .collect();
     let mut df = df!(
         "run" => rows.iter().map(|(r, _)| r.id.as_str()).collect::<Vec<_>>(),
         "name" => rows.iter().map(|(r, _)| r.name.as_str()).collect::<Vec<_>>(),
@@ -105,17 +160,39 @@ pub fn write_run_index(path: &Path, runs: &[crate::runs::RunRecord]) -> Result<(
     .map_err(|source| StoreError::Write { path: path.into(), source })?;
     let tmp = path.with_extension(format!("parquet.{}.tmp", std::process::id()));
     write(&tmp, &mut df)?;
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::Write { path: path.into(), source: e.into() })
+    std::fs::rename(&tmp, path).map_err(|e| StoreError::Write {
+        path: path.into(),
+        source: e.into(),
+    })
 }
 
 /// `(metric, epoch, value)` rows of an `epochs.parquet`.
 pub fn read_epochs(path: &Path) -> Result<Vec<(String, u32, f64)>, StoreError> {
     let df = read(path)?;
-    let err = |source| StoreError::Read { path: path.into(), source };
-    let metric = df.column("metric").map_err(err)?.str().map_err(err)?.clone();
+    let err = |source| StoreError::Read {
+        path: path.into(),
+        source,
+    };
+    let metric = df
+        .column("metric")
+        .map_err(err)?
+        .str()
+        .map_err(err)?
+        .clone();
     let epoch = df.column("epoch").map_err(err)?.u32().map_err(err)?.clone();
     let value = df.column("value").map_err(err)?.f64().map_err(err)?.clone();
-    Ok(metric.iter().zip(epoch.iter()).zip(value.iter()).map(|((m, e), v)| (m.unwrap_or_default().to_string(), e.unwrap_or(0), v.unwrap_or(f64::NAN))).collect())
+    Ok(metric
+        .iter()
+        .zip(epoch.iter())
+        .zip(value.iter())
+        .map(|((m, e), v)| {
+            (
+                m.unwrap_or_default().to_string(),
+                e.unwrap_or(0),
+                v.unwrap_or(f64::NAN),
+            )
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -127,10 +204,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.parquet");
         let rows = vec![
-            AttributeRow { attribute: "Smiling".into(), accuracy: 0.9, balanced_accuracy: 0.85, majority_accuracy: 0.52, positive_rate: 0.48 },
-            AttributeRow { attribute: "Male".into(), accuracy: 0.8, balanced_accuracy: 0.8, majority_accuracy: 0.58, positive_rate: 0.42 },
+            AttributeRow {
+                attribute: "Smiling".into(),
+                accuracy: 0.9,
+                balanced_accuracy: 0.85,
+                majority_accuracy: 0.52,
+                positive_rate: 0.48,
+            },
+            AttributeRow {
+                attribute: "Male".into(),
+                accuracy: 0.8,
+                balanced_accuracy: 0.8,
+                majority_accuracy: 0.58,
+                positive_rate: 0.42,
+            },
         ];
         write_attributes(&p, "eval", "test", &rows).unwrap();
-        assert_eq!(read_attribute_accuracy(&p).unwrap(), vec![("Smiling".to_string(), 0.9), ("Male".to_string(), 0.8)]);
+        assert_eq!(
+            read_attribute_accuracy(&p).unwrap(),
+            vec![("Smiling".to_string(), 0.9), ("Male".to_string(), 0.8)]
+        );
     }
 }

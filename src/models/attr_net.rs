@@ -41,7 +41,11 @@ pub struct AttrNetConfig {
 }
 
 const fn stage(channels: usize, kernel: usize, repeat: usize) -> ConvStage {
-    ConvStage { channels, kernel, repeat }
+    ConvStage {
+        channels,
+        kernel,
+        repeat,
+    }
 }
 
 impl AttrNetConfig {
@@ -51,20 +55,61 @@ impl AttrNetConfig {
         let last = attributes * n;
         let (pooled, top) = match net {
             Net::Tnet => (
-                vec![stage(32, 3, 2), stage(64, 3, 2), stage(128, 3, 3), stage(256, 3, 3)],
+                vec![
+                    stage(32, 3, 2),
+                    stage(64, 3, 2),
+                    stage(128, 3, 3),
+                    stage(256, 3, 3),
+                ],
                 vec![stage(512, 3, 3), stage(last, 3, 1)],
             ),
-            Net::Snet1 => (vec![stage(32, 3, 1), stage(64, 3, 1), stage(128, 3, 1), stage(256, 3, 1)], vec![stage(512, 3, 1), stage(last, 3, 1)]),
-            Net::Snet2 => (vec![stage(32, 3, 1), stage(64, 3, 1), stage(128, 3, 1), stage(256, 3, 1)], vec![stage(512, 3, 1), stage(last, 1, 1)]),
-            Net::Snet3 => (vec![stage(16, 3, 1), stage(32, 3, 1), stage(64, 3, 1), stage(128, 3, 1)], vec![stage(last, 1, 1)]),
+            Net::Snet1 => (
+                vec![
+                    stage(32, 3, 1),
+                    stage(64, 3, 1),
+                    stage(128, 3, 1),
+                    stage(256, 3, 1),
+                ],
+                vec![stage(512, 3, 1), stage(last, 3, 1)],
+            ),
+            Net::Snet2 => (
+                vec![
+                    stage(32, 3, 1),
+                    stage(64, 3, 1),
+                    stage(128, 3, 1),
+                    stage(256, 3, 1),
+                ],
+                vec![stage(512, 3, 1), stage(last, 1, 1)],
+            ),
+            Net::Snet3 => (
+                vec![
+                    stage(16, 3, 1),
+                    stage(32, 3, 1),
+                    stage(64, 3, 1),
+                    stage(128, 3, 1),
+                ],
+                vec![stage(last, 1, 1)],
+            ),
         };
-        AttrNetConfig { net, pooled, top, attributes, maps_per_attribute: n, mnl_hidden: None }
+        AttrNetConfig {
+            net,
+            pooled,
+            top,
+            attributes,
+            maps_per_attribute: n,
+            mnl_hidden: None,
+        }
     }
 
     /// Scale every conv's channels by `width` (the M×N maps stay), for CPU-sized runs.
     pub fn with_width(mut self, width: f64) -> Self {
         let last = self.pooled.len() + self.top.len() - 1;
-        for (i, s) in self.pooled.iter_mut().chain(self.top.iter_mut()).enumerate() {
+        for (i, s) in self
+            .pooled
+            .iter_mut()
+            .chain(self.top.iter_mut())
+            .enumerate()
+        {
             if i != last {
                 s.channels = ((s.channels as f64 * width).round() as usize).max(4);
             }
@@ -93,7 +138,10 @@ impl AttrNetConfig {
 
     /// Build the module; `image_size` fixes the MNL branch's input width.
     pub fn init(&self, image_size: usize, device: &Device) -> AttrNet {
-        let init = Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: false };
+        let init = Initializer::KaimingNormal {
+            gain: std::f64::consts::SQRT_2,
+            fan_out_only: false,
+        };
         let conv = |cin: usize, s: &ConvStage| {
             Conv2dConfig::new([cin, s.channels], [s.kernel, s.kernel])
                 .with_padding(PaddingConfig2d::Same)
@@ -119,17 +167,31 @@ impl AttrNetConfig {
         let top = build(&self.top);
         let (m, n) = (self.attributes, self.maps_per_attribute);
         // Block-diagonal FC: one row of N weights per attribute.
-        let fc_weight = Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false }.init_with([m, n], Some(n), Some(1), device);
+        let fc_weight = Initializer::KaimingUniform {
+            gain: 1.0 / 3f64.sqrt(),
+            fan_out_only: false,
+        }
+        .init_with([m, n], Some(n), Some(1), device);
         let fc_bias = Initializer::Zeros.init([m], device);
         let mnl = self.mnl_hidden.map(|hidden| {
             let side = image_size >> self.pooled.len();
             let d_in = self.conv5_channels() * side * side;
             MnlBranch {
-                fc1: LinearConfig::new(d_in, hidden).with_initializer(init.clone()).init(device),
+                fc1: LinearConfig::new(d_in, hidden)
+                    .with_initializer(init.clone())
+                    .init(device),
                 fc2: LinearConfig::new(hidden, m).init(device),
             }
         });
-        AttrNet { pooled, top, pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(), fc_weight, fc_bias, mnl, maps_per_attribute: n }
+        AttrNet {
+            pooled,
+            top,
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            fc_weight,
+            fc_bias,
+            mnl,
+            maps_per_attribute: n,
+        }
     }
 }
 
@@ -189,7 +251,11 @@ impl AttrNet {
         });
         let maps = x;
         let scores = self.scores_from_maps(maps.clone());
-        Output { scores, maps, mnl_scores }
+        Output {
+            scores,
+            maps,
+            mnl_scores,
+        }
     }
 
     /// GAP, then the block-diagonal FC.
@@ -217,7 +283,9 @@ impl AttrNet {
 /// Parameters of `net` with `attributes` outputs (no MNL branch).
 pub fn param_count(net: Net, attributes: usize) -> usize {
     let d = Device::flex();
-    AttrNetConfig::new(net, attributes).init(64, &d).num_params()
+    AttrNetConfig::new(net, attributes)
+        .init(64, &d)
+        .num_params()
 }
 
 #[cfg(test)]

@@ -26,8 +26,15 @@ impl Fusion {
         let w = Tensor::<2>::ones([subnets, m], device) / subnets as f64;
         let eye: Tensor<2> = Tensor::eye(m, device);
         let arl = LinearConfig::new(m, m).init(device);
-        let arl = Linear { weight: Param::from_tensor(eye), bias: arl.bias.map(|b| Param::from_tensor(b.val().zeros_like())) };
-        Fusion { rsl_weight: Param::from_tensor(w), rsl_bias: Initializer::Zeros.init([m], device), arl }
+        let arl = Linear {
+            weight: Param::from_tensor(eye),
+            bias: arl.bias.map(|b| Param::from_tensor(b.val().zeros_like())),
+        };
+        Fusion {
+            rsl_weight: Param::from_tensor(w),
+            rsl_bias: Initializer::Zeros.init([m], device),
+            arl,
+        }
     }
 
     /// # Shapes
@@ -78,18 +85,32 @@ mod tests {
     fn rsl_gradients_stay_inside_their_group() {
         let d = Device::flex().autodiff();
         let fusion = Fusion::init(3, 4, &d);
-        let scores = Tensor::<3>::random([2, 3, 4], burn::tensor::Distribution::Normal(0.0, 1.0), &d).require_grad();
+        let scores =
+            Tensor::<3>::random([2, 3, 4], burn::tensor::Distribution::Normal(0.0, 1.0), &d)
+                .require_grad();
         // Loss on attribute 1's RSL output only.
         let loss = fusion.rsl(scores.clone()).narrow(1, 1, 1).sum();
         let grads = loss.backward();
-        let gw: Vec<f32> = fusion.rsl_weight.val().grad(&grads).unwrap().into_data().try_into_vec().unwrap();
+        let gw: Vec<f32> = fusion
+            .rsl_weight
+            .val()
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_into_vec()
+            .unwrap();
         for i in 0..3 {
             for j in 0..4 {
                 let g = gw[i * 4 + j];
                 assert_eq!(g == 0.0, j != 1, "W[{i},{j}] grad {g}");
             }
         }
-        let gs: Vec<f32> = scores.grad(&grads).unwrap().into_data().try_into_vec().unwrap();
+        let gs: Vec<f32> = scores
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_into_vec()
+            .unwrap();
         for (k, g) in gs.iter().enumerate() {
             assert_eq!(*g == 0.0, k % 4 != 1, "score grad {k} = {g}");
         }

@@ -8,12 +8,27 @@ use crate::spec::{Spec, StageKind, StageSpec};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
-    #[error("stage `{stage}` refers to `{role} = \"{target}\"`, but there is no stage `{target}`; stages are {known}")]
-    Dangling { stage: String, role: String, target: String, known: String },
+    #[error(
+        "stage `{stage}` refers to `{role} = \"{target}\"`, but there is no stage `{target}`; stages are {known}"
+    )]
+    Dangling {
+        stage: String,
+        role: String,
+        target: String,
+        known: String,
+    },
     #[error("stages form a cycle: {}", cycle.join(" -> "))]
     Cycle { cycle: Vec<String> },
-    #[error("stage `{stage}` has `{role} = \"{target}\"`, a `{found}` stage; `{role}` must be {allowed}")]
-    WrongKind { stage: String, role: String, target: String, found: String, allowed: String },
+    #[error(
+        "stage `{stage}` has `{role} = \"{target}\"`, a `{found}` stage; `{role}` must be {allowed}"
+    )]
+    WrongKind {
+        stage: String,
+        role: String,
+        target: String,
+        found: String,
+        allowed: String,
+    },
 }
 
 impl PlanError {
@@ -31,7 +46,14 @@ fn allowed(role: &str) -> &'static [StageKind] {
     use StageKind::*;
     match role {
         "data" => &[GenerateData, ReadData, CropData],
-        "model" => &[Train, TrainFrl, Compress, TrainParts, TrainFusion, FinetunePaw],
+        "model" => &[
+            Train,
+            TrainFrl,
+            Compress,
+            TrainParts,
+            TrainFusion,
+            FinetunePaw,
+        ],
         "teacher" => &[TrainFrl, Train],
         "whole" => &[Compress, Train],
         "regions" => &[Localize],
@@ -59,7 +81,12 @@ impl Dag {
         self.order[i]
             .inputs
             .values()
-            .map(|id| self.order.iter().position(|s| &s.id == id).expect("validated"))
+            .map(|id| {
+                self.order
+                    .iter()
+                    .position(|s| &s.id == id)
+                    .expect("validated")
+            })
             .collect()
     }
 }
@@ -74,7 +101,11 @@ pub fn order(stages: &[StageSpec]) -> Result<Vec<StageSpec>, PlanError> {
                     stage: s.id.clone(),
                     role: role.clone(),
                     target: target.clone(),
-                    known: ids.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
+                    known: ids
+                        .iter()
+                        .map(|i| format!("`{i}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             }
         }
@@ -91,19 +122,33 @@ pub fn order(stages: &[StageSpec]) -> Result<Vec<StageSpec>, PlanError> {
                 out.push(s.clone());
             }
             None => {
-                let left: Vec<&StageSpec> = stages.iter().filter(|s| !done.contains(s.id.as_str())).collect();
-                return Err(PlanError::Cycle { cycle: find_cycle(&left) });
+                let left: Vec<&StageSpec> = stages
+                    .iter()
+                    .filter(|s| !done.contains(s.id.as_str()))
+                    .collect();
+                return Err(PlanError::Cycle {
+                    cycle: find_cycle(&left),
+                });
             }
         }
     }
     // Edges must join compatible kinds (a `model` must be a trained model, …).
     for s in stages {
         for (role, target) in &s.inputs {
-            let t = stages.iter().find(|x| &x.id == target).expect("checked above");
+            let t = stages
+                .iter()
+                .find(|x| &x.id == target)
+                .expect("checked above");
             let ok = allowed(role);
             if !ok.is_empty() && !ok.contains(&t.kind) {
                 let names: Vec<String> = ok.iter().map(|k| format!("`{}`", k.as_str())).collect();
-                return Err(PlanError::WrongKind { stage: s.id.clone(), role: role.clone(), target: target.clone(), found: t.kind.as_str().into(), allowed: format!("one of {}", names.join(", ")) });
+                return Err(PlanError::WrongKind {
+                    stage: s.id.clone(),
+                    role: role.clone(),
+                    target: target.clone(),
+                    found: t.kind.as_str().into(),
+                    allowed: format!("one of {}", names.join(", ")),
+                });
             }
         }
     }
@@ -116,12 +161,20 @@ fn find_cycle(left: &[&StageSpec]) -> Vec<String> {
     let mut path: Vec<&str> = vec![left[0].id.as_str()];
     loop {
         let cur = by_id[path.last().unwrap()];
-        let next = cur.inputs.values().find(|t| by_id.contains_key(t.as_str())).expect("stuck stage has a stuck input");
+        let next = cur
+            .inputs
+            .values()
+            .find(|t| by_id.contains_key(t.as_str()))
+            .expect("stuck stage has a stuck input");
         if let Some(start) = path.iter().position(|p| p == next) {
             let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
             cycle.reverse(); // edges point from input to consumer
             // Start at the stage written first, so the message is stable.
-            let first = left.iter().position(|s| cycle.contains(&s.id)).map(|i| &left[i].id).expect("cycle member");
+            let first = left
+                .iter()
+                .position(|s| cycle.contains(&s.id))
+                .map(|i| &left[i].id)
+                .expect("cycle member");
             let at = cycle.iter().position(|c| c == first).expect("member");
             cycle.rotate_left(at);
             cycle.push(cycle[0].clone());
@@ -140,22 +193,42 @@ mod tests {
         StageSpec {
             id: id.into(),
             kind: StageKind::Evaluate,
-            inputs: inputs.iter().enumerate().map(|(i, t)| (format!("in{i}"), t.to_string())).collect(),
-            config: StageConfig::Evaluate(EvalConfig { split: Split::Test, head: crate::spec::Head::Loc }),
+            inputs: inputs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("in{i}"), t.to_string()))
+                .collect(),
+            config: StageConfig::Evaluate(EvalConfig {
+                split: Split::Test,
+                head: crate::spec::Head::Loc,
+            }),
         }
     }
 
     #[test]
     fn orders_inputs_first_and_keeps_spec_order() {
-        let s = [stage("eval", &["train"]), stage("data", &[]), stage("train", &["data"]), stage("other", &[])];
+        let s = [
+            stage("eval", &["train"]),
+            stage("data", &[]),
+            stage("train", &["data"]),
+            stage("other", &[]),
+        ];
         let ids: Vec<_> = order(&s).unwrap().into_iter().map(|s| s.id).collect();
         assert_eq!(ids, ["data", "train", "eval", "other"]);
     }
 
     #[test]
     fn cycle_names_the_stages() {
-        let s = [stage("data", &[]), stage("a", &["c"]), stage("b", &["a"]), stage("c", &["b"])];
-        assert_eq!(order(&s).unwrap_err().to_string(), "stages form a cycle: a -> b -> c -> a");
+        let s = [
+            stage("data", &[]),
+            stage("a", &["c"]),
+            stage("b", &["a"]),
+            stage("c", &["b"]),
+        ];
+        assert_eq!(
+            order(&s).unwrap_err().to_string(),
+            "stages form a cycle: a -> b -> c -> a"
+        );
     }
 
     #[test]

@@ -15,7 +15,11 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     let mean = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     (mean, var.sqrt())
 }
 
@@ -69,25 +73,55 @@ fn beats(a: &[f64], b: &[f64]) -> bool {
 }
 
 /// Pairs of per-seed values from two stages of each run.
-fn pairs(runs: &[&RunRecord], a: impl Fn(&RunRecord) -> Option<f64>, b: impl Fn(&RunRecord) -> Option<f64>) -> (Vec<f64>, Vec<f64>) {
+fn pairs(
+    runs: &[&RunRecord],
+    a: impl Fn(&RunRecord) -> Option<f64>,
+    b: impl Fn(&RunRecord) -> Option<f64>,
+) -> (Vec<f64>, Vec<f64>) {
     runs.iter().filter_map(|r| Some((a(r)?, b(r)?))).unzip()
 }
 
 pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     let mut out = Vec::new();
-    let missing = |claim: &str, spec: &str, paper: &str| Claim { claim: claim.into(), spec: spec.into(), seeds: 0, ours: "no successful runs".into(), paper: paper.into(), holds: None };
+    let missing = |claim: &str, spec: &str, paper: &str| Claim {
+        claim: claim.into(),
+        spec: spec.into(),
+        seeds: 0,
+        ours: "no successful runs".into(),
+        paper: paper.into(),
+        holds: None,
+    };
 
     let r = latest_by_seed(runs, "ablation_mnl");
     let (with, without) = pairs(&r, |r| acc(r, "eval-loc"), |r| acc(r, "eval-plain"));
     out.push(if with.is_empty() {
-        missing("MNL raises the localisation branch's accuracy", "ablation_mnl", "91.07 vs 91.01")
+        missing(
+            "MNL raises the localisation branch's accuracy",
+            "ablation_mnl",
+            "91.07 vs 91.01",
+        )
     } else {
-        Claim { claim: "MNL raises the localisation branch's accuracy".into(), spec: "ablation_mnl".into(), seeds: with.len(), ours: format!("{} vs {}", pm(&with), pm(&without)), paper: "91.07 vs 91.01".into(), holds: Some(beats(&with, &without)) }
+        Claim {
+            claim: "MNL raises the localisation branch's accuracy".into(),
+            spec: "ablation_mnl".into(),
+            seeds: with.len(),
+            ours: format!("{} vs {}", pm(&with), pm(&without)),
+            paper: "91.07 vs 91.01".into(),
+            holds: Some(beats(&with, &without)),
+        }
     });
 
     let r = latest_by_seed(runs, "compression");
     let (tnet, snet3) = pairs(&r, |r| acc(r, "eval-tnet"), |r| acc(r, "eval-snet3"));
-    let ratio: Vec<f64> = r.iter().filter_map(|r| Some(stage_value(r, "snet3", &["teacher_params"])? / stage_value(r, "snet3", &["params"])?)).collect();
+    let ratio: Vec<f64> = r
+        .iter()
+        .filter_map(|r| {
+            Some(
+                stage_value(r, "snet3", &["teacher_params"])?
+                    / stage_value(r, "snet3", &["params"])?,
+            )
+        })
+        .collect();
     out.push(if tnet.is_empty() {
         missing("SNet3 within 1 point of TNet with >= 50x fewer parameters", "compression", "90.60 vs 91.07, 0.27M vs 19M")
     } else {
@@ -108,33 +142,72 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     });
 
     let r = latest_by_seed(runs, "paw");
-    let (paw, best) = pairs(&r, |r| acc(r, "eval-paw"), |r| Some(acc(r, "eval-part")?.max(acc(r, "eval-whole")?)));
+    let (paw, best) = pairs(
+        &r,
+        |r| acc(r, "eval-paw"),
+        |r| Some(acc(r, "eval-part")?.max(acc(r, "eval-whole")?)),
+    );
     out.push(if paw.is_empty() {
         missing("PaW > max(Part-only, Whole-only)", "paw", "91.23 vs 90.60")
     } else {
         let (part, whole) = pairs(&r, |r| acc(r, "eval-part"), |r| acc(r, "eval-whole"));
-        Claim { claim: "PaW > max(Part-only, Whole-only)".into(), spec: "paw".into(), seeds: paw.len(), ours: format!("PaW {} vs Part-only {}, Whole-only {}", pm(&paw), pm(&part), pm(&whole)), paper: "91.23 vs 90.46 / 90.60".into(), holds: Some(beats(&paw, &best)) }
+        Claim {
+            claim: "PaW > max(Part-only, Whole-only)".into(),
+            spec: "paw".into(),
+            seeds: paw.len(),
+            ours: format!(
+                "PaW {} vs Part-only {}, Whole-only {}",
+                pm(&paw),
+                pm(&part),
+                pm(&whole)
+            ),
+            paper: "91.23 vs 90.46 / 90.60".into(),
+            holds: Some(beats(&paw, &best)),
+        }
     });
 
     let r = latest_by_seed(runs, "block_baseline");
     let (frl, blocks) = pairs(&r, |r| acc(r, "eval-paw"), |r| acc(r, "eval-blocks"));
     out.push(if frl.is_empty() {
-        missing("FRL patches > 4x4 blocks", "block_baseline", "PaW with FRL patches beats blocks")
+        missing(
+            "FRL patches > 4x4 blocks",
+            "block_baseline",
+            "PaW with FRL patches beats blocks",
+        )
     } else {
-        Claim { claim: "FRL patches > 4x4 blocks".into(), spec: "block_baseline".into(), seeds: frl.len(), ours: format!("{} vs {}", pm(&frl), pm(&blocks)), paper: "FRL patches beat blocks".into(), holds: Some(beats(&frl, &blocks)) }
+        Claim {
+            claim: "FRL patches > 4x4 blocks".into(),
+            spec: "block_baseline".into(),
+            seeds: frl.len(),
+            ours: format!("{} vs {}", pm(&frl), pm(&blocks)),
+            paper: "FRL patches beat blocks".into(),
+            holds: Some(beats(&frl, &blocks)),
+        }
     });
 
     let r = latest_by_seed(runs, "paw");
-    let (local, global) = pairs(&r, |r| stage_value(r, "paw", &["rsl", "local_part_minus_whole"]), |r| stage_value(r, "paw", &["rsl", "global_part_minus_whole"]));
+    let (local, global) = pairs(
+        &r,
+        |r| stage_value(r, "paw", &["rsl", "local_part_minus_whole"]),
+        |r| stage_value(r, "paw", &["rsl", "global_part_minus_whole"]),
+    );
     out.push(if local.is_empty() {
-        missing("RSL favours parts for local, the whole for global attributes", "paw", "Figure 5")
+        missing(
+            "RSL favours parts for local, the whole for global attributes",
+            "paw",
+            "Figure 5",
+        )
     } else {
         let (l, g) = (mean_std(&local).0, mean_std(&global).0);
         Claim {
             claim: "RSL favours parts for local, the whole for global attributes".into(),
             spec: "paw".into(),
             seeds: local.len(),
-            ours: format!("own part − whole RSL weight: local {}, global {}", pm(&local), pm(&global)),
+            ours: format!(
+                "own part − whole RSL weight: local {}, global {}",
+                pm(&local),
+                pm(&global)
+            ),
             paper: "Figure 5".into(),
             holds: Some(l > 0.0 && g < 0.0),
         }

@@ -38,11 +38,17 @@ pub fn entry_dir(cache: &Cache, run: &RunRecord, stage: &str) -> Option<PathBuf>
 }
 
 fn stage_config<'a>(run: &'a RunRecord, id: &str) -> Option<&'a serde_json::Value> {
-    run.spec["stages"].as_array()?.iter().find(|s| s["id"] == id)
+    run.spec["stages"]
+        .as_array()?
+        .iter()
+        .find(|s| s["id"] == id)
 }
 
 fn model_stage_id(eval: &serde_json::Value) -> String {
-    eval["inputs"]["model"].as_str().unwrap_or_default().to_string()
+    eval["inputs"]["model"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A config value of `stage` or, if absent, of the stages it was built from
@@ -53,13 +59,22 @@ fn upstream_value(run: &RunRecord, stage: &str, key: &str) -> Option<serde_json:
     if !v.is_null() {
         return Some(v.clone());
     }
-    ["fusion", "parts"].iter().find_map(|role| s["inputs"][role].as_str().and_then(|up| upstream_value(run, up, key)))
+    ["fusion", "parts"].iter().find_map(|role| {
+        s["inputs"][role]
+            .as_str()
+            .and_then(|up| upstream_value(run, up, key))
+    })
 }
 
 /// `cam`, `box` or `full`: whether the data stage `id` is a crop and of which boxes.
 fn crop_of(run: &RunRecord, id: &str) -> String {
     match stage_config(run, id) {
-        Some(d) if d["kind"] == "crop-data" => if d["inputs"]["regions"].is_string() { "cam" } else { "box" }.into(),
+        Some(d) if d["kind"] == "crop-data" => if d["inputs"]["regions"].is_string() {
+            "cam"
+        } else {
+            "box"
+        }
+        .into(),
         _ => "full".into(),
     }
 }
@@ -69,18 +84,35 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for run in runs {
-        for s in run.stages.iter().filter(|s| s.kind == "evaluate" && (s.status == "ran" || s.status == "cached")) {
+        for s in run
+            .stages
+            .iter()
+            .filter(|s| s.kind == "evaluate" && (s.status == "ran" || s.status == "cached"))
+        {
             // Two specs that share a stage share its cache entry: count it once.
             if !seen.insert(s.key.clone()) {
                 continue;
             }
-            let Some(spec) = stage_config(run, &s.id) else { continue };
-            let model_stage = spec["inputs"]["model"].as_str().unwrap_or_default().to_string();
+            let Some(spec) = stage_config(run, &s.id) else {
+                continue;
+            };
+            let model_stage = spec["inputs"]["model"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let model = stage_config(run, &model_stage);
             let cfg = model.map(|m| &m["config"]);
-            let model_summary = run.stages.iter().find(|x| x.id == model_stage).map(|x| x.summary.clone()).unwrap_or_default();
+            let model_summary = run
+                .stages
+                .iter()
+                .find(|x| x.id == model_stage)
+                .map(|x| x.summary.clone())
+                .unwrap_or_default();
             let attributes = entry_dir(cache, run, &s.id)
-                .and_then(|d| crate::metrics::store::read_attribute_accuracy(&d.join("attributes.parquet")).ok())
+                .and_then(|d| {
+                    crate::metrics::store::read_attribute_accuracy(&d.join("attributes.parquet"))
+                        .ok()
+                })
                 .unwrap_or_default();
             out.push(Evaluation {
                 run: run.id.clone(),
@@ -89,14 +121,19 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                 head: s.summary["head"].as_str().unwrap_or("loc").to_string(),
                 split: s.summary["split"].as_str().unwrap_or("test").to_string(),
                 model_stage,
-                model_kind: cfg.and_then(|c| c["kind"].as_str()).unwrap_or_default().to_string(),
+                model_kind: cfg
+                    .and_then(|c| c["kind"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
                 net: cfg.and_then(|c| c["net"].as_str()).map(String::from),
                 mnl: cfg.and_then(|c| c["mnl"].as_bool()),
                 grid: upstream_value(run, &model_stage_id(spec), "grid").and_then(|v| v.as_u64()),
                 single_label: s.summary["metric"] == "top1",
                 crop: crop_of(run, spec["inputs"]["data"].as_str().unwrap_or("data")),
                 mean_accuracy: s.summary["mean_accuracy"].as_f64().unwrap_or(f64::NAN),
-                params: model_summary["params_loc"].as_f64().or(model_summary["params"].as_f64()),
+                params: model_summary["params_loc"]
+                    .as_f64()
+                    .or(model_summary["params"].as_f64()),
                 attributes,
             });
         }
@@ -108,7 +145,9 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
 pub fn epochs(run: &RunRecord, cache: &Cache) -> Vec<(String, String, u32, f64)> {
     let mut out = Vec::new();
     for s in &run.stages {
-        let Some(dir) = entry_dir(cache, run, &s.id) else { continue };
+        let Some(dir) = entry_dir(cache, run, &s.id) else {
+            continue;
+        };
         let path = dir.join("epochs.parquet");
         if path.exists() {
             if let Ok(rows) = crate::metrics::store::read_epochs(&path) {
@@ -118,4 +157,3 @@ pub fn epochs(run: &RunRecord, cache: &Cache) -> Vec<(String, String, u32, f64)>
     }
     out
 }
-

@@ -32,16 +32,37 @@ fn e<E: std::fmt::Display>(err: E) -> String {
     err.to_string()
 }
 
-const PALETTE: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
 
 /// Lines of `(label, [(epoch, value)])`.
-pub fn curves(dir: &Path, name: &str, title: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<Vec<String>> {
-    fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
+pub fn curves(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<Vec<String>> {
+    fn draw<DB: DrawingBackend>(
+        root: DrawingArea<DB, Shift>,
+        title: &str,
+        series: &[(String, Vec<(f64, f64)>)],
+    ) -> Result<()> {
         root.fill(&WHITE).map_err(e)?;
         let xs = series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
-        let ys: Vec<f64> = series.iter().flat_map(|s| s.1.iter().map(|p| p.1)).collect();
+        let ys: Vec<f64> = series
+            .iter()
+            .flat_map(|s| s.1.iter().map(|p| p.1))
+            .collect();
         let xmax = xs.fold(1.0f64, f64::max);
-        let (ymin, ymax) = ys.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        let (ymin, ymax) = ys
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         let pad = ((ymax - ymin) * 0.1).max(0.5);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
@@ -50,24 +71,65 @@ pub fn curves(dir: &Path, name: &str, title: &str, series: &[(String, Vec<(f64, 
             .y_label_area_size(60)
             .build_cartesian_2d(0.5..xmax + 0.5, (ymin - pad)..(ymax + pad))
             .map_err(e)?;
-        chart.configure_mesh().x_label_formatter(&|x| format!("{x:.0}")).x_desc("epoch").y_desc("validation mean accuracy (%)").label_style(("sans-serif", 14)).draw().map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_desc("epoch")
+            .y_desc("validation mean accuracy (%)")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(e)?;
         for (i, (label, pts)) in series.iter().enumerate() {
             let c = PALETTE[i % PALETTE.len()];
-            chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2))).map_err(e)?.label(label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(e)?;
+            chart
+                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                .map_err(e)?
+                .label(label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(e)?;
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).position(SeriesLabelPosition::LowerRight).draw().map_err(e)?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(e)?;
         root.present().map_err(e)
     }
     both!(dir, name, (900, 520), draw, title, series)
 }
 
 /// Horizontal grouped bars: one row per category, one bar per group.
-pub fn bars(dir: &Path, name: &str, title: &str, x_desc: &str, groups: &[String], rows: &[(String, Vec<f64>)]) -> Result<Vec<String>> {
-    fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, x_desc: &str, groups: &[String], rows: &[(String, Vec<f64>)]) -> Result<()> {
+pub fn bars(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    x_desc: &str,
+    groups: &[String],
+    rows: &[(String, Vec<f64>)],
+) -> Result<Vec<String>> {
+    fn draw<DB: DrawingBackend>(
+        root: DrawingArea<DB, Shift>,
+        title: &str,
+        x_desc: &str,
+        groups: &[String],
+        rows: &[(String, Vec<f64>)],
+    ) -> Result<()> {
         root.fill(&WHITE).map_err(e)?;
-        let vals: Vec<f64> = rows.iter().flat_map(|r| r.1.iter().copied()).filter(|v| v.is_finite()).collect();
-        let (lo, hi) = vals.iter().fold((0.0f64, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        let vals: Vec<f64> = rows
+            .iter()
+            .flat_map(|r| r.1.iter().copied())
+            .filter(|v| v.is_finite())
+            .collect();
+        let (lo, hi) = vals
+            .iter()
+            .fold((0.0f64, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         let span = (hi - lo).max(1e-6);
         let n = rows.len() as f64;
         let mut chart = ChartBuilder::on(&root)
@@ -85,7 +147,11 @@ pub fn bars(dir: &Path, name: &str, title: &str, x_desc: &str, groups: &[String]
             .y_labels(rows.len() * 2 + 1)
             .y_label_formatter(&|y| {
                 let i = (n - y - 0.5).round();
-                if (y - y.floor() - 0.5).abs() < 0.01 && i >= 0.0 && (i as usize) < labels.len() { labels[i as usize].clone() } else { String::new() }
+                if (y - y.floor() - 0.5).abs() < 0.01 && i >= 0.0 && (i as usize) < labels.len() {
+                    labels[i as usize].clone()
+                } else {
+                    String::new()
+                }
             })
             .x_desc(x_desc)
             .label_style(("sans-serif", 14))
@@ -94,22 +160,57 @@ pub fn bars(dir: &Path, name: &str, title: &str, x_desc: &str, groups: &[String]
         let k = groups.len().max(1) as f64;
         for (g, group) in groups.iter().enumerate() {
             let c = PALETTE[g % PALETTE.len()];
-            let rects = rows.iter().enumerate().filter(|(_, r)| r.1.get(g).is_some_and(|v| v.is_finite())).map(|(i, r)| {
-                let top = n - i as f64 - 0.1 - g as f64 * 0.8 / k;
-                Rectangle::new([(0.0f64.max(lo), top), (r.1[g], top - 0.8 / k)], c.filled())
-            });
-            chart.draw_series(rects).map_err(e)?.label(group.clone()).legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+            let rects = rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.1.get(g).is_some_and(|v| v.is_finite()))
+                .map(|(i, r)| {
+                    let top = n - i as f64 - 0.1 - g as f64 * 0.8 / k;
+                    Rectangle::new([(0.0f64.max(lo), top), (r.1[g], top - 0.8 / k)], c.filled())
+                });
+            chart
+                .draw_series(rects)
+                .map_err(e)?
+                .label(group.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 14)).position(SeriesLabelPosition::LowerRight).draw().map_err(e)?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(e)?;
         root.present().map_err(e)
     }
     let height = 120 + 34 * rows.len() as u32;
-    both!(dir, name, (900, height.max(360)), draw, title, x_desc, groups, rows)
+    both!(
+        dir,
+        name,
+        (900, height.max(360)),
+        draw,
+        title,
+        x_desc,
+        groups,
+        rows
+    )
 }
 
 /// A labelled heatmap of `m[row][col]`, diverging colours around 0.
-pub fn heatmap(dir: &Path, name: &str, title: &str, labels: &[String], m: &[Vec<f32>]) -> Result<Vec<String>> {
-    fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, title: &str, labels: &[String], m: &[Vec<f32>]) -> Result<()> {
+pub fn heatmap(
+    dir: &Path,
+    name: &str,
+    title: &str,
+    labels: &[String],
+    m: &[Vec<f32>],
+) -> Result<Vec<String>> {
+    fn draw<DB: DrawingBackend>(
+        root: DrawingArea<DB, Shift>,
+        title: &str,
+        labels: &[String],
+        m: &[Vec<f32>],
+    ) -> Result<()> {
         root.fill(&WHITE).map_err(e)?;
         let n = m.len();
         let max = m.iter().flatten().fold(1e-6f32, |a, &v| a.max(v.abs()));
@@ -126,21 +227,43 @@ pub fn heatmap(dir: &Path, name: &str, title: &str, labels: &[String], m: &[Vec<
             .disable_mesh()
             .x_labels(n * 2 + 1)
             .y_labels(n * 2 + 1)
-            .x_label_formatter(&|x| if (x - x.floor() - 0.5).abs() < 0.01 { format!("{}", x.floor() as usize) } else { String::new() })
+            .x_label_formatter(&|x| {
+                if (x - x.floor() - 0.5).abs() < 0.01 {
+                    format!("{}", x.floor() as usize)
+                } else {
+                    String::new()
+                }
+            })
             .y_label_formatter(&|y| {
                 let i = n as f64 - y - 0.5;
-                if (y - y.floor() - 0.5).abs() < 0.01 && i.round() >= 0.0 && (i.round() as usize) < ylab.len() { format!("{} {}", ylab[i.round() as usize], i.round() as usize) } else { String::new() }
+                if (y - y.floor() - 0.5).abs() < 0.01
+                    && i.round() >= 0.0
+                    && (i.round() as usize) < ylab.len()
+                {
+                    format!("{} {}", ylab[i.round() as usize], i.round() as usize)
+                } else {
+                    String::new()
+                }
             })
             .x_desc("input attribute (index, as on the left)")
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(e)?;
-        let cells = (0..n).flat_map(|r| (0..n).map(move |c| (r, c))).map(|(r, c)| {
-            let v = m[r][c] / max;
-            let color = if v >= 0.0 { RGBColor(255, (255.0 * (1.0 - v)) as u8, (255.0 * (1.0 - v)) as u8) } else { RGBColor((255.0 * (1.0 + v)) as u8, (255.0 * (1.0 + v)) as u8, 255) };
-            let top = (n - r) as f64;
-            Rectangle::new([(c as f64, top), (c as f64 + 1.0, top - 1.0)], color.filled())
-        });
+        let cells = (0..n)
+            .flat_map(|r| (0..n).map(move |c| (r, c)))
+            .map(|(r, c)| {
+                let v = m[r][c] / max;
+                let color = if v >= 0.0 {
+                    RGBColor(255, (255.0 * (1.0 - v)) as u8, (255.0 * (1.0 - v)) as u8)
+                } else {
+                    RGBColor((255.0 * (1.0 + v)) as u8, (255.0 * (1.0 + v)) as u8, 255)
+                };
+                let top = (n - r) as f64;
+                Rectangle::new(
+                    [(c as f64, top), (c as f64 + 1.0, top - 1.0)],
+                    color.filled(),
+                )
+            });
         chart.draw_series(cells).map_err(e)?;
         root.present().map_err(e)
     }

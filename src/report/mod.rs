@@ -23,7 +23,11 @@ use tables::{Html, Markdown, Markup, Table};
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("failed to write `{}`", path.display())]
-    Write { path: PathBuf, #[source] source: std::io::Error },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("figure `{name}`: {message}")]
     Figure { name: String, message: String },
     #[error("no successful runs to report on")]
@@ -39,12 +43,20 @@ pub struct Written {
 }
 
 /// Render a report of `runs` into `out`.
-pub fn generate(name: &str, runs: &[RunRecord], cache: &Cache, out: &Path) -> Result<Written, ReportError> {
+pub fn generate(
+    name: &str,
+    runs: &[RunRecord],
+    cache: &Cache,
+    out: &Path,
+) -> Result<Written, ReportError> {
     if runs.is_empty() {
         return Err(ReportError::Empty);
     }
     let fig_dir = out.join("figures");
-    std::fs::create_dir_all(&fig_dir).map_err(|source| ReportError::Write { path: fig_dir.clone(), source })?;
+    std::fs::create_dir_all(&fig_dir).map_err(|source| ReportError::Write {
+        path: fig_dir.clone(),
+        source,
+    })?;
     figures::register_font();
     let evals = collect::evaluations(runs, cache);
 
@@ -77,7 +89,10 @@ pub fn generate(name: &str, runs: &[RunRecord], cache: &Cache, out: &Path) -> Re
         tables.push(Table {
             title: "Parameters that differ between these runs".into(),
             header,
-            rows: changed.into_iter().map(|(k, v)| std::iter::once(k).chain(v).collect()).collect(),
+            rows: changed
+                .into_iter()
+                .map(|(k, v)| std::iter::once(k).chain(v).collect())
+                .collect(),
             notes: vec![],
         });
     }
@@ -93,26 +108,54 @@ pub fn generate(name: &str, runs: &[RunRecord], cache: &Cache, out: &Path) -> Re
     });
 
     let mut figs: Vec<(String, Vec<String>)> = Vec::new();
-    let fig = |name: &str, r: Result<Vec<String>, String>| r.map_err(|message| ReportError::Figure { name: name.into(), message });
+    let fig = |name: &str, r: Result<Vec<String>, String>| {
+        r.map_err(|message| ReportError::Figure {
+            name: name.into(),
+            message,
+        })
+    };
     // Training curves of the first run.
     let mut series: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
     for (stage, metric, epoch, value) in collect::epochs(&runs[0], cache) {
-        let keep = metric == "val_accuracy" || (metric.ends_with("/val_accuracy") && !metric.starts_with("part") && !metric.starts_with("hint"));
+        let keep = metric == "val_accuracy"
+            || (metric.ends_with("/val_accuracy")
+                && !metric.starts_with("part")
+                && !metric.starts_with("hint"));
         if keep {
-            series.entry(format!("{stage} {}", metric.trim_end_matches("val_accuracy").trim_end_matches('/'))).or_default().push((epoch as f64, 100.0 * value));
+            series
+                .entry(format!(
+                    "{stage} {}",
+                    metric
+                        .trim_end_matches("val_accuracy")
+                        .trim_end_matches('/')
+                ))
+                .or_default()
+                .push((epoch as f64, 100.0 * value));
         }
     }
     if !series.is_empty() {
-        let s: Vec<(String, Vec<(f64, f64)>)> = series.into_iter().map(|(k, v)| (k.trim().to_string(), v)).collect();
-        figs.push(("Training curves (first run)".into(), fig("curves", figures::curves(&fig_dir, "curves", "Validation accuracy per epoch", &s))?));
+        let s: Vec<(String, Vec<(f64, f64)>)> = series
+            .into_iter()
+            .map(|(k, v)| (k.trim().to_string(), v))
+            .collect();
+        figs.push((
+            "Training curves (first run)".into(),
+            fig(
+                "curves",
+                figures::curves(&fig_dir, "curves", "Validation accuracy per epoch", &s),
+            )?,
+        ));
     }
     // Per-attribute accuracy, mean over runs, one bar per evaluate stage.
-    let stages: Vec<String> = evals.iter().map(|e| e.stage.clone()).fold(Vec::new(), |mut v, s| {
-        if !v.contains(&s) {
-            v.push(s);
-        }
-        v
-    });
+    let stages: Vec<String> = evals
+        .iter()
+        .map(|e| e.stage.clone())
+        .fold(Vec::new(), |mut v, s| {
+            if !v.contains(&s) {
+                v.push(s);
+            }
+            v
+        });
     let mut attrs: Vec<String> = Vec::new();
     for e in &evals {
         for (a, _) in &e.attributes {
@@ -128,42 +171,135 @@ pub fn generate(name: &str, runs: &[RunRecord], cache: &Cache, out: &Path) -> Re
                 let v = stages
                     .iter()
                     .map(|s| {
-                        let xs: Vec<f64> = evals.iter().filter(|e| &e.stage == s).filter_map(|e| e.attributes.iter().find(|(n, _)| n == a).map(|(_, x)| 100.0 * x)).collect();
-                        if xs.is_empty() { f64::NAN } else { claims::mean_std(&xs).0 }
+                        let xs: Vec<f64> = evals
+                            .iter()
+                            .filter(|e| &e.stage == s)
+                            .filter_map(|e| {
+                                e.attributes
+                                    .iter()
+                                    .find(|(n, _)| n == a)
+                                    .map(|(_, x)| 100.0 * x)
+                            })
+                            .collect();
+                        if xs.is_empty() {
+                            f64::NAN
+                        } else {
+                            claims::mean_std(&xs).0
+                        }
                     })
                     .collect();
                 (a.clone(), v)
             })
             .collect();
-        figs.push(("Per-attribute test accuracy (mean over runs)".into(), fig("attributes", figures::bars(&fig_dir, "attributes", "Per-attribute accuracy", "test accuracy (%)", &stages, &rows))?));
+        figs.push((
+            "Per-attribute test accuracy (mean over runs)".into(),
+            fig(
+                "attributes",
+                figures::bars(
+                    &fig_dir,
+                    "attributes",
+                    "Per-attribute accuracy",
+                    "test accuracy (%)",
+                    &stages,
+                    &rows,
+                ),
+            )?,
+        ));
     }
     // Figures 5 and 6 from the first run with fused PaW weights.
     if let Some((fusion, labels)) = runs.iter().find_map(|r| fusion_of(r, cache)) {
         let rsl = &fusion["rsl"];
         let m = labels.len();
-        let rows: Vec<(String, Vec<f64>)> = (0..m).map(|j| (labels[j].clone(), vec![rsl[0][j].as_f64().unwrap_or(f64::NAN), rsl[j + 1][j].as_f64().unwrap_or(f64::NAN)])).collect();
-        figs.push(("Figure 5: RSL weights, whole-image subnet vs the attribute's own part subnet".into(), fig("rsl", figures::bars(&fig_dir, "rsl", "Region switch layer weights", "RSL weight", &["whole-image subnet".into(), "the attribute's part subnet".into()], &rows))?));
-        let arl: Vec<Vec<f32>> = (0..m).map(|j| (0..m).map(|i| fusion["arl"][j][i].as_f64().unwrap_or(0.0) as f32).collect()).collect();
+        let rows: Vec<(String, Vec<f64>)> = (0..m)
+            .map(|j| {
+                (
+                    labels[j].clone(),
+                    vec![
+                        rsl[0][j].as_f64().unwrap_or(f64::NAN),
+                        rsl[j + 1][j].as_f64().unwrap_or(f64::NAN),
+                    ],
+                )
+            })
+            .collect();
+        figs.push((
+            "Figure 5: RSL weights, whole-image subnet vs the attribute's own part subnet".into(),
+            fig(
+                "rsl",
+                figures::bars(
+                    &fig_dir,
+                    "rsl",
+                    "Region switch layer weights",
+                    "RSL weight",
+                    &[
+                        "whole-image subnet".into(),
+                        "the attribute's part subnet".into(),
+                    ],
+                    &rows,
+                ),
+            )?,
+        ));
+        let arl: Vec<Vec<f32>> = (0..m)
+            .map(|j| {
+                (0..m)
+                    .map(|i| fusion["arl"][j][i].as_f64().unwrap_or(0.0) as f32)
+                    .collect()
+            })
+            .collect();
         figs.push(("Figure 6: attribute relation layer weights (row: output attribute; red positive, blue negative)".into(), fig("arl", figures::heatmap(&fig_dir, "arl", "Attribute relation layer", &labels, &arl))?));
     }
     // Figure 4: CAM heatmaps written by `localize`.
-    if let Some(dir) = runs.iter().find_map(|r| r.stages.iter().find(|s| s.kind == "localize").and_then(|s| collect::entry_dir(cache, r, &s.id))) {
-        let mut pngs: Vec<String> = std::fs::read_dir(dir.join("heatmaps")).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect()).unwrap_or_default();
+    if let Some(dir) = runs.iter().find_map(|r| {
+        r.stages
+            .iter()
+            .find(|s| s.kind == "localize")
+            .and_then(|s| collect::entry_dir(cache, r, &s.id))
+    }) {
+        let mut pngs: Vec<String> = std::fs::read_dir(dir.join("heatmaps"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
         pngs.sort();
         let mut copied = Vec::new();
         for p in pngs.iter().take(4) {
             let dst = fig_dir.join(format!("cam_{p}"));
             // Tiles are the input size (64 px on CPU): enlarge so faces are visible.
-            let img = image::open(dir.join("heatmaps").join(p)).map_err(|e| ReportError::Write { path: dst.clone(), source: std::io::Error::other(e) })?;
+            let img =
+                image::open(dir.join("heatmaps").join(p)).map_err(|e| ReportError::Write {
+                    path: dst.clone(),
+                    source: std::io::Error::other(e),
+                })?;
             let scale = (768 / img.height().max(1)).clamp(1, 4);
-            img.resize(img.width() * scale, img.height() * scale, image::imageops::FilterType::Nearest)
-                .save(&dst)
-                .map_err(|e| ReportError::Write { path: dst.clone(), source: std::io::Error::other(e) })?;
+            img.resize(
+                img.width() * scale,
+                img.height() * scale,
+                image::imageops::FilterType::Nearest,
+            )
+            .save(&dst)
+            .map_err(|e| ReportError::Write {
+                path: dst.clone(),
+                source: std::io::Error::other(e),
+            })?;
             copied.push(format!("cam_{p}"));
         }
         if !copied.is_empty() {
-            let names: Vec<String> = std::fs::read(dir.join("heatmaps.json")).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).and_then(|v| v["attributes"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())).unwrap_or_default();
-            figs.push((format!("Figure 4: CAM heatmaps (image, then {})", names.join(", ")), copied));
+            let names: Vec<String> = std::fs::read(dir.join("heatmaps.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| {
+                    v["attributes"].as_array().map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                })
+                .unwrap_or_default();
+            figs.push((
+                format!("Figure 4: CAM heatmaps (image, then {})", names.join(", ")),
+                copied,
+            ));
         }
     }
 
@@ -177,17 +313,31 @@ pub fn generate(name: &str, runs: &[RunRecord], cache: &Cache, out: &Path) -> Re
         let path = out.join(file);
         std::fs::write(&path, text).map_err(|source| ReportError::Write { path, source })?;
     }
-    Ok(Written { dir: out.to_path_buf(), tables: tables.iter().map(|t| t.title.clone()).collect(), figures: figs.into_iter().flat_map(|f| f.1).collect() })
+    Ok(Written {
+        dir: out.to_path_buf(),
+        tables: tables.iter().map(|t| t.title.clone()).collect(),
+        figures: figs.into_iter().flat_map(|f| f.1).collect(),
+    })
 }
 
 fn fusion_of(run: &RunRecord, cache: &Cache) -> Option<(serde_json::Value, Vec<String>)> {
     // The last fused PaW with FRL parts (not a block grid): finetuned if there is one.
-    let v: serde_json::Value = run.stages.iter().rev().filter(|s| s.kind == "finetune-paw" || s.kind == "train-fusion").find_map(|s| {
-        let dir = collect::entry_dir(cache, run, &s.id)?;
-        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("fusion.json")).ok()?).ok()?;
-        v["grid"].is_null().then_some(v)
-    })?;
-    let labels = v["attributes"].as_array()?.iter().filter_map(|a| a.as_str().map(String::from)).collect();
+    let v: serde_json::Value = run
+        .stages
+        .iter()
+        .rev()
+        .filter(|s| s.kind == "finetune-paw" || s.kind == "train-fusion")
+        .find_map(|s| {
+            let dir = collect::entry_dir(cache, run, &s.id)?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("fusion.json")).ok()?).ok()?;
+            v["grid"].is_null().then_some(v)
+        })?;
+    let labels = v["attributes"]
+        .as_array()?
+        .iter()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
     Some((v, labels))
 }
 
@@ -201,13 +351,21 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
             if !seen.insert(s.key.clone()) {
                 continue;
             }
-            let Some(dir) = collect::entry_dir(cache, r, &s.id) else { continue };
-            for (a, v) in crate::metrics::store::read_attribute_accuracy(&dir.join("pointing.parquet")).unwrap_or_default() {
+            let Some(dir) = collect::entry_dir(cache, r, &s.id) else {
+                continue;
+            };
+            for (a, v) in
+                crate::metrics::store::read_attribute_accuracy(&dir.join("pointing.parquet"))
+                    .unwrap_or_default()
+            {
                 if v.is_finite() {
                     per.entry(a).or_default().push(100.0 * v);
                 }
             }
-            for (a, v) in crate::metrics::store::read_attribute_accuracy(&dir.join("maxboxacc.parquet")).unwrap_or_default() {
+            for (a, v) in
+                crate::metrics::store::read_attribute_accuracy(&dir.join("maxboxacc.parquet"))
+                    .unwrap_or_default()
+            {
                 if v.is_finite() {
                     boxes.entry(a).or_default().push(100.0 * v);
                 }
@@ -240,7 +398,10 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
 }
 
 fn runs_table(runs: &[RunRecord]) -> Table {
-    let commits: std::collections::BTreeSet<(Option<&String>, Option<bool>)> = runs.iter().map(|r| (r.git_commit.as_ref(), r.git_dirty)).collect();
+    let commits: std::collections::BTreeSet<(Option<&String>, Option<bool>)> = runs
+        .iter()
+        .map(|r| (r.git_commit.as_ref(), r.git_dirty))
+        .collect();
     let notes = if commits.len() > 1 || commits.iter().any(|c| c.1 == Some(true)) {
         vec!["These runs come from different commits or a dirty tree: cached stages are shared only when their inputs match, but code outside the stage kinds' versions may differ.".into()]
     } else {
@@ -248,23 +409,60 @@ fn runs_table(runs: &[RunRecord]) -> Table {
     };
     Table {
         title: "Runs".into(),
-        header: vec!["run".into(), "point".into(), "status".into(), "commit".into(), "stages ran / cached".into()],
+        header: vec![
+            "run".into(),
+            "point".into(),
+            "status".into(),
+            "commit".into(),
+            "stages ran / cached".into(),
+        ],
         rows: runs
             .iter()
             .map(|r| {
                 let ran = r.stages.iter().filter(|s| s.status == "ran").count();
                 let cached = r.stages.iter().filter(|s| s.status == "cached").count();
-                let commit = r.git_commit.as_deref().map_or("-".to_string(), |c| format!("{}{}", &c[..c.len().min(10)], if r.git_dirty == Some(true) { " (dirty)" } else { "" }));
-                vec![r.id.clone(), r.point.join(" "), r.status.clone(), commit, format!("{ran} / {cached}")]
+                let commit = r.git_commit.as_deref().map_or("-".to_string(), |c| {
+                    format!(
+                        "{}{}",
+                        &c[..c.len().min(10)],
+                        if r.git_dirty == Some(true) {
+                            " (dirty)"
+                        } else {
+                            ""
+                        }
+                    )
+                });
+                vec![
+                    r.id.clone(),
+                    r.point.join(" "),
+                    r.status.clone(),
+                    commit,
+                    format!("{ran} / {cached}"),
+                ]
             })
             .collect(),
         notes,
     }
 }
 
-fn render(m: &dyn Markup, name: &str, runs: &[RunRecord], tables: &[Table], figs: &[(String, Vec<String>)], fig_dir: &Path) -> String {
+fn render(
+    m: &dyn Markup,
+    name: &str,
+    runs: &[RunRecord],
+    tables: &[Table],
+    figs: &[(String, Vec<String>)],
+    fig_dir: &Path,
+) -> String {
     let html = m.heading("x").starts_with('<');
-    let mut out = if html { format!("<h1>{}</h1>\n<p>{}</p>\n", m.escape(name), m.escape(&runs[0].title)) } else { format!("# {}\n\n{}\n", m.escape(name), m.escape(&runs[0].title)) };
+    let mut out = if html {
+        format!(
+            "<h1>{}</h1>\n<p>{}</p>\n",
+            m.escape(name),
+            m.escape(&runs[0].title)
+        )
+    } else {
+        format!("# {}\n\n{}\n", m.escape(name), m.escape(&runs[0].title))
+    };
     for t in tables {
         out.push_str(&m.table(t));
     }
@@ -275,7 +473,9 @@ fn render(m: &dyn Markup, name: &str, runs: &[RunRecord], tables: &[Table], figs
         for f in png {
             if html {
                 // Embedded, so the HTML file stands alone.
-                let data = std::fs::read(fig_dir.join(f)).map(|b| base64(&b)).unwrap_or_default();
+                let data = std::fs::read(fig_dir.join(f))
+                    .map(|b| base64(&b))
+                    .unwrap_or_default();
                 out.push_str(&format!("<figure><img src=\"data:image/png;base64,{data}\" alt=\"{}\"><figcaption>{}</figcaption></figure>\n", m.escape(caption), m.escape(caption)));
             } else {
                 out.push_str(&format!("\n![{}](figures/{})\n", m.escape(caption), f));
@@ -290,7 +490,9 @@ fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for k in 0..4 {
             if k <= c.len() {
                 out.push(T[(n >> (18 - 6 * k) & 63) as usize] as char);

@@ -21,14 +21,23 @@ pub fn cells() -> Vec<Cell> {
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| {
             let f = split_csv(l);
-            (f.len() >= 4).then(|| Cell { table: f[0].clone(), row: f[1].clone(), column: f[2].clone(), value: f[3].clone(), note: f.get(4).cloned().unwrap_or_default() })
+            (f.len() >= 4).then(|| Cell {
+                table: f[0].clone(),
+                row: f[1].clone(),
+                column: f[2].clone(),
+                value: f[3].clone(),
+                note: f.get(4).cloned().unwrap_or_default(),
+            })
         })
         .collect()
 }
 
 /// The paper's value for `(table, row, column)`, if the text kept it.
 pub fn value(table: &str, row: &str, column: &str) -> Option<String> {
-    cells().into_iter().find(|c| c.table == table && c.row == row && c.column == column).map(|c| c.value)
+    cells()
+        .into_iter()
+        .find(|c| c.table == table && c.row == row && c.column == column)
+        .map(|c| c.value)
 }
 
 /// Fields of one CSV line (double quotes, `""` escapes).

@@ -47,8 +47,22 @@ impl Markup for Markdown {
         s.replace('|', "\\|").replace('<', "&lt;")
     }
     fn row(&self, cells: &[String], header: bool) -> String {
-        let line = format!("| {} |\n", cells.iter().map(|c| self.escape(c)).collect::<Vec<_>>().join(" | "));
-        if header { format!("{line}|{}\n", cells.iter().map(|_| "---|").collect::<String>()) } else { line }
+        let line = format!(
+            "| {} |\n",
+            cells
+                .iter()
+                .map(|c| self.escape(c))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        if header {
+            format!(
+                "{line}|{}\n",
+                cells.iter().map(|_| "---|").collect::<String>()
+            )
+        } else {
+            line
+        }
     }
     fn heading(&self, s: &str) -> String {
         format!("\n### {}\n\n", self.escape(s))
@@ -62,7 +76,11 @@ pub struct Html;
 
 /// Escape text for HTML element content and attribute values.
 pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 impl Markup for Html {
@@ -72,7 +90,13 @@ impl Markup for Html {
     fn row(&self, cells: &[String], header: bool) -> String {
         let tag = if header { "th" } else { "td" };
         let open = if header { "<table>\n" } else { "" };
-        format!("{open}<tr>{}</tr>\n", cells.iter().map(|c| format!("<{tag}>{}</{tag}>", self.escape(c))).collect::<String>())
+        format!(
+            "{open}<tr>{}</tr>\n",
+            cells
+                .iter()
+                .map(|c| format!("<{tag}>{}</{tag}>", self.escape(c)))
+                .collect::<String>()
+        )
     }
     fn heading(&self, s: &str) -> String {
         format!("<h3>{}</h3>\n", self.escape(s))
@@ -90,7 +114,11 @@ fn pm(v: &[f64]) -> String {
         return "—".into();
     }
     let (m, s) = mean_std(v);
-    if v.len() > 1 { format!("{m:.2} ± {s:.2} (n={})", v.len()) } else { format!("{m:.2}") }
+    if v.len() > 1 {
+        format!("{m:.2} ± {s:.2} (n={})", v.len())
+    } else {
+        format!("{m:.2}")
+    }
 }
 
 fn accs<'a>(evals: impl Iterator<Item = &'a Evaluation>) -> Vec<f64> {
@@ -105,23 +133,58 @@ fn paper_or_dash(table: &str, row: &str, col: &str) -> String {
 pub fn evaluations(evals: &[Evaluation]) -> Table {
     let mut by: BTreeMap<(String, String, String, String), Vec<f64>> = BTreeMap::new();
     for e in evals {
-        by.entry((e.stage.clone(), e.model_stage.clone(), e.head.clone(), e.split.clone())).or_default().push(100.0 * e.mean_accuracy);
+        by.entry((
+            e.stage.clone(),
+            e.model_stage.clone(),
+            e.head.clone(),
+            e.split.clone(),
+        ))
+        .or_default()
+        .push(100.0 * e.mean_accuracy);
     }
     Table {
         title: "Evaluations: mean accuracy (%)".into(),
-        header: vec!["stage".into(), "model".into(), "head".into(), "split".into(), "mean accuracy".into()],
-        rows: by.into_iter().map(|((s, m, h, sp), v)| vec![s, m, h, sp, pm(&v)]).collect(),
+        header: vec![
+            "stage".into(),
+            "model".into(),
+            "head".into(),
+            "split".into(),
+            "mean accuracy".into(),
+        ],
+        rows: by
+            .into_iter()
+            .map(|((s, m, h, sp), v)| vec![s, m, h, sp, pm(&v)])
+            .collect(),
         notes: vec![],
     }
 }
 
 /// Table 1: with and without MNL, both branches.
 pub fn table1(evals: &[Evaluation]) -> Table {
-    let frl = |mnl: bool, head: &str| accs(evals.iter().filter(|e| !e.single_label && e.model_kind == "train-frl" && e.mnl == Some(mnl) && e.head == head));
+    let frl = |mnl: bool, head: &str| {
+        accs(evals.iter().filter(|e| {
+            !e.single_label && e.model_kind == "train-frl" && e.mnl == Some(mnl) && e.head == head
+        }))
+    };
     let rows = vec![
-        vec!["Without MNL".into(), "Loc. Branch".into(), pm(&frl(false, "loc")), paper_or_dash("1", "Without MNL", "Loc. Branch")],
-        vec!["MNL".into(), "Classif. Branch".into(), pm(&frl(true, "mnl")), paper_or_dash("1", "MNL", "Classif. Branch")],
-        vec!["MNL".into(), "Loc. Branch".into(), pm(&frl(true, "loc")), paper_or_dash("1", "MNL", "Loc. Branch")],
+        vec![
+            "Without MNL".into(),
+            "Loc. Branch".into(),
+            pm(&frl(false, "loc")),
+            paper_or_dash("1", "Without MNL", "Loc. Branch"),
+        ],
+        vec![
+            "MNL".into(),
+            "Classif. Branch".into(),
+            pm(&frl(true, "mnl")),
+            paper_or_dash("1", "MNL", "Classif. Branch"),
+        ],
+        vec![
+            "MNL".into(),
+            "Loc. Branch".into(),
+            pm(&frl(true, "loc")),
+            paper_or_dash("1", "MNL", "Loc. Branch"),
+        ],
     ];
     Table {
         title: "Table 1: FRL mean accuracy (%) with and without multi-net learning".into(),
@@ -134,10 +197,26 @@ pub fn table1(evals: &[Evaluation]) -> Table {
 /// Table 2 (CUB-200-2011): FRL with and without MNL, on full images and on
 /// CAM-box crops, plus our extra ground-truth-box row; top-1 accuracy.
 pub fn table2(evals: &[Evaluation]) -> Table {
-    let frl = |mnl: bool, crop: &str, head: &str| accs(evals.iter().filter(|e| e.single_label && e.model_kind == "train-frl" && e.mnl == Some(mnl) && e.crop == crop && e.head == head));
+    let frl = |mnl: bool, crop: &str, head: &str| {
+        accs(evals.iter().filter(|e| {
+            e.single_label
+                && e.model_kind == "train-frl"
+                && e.mnl == Some(mnl)
+                && e.crop == crop
+                && e.head == head
+        }))
+    };
     let mut rows = Vec::new();
-    for (crop, where_) in [("full", "on full image"), ("cam", "on crop"), ("box", "on ground-truth box")] {
-        for (mnl, head, branch) in [(false, "loc", "Loc. Branch"), (true, "mnl", "Classif. Branch"), (true, "loc", "Loc. Branch")] {
+    for (crop, where_) in [
+        ("full", "on full image"),
+        ("cam", "on crop"),
+        ("box", "on ground-truth box"),
+    ] {
+        for (mnl, head, branch) in [
+            (false, "loc", "Loc. Branch"),
+            (true, "mnl", "Classif. Branch"),
+            (true, "loc", "Loc. Branch"),
+        ] {
             let training = format!("{} {where_}", if mnl { "MNL" } else { "Without MNL" });
             let ours = frl(mnl, crop, head);
             let paper = paper_or_dash("2", &training, branch);
@@ -160,11 +239,35 @@ pub fn table2(evals: &[Evaluation]) -> Table {
 /// Table 3: TNet vs SNet1–3, accuracy and parameters.
 pub fn table3(evals: &[Evaluation]) -> Table {
     let mut rows = Vec::new();
-    for (name, net, kind) in [("TNet", "tnet", "train-frl"), ("SNet1", "snet1", "compress"), ("SNet2", "snet2", "compress"), ("SNet3", "snet3", "compress")] {
-        let sel: Vec<&Evaluation> = evals.iter().filter(|e| !e.single_label && e.model_kind == kind && e.net.as_deref() == Some(net) && e.head == "loc" && (kind != "train-frl" || e.mnl == Some(true))).collect();
-        let params = sel.first().and_then(|e| e.params).map_or("—".into(), |p| format!("{:.3}M", p / 1e6));
+    for (name, net, kind) in [
+        ("TNet", "tnet", "train-frl"),
+        ("SNet1", "snet1", "compress"),
+        ("SNet2", "snet2", "compress"),
+        ("SNet3", "snet3", "compress"),
+    ] {
+        let sel: Vec<&Evaluation> = evals
+            .iter()
+            .filter(|e| {
+                !e.single_label
+                    && e.model_kind == kind
+                    && e.net.as_deref() == Some(net)
+                    && e.head == "loc"
+                    && (kind != "train-frl" || e.mnl == Some(true))
+            })
+            .collect();
+        let params = sel
+            .first()
+            .and_then(|e| e.params)
+            .map_or("—".into(), |p| format!("{:.3}M", p / 1e6));
         let full = crate::models::attr_net::param_count(net_of(net), 40);
-        rows.push(vec![name.into(), pm(&accs(sel.iter().copied())), paper_or_dash("3", name, "Accuracy"), params, format!("{:.3}M", full as f64 / 1e6), paper_or_dash("3", name, "Param.")]);
+        rows.push(vec![
+            name.into(),
+            pm(&accs(sel.iter().copied())),
+            paper_or_dash("3", name, "Accuracy"),
+            params,
+            format!("{:.3}M", full as f64 / 1e6),
+            paper_or_dash("3", name, "Param."),
+        ]);
     }
     Table {
         title: "Table 3: compression — mean accuracy (%) and parameters".into(),
@@ -175,7 +278,10 @@ pub fn table3(evals: &[Evaluation]) -> Table {
 }
 
 fn net_of(name: &str) -> crate::spec::Net {
-    crate::spec::Net::ALL.into_iter().find(|n| n.as_str() == name).unwrap_or(crate::spec::Net::Snet3)
+    crate::spec::Net::ALL
+        .into_iter()
+        .find(|n| n.as_str() == name)
+        .unwrap_or(crate::spec::Net::Snet3)
 }
 
 /// Table 4: comparison with other compact models on aligned CelebA (paper only).
@@ -183,20 +289,40 @@ pub fn table4() -> Table {
     let mut by_row: BTreeMap<String, (String, String)> = BTreeMap::new();
     for c in paper::cells().into_iter().filter(|c| c.table == "4") {
         let e = by_row.entry(c.row).or_default();
-        if c.column == "Accuracy" { e.0 = c.value } else { e.1 = c.value }
+        if c.column == "Accuracy" {
+            e.0 = c.value
+        } else {
+            e.1 = c.value
+        }
     }
     Table {
         title: "Table 4: compact models on aligned CelebA (paper)".into(),
-        header: vec!["model".into(), "accuracy (paper)".into(), "params (paper)".into()],
-        rows: by_row.into_iter().map(|(r, (a, p))| vec![r, a, p]).collect(),
+        header: vec![
+            "model".into(),
+            "accuracy (paper)".into(),
+            "params (paper)".into(),
+        ],
+        rows: by_row
+            .into_iter()
+            .map(|(r, (a, p))| vec![r, a, p])
+            .collect(),
         notes: vec!["Other authors' models; not rerun by exp.".into()],
     }
 }
 
 /// Table 5: per-attribute Whole-only / Part-only / PaW, ours beside the paper's.
 pub fn table5(evals: &[Evaluation]) -> Table {
-    let heads = [("Whole-only", "whole-only"), ("Part-only", "part-only"), ("PaW", "paw")];
-    let pick = |head: &str| -> Vec<&Evaluation> { evals.iter().filter(|e| e.head == head && e.grid.is_none()).collect() };
+    let heads = [
+        ("Whole-only", "whole-only"),
+        ("Part-only", "part-only"),
+        ("PaW", "paw"),
+    ];
+    let pick = |head: &str| -> Vec<&Evaluation> {
+        evals
+            .iter()
+            .filter(|e| e.head == head && e.grid.is_none())
+            .collect()
+    };
     let mut attrs: Vec<String> = Vec::new();
     for (_, h) in heads {
         for e in pick(h) {
@@ -211,8 +337,20 @@ pub fn table5(evals: &[Evaluation]) -> Table {
     for a in &attrs {
         let mut row = vec![a.clone()];
         for (paper_row, h) in heads {
-            let v: Vec<f64> = pick(h).iter().filter_map(|e| e.attributes.iter().find(|(n, _)| n == a).map(|(_, x)| 100.0 * x)).collect();
-            row.push(if v.is_empty() { "—".into() } else { format!("{:.2}", mean_std(&v).0) });
+            let v: Vec<f64> = pick(h)
+                .iter()
+                .filter_map(|e| {
+                    e.attributes
+                        .iter()
+                        .find(|(n, _)| n == a)
+                        .map(|(_, x)| 100.0 * x)
+                })
+                .collect();
+            row.push(if v.is_empty() {
+                "—".into()
+            } else {
+                format!("{:.2}", mean_std(&v).0)
+            });
             row.push(paper_or_dash("5", paper_row, a));
         }
         rows.push(row);
@@ -242,8 +380,16 @@ pub fn blocks(evals: &[Evaluation]) -> Table {
         title: "PaW parts: FRL patches vs 4x4 blocks, mean accuracy (%)".into(),
         header: vec!["parts".into(), "ours".into(), "paper".into()],
         rows: vec![
-            vec!["FRL patches".into(), pm(&frl), paper_or_dash("5", "PaW", "Average")],
-            vec!["4x4 blocks".into(), pm(&blocks), paper_or_dash("text", "4x4 blocks PaW", "Average")],
+            vec![
+                "FRL patches".into(),
+                pm(&frl),
+                paper_or_dash("5", "PaW", "Average"),
+            ],
+            vec![
+                "4x4 blocks".into(),
+                pm(&blocks),
+                paper_or_dash("text", "4x4 blocks PaW", "Average"),
+            ],
         ],
         notes: vec![],
     }
@@ -255,9 +401,18 @@ mod tests {
 
     #[test]
     fn html_escapes_user_strings() {
-        let t = Table { title: "<script>alert(1)</script>".into(), header: vec!["a&b".into()], rows: vec![vec!["\"x\"".into()]], notes: vec![] };
+        let t = Table {
+            title: "<script>alert(1)</script>".into(),
+            header: vec!["a&b".into()],
+            rows: vec![vec!["\"x\"".into()]],
+            notes: vec![],
+        };
         let html = Html.table(&t);
         assert!(!html.contains("<script>"));
-        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && html.contains("a&amp;b") && html.contains("&quot;x&quot;"));
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+                && html.contains("a&amp;b")
+                && html.contains("&quot;x&quot;")
+        );
     }
 }

@@ -40,7 +40,11 @@ pub struct Source {
 impl Source {
     pub fn new(path: &Path, text: String) -> Self {
         let doc = toml_edit::Document::parse(text.clone()).ok();
-        Self { path: path.to_path_buf(), text, doc }
+        Self {
+            path: path.to_path_buf(),
+            text,
+            doc,
+        }
     }
 
     /// `file:line:column` of the deepest part of `path` found in this file.
@@ -124,11 +128,25 @@ mod tests {
         let text = "[train]\nlr = 0.1\n\n[[stage]]\nid = \"a\"\n\n[[stage]]\nid = \"b\"\nmnl = 3\n";
         let src = Source::new(Path::new("s.toml"), text.to_string());
         let p = |v: &[Seg]| src.locate(v).unwrap();
-        assert_eq!(p(&[Seg::Key("train".into()), Seg::Key("lr".into())]), "s.toml:2:1");
         assert_eq!(
-            p(&[Seg::Key("stage".into()), Seg::Index(1), Seg::Key("mnl".into())]),
+            p(&[Seg::Key("train".into()), Seg::Key("lr".into())]),
+            "s.toml:2:1"
+        );
+        assert_eq!(
+            p(&[
+                Seg::Key("stage".into()),
+                Seg::Index(1),
+                Seg::Key("mnl".into())
+            ]),
             "s.toml:9:1"
         );
-        assert_eq!(display_path(&[Seg::Key("stage".into()), Seg::Index(1), Seg::Key("mnl".into())]), "stage[1].mnl");
+        assert_eq!(
+            display_path(&[
+                Seg::Key("stage".into()),
+                Seg::Index(1),
+                Seg::Key("mnl".into())
+            ]),
+            "stage[1].mnl"
+        );
     }
 }

@@ -27,7 +27,11 @@ use schema::*;
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("failed to read spec `{}`", path.display())]
-    Read { path: PathBuf, #[source] source: std::io::Error },
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{location}: {message}")]
     Invalid { location: String, message: String },
     #[error("invalid override `-s {arg}`: {message}")]
@@ -186,13 +190,82 @@ impl StageKind {
     fn keys(self) -> &'static [&'static str] {
         match self {
             Self::GenerateData | Self::ReadData => &[],
-            Self::Train => &["data", "net", "width", "maps", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "init"],
-            Self::TrainFrl => &["data", "net", "width", "maps", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "mnl", "mnl-hidden", "init"],
+            Self::Train => &[
+                "data",
+                "net",
+                "width",
+                "maps",
+                "epochs",
+                "batch-size",
+                "lr",
+                "momentum",
+                "weight-decay",
+                "flip",
+                "init",
+            ],
+            Self::TrainFrl => &[
+                "data",
+                "net",
+                "width",
+                "maps",
+                "epochs",
+                "batch-size",
+                "lr",
+                "momentum",
+                "weight-decay",
+                "flip",
+                "mnl",
+                "mnl-hidden",
+                "init",
+            ],
             Self::Localize => &["data", "model", "patch", "samples"],
-            Self::Compress => &["data", "teacher", "net", "width", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip", "hint-epochs", "hint-lr"],
-            Self::TrainParts => &["data", "whole", "regions", "grid", "part-size", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"],
-            Self::TrainFusion => &["data", "parts", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"],
-            Self::FinetunePaw => &["data", "fusion", "epochs", "batch-size", "lr", "momentum", "weight-decay", "flip"],
+            Self::Compress => &[
+                "data",
+                "teacher",
+                "net",
+                "width",
+                "epochs",
+                "batch-size",
+                "lr",
+                "momentum",
+                "weight-decay",
+                "flip",
+                "hint-epochs",
+                "hint-lr",
+            ],
+            Self::TrainParts => &[
+                "data",
+                "whole",
+                "regions",
+                "grid",
+                "part-size",
+                "epochs",
+                "batch-size",
+                "lr",
+                "momentum",
+                "weight-decay",
+                "flip",
+            ],
+            Self::TrainFusion => &[
+                "data",
+                "parts",
+                "epochs",
+                "batch-size",
+                "lr",
+                "momentum",
+                "weight-decay",
+                "flip",
+            ],
+            Self::FinetunePaw => &[
+                "data",
+                "fusion",
+                "epochs",
+                "batch-size",
+                "lr",
+                "momentum",
+                "weight-decay",
+                "flip",
+            ],
             Self::Evaluate => &["data", "model", "split", "head"],
             Self::CropData => &["data", "regions", "expand"],
         }
@@ -206,16 +279,36 @@ pub enum StageConfig {
     GenerateData(DataSpec),
     ReadData(DataSpec),
     Train(TrainConfig),
-    TrainFrl { #[serde(flatten)] train: TrainConfig, mnl: bool, mnl_hidden: u32 },
-    Localize { patch: f64, samples: u32 },
-    Compress { #[serde(flatten)] train: TrainConfig, hint_epochs: u32, hint_lr: f64 },
-    TrainParts { #[serde(flatten)] train: TrainConfig, part_size: u32, grid: Option<u32> },
+    TrainFrl {
+        #[serde(flatten)]
+        train: TrainConfig,
+        mnl: bool,
+        mnl_hidden: u32,
+    },
+    Localize {
+        patch: f64,
+        samples: u32,
+    },
+    Compress {
+        #[serde(flatten)]
+        train: TrainConfig,
+        hint_epochs: u32,
+        hint_lr: f64,
+    },
+    TrainParts {
+        #[serde(flatten)]
+        train: TrainConfig,
+        part_size: u32,
+        grid: Option<u32>,
+    },
     TrainFusion(TrainConfig),
     FinetunePaw(TrainConfig),
     Evaluate(EvalConfig),
     /// Crop every image to a box (the CAM box of `regions`, else the
     /// annotated box) × `expand`, as a new data stage.
-    CropData { expand: f64 },
+    CropData {
+        expand: f64,
+    },
 }
 
 /// Training hyperparameters, defaults filled in.
@@ -310,7 +403,13 @@ pub enum Head {
 }
 
 impl Head {
-    pub const ALL: [Head; 5] = [Head::Loc, Head::Mnl, Head::Paw, Head::WholeOnly, Head::PartOnly];
+    pub const ALL: [Head; 5] = [
+        Head::Loc,
+        Head::Mnl,
+        Head::Paw,
+        Head::WholeOnly,
+        Head::PartOnly,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Head::Loc => "loc",
@@ -330,7 +429,10 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Spec, SpecError> {
     for arg in overrides {
         overridden.push(apply_override(&mut table, arg)?);
     }
-    let ctx = Ctx { sources: &sources, overridden: &overridden };
+    let ctx = Ctx {
+        sources: &sources,
+        overridden: &overridden,
+    };
     let raw: RawSpec = ctx.deserialize(toml::Value::Table(table), &[])?;
     resolve(raw, path, overrides, &ctx)
 }
@@ -344,19 +446,35 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn error(&self, path: &[Seg], message: impl std::fmt::Display) -> SpecError {
         let key = display_path(path);
-        if let Some((_, arg)) = self.overridden.iter().rev().find(|(p, _)| path.starts_with(p)) {
-            return SpecError::Override { arg: arg.clone(), message: format!("`{key}`: {message}") };
+        if let Some((_, arg)) = self
+            .overridden
+            .iter()
+            .rev()
+            .find(|(p, _)| path.starts_with(p))
+        {
+            return SpecError::Override {
+                arg: arg.clone(),
+                message: format!("`{key}`: {message}"),
+            };
         }
         let location = self
             .sources
             .iter()
             .find_map(|s| s.locate(path))
             .unwrap_or_else(|| self.sources[0].path.display().to_string());
-        let message = if key.is_empty() { message.to_string() } else { format!("`{key}`: {message}") };
+        let message = if key.is_empty() {
+            message.to_string()
+        } else {
+            format!("`{key}`: {message}")
+        };
         SpecError::Invalid { location, message }
     }
 
-    fn deserialize<T: serde::de::DeserializeOwned>(&self, value: toml::Value, base: &[Seg]) -> Result<T, SpecError> {
+    fn deserialize<T: serde::de::DeserializeOwned>(
+        &self,
+        value: toml::Value,
+        base: &[Seg],
+    ) -> Result<T, SpecError> {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let mut path = base.to_vec();
             for seg in e.path().iter() {
@@ -369,11 +487,16 @@ impl Ctx<'_> {
             let inner = e.into_inner().to_string();
             // The path is already in front: drop toml's trailing "in `key`" and
             // our raw type names.
-            let message: Vec<&str> = inner.lines().filter(|l| !l.trim_start().starts_with("in `")).collect();
+            let message: Vec<&str> = inner
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("in `"))
+                .collect();
             let mut message = message.join(" ").trim().to_string();
             if let Some(i) = message.find("expected struct Raw") {
                 let rest = &message[i + "expected struct Raw".len()..];
-                let end = rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
+                let end = rest
+                    .find(|c: char| !c.is_alphanumeric())
+                    .unwrap_or(rest.len());
                 message = format!("{}expected a table{}", &message[..i], &rest[end..]);
             }
             self.error(&path, message)
@@ -382,11 +505,19 @@ impl Ctx<'_> {
 }
 
 fn read_with_bases(path: &Path, sources: &mut Vec<Source>) -> Result<toml::Table, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.into(),
+        source,
+    })?;
     let src = Source::new(path, text);
     let mut table: toml::Table = toml::from_str(&src.text).map_err(|e| {
-        let location = e.span().map_or_else(|| path.display().to_string(), |s| src.position(s.start));
-        SpecError::Invalid { location, message: e.message().to_string() }
+        let location = e
+            .span()
+            .map_or_else(|| path.display().to_string(), |s| src.position(s.start));
+        SpecError::Invalid {
+            location,
+            message: e.message().to_string(),
+        }
     })?;
     let base = table.remove("extends");
     sources.push(src);
@@ -395,17 +526,27 @@ fn read_with_bases(path: &Path, sources: &mut Vec<Source>) -> Result<toml::Table
     let base_rel = match base {
         toml::Value::String(s) => s,
         other => {
-            let location = here.locate(&[Seg::Key("extends".into())]).unwrap_or_default();
+            let location = here
+                .locate(&[Seg::Key("extends".into())])
+                .unwrap_or_default();
             return Err(SpecError::Invalid {
                 location,
-                message: format!("`extends`: expected a path string, found {}", other.type_str()),
+                message: format!(
+                    "`extends`: expected a path string, found {}",
+                    other.type_str()
+                ),
             });
         }
     };
     let base_path = path.parent().unwrap_or(Path::new(".")).join(&base_rel);
     if sources.iter().any(|s| s.path == base_path) {
-        let location = here.locate(&[Seg::Key("extends".into())]).unwrap_or_default();
-        return Err(SpecError::Invalid { location, message: format!("`extends`: `{base_rel}` is already in the chain of bases (a cycle)") });
+        let location = here
+            .locate(&[Seg::Key("extends".into())])
+            .unwrap_or_default();
+        return Err(SpecError::Invalid {
+            location,
+            message: format!("`extends`: `{base_rel}` is already in the chain of bases (a cycle)"),
+        });
     }
     let mut merged = read_with_bases(&base_path, sources)?;
     // `sources` must list the child first so its positions win.
@@ -426,7 +567,9 @@ fn merge(base: &mut toml::Table, child: toml::Table) {
             (Some(toml::Value::Array(b)), toml::Value::Array(c)) if key == "stage" => {
                 for stage in c {
                     let id = stage.get("id").cloned();
-                    let existing = b.iter_mut().find(|s| id.is_some() && s.get("id") == id.as_ref());
+                    let existing = b
+                        .iter_mut()
+                        .find(|s| id.is_some() && s.get("id") == id.as_ref());
                     match (existing, stage) {
                         (Some(toml::Value::Table(bt)), toml::Value::Table(ct)) => merge(bt, ct),
                         (_, stage) => b.push(stage),
@@ -443,8 +586,13 @@ fn merge(base: &mut toml::Table, child: toml::Table) {
 /// Apply `key.path=value`; `stage.<id>.<key>` addresses a stage by id.
 /// Returns the table path it set, for error locations.
 fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(Vec<Seg>, String), SpecError> {
-    let err = |message: String| SpecError::Override { arg: arg.to_string(), message };
-    let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected `key.path=value`".into()))?;
+    let err = |message: String| SpecError::Override {
+        arg: arg.to_string(),
+        message,
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| err("expected `key.path=value`".into()))?;
     let value = parse_value(raw.trim());
     let parts: Vec<&str> = key.trim().split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
@@ -457,8 +605,14 @@ fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(Vec<Seg>, Strin
         let [_, id, tail @ ..] = parts.as_slice() else {
             return Err(err("stage overrides are `stage.<id>.<key>=value`".into()));
         };
-        let stages = cursor.get_mut("stage").and_then(|v| v.as_array_mut()).ok_or_else(|| err("the spec has no stages".into()))?;
-        let ids: Vec<String> = stages.iter().filter_map(|s| s.get("id")?.as_str().map(String::from)).collect();
+        let stages = cursor
+            .get_mut("stage")
+            .and_then(|v| v.as_array_mut())
+            .ok_or_else(|| err("the spec has no stages".into()))?;
+        let ids: Vec<String> = stages
+            .iter()
+            .filter_map(|s| s.get("id")?.as_str().map(String::from))
+            .collect();
         let index = stages
             .iter()
             .position(|s| s.get("id").and_then(|v| v.as_str()) == Some(id))
@@ -467,14 +621,20 @@ fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(Vec<Seg>, Strin
             return Err(err("stage overrides are `stage.<id>.<key>=value`".into()));
         }
         path.extend([Seg::Key("stage".into()), Seg::Index(index)]);
-        cursor = stages[index].as_table_mut().ok_or_else(|| err(format!("stage `{id}` is not a table")))?;
+        cursor = stages[index]
+            .as_table_mut()
+            .ok_or_else(|| err(format!("stage `{id}` is not a table")))?;
         rest = tail;
     }
     let (last, dirs) = rest.split_last().expect("non-empty");
     for dir in dirs {
         path.push(Seg::Key(dir.to_string()));
-        let entry = cursor.entry(dir.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
-        cursor = entry.as_table_mut().ok_or_else(|| err(format!("`{dir}` is not a table")))?;
+        let entry = cursor
+            .entry(dir.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        cursor = entry
+            .as_table_mut()
+            .ok_or_else(|| err(format!("`{dir}` is not a table")))?;
     }
     path.push(Seg::Key(last.to_string()));
     cursor.insert(last.to_string(), value);
@@ -490,7 +650,11 @@ fn parse_value(raw: &str) -> toml::Value {
 }
 
 fn backticked(items: &[impl AsRef<str>]) -> String {
-    items.iter().map(|s| format!("`{}`", s.as_ref())).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("`{}`", s.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn key(path: &[Seg], k: &str) -> Vec<Seg> {
@@ -502,7 +666,14 @@ fn key(path: &[Seg], k: &str) -> Vec<Seg> {
 const DATASETS: [&str; 4] = ["synthetic-faces", "celeba", "synthetic-birds", "cub200"];
 
 fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result<Spec, SpecError> {
-    let RawSpec { extends: _, experiment, data, train, stage, sweep } = raw;
+    let RawSpec {
+        extends: _,
+        experiment,
+        data,
+        train,
+        stage,
+        sweep,
+    } = raw;
     let (sweep, select) = resolve_sweep(sweep, ctx)?;
     let exp_path = [Seg::Key("experiment".into())];
     check_name(&experiment.name, ctx, &key(&exp_path, "name"))?;
@@ -510,48 +681,110 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
     let data = resolve_data(data, seed, ctx)?;
     let defaults = train.unwrap_or_default();
     // `[train]` is checked even when no stage uses it: a typo there is a typo.
-    resolve_stage(StageKind::Train, RawStage { id: "train-defaults".into(), kind: "train".into(), ..Default::default() }, &defaults, seed, &[Seg::Key("train".into())], ctx)?;
+    resolve_stage(
+        StageKind::Train,
+        RawStage {
+            id: "train-defaults".into(),
+            kind: "train".into(),
+            ..Default::default()
+        },
+        &defaults,
+        seed,
+        &[Seg::Key("train".into())],
+        ctx,
+    )?;
 
     let (kind, config) = match data.real {
-        None => (StageKind::GenerateData, StageConfig::GenerateData(data.clone())),
+        None => (
+            StageKind::GenerateData,
+            StageConfig::GenerateData(data.clone()),
+        ),
         Some(_) => (StageKind::ReadData, StageConfig::ReadData(data.clone())),
     };
-    let mut stages = vec![StageSpec { id: "data".into(), kind, inputs: BTreeMap::new(), config }];
+    let mut stages = vec![StageSpec {
+        id: "data".into(),
+        kind,
+        inputs: BTreeMap::new(),
+        config,
+    }];
     let mut stage_locations = BTreeMap::new();
     for (i, table) in stage.into_iter().enumerate() {
         let here = vec![Seg::Key("stage".into()), Seg::Index(i)];
         let kind_name = match table.get("kind") {
             Some(toml::Value::String(s)) => s.clone(),
-            Some(other) => return Err(ctx.error(&key(&here, "kind"), format!("expected a string, found {}", other.type_str()))),
+            Some(other) => {
+                return Err(ctx.error(
+                    &key(&here, "kind"),
+                    format!("expected a string, found {}", other.type_str()),
+                ));
+            }
             None => return Err(ctx.error(&here, "missing field `kind`")),
         };
         let kind = StageKind::parse(&kind_name).ok_or_else(|| {
-            let known: Vec<_> = StageKind::ALL.iter().filter(|k| !matches!(k, StageKind::GenerateData | StageKind::ReadData)).map(|k| k.as_str()).collect();
-            ctx.error(&key(&here, "kind"), format!("unknown stage kind `{kind_name}`; known kinds are {}", backticked(&known)))
+            let known: Vec<_> = StageKind::ALL
+                .iter()
+                .filter(|k| !matches!(k, StageKind::GenerateData | StageKind::ReadData))
+                .map(|k| k.as_str())
+                .collect();
+            ctx.error(
+                &key(&here, "kind"),
+                format!(
+                    "unknown stage kind `{kind_name}`; known kinds are {}",
+                    backticked(&known)
+                ),
+            )
         })?;
         if matches!(kind, StageKind::GenerateData | StageKind::ReadData) {
-            return Err(ctx.error(&key(&here, "kind"), format!("`{kind_name}` is the implicit stage `data`: configure it in the `[data]` table")));
+            return Err(ctx.error(
+                &key(&here, "kind"),
+                format!(
+                    "`{kind_name}` is the implicit stage `data`: configure it in the `[data]` table"
+                ),
+            ));
         }
         for k in table.keys() {
             if k != "id" && k != "kind" && !kind.keys().contains(&k.as_str()) {
-                let allowed: Vec<&str> = ["id", "kind"].into_iter().chain(kind.keys().iter().copied()).collect();
-                return Err(ctx.error(&key(&here, k), format!("unknown key `{k}` for kind `{kind_name}`; allowed keys are {}", backticked(&allowed))));
+                let allowed: Vec<&str> = ["id", "kind"]
+                    .into_iter()
+                    .chain(kind.keys().iter().copied())
+                    .collect();
+                return Err(ctx.error(
+                    &key(&here, k),
+                    format!(
+                        "unknown key `{k}` for kind `{kind_name}`; allowed keys are {}",
+                        backticked(&allowed)
+                    ),
+                ));
             }
         }
         let s: RawStage = ctx.deserialize(toml::Value::Table(table), &here)?;
         let spec = resolve_stage(kind, s, &defaults, seed, &here, ctx)?;
-        if let Some(loc) = ctx.sources.iter().find_map(|src| src.locate(&key(&here, "id"))) {
+        if let Some(loc) = ctx
+            .sources
+            .iter()
+            .find_map(|src| src.locate(&key(&here, "id")))
+        {
             stage_locations.insert(spec.id.clone(), loc);
         }
         check_name(&spec.id, ctx, &key(&here, "id"))?;
         if let Some(first) = stages.iter().position(|s| s.id == spec.id) {
-            let what = if first == 0 { "the implicit data stage".to_string() } else { format!("stage[{}]", first - 1) };
-            return Err(ctx.error(&key(&here, "id"), format!("duplicate stage id `{}` (also {what})", spec.id)));
+            let what = if first == 0 {
+                "the implicit data stage".to_string()
+            } else {
+                format!("stage[{}]", first - 1)
+            };
+            return Err(ctx.error(
+                &key(&here, "id"),
+                format!("duplicate stage id `{}` (also {what})", spec.id),
+            ));
         }
         stages.push(spec);
     }
     if let Some(sel) = &select {
-        let ok = stages.iter().any(|s| s.id == sel.stage && matches!(&s.config, StageConfig::Evaluate(e) if e.split == Split::Val));
+        let ok = stages.iter().any(|s| {
+            s.id == sel.stage
+                && matches!(&s.config, StageConfig::Evaluate(e) if e.split == Split::Val)
+        });
         if !ok {
             return Err(ctx.error(&[Seg::Key("sweep".into()), Seg::Key("select".into())], format!("`{}` must be an `evaluate` stage with `split = \"val\"` (choices are made on validation, test is only reported)", sel.stage)));
         }
@@ -571,8 +804,22 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
     })
 }
 
-fn resolve_sweep(raw: Option<RawSweep>, ctx: &Ctx) -> Result<(Vec<Vec<String>>, Option<Selection>), SpecError> {
-    let Some(RawSweep { seeds, grid, samples, search_seed, space, select, direction }) = raw else { return Ok((Vec::new(), None)) };
+fn resolve_sweep(
+    raw: Option<RawSweep>,
+    ctx: &Ctx,
+) -> Result<(Vec<Vec<String>>, Option<Selection>), SpecError> {
+    let Some(RawSweep {
+        seeds,
+        grid,
+        samples,
+        search_seed,
+        space,
+        select,
+        direction,
+    }) = raw
+    else {
+        return Ok((Vec::new(), None));
+    };
     let sw = |k: &str| [Seg::Key("sweep".into()), Seg::Key(k.into())];
     let selection = match select {
         None => None,
@@ -580,7 +827,12 @@ fn resolve_sweep(raw: Option<RawSweep>, ctx: &Ctx) -> Result<(Vec<Vec<String>>, 
             let maximise = match direction.as_deref() {
                 None | Some("max") => true,
                 Some("min") => false,
-                Some(d) => return Err(ctx.error(&sw("direction"), format!("unknown direction `{d}`; allowed: `max`, `min`"))),
+                Some(d) => {
+                    return Err(ctx.error(
+                        &sw("direction"),
+                        format!("unknown direction `{d}`; allowed: `max`, `min`"),
+                    ));
+                }
             };
             Some(Selection { stage, maximise })
         }
@@ -589,10 +841,15 @@ fn resolve_sweep(raw: Option<RawSweep>, ctx: &Ctx) -> Result<(Vec<Vec<String>>, 
     // Random search draws whole points; it is one axis of the product.
     if let Some(space) = space {
         let n = samples.unwrap_or(4).max(1);
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(search_seed.unwrap_or(0));
+        let mut rng =
+            <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(search_seed.unwrap_or(0));
         let mut draws = vec![String::new(); n as usize];
         for (path, dist) in &space {
-            let here = [Seg::Key("sweep".into()), Seg::Key("space".into()), Seg::Key(path.clone())];
+            let here = [
+                Seg::Key("sweep".into()),
+                Seg::Key("space".into()),
+                Seg::Key(path.clone()),
+            ];
             for d in draws.iter_mut() {
                 let v = sample(dist, &mut rng).ok_or_else(|| ctx.error(&here, "expected a list of choices, `{ uniform = [a, b] }` or `{ log-uniform = [a, b] }` with a < b (log: a > 0)"))?;
                 if !d.is_empty() {
@@ -606,7 +863,11 @@ fn resolve_sweep(raw: Option<RawSweep>, ctx: &Ctx) -> Result<(Vec<Vec<String>>, 
         return Err(ctx.error(&sw("samples"), "random search needs a `space`"));
     }
     for (path, values) in grid.unwrap_or_default() {
-        let here = [Seg::Key("sweep".into()), Seg::Key("grid".into()), Seg::Key(path.clone())];
+        let here = [
+            Seg::Key("sweep".into()),
+            Seg::Key("grid".into()),
+            Seg::Key(path.clone()),
+        ];
         let toml::Value::Array(values) = values else {
             return Err(ctx.error(&here, "expected an array of values"));
         };
@@ -617,12 +878,27 @@ fn resolve_sweep(raw: Option<RawSweep>, ctx: &Ctx) -> Result<(Vec<Vec<String>>, 
     }
     if let Some(seeds) = seeds {
         if seeds.is_empty() {
-            return Err(ctx.error(&[Seg::Key("sweep".into()), Seg::Key("seeds".into())], "needs at least one seed"));
+            return Err(ctx.error(
+                &[Seg::Key("sweep".into()), Seg::Key("seeds".into())],
+                "needs at least one seed",
+            ));
         }
-        axes.push(seeds.iter().map(|s| format!("experiment.seed={s}")).collect());
+        axes.push(
+            seeds
+                .iter()
+                .map(|s| format!("experiment.seed={s}"))
+                .collect(),
+        );
     }
     // Random-search draws carry several overrides joined by U+001F.
-    let points = cartesian(&axes).into_iter().map(|p| p.iter().flat_map(|x| x.split('\u{1f}').map(String::from).collect::<Vec<_>>()).collect()).collect();
+    let points = cartesian(&axes)
+        .into_iter()
+        .map(|p| {
+            p.iter()
+                .flat_map(|x| x.split('\u{1f}').map(String::from).collect::<Vec<_>>())
+                .collect()
+        })
+        .collect();
     Ok((points, selection))
 }
 
@@ -636,7 +912,9 @@ pub struct Selection {
 /// One draw from a search-space entry, as a TOML literal.
 fn sample(dist: &toml::Value, rng: &mut impl rand::Rng) -> Option<String> {
     match dist {
-        toml::Value::Array(choices) if !choices.is_empty() => Some(choices[rng.random_range(0..choices.len())].to_string()),
+        toml::Value::Array(choices) if !choices.is_empty() => {
+            Some(choices[rng.random_range(0..choices.len())].to_string())
+        }
         toml::Value::Table(t) if t.len() == 1 => {
             let (kind, range) = t.iter().next()?;
             let r = range.as_array()?;
@@ -648,10 +926,16 @@ fn sample(dist: &toml::Value, rng: &mut impl rand::Rng) -> Option<String> {
             let ints = r.iter().all(|v| v.is_integer());
             let x = match kind.as_str() {
                 "uniform" => a + (b - a) * rng.random::<f64>(),
-                "log-uniform" if a > 0.0 => (a.ln() + (b.ln() - a.ln()) * rng.random::<f64>()).exp(),
+                "log-uniform" if a > 0.0 => {
+                    (a.ln() + (b.ln() - a.ln()) * rng.random::<f64>()).exp()
+                }
                 _ => return None,
             };
-            Some(if ints { format!("{}", x.round() as i64) } else { format!("{x:.6e}") })
+            Some(if ints {
+                format!("{}", x.round() as i64)
+            } else {
+                format!("{x:.6e}")
+            })
         }
         _ => None,
     }
@@ -660,7 +944,12 @@ fn sample(dist: &toml::Value, rng: &mut impl rand::Rng) -> Option<String> {
 /// Every combination, one value per axis, in axis order.
 pub fn cartesian(axes: &[Vec<String>]) -> Vec<Vec<String>> {
     axes.iter().fold(vec![Vec::new()], |acc, axis| {
-        acc.iter().flat_map(|prefix| axis.iter().map(move |v| prefix.iter().cloned().chain([v.clone()]).collect())).collect()
+        acc.iter()
+            .flat_map(|prefix| {
+                axis.iter()
+                    .map(move |v| prefix.iter().cloned().chain([v.clone()]).collect())
+            })
+            .collect()
     })
 }
 
@@ -672,23 +961,38 @@ pub fn load_points(path: &Path, overrides: &[String]) -> Result<Vec<Spec>, SpecE
     let mut axes = Vec::new();
     for arg in overrides {
         match arg.split_once('=') {
-            Some((k, v)) if is_multi(v) => axes.push(v.split(',').map(|x| format!("{k}={}", x.trim())).collect()),
+            Some((k, v)) if is_multi(v) => {
+                axes.push(v.split(',').map(|x| format!("{k}={}", x.trim())).collect())
+            }
             _ => fixed.push(arg.clone()),
         }
     }
     let base = load(path, &fixed)?;
     let mut points = Vec::new();
-    let spec_points = if base.sweep.is_empty() { vec![Vec::new()] } else { base.sweep.clone() };
+    let spec_points = if base.sweep.is_empty() {
+        vec![Vec::new()]
+    } else {
+        base.sweep.clone()
+    };
     for cli_point in cartesian(&axes) {
         for spec_point in &spec_points {
             // Command-line values win over the spec's sweep values.
             let cli_keys: Vec<&str> = fixed.iter().chain(&cli_point).map(|a| key_of(a)).collect();
-            let kept: Vec<String> = spec_point.iter().filter(|p| !cli_keys.contains(&key_of(p))).cloned().collect();
+            let kept: Vec<String> = spec_point
+                .iter()
+                .filter(|p| !cli_keys.contains(&key_of(p)))
+                .cloned()
+                .collect();
             let point: Vec<String> = kept.iter().chain(&cli_point).cloned().collect();
             if points.iter().any(|s: &Spec| s.point == point) {
                 continue;
             }
-            let all: Vec<String> = kept.iter().chain(&fixed).chain(&cli_point).cloned().collect();
+            let all: Vec<String> = kept
+                .iter()
+                .chain(&fixed)
+                .chain(&cli_point)
+                .cloned()
+                .collect();
             let mut spec = load(path, &all)?;
             spec.point = point;
             points.push(spec);
@@ -704,56 +1008,150 @@ fn key_of(arg: &str) -> &str {
 /// `0.1,0.01` is two values; `[1, 2]` and `"a,b"` are one.
 fn is_multi(v: &str) -> bool {
     let v = v.trim();
-    v.contains(',') && !v.starts_with('[') && !v.starts_with('{') && !v.starts_with('"') && !v.starts_with('\'')
+    v.contains(',')
+        && !v.starts_with('[')
+        && !v.starts_with('{')
+        && !v.starts_with('"')
+        && !v.starts_with('\'')
 }
 
 /// Defaults, validation and edges of one stage.
-fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[Seg], ctx: &Ctx) -> Result<StageSpec, SpecError> {
+fn resolve_stage(
+    kind: StageKind,
+    s: RawStage,
+    d: &RawTrain,
+    seed: u64,
+    here: &[Seg],
+    ctx: &Ctx,
+) -> Result<StageSpec, SpecError> {
     let train_path = [Seg::Key("train".into())];
     // A value set on the stage wins over `[train]`; errors point where it was set.
-    let at = |set_here: bool, name: &str| if set_here { key(here, name) } else { key(&train_path, name) };
+    let at = |set_here: bool, name: &str| {
+        if set_here {
+            key(here, name)
+        } else {
+            key(&train_path, name)
+        }
+    };
     let paper_lr = match kind {
         StageKind::TrainFusion => Some(0.1),
         StageKind::FinetunePaw => Some(1e-3),
         _ => None,
     };
-    let default_net = if kind == StageKind::TrainFrl { Net::Tnet } else { Net::Snet3 };
+    let default_net = if kind == StageKind::TrainFrl {
+        Net::Tnet
+    } else {
+        Net::Snet3
+    };
     let net = match s.net.as_ref().or(d.net.as_ref()) {
         None => default_net,
-        Some(n) => Net::ALL.into_iter().find(|x| x.as_str() == n).ok_or_else(|| {
-            let names: Vec<_> = Net::ALL.iter().map(|n| n.as_str()).collect();
-            ctx.error(&at(s.net.is_some(), "net"), format!("unknown net `{n}`; known nets are {}", backticked(&names)))
-        })?,
+        Some(n) => Net::ALL
+            .into_iter()
+            .find(|x| x.as_str() == n)
+            .ok_or_else(|| {
+                let names: Vec<_> = Net::ALL.iter().map(|n| n.as_str()).collect();
+                ctx.error(
+                    &at(s.net.is_some(), "net"),
+                    format!("unknown net `{n}`; known nets are {}", backticked(&names)),
+                )
+            })?,
     };
-    let width = in_range(s.width.or(d.width).unwrap_or(1.0), ctx, &at(s.width.is_some(), "width"), "must be in (0, 4]", |v| v > 0.0 && v <= 4.0)?;
-    let epochs = positive(s.epochs.or(d.epochs).unwrap_or(4), ctx, &at(s.epochs.is_some(), "epochs"))?;
-    let batch_size = positive(s.batch_size.or(d.batch_size).unwrap_or(32), ctx, &at(s.batch_size.is_some(), "batch-size"))?;
+    let width = in_range(
+        s.width.or(d.width).unwrap_or(1.0),
+        ctx,
+        &at(s.width.is_some(), "width"),
+        "must be in (0, 4]",
+        |v| v > 0.0 && v <= 4.0,
+    )?;
+    let epochs = positive(
+        s.epochs.or(d.epochs).unwrap_or(4),
+        ctx,
+        &at(s.epochs.is_some(), "epochs"),
+    )?;
+    let batch_size = positive(
+        s.batch_size.or(d.batch_size).unwrap_or(32),
+        ctx,
+        &at(s.batch_size.is_some(), "batch-size"),
+    )?;
     let lr = match (s.lr, paper_lr) {
         (Some(v), _) => v,
         (None, Some(p)) => p,
         (None, None) => d.lr.unwrap_or(1e-4),
     };
-    let lr = in_range(lr, ctx, &at(s.lr.is_some() || paper_lr.is_some(), "lr"), "must be > 0", |v| v > 0.0)?;
-    let momentum = in_range(s.momentum.or(d.momentum).unwrap_or(0.9), ctx, &at(s.momentum.is_some(), "momentum"), "must be in [0, 1)", |v| (0.0..1.0).contains(&v))?;
-    let weight_decay = in_range(s.weight_decay.or(d.weight_decay).unwrap_or(5e-4), ctx, &at(s.weight_decay.is_some(), "weight-decay"), "must be >= 0", |v| v >= 0.0)?;
+    let lr = in_range(
+        lr,
+        ctx,
+        &at(s.lr.is_some() || paper_lr.is_some(), "lr"),
+        "must be > 0",
+        |v| v > 0.0,
+    )?;
+    let momentum = in_range(
+        s.momentum.or(d.momentum).unwrap_or(0.9),
+        ctx,
+        &at(s.momentum.is_some(), "momentum"),
+        "must be in [0, 1)",
+        |v| (0.0..1.0).contains(&v),
+    )?;
+    let weight_decay = in_range(
+        s.weight_decay.or(d.weight_decay).unwrap_or(5e-4),
+        ctx,
+        &at(s.weight_decay.is_some(), "weight-decay"),
+        "must be >= 0",
+        |v| v >= 0.0,
+    )?;
     let flip = s.flip.or(d.flip).unwrap_or(true);
     let init = match &s.init {
         None => None,
         Some(rel) => {
-            let path = ctx.sources[0].path.parent().unwrap_or(Path::new(".")).join(rel);
-            let sha256 = crate::cache::file_digest(&path).map_err(|e| ctx.error(&key(here, "init"), format!("cannot read `{}`: {e}", path.display())))?;
+            let path = ctx.sources[0]
+                .path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(rel);
+            let sha256 = crate::cache::file_digest(&path).map_err(|e| {
+                ctx.error(
+                    &key(here, "init"),
+                    format!("cannot read `{}`: {e}", path.display()),
+                )
+            })?;
             Some(InitWeights { path, sha256 })
         }
     };
     let maps = match s.maps.or(d.maps) {
         None | Some(32) => None,
-        Some(n) => Some(in_range(n as f64, ctx, &at(s.maps.is_some(), "maps"), "must be in 1..=64", |v| (1.0..=64.0).contains(&v))? as u32),
+        Some(n) => Some(in_range(
+            n as f64,
+            ctx,
+            &at(s.maps.is_some(), "maps"),
+            "must be in 1..=64",
+            |v| (1.0..=64.0).contains(&v),
+        )? as u32),
     };
-    let train = TrainConfig { net, width, epochs, batch_size, lr, momentum, weight_decay, flip, seed, maps, init };
+    let train = TrainConfig {
+        net,
+        width,
+        epochs,
+        batch_size,
+        lr,
+        momentum,
+        weight_decay,
+        flip,
+        seed,
+        maps,
+        init,
+    };
 
-    let mut inputs = BTreeMap::from([("data".to_string(), s.data.clone().unwrap_or_else(|| "data".into()))]);
+    let mut inputs = BTreeMap::from([(
+        "data".to_string(),
+        s.data.clone().unwrap_or_else(|| "data".into()),
+    )]);
     let mut require = |role: &str, value: &Option<String>| -> Result<(), SpecError> {
-        let v = value.clone().ok_or_else(|| ctx.error(here, format!("kind `{}` needs `{role} = \"<stage id>\"`", kind.as_str())))?;
+        let v = value.clone().ok_or_else(|| {
+            ctx.error(
+                here,
+                format!("kind `{}` needs `{role} = \"<stage id>\"`", kind.as_str()),
+            )
+        })?;
         inputs.insert(role.to_string(), v);
         Ok(())
     };
@@ -762,38 +1160,86 @@ fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[
         StageKind::Train => StageConfig::Train(train),
         StageKind::TrainFrl => {
             let hidden = positive(s.mnl_hidden.unwrap_or(512), ctx, &key(here, "mnl-hidden"))?;
-            StageConfig::TrainFrl { train, mnl: s.mnl.unwrap_or(true), mnl_hidden: hidden }
+            StageConfig::TrainFrl {
+                train,
+                mnl: s.mnl.unwrap_or(true),
+                mnl_hidden: hidden,
+            }
         }
         StageKind::Localize => {
             require("model", &s.model)?;
-            let patch = in_range(s.patch.unwrap_or(64.0 / 224.0), ctx, &key(here, "patch"), "must be in (0, 1]", |v| v > 0.0 && v <= 1.0)?;
-            StageConfig::Localize { patch, samples: s.samples.unwrap_or(8) }
+            let patch = in_range(
+                s.patch.unwrap_or(64.0 / 224.0),
+                ctx,
+                &key(here, "patch"),
+                "must be in (0, 1]",
+                |v| v > 0.0 && v <= 1.0,
+            )?;
+            StageConfig::Localize {
+                patch,
+                samples: s.samples.unwrap_or(8),
+            }
         }
         StageKind::Compress => {
             require("teacher", &s.teacher)?;
-            let hint_lr = in_range(s.hint_lr.unwrap_or(1e-7), ctx, &key(here, "hint-lr"), "must be > 0", |v| v > 0.0)?;
+            let hint_lr = in_range(
+                s.hint_lr.unwrap_or(1e-7),
+                ctx,
+                &key(here, "hint-lr"),
+                "must be > 0",
+                |v| v > 0.0,
+            )?;
             let hint_epochs = s.hint_epochs.unwrap_or(epochs);
             if net == Net::Tnet {
-                return Err(ctx.error(&at(s.net.is_some(), "net"), "the student of `compress` must be `snet1`, `snet2` or `snet3`"));
+                return Err(ctx.error(
+                    &at(s.net.is_some(), "net"),
+                    "the student of `compress` must be `snet1`, `snet2` or `snet3`",
+                ));
             }
-            StageConfig::Compress { train, hint_epochs, hint_lr }
+            StageConfig::Compress {
+                train,
+                hint_epochs,
+                hint_lr,
+            }
         }
         StageKind::TrainParts => {
             require("whole", &s.whole)?;
-            let grid = match (&s.regions, s.grid) {
-                (Some(_), Some(_)) => return Err(ctx.error(&key(here, "grid"), "give either `regions` (a localize stage) or `grid`, not both")),
-                (None, None) => return Err(ctx.error(here, "kind `train-parts` needs `regions = \"<localize stage>\"` or `grid = 4`")),
-                (Some(_), None) => {
-                    require("regions", &s.regions)?;
-                    None
-                }
-                (None, Some(g)) => Some(in_range(g as f64, ctx, &key(here, "grid"), "must be in 1..=8", |v| (1.0..=8.0).contains(&v))? as u32),
-            };
+            let grid =
+                match (&s.regions, s.grid) {
+                    (Some(_), Some(_)) => {
+                        return Err(ctx.error(
+                            &key(here, "grid"),
+                            "give either `regions` (a localize stage) or `grid`, not both",
+                        ));
+                    }
+                    (None, None) => return Err(ctx.error(
+                        here,
+                        "kind `train-parts` needs `regions = \"<localize stage>\"` or `grid = 4`",
+                    )),
+                    (Some(_), None) => {
+                        require("regions", &s.regions)?;
+                        None
+                    }
+                    (None, Some(g)) => {
+                        Some(
+                            in_range(g as f64, ctx, &key(here, "grid"), "must be in 1..=8", |v| {
+                                (1.0..=8.0).contains(&v)
+                            })? as u32,
+                        )
+                    }
+                };
             let part_size = positive(s.part_size.unwrap_or(64), ctx, &key(here, "part-size"))?;
             if part_size < 16 || part_size % 16 != 0 {
-                return Err(ctx.error(&key(here, "part-size"), format!("must be a multiple of 16 (four 2x2 pools), got {part_size}")));
+                return Err(ctx.error(
+                    &key(here, "part-size"),
+                    format!("must be a multiple of 16 (four 2x2 pools), got {part_size}"),
+                ));
             }
-            StageConfig::TrainParts { train, part_size, grid }
+            StageConfig::TrainParts {
+                train,
+                part_size,
+                grid,
+            }
         }
         StageKind::TrainFusion => {
             require("parts", &s.parts)?;
@@ -808,14 +1254,25 @@ fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[
             let split = match s.split.as_deref() {
                 None | Some("test") => Split::Test,
                 Some("val") => Split::Val,
-                Some(other) => return Err(ctx.error(&key(here, "split"), format!("unknown split `{other}`; allowed: `test`, `val`"))),
+                Some(other) => {
+                    return Err(ctx.error(
+                        &key(here, "split"),
+                        format!("unknown split `{other}`; allowed: `test`, `val`"),
+                    ));
+                }
             };
             let head = match s.head.as_deref() {
                 None => Head::Loc,
-                Some(h) => Head::ALL.into_iter().find(|x| x.as_str() == h).ok_or_else(|| {
-                    let names: Vec<_> = Head::ALL.iter().map(|h| h.as_str()).collect();
-                    ctx.error(&key(here, "head"), format!("unknown head `{h}`; allowed: {}", backticked(&names)))
-                })?,
+                Some(h) => Head::ALL
+                    .into_iter()
+                    .find(|x| x.as_str() == h)
+                    .ok_or_else(|| {
+                        let names: Vec<_> = Head::ALL.iter().map(|h| h.as_str()).collect();
+                        ctx.error(
+                            &key(here, "head"),
+                            format!("unknown head `{h}`; allowed: {}", backticked(&names)),
+                        )
+                    })?,
             };
             StageConfig::Evaluate(EvalConfig { split, head })
         }
@@ -823,48 +1280,136 @@ fn resolve_stage(kind: StageKind, s: RawStage, d: &RawTrain, seed: u64, here: &[
             if s.regions.is_some() {
                 require("regions", &s.regions)?;
             }
-            StageConfig::CropData { expand: in_range(s.expand.unwrap_or(1.0), ctx, &key(here, "expand"), "must be in [1, 4]", |v| (1.0..=4.0).contains(&v))? }
+            StageConfig::CropData {
+                expand: in_range(
+                    s.expand.unwrap_or(1.0),
+                    ctx,
+                    &key(here, "expand"),
+                    "must be in [1, 4]",
+                    |v| (1.0..=4.0).contains(&v),
+                )?,
+            }
         }
     };
-    Ok(StageSpec { id: s.id, kind, inputs, config })
+    Ok(StageSpec {
+        id: s.id,
+        kind,
+        inputs,
+        config,
+    })
 }
 
 fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, SpecError> {
     let p = [Seg::Key("data".into())];
-    let RawData { dataset, root, variant, crop, expand, skip_missing, image_size, train_images, val_images, test_images, attributes, classes } = raw.unwrap_or_default();
+    let RawData {
+        dataset,
+        root,
+        variant,
+        crop,
+        expand,
+        skip_missing,
+        image_size,
+        train_images,
+        val_images,
+        test_images,
+        attributes,
+        classes,
+    } = raw.unwrap_or_default();
     let dataset = dataset.unwrap_or_else(|| "synthetic-faces".into());
     if !DATASETS.contains(&dataset.as_str()) {
-        return Err(ctx.error(&key(&p, "dataset"), format!("unknown dataset `{dataset}`; known datasets are {}", backticked(&DATASETS))));
+        return Err(ctx.error(
+            &key(&p, "dataset"),
+            format!(
+                "unknown dataset `{dataset}`; known datasets are {}",
+                backticked(&DATASETS)
+            ),
+        ));
     }
     let birds = matches!(dataset.as_str(), "synthetic-birds" | "cub200");
     let real = if dataset == "celeba" {
-        let root = root.ok_or_else(|| ctx.error(&p, "`celeba` needs `root = \"<folder with Img/, Anno/, Eval/>\"`"))?;
+        let root = root.ok_or_else(|| {
+            ctx.error(
+                &p,
+                "`celeba` needs `root = \"<folder with Img/, Anno/, Eval/>\"`",
+            )
+        })?;
         let variant = variant.unwrap_or_else(|| "unaligned".into());
         if !["unaligned", "aligned"].contains(&variant.as_str()) {
-            return Err(ctx.error(&key(&p, "variant"), format!("unknown variant `{variant}`; allowed: `unaligned`, `aligned`")));
+            return Err(ctx.error(
+                &key(&p, "variant"),
+                format!("unknown variant `{variant}`; allowed: `unaligned`, `aligned`"),
+            ));
         }
-        let default_crop = if variant == "unaligned" { "bbox" } else { "none" };
+        let default_crop = if variant == "unaligned" {
+            "bbox"
+        } else {
+            "none"
+        };
         let crop = crop.unwrap_or_else(|| default_crop.into());
         if !["bbox", "none"].contains(&crop.as_str()) {
-            return Err(ctx.error(&key(&p, "crop"), format!("unknown crop `{crop}`; allowed: `bbox`, `none`")));
+            return Err(ctx.error(
+                &key(&p, "crop"),
+                format!("unknown crop `{crop}`; allowed: `bbox`, `none`"),
+            ));
         }
-        let expand = in_range(expand.unwrap_or(1.3), ctx, &key(&p, "expand"), "must be in [1, 4]", |v| (1.0..=4.0).contains(&v))?;
-        Some(RealData { root: real_root(root, ctx), variant, crop, expand, skip_missing: skip_missing.unwrap_or(false) })
+        let expand = in_range(
+            expand.unwrap_or(1.3),
+            ctx,
+            &key(&p, "expand"),
+            "must be in [1, 4]",
+            |v| (1.0..=4.0).contains(&v),
+        )?;
+        Some(RealData {
+            root: real_root(root, ctx),
+            variant,
+            crop,
+            expand,
+            skip_missing: skip_missing.unwrap_or(false),
+        })
     } else if dataset == "cub200" {
-        let root = root.ok_or_else(|| ctx.error(&p, "`cub200` needs `root = \"<CUB_200_2011 folder with images.txt, images/>\"`"))?;
+        let root = root.ok_or_else(|| {
+            ctx.error(
+                &p,
+                "`cub200` needs `root = \"<CUB_200_2011 folder with images.txt, images/>\"`",
+            )
+        })?;
         if variant.is_some() {
-            return Err(ctx.error(&key(&p, "variant"), "`cub200` has no variants; `crop` chooses full images or bird boxes"));
+            return Err(ctx.error(
+                &key(&p, "variant"),
+                "`cub200` has no variants; `crop` chooses full images or bird boxes",
+            ));
         }
         let crop = crop.unwrap_or_else(|| "none".into());
         if !["bbox", "none"].contains(&crop.as_str()) {
             return Err(ctx.error(&key(&p, "crop"), format!("unknown crop `{crop}`; allowed: `none` (full image), `bbox` (bounding_boxes.txt)")));
         }
-        let expand = in_range(expand.unwrap_or(1.0), ctx, &key(&p, "expand"), "must be in [1, 4]", |v| (1.0..=4.0).contains(&v))?;
-        Some(RealData { root: real_root(root, ctx), variant: "cub-200-2011".into(), crop, expand, skip_missing: skip_missing.unwrap_or(false) })
+        let expand = in_range(
+            expand.unwrap_or(1.0),
+            ctx,
+            &key(&p, "expand"),
+            "must be in [1, 4]",
+            |v| (1.0..=4.0).contains(&v),
+        )?;
+        Some(RealData {
+            root: real_root(root, ctx),
+            variant: "cub-200-2011".into(),
+            crop,
+            expand,
+            skip_missing: skip_missing.unwrap_or(false),
+        })
     } else {
-        for (name, given) in [("root", root.is_some()), ("variant", variant.is_some()), ("crop", crop.is_some()), ("expand", expand.is_some()), ("skip-missing", skip_missing.is_some())] {
+        for (name, given) in [
+            ("root", root.is_some()),
+            ("variant", variant.is_some()),
+            ("crop", crop.is_some()),
+            ("expand", expand.is_some()),
+            ("skip-missing", skip_missing.is_some()),
+        ] {
             if given {
-                return Err(ctx.error(&key(&p, name), format!("`{dataset}` is generated, it takes no `{name}`")));
+                return Err(ctx.error(
+                    &key(&p, name),
+                    format!("`{dataset}` is generated, it takes no `{name}`"),
+                ));
             }
         }
         None
@@ -876,7 +1421,10 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
         return Err(ctx.error(&key(&p, "val-images"), format!("`{dataset}` has no val split of its own: every 10th training image is held out as `val`")));
     }
     if !birds && classes.is_some() {
-        return Err(ctx.error(&key(&p, "classes"), format!("`{dataset}` takes no `classes`; it is for `synthetic-birds` and `cub200`")));
+        return Err(ctx.error(
+            &key(&p, "classes"),
+            format!("`{dataset}` takes no `classes`; it is for `synthetic-birds` and `cub200`"),
+        ));
     }
     // Real sets: the counts cap each split (0 = all of it).
     let cap = |v: Option<u32>, default: u32, name: &str| -> Result<u32, SpecError> {
@@ -887,7 +1435,10 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
     };
     let image_size = positive(image_size.unwrap_or(64), ctx, &key(&p, "image-size"))?;
     if !(32..=512).contains(&image_size) {
-        return Err(ctx.error(&key(&p, "image-size"), format!("must be in 32..=512, got {image_size}")));
+        return Err(ctx.error(
+            &key(&p, "image-size"),
+            format!("must be in 32..=512, got {image_size}"),
+        ));
     }
     let attributes = match attributes {
         // Single-label sets: the outputs are the classes.
@@ -900,11 +1451,22 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
         }
         None if dataset == "cub200" => {
             let root = &real.as_ref().expect("cub200 is real").root;
-            let all = crate::data::cub::Cub::open(root).map_err(|e| ctx.error(&key(&p, "root"), format!("cannot read CUB-200 at `{}`: {e}", root.display())))?.classes.len();
+            let all = crate::data::cub::Cub::open(root)
+                .map_err(|e| {
+                    ctx.error(
+                        &key(&p, "root"),
+                        format!("cannot read CUB-200 at `{}`: {e}", root.display()),
+                    )
+                })?
+                .classes
+                .len();
             // `classes = N` keeps the first N classes (a CPU-sized subset).
             let n = classes.map_or(all, |n| n as usize);
             if !(2..=all).contains(&n) {
-                return Err(ctx.error(&key(&p, "classes"), format!("must be in 2..={all} (the classes in `classes.txt`), got {n}")));
+                return Err(ctx.error(
+                    &key(&p, "classes"),
+                    format!("must be in 2..={all} (the classes in `classes.txt`), got {n}"),
+                ));
             }
             (0..n).collect()
         }
@@ -913,8 +1475,14 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
         Some(toml::Value::Array(names)) => {
             let mut out = Vec::new();
             for (i, v) in names.iter().enumerate() {
-                let here = [Seg::Key("data".into()), Seg::Key("attributes".into()), Seg::Index(i)];
-                let name = v.as_str().ok_or_else(|| ctx.error(&here, "expected an attribute name"))?;
+                let here = [
+                    Seg::Key("data".into()),
+                    Seg::Key("attributes".into()),
+                    Seg::Index(i),
+                ];
+                let name = v
+                    .as_str()
+                    .ok_or_else(|| ctx.error(&here, "expected an attribute name"))?;
                 let idx = attributes::index_of(name).ok_or_else(|| ctx.error(&here, format!("unknown attribute `{name}`; see `exp models --attribute-names` for the 40 names")))?;
                 if out.contains(&idx) {
                     return Err(ctx.error(&here, format!("attribute `{name}` listed twice")));
@@ -926,13 +1494,22 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
             }
             out
         }
-        Some(_) => return Err(ctx.error(&key(&p, "attributes"), "expected `\"all\"` or a list of attribute names")),
+        Some(_) => {
+            return Err(ctx.error(
+                &key(&p, "attributes"),
+                "expected `\"all\"` or a list of attribute names",
+            ));
+        }
     };
     Ok(DataSpec {
         dataset,
         image_size,
         train_images: cap(train_images, 2000, "train-images")?,
-        val_images: if birds { 0 } else { cap(val_images, 400, "val-images")? },
+        val_images: if birds {
+            0
+        } else {
+            cap(val_images, 400, "val-images")?
+        },
         test_images: cap(test_images, 400, "test-images")?,
         attributes,
         seed,
@@ -943,8 +1520,19 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
 /// Relative roots are relative to the spec file, like `extends`; a root
 /// given with `-s data.root=` is relative to where the command runs.
 fn real_root(root: String, ctx: &Ctx) -> PathBuf {
-    let from_cli = ctx.overridden.iter().any(|(p, _)| p == &key(&p_data(), "root"));
-    if from_cli { PathBuf::from(root) } else { ctx.sources[0].path.parent().unwrap_or(Path::new(".")).join(root) }
+    let from_cli = ctx
+        .overridden
+        .iter()
+        .any(|(p, _)| p == &key(&p_data(), "root"));
+    if from_cli {
+        PathBuf::from(root)
+    } else {
+        ctx.sources[0]
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(root)
+    }
 }
 
 fn p_data() -> Vec<Seg> {
@@ -952,16 +1540,40 @@ fn p_data() -> Vec<Seg> {
 }
 
 fn positive(v: u32, ctx: &Ctx, path: &[Seg]) -> Result<u32, SpecError> {
-    if v == 0 { Err(ctx.error(path, "must be a positive integer, got 0")) } else { Ok(v) }
+    if v == 0 {
+        Err(ctx.error(path, "must be a positive integer, got 0"))
+    } else {
+        Ok(v)
+    }
 }
 
-fn in_range(v: f64, ctx: &Ctx, path: &[Seg], rule: &str, ok: impl Fn(f64) -> bool) -> Result<f64, SpecError> {
-    if v.is_finite() && ok(v) { Ok(v) } else { Err(ctx.error(path, format!("{rule}, got {v}"))) }
+fn in_range(
+    v: f64,
+    ctx: &Ctx,
+    path: &[Seg],
+    rule: &str,
+    ok: impl Fn(f64) -> bool,
+) -> Result<f64, SpecError> {
+    if v.is_finite() && ok(v) {
+        Ok(v)
+    } else {
+        Err(ctx.error(path, format!("{rule}, got {v}")))
+    }
 }
 
 fn check_name(name: &str, ctx: &Ctx, path: &[Seg]) -> Result<(), SpecError> {
-    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok { Ok(()) } else { Err(ctx.error(path, format!("`{name}` must be non-empty and use only letters, digits, `-` and `_`"))) }
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ctx.error(
+            path,
+            format!("`{name}` must be non-empty and use only letters, digits, `-` and `_`"),
+        ))
+    }
 }
 
 #[cfg(test)]

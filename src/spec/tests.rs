@@ -24,15 +24,31 @@ fn valid_spec_fills_defaults() {
     let spec = load(&p, &[]).unwrap();
     assert_eq!(spec.stages.len(), 2);
     assert_eq!(spec.stages[0].id, "data");
-    let StageConfig::Train(t) = &spec.stages[1].config else { panic!() };
-    assert_eq!((t.net, t.epochs, t.lr, t.momentum, t.weight_decay, t.flip, t.width), (Net::Snet3, 4, 1e-4, 0.9, 5e-4, true, 1.0));
+    let StageConfig::Train(t) = &spec.stages[1].config else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            t.net,
+            t.epochs,
+            t.lr,
+            t.momentum,
+            t.weight_decay,
+            t.flip,
+            t.width
+        ),
+        (Net::Snet3, 4, 1e-4, 0.9, 5e-4, true, 1.0)
+    );
     assert_eq!(spec.stages[1].inputs["data"], "data");
 }
 
 #[test]
 fn unknown_key_names_line_and_allowed_keys() {
     let e = err(&format!("{BASE}mnl = true\n"));
-    assert_eq!(e, "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`");
+    assert_eq!(
+        e,
+        "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`"
+    );
     let e = err(&format!("{BASE}epoch = 3\n").replace("kind = \"train\"", "kind = \"train-frl\""));
     assert!(e.starts_with("s.toml:7:1: `stage[0].epoch`: unknown key `epoch` for kind `train-frl`; allowed keys are"), "{e}");
 }
@@ -40,13 +56,24 @@ fn unknown_key_names_line_and_allowed_keys() {
 #[test]
 fn wrong_type_names_key() {
     let e = err("[experiment]\nname = \"t\"\n\n[train]\nepochs = \"three\"\n");
-    assert!(e.starts_with("s.toml:5:1: `train.epochs`: invalid type: string \"three\", expected u32"), "{e}");
+    assert!(
+        e.starts_with("s.toml:5:1: `train.epochs`: invalid type: string \"three\", expected u32"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_value_says_what_is_allowed() {
-    assert_eq!(err("[experiment]\nname = \"t\"\n\n[train]\nlr = -0.5\n\n[[stage]]\nid = \"a\"\nkind = \"train\"\n"), "s.toml:5:1: `train.lr`: must be > 0, got -0.5");
-    assert_eq!(err(&format!("{BASE}epochs = 0\n")), "s.toml:7:1: `stage[0].epochs`: must be a positive integer, got 0");
+    assert_eq!(
+        err(
+            "[experiment]\nname = \"t\"\n\n[train]\nlr = -0.5\n\n[[stage]]\nid = \"a\"\nkind = \"train\"\n"
+        ),
+        "s.toml:5:1: `train.lr`: must be > 0, got -0.5"
+    );
+    assert_eq!(
+        err(&format!("{BASE}epochs = 0\n")),
+        "s.toml:7:1: `stage[0].epochs`: must be a positive integer, got 0"
+    );
     assert_eq!(
         err("[experiment]\nname = \"t\"\n\n[[stage]]\nid = \"x\"\nkind = \"trian\"\n"),
         "s.toml:6:1: `stage[0].kind`: unknown stage kind `trian`; known kinds are `train`, `train-frl`, `localize`, `crop-data`, `compress`, `train-parts`, `train-fusion`, `finetune-paw`, `evaluate`"
@@ -64,82 +91,191 @@ fn overrides_are_validated_like_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "s.toml", BASE);
     let spec = load(&p, &["train.lr=0.05".into(), "stage.train.epochs=2".into()]).unwrap();
-    let StageConfig::Train(t) = &spec.stages[1].config else { panic!() };
+    let StageConfig::Train(t) = &spec.stages[1].config else {
+        panic!()
+    };
     assert_eq!((t.lr, t.epochs), (0.05, 2));
     let e = load(&p, &["train.lr=-1".into()]).unwrap_err().to_string();
-    assert_eq!(e, "invalid override `-s train.lr=-1`: `train.lr`: must be > 0, got -1");
-    let e = load(&p, &["stage.nope.epochs=2".into()]).unwrap_err().to_string();
-    assert_eq!(e, "invalid override `-s stage.nope.epochs=2`: no stage `nope`; stages are `train`");
+    assert_eq!(
+        e,
+        "invalid override `-s train.lr=-1`: `train.lr`: must be > 0, got -1"
+    );
+    let e = load(&p, &["stage.nope.epochs=2".into()])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "invalid override `-s stage.nope.epochs=2`: no stage `nope`; stages are `train`"
+    );
 }
 
 #[test]
 fn extends_merges_tables_and_stages_by_id() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "common.toml", &format!("{BASE}\n[train]\nlr = 0.01\nepochs = 3\n"));
-    let child = write(dir.path(), "child.toml", "extends = \"common.toml\"\n[experiment]\nname = \"child\"\n\n[train]\nepochs = 5\n\n[[stage]]\nid = \"train\"\nnet = \"snet2\"\n");
+    write(
+        dir.path(),
+        "common.toml",
+        &format!("{BASE}\n[train]\nlr = 0.01\nepochs = 3\n"),
+    );
+    let child = write(
+        dir.path(),
+        "child.toml",
+        "extends = \"common.toml\"\n[experiment]\nname = \"child\"\n\n[train]\nepochs = 5\n\n[[stage]]\nid = \"train\"\nnet = \"snet2\"\n",
+    );
     let spec = load(&child, &[]).unwrap();
     assert_eq!(spec.name, "child");
-    let StageConfig::Train(t) = &spec.stages[1].config else { panic!() };
+    let StageConfig::Train(t) = &spec.stages[1].config else {
+        panic!()
+    };
     assert_eq!((t.lr, t.epochs, t.net), (0.01, 5, Net::Snet2));
     // Errors in the child point at the child.
-    let bad = write(dir.path(), "bad.toml", "extends = \"common.toml\"\n[train]\nmomentum = 1.5\n");
-    assert_eq!(load(&bad, &[]).unwrap_err().to_string().replace(&dir.path().display().to_string(), "D"), "D/bad.toml:3:1: `train.momentum`: must be in [0, 1), got 1.5");
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "extends = \"common.toml\"\n[train]\nmomentum = 1.5\n",
+    );
+    assert_eq!(
+        load(&bad, &[])
+            .unwrap_err()
+            .to_string()
+            .replace(&dir.path().display().to_string(), "D"),
+        "D/bad.toml:3:1: `train.momentum`: must be in [0, 1), got 1.5"
+    );
 }
 
 #[test]
 fn duplicate_ids_are_rejected() {
-    let e = err(&format!("{BASE}\n[[stage]]\nid = \"train\"\nkind = \"evaluate\"\nmodel = \"train\"\n"));
-    assert_eq!(e, "s.toml:9:1: `stage[1].id`: duplicate stage id `train` (also stage[0])");
+    let e = err(&format!(
+        "{BASE}\n[[stage]]\nid = \"train\"\nkind = \"evaluate\"\nmodel = \"train\"\n"
+    ));
+    assert_eq!(
+        e,
+        "s.toml:9:1: `stage[1].id`: duplicate stage id `train` (also stage[0])"
+    );
 }
 
 #[test]
 fn kinds_need_their_references_and_take_paper_defaults() {
     let e = err("[experiment]\nname = \"t\"\n\n[[stage]]\nid = \"c\"\nkind = \"compress\"\n");
-    assert_eq!(e, "s.toml:4:1: `stage[0]`: kind `compress` needs `teacher = \"<stage id>\"`");
+    assert_eq!(
+        e,
+        "s.toml:4:1: `stage[0]`: kind `compress` needs `teacher = \"<stage id>\"`"
+    );
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "s.toml", "[experiment]\nname = \"t\"\n[train]\nlr = 0.01\n[[stage]]\nid = \"f\"\nkind = \"train-frl\"\n[[stage]]\nid = \"fu\"\nkind = \"train-fusion\"\nparts = \"f\"\n");
+    let p = write(
+        dir.path(),
+        "s.toml",
+        "[experiment]\nname = \"t\"\n[train]\nlr = 0.01\n[[stage]]\nid = \"f\"\nkind = \"train-frl\"\n[[stage]]\nid = \"fu\"\nkind = \"train-fusion\"\nparts = \"f\"\n",
+    );
     let spec = load(&p, &[]).unwrap();
-    let StageConfig::TrainFrl { train, mnl, mnl_hidden } = &spec.stages[1].config else { panic!() };
-    assert_eq!((train.net, train.lr, *mnl, *mnl_hidden), (Net::Tnet, 0.01, true, 512));
-    let StageConfig::TrainFusion(t) = &spec.stages[2].config else { panic!() };
-    assert_eq!(t.lr, 0.1, "RSL/ARL use the paper's 0.1 unless the stage says otherwise");
+    let StageConfig::TrainFrl {
+        train,
+        mnl,
+        mnl_hidden,
+    } = &spec.stages[1].config
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (train.net, train.lr, *mnl, *mnl_hidden),
+        (Net::Tnet, 0.01, true, 512)
+    );
+    let StageConfig::TrainFusion(t) = &spec.stages[2].config else {
+        panic!()
+    };
+    assert_eq!(
+        t.lr, 0.1,
+        "RSL/ARL use the paper's 0.1 unless the stage says otherwise"
+    );
 }
 
 #[test]
 fn sweeps_expand_grid_seeds_and_comma_overrides() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "s.toml", &format!("{BASE}\n[sweep]\nseeds = [1, 2, 3]\ngrid = {{ \"train.lr\" = [0.1, 0.01] }}\n"));
+    let p = write(
+        dir.path(),
+        "s.toml",
+        &format!("{BASE}\n[sweep]\nseeds = [1, 2, 3]\ngrid = {{ \"train.lr\" = [0.1, 0.01] }}\n"),
+    );
     let points = load_points(&p, &[]).unwrap();
     assert_eq!(points.len(), 6);
     assert_eq!(points[0].point, vec!["train.lr=0.1", "experiment.seed=1"]);
     assert_eq!(points[5].seed, 3);
-    let StageConfig::Train(t) = &points[5].stages[1].config else { panic!() };
+    let StageConfig::Train(t) = &points[5].stages[1].config else {
+        panic!()
+    };
     assert_eq!(t.lr, 0.01);
     // A comma on the command line adds an axis; a fixed value replaces the spec's axis.
     let points = load_points(&p, &["train.epochs=1,2".into(), "train.lr=0.5".into()]).unwrap();
     assert_eq!(points.len(), 6);
-    assert!(points.iter().all(|s| matches!(&s.stages[1].config, StageConfig::Train(t) if t.lr == 0.5)));
+    assert!(
+        points
+            .iter()
+            .all(|s| matches!(&s.stages[1].config, StageConfig::Train(t) if t.lr == 0.5))
+    );
     assert_eq!(points[1].point, vec!["experiment.seed=2", "train.epochs=1"]);
-    let e = load_points(&p, &["train.lr=0.1,-1".into()]).unwrap_err().to_string();
-    assert_eq!(e, "invalid override `-s train.lr=-1`: `train.lr`: must be > 0, got -1");
+    let e = load_points(&p, &["train.lr=0.1,-1".into()])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "invalid override `-s train.lr=-1`: `train.lr`: must be > 0, got -1"
+    );
 }
 
 #[test]
 fn random_search_is_seeded_and_validated() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!("{BASE}\n[sweep]\nsamples = 3\nsearch-seed = 5\nseeds = [1, 2]\nspace = {{ \"train.lr\" = {{ log-uniform = [1e-3, 1e-1] }}, \"train.batch-size\" = [16, 32], \"train.epochs\" = {{ uniform = [1, 5] }} }}\nselect = \"v\"\n\n[[stage]]\nid = \"v\"\nkind = \"evaluate\"\nmodel = \"train\"\nsplit = \"val\"\n");
+    let text = format!(
+        "{BASE}\n[sweep]\nsamples = 3\nsearch-seed = 5\nseeds = [1, 2]\nspace = {{ \"train.lr\" = {{ log-uniform = [1e-3, 1e-1] }}, \"train.batch-size\" = [16, 32], \"train.epochs\" = {{ uniform = [1, 5] }} }}\nselect = \"v\"\n\n[[stage]]\nid = \"v\"\nkind = \"evaluate\"\nmodel = \"train\"\nsplit = \"val\"\n"
+    );
     let p = write(dir.path(), "s.toml", &text);
     let a = load_points(&p, &[]).unwrap();
     let b = load_points(&p, &[]).unwrap();
     assert_eq!(a.len(), 6);
-    assert_eq!(a.iter().map(|s| s.point.clone()).collect::<Vec<_>>(), b.iter().map(|s| s.point.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        a.iter().map(|s| s.point.clone()).collect::<Vec<_>>(),
+        b.iter().map(|s| s.point.clone()).collect::<Vec<_>>()
+    );
     for s in &a {
-        let StageConfig::Train(t) = &s.stages[1].config else { panic!() };
-        assert!((1e-3..=1e-1).contains(&t.lr) && [16, 32].contains(&t.batch_size) && (1..=5).contains(&t.epochs), "{t:?}");
+        let StageConfig::Train(t) = &s.stages[1].config else {
+            panic!()
+        };
+        assert!(
+            (1e-3..=1e-1).contains(&t.lr)
+                && [16, 32].contains(&t.batch_size)
+                && (1..=5).contains(&t.epochs),
+            "{t:?}"
+        );
     }
-    assert_eq!(a[0].select, Some(Selection { stage: "v".into(), maximise: true }));
-    let test_split = write(dir.path(), "t.toml", &format!("{BASE}\n[sweep]\nseeds = [1]\nselect = \"train\"\n"));
-    assert!(load(&test_split, &[]).unwrap_err().to_string().contains("`train` must be an `evaluate` stage with `split = \"val\"`"));
-    let bad = write(dir.path(), "bad.toml", &format!("{BASE}\n[sweep]\nspace = {{ \"train.lr\" = {{ log-uniform = [0.1, 0.01] }} }}\n"));
-    assert!(load(&bad, &[]).unwrap_err().to_string().starts_with("D/bad.toml".replace("D", &dir.path().display().to_string()).as_str()));
+    assert_eq!(
+        a[0].select,
+        Some(Selection {
+            stage: "v".into(),
+            maximise: true
+        })
+    );
+    let test_split = write(
+        dir.path(),
+        "t.toml",
+        &format!("{BASE}\n[sweep]\nseeds = [1]\nselect = \"train\"\n"),
+    );
+    assert!(
+        load(&test_split, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("`train` must be an `evaluate` stage with `split = \"val\"`")
+    );
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        &format!("{BASE}\n[sweep]\nspace = {{ \"train.lr\" = {{ log-uniform = [0.1, 0.01] }} }}\n"),
+    );
+    assert!(
+        load(&bad, &[]).unwrap_err().to_string().starts_with(
+            "D/bad.toml"
+                .replace("D", &dir.path().display().to_string())
+                .as_str()
+        )
+    );
 }

@@ -15,7 +15,12 @@ use crate::models::AttrNetConfig;
 use crate::spec::{Split, TrainConfig};
 use crate::train::{self, Phase, euclidean_loss};
 
-pub fn run(ctx: &StageCtx, cfg: &TrainConfig, hint_epochs: u32, hint_lr: f64) -> Result<serde_json::Value, StageError> {
+pub fn run(
+    ctx: &StageCtx,
+    cfg: &TrainConfig,
+    hint_epochs: u32,
+    hint_lr: f64,
+) -> Result<serde_json::Value, StageError> {
     let (data, source) = ctx.data()?;
     let (plain, device) = ctx.devices(cfg.seed);
     let (teacher, tinfo) = load_attr_net(&ctx.input("teacher").dir, "model", &plain)?;
@@ -23,18 +28,39 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, hint_epochs: u32, hint_lr: f64) ->
     ctx.progress.set_message("decoding images".into());
     let train_set = ImageSet::load(&source, Split::Train, size, &tinfo.attributes)?;
     let val = ImageSet::load(&source, Split::Val, size, &tinfo.attributes)?;
-    let mut student = AttrNetConfig::new(cfg.net, tinfo.attributes.len()).with_width(cfg.width).with_maps(tinfo.maps).init(size, &device);
+    let mut student = AttrNetConfig::new(cfg.net, tinfo.attributes.len())
+        .with_width(cfg.width)
+        .with_maps(tinfo.maps)
+        .init(size, &device);
     // The student learns to reproduce the teacher's maps F_i, so it starts
     // from the teacher's CAM weights w_{j,i} on them (our choice; the paper
     // does not say how the student's FC starts).
-    student.fc_weight = burn::module::Param::from_tensor(Tensor::from_data(teacher.fc_weight.val().into_data(), &device));
-    student.fc_bias = burn::module::Param::from_tensor(Tensor::from_data(teacher.fc_bias.val().into_data(), &device));
+    student.fc_weight = burn::module::Param::from_tensor(Tensor::from_data(
+        teacher.fc_weight.val().into_data(),
+        &device,
+    ));
+    student.fc_bias = burn::module::Param::from_tensor(Tensor::from_data(
+        teacher.fc_bias.val().into_data(),
+        &device,
+    ));
     let params = student.num_params();
-    ctx.progress.log(&format!("teacher {} ({} params) -> student {} ({params} params)", tinfo.net.as_str(), tinfo.params, cfg.net.as_str()));
+    ctx.progress.log(&format!(
+        "teacher {} ({} params) -> student {} ({params} params)",
+        tinfo.net.as_str(),
+        tinfo.params,
+        cfg.net.as_str()
+    ));
 
     let mut history = Vec::new();
     if hint_epochs > 0 {
-        let phase = Phase { name: "hint".into(), cfg, lr: hint_lr, epochs: hint_epochs, n: train_set.len(), progress: ctx.progress };
+        let phase = Phase {
+            name: "hint".into(),
+            cfg,
+            lr: hint_lr,
+            epochs: hint_epochs,
+            n: train_set.len(),
+            progress: ctx.progress,
+        };
         let (s, h) = train::fit(
             student,
             &phase,
@@ -49,13 +75,33 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, hint_epochs: u32, hint_lr: f64) ->
         student = s;
         history.extend(h);
     }
-    let phase = Phase { name: "attributes".into(), cfg, lr: cfg.lr, epochs: cfg.epochs, n: train_set.len(), progress: ctx.progress };
+    let phase = Phase {
+        name: "attributes".into(),
+        cfg,
+        lr: cfg.lr,
+        epochs: cfg.epochs,
+        n: train_set.len(),
+        progress: ctx.progress,
+    };
     let (student, h) = train::train_attr_net(student, &phase, &train_set, &val, &device, &plain)?;
     history.extend(h);
-    let info = ModelInfo { net: cfg.net, width: cfg.width, attributes: tinfo.attributes.clone(), image_size: size, mnl_hidden: None, params, maps: tinfo.maps, single_label: tinfo.single_label };
+    let info = ModelInfo {
+        net: cfg.net,
+        width: cfg.width,
+        attributes: tinfo.attributes.clone(),
+        image_size: size,
+        mnl_hidden: None,
+        params,
+        maps: tinfo.maps,
+        single_label: tinfo.single_label,
+    };
     save_attr_net(ctx.out, "model", student, &info)?;
     write_epochs(ctx, &history)?;
-    let hint_loss = history.iter().filter(|h| h.phase == "hint").map(|h| h.train_loss).collect::<Vec<_>>();
+    let hint_loss = history
+        .iter()
+        .filter(|h| h.phase == "hint")
+        .map(|h| h.train_loss)
+        .collect::<Vec<_>>();
     let _ = data;
     Ok(json!({
         "net": cfg.net.as_str(),

@@ -31,9 +31,14 @@ pub struct Derived {
 
 pub fn run(ctx: &StageCtx, expand: f64) -> Result<serde_json::Value, StageError> {
     let (spec, upstream) = ctx.data()?;
-    let fail = |message: String| StageError::Input { stage: ctx.stage.id.clone(), message };
+    let fail = |message: String| StageError::Input {
+        stage: ctx.stage.id.clone(),
+        message,
+    };
     if upstream.crop != Crop::Full {
-        return Err(fail("`crop-data` needs full images upstream (its `data` is already cropped)".into()));
+        return Err(fail(
+            "`crop-data` needs full images upstream (its `data` is already cropped)".into(),
+        ));
     }
     let items = upstream.items()?;
     let size = spec.image_size as f32;
@@ -41,36 +46,87 @@ pub fn run(ctx: &StageCtx, expand: f64) -> Result<serde_json::Value, StageError>
         Some(entry) => {
             let path = entry.dir.join(CAM_BOXES_FILE);
             if !path.exists() {
-                return Err(fail(format!("`regions` must be a `localize` stage on single-label data (birds); `{}` has no `{CAM_BOXES_FILE}`", entry.dir.display())));
+                return Err(fail(format!(
+                    "`regions` must be a `localize` stage on single-label data (birds); `{}` has no `{CAM_BOXES_FILE}`",
+                    entry.dir.display()
+                )));
             }
             let cam = read_cam_boxes(&path)?;
             // CAM boxes are in input pixels (the full image resized to a square).
             let mut out = Vec::with_capacity(items.len());
             for item in &items {
-                let Some(b) = cam.get(&item.file) else { return Err(fail(format!("image `{}` has no CAM box in `{}`", item.file, path.display()))) };
+                let Some(b) = cam.get(&item.file) else {
+                    return Err(fail(format!(
+                        "image `{}` has no CAM box in `{}`",
+                        item.file,
+                        path.display()
+                    )));
+                };
                 let img = upstream.images.join(&item.file);
-                let (w, h) = image::image_dimensions(&img).map_err(|e| StageError::Read { path: img.clone(), source: std::io::Error::other(e) })?;
+                let (w, h) = image::image_dimensions(&img).map_err(|e| StageError::Read {
+                    path: img.clone(),
+                    source: std::io::Error::other(e),
+                })?;
                 let (sx, sy) = (w as f32 / size, h as f32 / size);
-                out.push((item.file.clone(), [b[0] * sx, b[1] * sy, (b[2] - b[0]) * sx, (b[3] - b[1]) * sy]));
+                out.push((
+                    item.file.clone(),
+                    [b[0] * sx, b[1] * sy, (b[2] - b[0]) * sx, (b[3] - b[1]) * sy],
+                ));
             }
             (out, "cam")
         }
         None => {
             let mut out = Vec::with_capacity(items.len());
             for item in &items {
-                let b = item.bbox.ok_or_else(|| fail(format!("image `{}` has no annotated box to crop to", item.file)))?;
+                let b = item.bbox.ok_or_else(|| {
+                    fail(format!(
+                        "image `{}` has no annotated box to crop to",
+                        item.file
+                    ))
+                })?;
                 out.push((item.file.clone(), b));
             }
             (out, "annotated")
         }
     };
     data::write_crop_boxes(&ctx.out.join(CROPS_FILE), &boxes)?;
-    let source = Source { crop: Crop::Boxes { path: PathBuf::from(CROPS_FILE), expand: expand as f32 }, shards: None, ..upstream };
-    write_json(&ctx.out.join(SOURCE_FILE), &Derived { spec: spec.clone(), source: source.clone() })?;
-    let absolute = Source { crop: Crop::Boxes { path: ctx.out.join(CROPS_FILE), expand: expand as f32 }, ..source };
-    ctx.progress.set_message(format!("cropping to {rule} boxes"));
-    shards::write(&absolute, spec.image_size as usize, &ctx.out.join("shards"), &|split| ctx.progress.set_message(format!("shards: {}", split.as_str())))?;
-    ctx.progress.log(&format!("cropped {} images to {rule} boxes × {expand}", boxes.len()));
+    let source = Source {
+        crop: Crop::Boxes {
+            path: PathBuf::from(CROPS_FILE),
+            expand: expand as f32,
+        },
+        shards: None,
+        ..upstream
+    };
+    write_json(
+        &ctx.out.join(SOURCE_FILE),
+        &Derived {
+            spec: spec.clone(),
+            source: source.clone(),
+        },
+    )?;
+    let absolute = Source {
+        crop: Crop::Boxes {
+            path: ctx.out.join(CROPS_FILE),
+            expand: expand as f32,
+        },
+        ..source
+    };
+    ctx.progress
+        .set_message(format!("cropping to {rule} boxes"));
+    shards::write(
+        &absolute,
+        spec.image_size as usize,
+        &ctx.out.join("shards"),
+        &|split| {
+            ctx.progress
+                .set_message(format!("shards: {}", split.as_str()))
+        },
+    )?;
+    ctx.progress.log(&format!(
+        "cropped {} images to {rule} boxes × {expand}",
+        boxes.len()
+    ));
     Ok(json!({ "images": boxes.len(), "boxes": rule, "expand": expand }))
 }
 
@@ -84,13 +140,23 @@ pub fn locate(source: &mut Source, entry: &Path) {
 }
 
 /// `cam_boxes.tsv`: image → `[x0, y0, x1, y1]` in input pixels.
-pub fn read_cam_boxes(path: &Path) -> Result<std::collections::HashMap<String, [f32; 4]>, StageError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StageError::Read { path: path.into(), source })?;
+pub fn read_cam_boxes(
+    path: &Path,
+) -> Result<std::collections::HashMap<String, [f32; 4]>, StageError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StageError::Read {
+        path: path.into(),
+        source,
+    })?;
     let mut out = std::collections::HashMap::new();
     for (n, line) in text.lines().enumerate().skip(1) {
         let c: Vec<&str> = line.split('\t').collect();
-        let v: Option<Vec<f32>> = (c.len() == 5).then(|| c[1..].iter().map(|x| x.parse().ok()).collect()).flatten();
-        let v = v.ok_or_else(|| StageError::Read { path: path.into(), source: std::io::Error::other(format!("line {}: malformed box `{line}`", n + 1)) })?;
+        let v: Option<Vec<f32>> = (c.len() == 5)
+            .then(|| c[1..].iter().map(|x| x.parse().ok()).collect())
+            .flatten();
+        let v = v.ok_or_else(|| StageError::Read {
+            path: path.into(),
+            source: std::io::Error::other(format!("line {}: malformed box `{line}`", n + 1)),
+        })?;
         out.insert(c[0].to_string(), [v[0], v[1], v[2], v[3]]);
     }
     Ok(out)

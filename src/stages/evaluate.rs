@@ -21,33 +21,72 @@ pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageE
     let (_, source) = ctx.data()?;
     let dir = ctx.input("model").dir.clone();
     let device = ctx.device.device();
-    ctx.progress.set_message(format!("scoring {} ({})", cfg.split.as_str(), cfg.head.as_str()));
+    ctx.progress.set_message(format!(
+        "scoring {} ({})",
+        cfg.split.as_str(),
+        cfg.head.as_str()
+    ));
     let (attributes, scores, labels, train_rate) = scores(ctx, &dir, &source, cfg, &device)?;
     let names = source.label_names()?;
     let m = attributes.len();
     let n = labels.len() / m;
-    let pos: Vec<f64> = (0..m).map(|j| (0..n).filter(|&i| labels[i * m + j] == 1).count() as f64 / n as f64).collect();
+    let pos: Vec<f64> = (0..m)
+        .map(|j| (0..n).filter(|&i| labels[i * m + j] == 1).count() as f64 / n as f64)
+        .collect();
     // Attributes: per-attribute accuracy, averaged. Classes (one label per
     // image): top-1 accuracy, with per-class recall in the table.
     let (rows, mean_acc, mean_bal, mean_maj) = if source.single_label() {
         let recall = metrics::per_class_recall(&scores, &labels, m);
-        let majority = (0..m).max_by(|&a, &b| train_rate[a].total_cmp(&train_rate[b])).unwrap_or(0);
+        let majority = (0..m)
+            .max_by(|&a, &b| train_rate[a].total_cmp(&train_rate[b]))
+            .unwrap_or(0);
         let rows: Vec<store::AttributeRow> = (0..m)
-            .map(|j| store::AttributeRow { attribute: names[attributes[j]].clone(), accuracy: recall[j], balanced_accuracy: recall[j], majority_accuracy: f64::NAN, positive_rate: pos[j] })
+            .map(|j| store::AttributeRow {
+                attribute: names[attributes[j]].clone(),
+                accuracy: recall[j],
+                balanced_accuracy: recall[j],
+                majority_accuracy: f64::NAN,
+                positive_rate: pos[j],
+            })
             .collect();
         let present: Vec<f64> = recall.into_iter().filter(|r| !r.is_nan()).collect();
-        (rows, metrics::top1(&scores, &labels, m), metrics::mean(&present), pos[majority])
+        (
+            rows,
+            metrics::top1(&scores, &labels, m),
+            metrics::mean(&present),
+            pos[majority],
+        )
     } else {
         let acc = metrics::accuracy(&scores, &labels, m);
         let bal = metrics::balanced_accuracy(&scores, &labels, m);
         let maj = metrics::majority_accuracy(&train_rate, &labels);
         let rows: Vec<store::AttributeRow> = (0..m)
-            .map(|j| store::AttributeRow { attribute: names[attributes[j]].clone(), accuracy: acc[j], balanced_accuracy: bal[j], majority_accuracy: maj[j], positive_rate: pos[j] })
+            .map(|j| store::AttributeRow {
+                attribute: names[attributes[j]].clone(),
+                accuracy: acc[j],
+                balanced_accuracy: bal[j],
+                majority_accuracy: maj[j],
+                positive_rate: pos[j],
+            })
             .collect();
-        (rows, metrics::mean(&acc), metrics::mean(&bal), metrics::mean(&maj))
+        (
+            rows,
+            metrics::mean(&acc),
+            metrics::mean(&bal),
+            metrics::mean(&maj),
+        )
     };
-    store::write_attributes(&ctx.out.join("attributes.parquet"), &ctx.stage.id, cfg.split.as_str(), &rows)?;
-    let what = if source.single_label() { "top-1 accuracy" } else { "mean accuracy" };
+    store::write_attributes(
+        &ctx.out.join("attributes.parquet"),
+        &ctx.stage.id,
+        cfg.split.as_str(),
+        &rows,
+    )?;
+    let what = if source.single_label() {
+        "top-1 accuracy"
+    } else {
+        "mean accuracy"
+    };
     ctx.progress.log(&format!(
         "{} ({}): {what} {:.2}%, balanced {:.2}%, majority baseline {:.2}%",
         cfg.split.as_str(),
@@ -69,8 +108,17 @@ pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageE
 
 type Scored = (Vec<usize>, Vec<f32>, Vec<u8>, Vec<f64>);
 
-fn scores(ctx: &StageCtx, dir: &Path, source: &Source, cfg: &EvalConfig, device: &Device) -> Result<Scored, StageError> {
-    let wrong = |what: &str| StageError::Input { stage: ctx.stage.id.clone(), message: format!("head `{}` {what}", cfg.head.as_str()) };
+fn scores(
+    ctx: &StageCtx,
+    dir: &Path,
+    source: &Source,
+    cfg: &EvalConfig,
+    device: &Device,
+) -> Result<Scored, StageError> {
+    let wrong = |what: &str| StageError::Input {
+        stage: ctx.stage.id.clone(),
+        message: format!("head `{}` {what}", cfg.head.as_str()),
+    };
     if dir.join("model.json").exists() {
         let (model, info) = load_attr_net(dir, "model", device)?;
         let set = ImageSet::load(source, cfg.split, info.image_size, &info.attributes)?;
@@ -78,24 +126,60 @@ fn scores(ctx: &StageCtx, dir: &Path, source: &Source, cfg: &EvalConfig, device:
         let (loc, mnl) = predict(&model, &set, device, 64);
         let scores = match cfg.head {
             Head::Loc => loc,
-            Head::Mnl => mnl.ok_or_else(|| wrong("needs a `train-frl` model trained with `mnl = true`"))?,
-            _ => return Err(wrong("needs a PaW model (`train-parts`, `train-fusion` or `finetune-paw`)")),
+            Head::Mnl => {
+                mnl.ok_or_else(|| wrong("needs a `train-frl` model trained with `mnl = true`"))?
+            }
+            _ => {
+                return Err(wrong(
+                    "needs a PaW model (`train-parts`, `train-fusion` or `finetune-paw`)",
+                ));
+            }
         };
         return Ok((info.attributes, scores, set.labels, train.positive_rate()));
     }
     let (paw, info) = load_paw(dir, device)?;
     let boxes = read_boxes(&dir.join("boxes.tsv"))?;
     let sets = PawSets::load(source, cfg.split, &info, &boxes)?;
-    let train_rate = ImageSet::load(source, Split::Train, info.whole.image_size, &info.whole.attributes)?.positive_rate();
-    let (k, m, n) = (info.parts + 1, info.whole.attributes.len(), sets.whole.len());
+    let train_rate = ImageSet::load(
+        source,
+        Split::Train,
+        info.whole.image_size,
+        &info.whole.attributes,
+    )?
+    .positive_rate();
+    let (k, m, n) = (
+        info.parts + 1,
+        info.whole.attributes.len(),
+        sets.whole.len(),
+    );
     let all = subnet_scores(&paw, &sets, device);
     let scores = match cfg.head {
-        Head::Paw if info.fused => to_vec(paw.fusion.forward(Tensor::<3>::from_data(TensorData::new(all, [n, k, m]), device))),
-        Head::Paw => return Err(wrong("needs a fused model (`train-fusion` or `finetune-paw`)")),
-        Head::WholeOnly => (0..n).flat_map(|i| all[i * k * m..i * k * m + m].to_vec()).collect(),
-        Head::PartOnly if info.grid.is_none() => (0..n).flat_map(|i| (0..m).map(move |j| (i, j))).map(|(i, j)| all[i * k * m + (j + 1) * m + j]).collect(),
-        Head::PartOnly => return Err(wrong("needs attribute-linked parts (`regions`), not a grid")),
-        Head::Loc | Head::Mnl => return Err(wrong("needs an attribute net (`train`, `train-frl` or `compress`)")),
+        Head::Paw if info.fused => to_vec(paw.fusion.forward(Tensor::<3>::from_data(
+            TensorData::new(all, [n, k, m]),
+            device,
+        ))),
+        Head::Paw => {
+            return Err(wrong(
+                "needs a fused model (`train-fusion` or `finetune-paw`)",
+            ));
+        }
+        Head::WholeOnly => (0..n)
+            .flat_map(|i| all[i * k * m..i * k * m + m].to_vec())
+            .collect(),
+        Head::PartOnly if info.grid.is_none() => (0..n)
+            .flat_map(|i| (0..m).map(move |j| (i, j)))
+            .map(|(i, j)| all[i * k * m + (j + 1) * m + j])
+            .collect(),
+        Head::PartOnly => {
+            return Err(wrong(
+                "needs attribute-linked parts (`regions`), not a grid",
+            ));
+        }
+        Head::Loc | Head::Mnl => {
+            return Err(wrong(
+                "needs an attribute net (`train`, `train-frl` or `compress`)",
+            ));
+        }
     };
     Ok((info.whole.attributes, scores, sets.whole.labels, train_rate))
 }

@@ -34,8 +34,18 @@ pub fn upsampled_cams(model: &AttrNet, images: Tensor<4>) -> Tensor<4> {
 pub fn peaks(cams: Tensor<4>) -> Vec<Vec<(usize, usize)>> {
     let [b, m, s, _] = cams.dims();
     let idx = cams.reshape([b, m, s * s]).argmax(2);
-    let flat: Vec<i64> = idx.into_data().convert::<i64>().try_into_vec::<i64>().expect("int data");
-    flat.chunks(m).map(|row| row.iter().map(|&k| ((k as usize) % s, (k as usize) / s)).collect()).collect()
+    let flat: Vec<i64> = idx
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .expect("int data");
+    flat.chunks(m)
+        .map(|row| {
+            row.iter()
+                .map(|&k| ((k as usize) % s, (k as usize) / s))
+                .collect()
+        })
+        .collect()
 }
 
 pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Value, StageError> {
@@ -48,8 +58,18 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
     let size = info.image_size;
     let m = info.attributes.len();
     let celeba = Celeba::open(&source.root)?;
-    let regions = source.root.join("Anno/list_attr_regions.txt").exists().then(|| read_regions(&source.root, &celeba.records)).transpose()?;
-    let row_of: std::collections::HashMap<&str, usize> = celeba.records.iter().enumerate().map(|(i, r)| (r.file.as_str(), i)).collect();
+    let regions = source
+        .root
+        .join("Anno/list_attr_regions.txt")
+        .exists()
+        .then(|| read_regions(&source.root, &celeba.records))
+        .transpose()?;
+    let row_of: std::collections::HashMap<&str, usize> = celeba
+        .records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.file.as_str(), i))
+        .collect();
     let tolerance = 15.0 * size as f32 / 224.0;
 
     let mut files = Vec::new();
@@ -58,14 +78,18 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
     let total = celeba.records.len() as u64;
     ctx.progress.set_total(total);
     let heat_dir = ctx.out.join("heatmaps");
-    std::fs::create_dir_all(&heat_dir).map_err(|source| StageError::Write { path: heat_dir.clone(), source })?;
+    std::fs::create_dir_all(&heat_dir).map_err(|source| StageError::Write {
+        path: heat_dir.clone(),
+        source,
+    })?;
     let mut saved = Vec::new();
     // MaxBoxAcc: hits per (split: val, test) × threshold × attribute.
     let taus: Vec<f32> = (1..20).map(|k| k as f32 * 0.05).collect();
     let mut box_hits = vec![vec![vec![0usize; m]; taus.len()]; 2];
     let mut box_counts = vec![vec![0usize; m]; 2];
     for split in [Split::Train, Split::Val, Split::Test] {
-        ctx.progress.set_message(format!("localising {}", split.as_str()));
+        ctx.progress
+            .set_message(format!("localising {}", split.as_str()));
         let set = ImageSet::load(&source, split, size, &info.attributes)?;
         let idx: Vec<usize> = (0..set.len()).collect();
         for chunk in idx.chunks(64) {
@@ -76,7 +100,13 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
                 for k in 0..take {
                     let file = &set.files[chunk[k]];
                     let path = heat_dir.join(file.replace(".jpg", ".png"));
-                    overlay(&set, chunk[k], &values[k * m * size * size..(k + 1) * m * size * size], m, &path)?;
+                    overlay(
+                        &set,
+                        chunk[k],
+                        &values[k * m * size * size..(k + 1) * m * size * size],
+                        m,
+                        &path,
+                    )?;
                     saved.push(file.clone());
                 }
             }
@@ -86,11 +116,17 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
                 for (k, &i) in chunk.iter().enumerate() {
                     let rec = row_of[set.files[i].as_str()];
                     for j in 0..m {
-                        let Some((_, gt)) = regions[rec].iter().find(|(a, _)| *a == info.attributes[j]) else { continue };
+                        let Some((_, gt)) =
+                            regions[rec].iter().find(|(a, _)| *a == info.attributes[j])
+                        else {
+                            continue;
+                        };
                         let map = &values[(k * m + j) * size * size..(k * m + j + 1) * size * size];
                         box_counts[si][j] += 1;
                         for (t, &tau) in taus.iter().enumerate() {
-                            if largest_component_box(map, size, tau).is_some_and(|b| iou(&b, gt) >= 0.5) {
+                            if largest_component_box(map, size, tau)
+                                .is_some_and(|b| iou(&b, gt) >= 0.5)
+                            {
                                 box_hits[si][t][j] += 1;
                             }
                         }
@@ -99,17 +135,25 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
             }
             for (k, row) in peaks(cams).into_iter().enumerate() {
                 let i = chunk[k];
-                boxes.push(row.iter().map(|&(x, y)| patch_around(x, y, size, patch)).collect());
+                boxes.push(
+                    row.iter()
+                        .map(|&(x, y)| patch_around(x, y, size, patch))
+                        .collect(),
+                );
                 files.push(set.files[i].clone());
                 // Pointing game: a hit if the peak lies within `tolerance` of the region.
                 if let (Split::Test, Some(regions)) = (split, &regions) {
                     let rec = row_of[set.files[i].as_str()];
                     for (j, &(x, y)) in row.iter().enumerate() {
                         // Regions are in on-disk pixels; synthetic sets are written at the input size.
-                        if let Some((_, b)) = regions[rec].iter().find(|(a, _)| *a == info.attributes[j]) {
+                        if let Some((_, b)) =
+                            regions[rec].iter().find(|(a, _)| *a == info.attributes[j])
+                        {
                             let (x, y, t) = (x as f32, y as f32, tolerance);
                             counts[j] += 1;
-                            hits[j] += (x >= b[0] - t && x <= b[2] + t && y >= b[1] - t && y <= b[3] + t) as usize;
+                            hits[j] +=
+                                (x >= b[0] - t && x <= b[2] + t && y >= b[1] - t && y <= b[3] + t)
+                                    as usize;
                         }
                     }
                 }
@@ -118,40 +162,83 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
         }
     }
     write_boxes(&ctx.out.join("boxes.tsv"), &files, &boxes)?;
-    write_json(&ctx.out.join("heatmaps.json"), &json!({ "images": saved, "attributes": info.attributes.iter().map(|&a| CELEBA[a]).collect::<Vec<_>>(), "image_size": size }))?;
+    write_json(
+        &ctx.out.join("heatmaps.json"),
+        &json!({ "images": saved, "attributes": info.attributes.iter().map(|&a| CELEBA[a]).collect::<Vec<_>>(), "image_size": size }),
+    )?;
     let mut pointing = None;
     let mut maxboxacc = None;
     if regions.is_some() {
         // The threshold is chosen on val and reported on test.
-        let mean_at = |si: usize, t: usize| crate::metrics::mean(&(0..m).filter(|&j| box_counts[si][j] > 0).map(|j| box_hits[si][t][j] as f64 / box_counts[si][j] as f64).collect::<Vec<_>>());
-        let best = (0..taus.len()).max_by(|&a, &b| mean_at(0, a).total_cmp(&mean_at(0, b))).unwrap_or(0);
+        let mean_at = |si: usize, t: usize| {
+            crate::metrics::mean(
+                &(0..m)
+                    .filter(|&j| box_counts[si][j] > 0)
+                    .map(|j| box_hits[si][t][j] as f64 / box_counts[si][j] as f64)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let best = (0..taus.len())
+            .max_by(|&a, &b| mean_at(0, a).total_cmp(&mean_at(0, b)))
+            .unwrap_or(0);
         let rows: Vec<AttributeRow> = (0..m)
             .map(|j| AttributeRow {
                 attribute: CELEBA[info.attributes[j]].to_string(),
-                accuracy: if box_counts[1][j] > 0 { box_hits[1][best][j] as f64 / box_counts[1][j] as f64 } else { f64::NAN },
+                accuracy: if box_counts[1][j] > 0 {
+                    box_hits[1][best][j] as f64 / box_counts[1][j] as f64
+                } else {
+                    f64::NAN
+                },
                 balanced_accuracy: f64::NAN,
                 majority_accuracy: f64::NAN,
                 positive_rate: box_counts[1][j] as f64,
             })
             .collect();
-        store::write_attributes(&ctx.out.join("maxboxacc.parquet"), &ctx.stage.id, "test", &rows)?;
+        store::write_attributes(
+            &ctx.out.join("maxboxacc.parquet"),
+            &ctx.stage.id,
+            "test",
+            &rows,
+        )?;
         maxboxacc = Some((mean_at(1, best), taus[best]));
-        ctx.progress.log(&format!("MaxBoxAcc on test: {:.2}% at threshold {:.2} of the max (chosen on val)", 100.0 * mean_at(1, best), taus[best]));
+        ctx.progress.log(&format!(
+            "MaxBoxAcc on test: {:.2}% at threshold {:.2} of the max (chosen on val)",
+            100.0 * mean_at(1, best),
+            taus[best]
+        ));
         let rows: Vec<AttributeRow> = (0..m)
             .map(|j| AttributeRow {
                 attribute: CELEBA[info.attributes[j]].to_string(),
-                accuracy: if counts[j] > 0 { hits[j] as f64 / counts[j] as f64 } else { f64::NAN },
+                accuracy: if counts[j] > 0 {
+                    hits[j] as f64 / counts[j] as f64
+                } else {
+                    f64::NAN
+                },
                 balanced_accuracy: f64::NAN,
                 majority_accuracy: f64::NAN,
                 positive_rate: counts[j] as f64,
             })
             .collect();
-        store::write_attributes(&ctx.out.join("pointing.parquet"), &ctx.stage.id, "test", &rows)?;
-        let scored: Vec<f64> = (0..m).filter(|&j| counts[j] > 0).map(|j| hits[j] as f64 / counts[j] as f64).collect();
+        store::write_attributes(
+            &ctx.out.join("pointing.parquet"),
+            &ctx.stage.id,
+            "test",
+            &rows,
+        )?;
+        let scored: Vec<f64> = (0..m)
+            .filter(|&j| counts[j] > 0)
+            .map(|j| hits[j] as f64 / counts[j] as f64)
+            .collect();
         pointing = Some(crate::metrics::mean(&scored));
-        ctx.progress.log(&format!("pointing game on test: {:.2}% over {} attributes", 100.0 * pointing.unwrap(), scored.len()));
+        ctx.progress.log(&format!(
+            "pointing game on test: {:.2}% over {} attributes",
+            100.0 * pointing.unwrap(),
+            scored.len()
+        ));
     }
-    Ok(json!({ "images": files.len(), "maxboxacc": maxboxacc.map(|m| m.0), "maxboxacc_threshold": maxboxacc.map(|m| m.1), "patch": patch, "patch_px": boxes.first().and_then(|b| b.first()).map(|b| b[2]), "pointing_game": pointing, "samples": saved.len() }))
+    Ok(
+        json!({ "images": files.len(), "maxboxacc": maxboxacc.map(|m| m.0), "maxboxacc_threshold": maxboxacc.map(|m| m.1), "patch": patch, "patch_px": boxes.first().and_then(|b| b.first()).map(|b| b[2]), "pointing_game": pointing, "samples": saved.len() }),
+    )
 }
 
 /// The threshold of Zhou et al. (2016) for CAM boxes: 20% of the map's range.
@@ -162,11 +249,26 @@ pub const CAM_BOX_THRESHOLD: f32 = 0.2;
 /// and where the source has full images and boxes, localisation of the
 /// true class's CAM against the annotated box: the pointing game and
 /// MaxBoxAcc (threshold chosen on val, reported on test).
-fn run_classes(ctx: &StageCtx, model: &AttrNet, info: &super::ModelInfo, source: &crate::data::Source, samples: usize, device: &Device) -> Result<serde_json::Value, StageError> {
+fn run_classes(
+    ctx: &StageCtx,
+    model: &AttrNet,
+    info: &super::ModelInfo,
+    source: &crate::data::Source,
+    samples: usize,
+    device: &Device,
+) -> Result<serde_json::Value, StageError> {
     let size = info.image_size;
     let m = info.attributes.len();
     let scored = source.crop == crate::data::Crop::Full;
-    let bbox_of: std::collections::HashMap<String, [f32; 4]> = if scored { source.items()?.into_iter().filter_map(|i| Some((i.file, i.bbox?))).collect() } else { Default::default() };
+    let bbox_of: std::collections::HashMap<String, [f32; 4]> = if scored {
+        source
+            .items()?
+            .into_iter()
+            .filter_map(|i| Some((i.file, i.bbox?)))
+            .collect()
+    } else {
+        Default::default()
+    };
     let tolerance = 15.0 * size as f32 / 224.0;
     let taus: Vec<f32> = (1..20).map(|k| k as f32 * 0.05).collect();
     // [val, test]: MaxBoxAcc hits per threshold, pointing hits, count.
@@ -174,46 +276,94 @@ fn run_classes(ctx: &StageCtx, model: &AttrNet, info: &super::ModelInfo, source:
     let (mut point_hits, mut counts) = ([0usize; 2], [0usize; 2]);
     let mut cam_boxes = Vec::new();
     let heat_dir = ctx.out.join("heatmaps");
-    std::fs::create_dir_all(&heat_dir).map_err(|source| StageError::Write { path: heat_dir.clone(), source })?;
+    std::fs::create_dir_all(&heat_dir).map_err(|source| StageError::Write {
+        path: heat_dir.clone(),
+        source,
+    })?;
     let mut saved = Vec::new();
     for split in [Split::Train, Split::Val, Split::Test] {
-        ctx.progress.set_message(format!("localising {}", split.as_str()));
+        ctx.progress
+            .set_message(format!("localising {}", split.as_str()));
         let set = ImageSet::load(source, split, size, &info.attributes)?;
         let idx: Vec<usize> = (0..set.len()).collect();
         for chunk in idx.chunks(64) {
             let out = model.forward(set.images(chunk, &[], device));
             let predicted = crate::metrics::predicted_classes(&to_vec(out.scores), m);
-            let truth: Vec<usize> = chunk.iter().map(|&i| set.labels[i * m..(i + 1) * m].iter().position(|&l| l == 1).unwrap_or(0)).collect();
+            let truth: Vec<usize> = chunk
+                .iter()
+                .map(|&i| {
+                    set.labels[i * m..(i + 1) * m]
+                        .iter()
+                        .position(|&l| l == 1)
+                        .unwrap_or(0)
+                })
+                .collect();
             // The CAMs of the predicted and the true class, upsampled.
             let cams = model.cams(out.maps);
             let [b, _, h, w] = cams.dims();
             let low = to_vec(cams);
-            let pick: Vec<f32> = (0..b).flat_map(|k| [predicted[k], truth[k]].into_iter().flat_map(|c| low[(k * m + c) * h * w..(k * m + c + 1) * h * w].to_vec()).collect::<Vec<_>>()).collect();
+            let pick: Vec<f32> = (0..b)
+                .flat_map(|k| {
+                    [predicted[k], truth[k]]
+                        .into_iter()
+                        .flat_map(|c| low[(k * m + c) * h * w..(k * m + c + 1) * h * w].to_vec())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
             let mut opts = InterpolateOptions::new(InterpolateMode::Bilinear);
             opts.align_corners = false;
             opts.output_size = Some([size, size]);
-            let up = to_vec(interpolate(Tensor::<1>::from_floats(pick.as_slice(), device).reshape([b, 2, h, w]), opts));
-            let plane = |k: usize, t: usize| &up[(k * 2 + t) * size * size..(k * 2 + t + 1) * size * size];
+            let up = to_vec(interpolate(
+                Tensor::<1>::from_floats(pick.as_slice(), device).reshape([b, 2, h, w]),
+                opts,
+            ));
+            let plane =
+                |k: usize, t: usize| &up[(k * 2 + t) * size * size..(k * 2 + t + 1) * size * size];
             for (k, &i) in chunk.iter().enumerate() {
                 let file = &set.files[i];
-                let bx = largest_component_box(plane(k, 0), size, CAM_BOX_THRESHOLD).unwrap_or([0.0, 0.0, size as f32, size as f32]);
+                let bx = largest_component_box(plane(k, 0), size, CAM_BOX_THRESHOLD).unwrap_or([
+                    0.0,
+                    0.0,
+                    size as f32,
+                    size as f32,
+                ]);
                 cam_boxes.push((file.clone(), bx));
                 if split == Split::Test && saved.len() < samples {
                     let path = heat_dir.join(format!("{}.png", file.replace(['/', '.'], "_")));
                     overlay(&set, i, plane(k, 1), 1, &path)?;
                     saved.push(file.clone());
                 }
-                let (Split::Val | Split::Test, Some(gt)) = (split, bbox_of.get(file)) else { continue };
+                let (Split::Val | Split::Test, Some(gt)) = (split, bbox_of.get(file)) else {
+                    continue;
+                };
                 let si = (split == Split::Test) as usize;
                 let img = source.images.join(file);
-                let (iw, ih) = image::image_dimensions(&img).map_err(|e| StageError::Read { path: img.clone(), source: std::io::Error::other(e) })?;
+                let (iw, ih) = image::image_dimensions(&img).map_err(|e| StageError::Read {
+                    path: img.clone(),
+                    source: std::io::Error::other(e),
+                })?;
                 let (sx, sy) = (size as f32 / iw as f32, size as f32 / ih as f32);
-                let gt = [gt[0] * sx, gt[1] * sy, (gt[0] + gt[2]) * sx, (gt[1] + gt[3]) * sy];
+                let gt = [
+                    gt[0] * sx,
+                    gt[1] * sy,
+                    (gt[0] + gt[2]) * sx,
+                    (gt[1] + gt[3]) * sy,
+                ];
                 let map = plane(k, 1);
                 counts[si] += 1;
-                let peak = map.iter().enumerate().fold((0, f32::NEG_INFINITY), |a, (p, &v)| if v > a.1 { (p, v) } else { a }).0;
+                let peak = map
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |a, (p, &v)| if v > a.1 { (p, v) } else { a },
+                    )
+                    .0;
                 let (x, y) = ((peak % size) as f32, (peak / size) as f32);
-                point_hits[si] += (x >= gt[0] - tolerance && x <= gt[2] + tolerance && y >= gt[1] - tolerance && y <= gt[3] + tolerance) as usize;
+                point_hits[si] += (x >= gt[0] - tolerance
+                    && x <= gt[2] + tolerance
+                    && y >= gt[1] - tolerance
+                    && y <= gt[3] + tolerance) as usize;
                 for (t, &tau) in taus.iter().enumerate() {
                     if largest_component_box(map, size, tau).is_some_and(|b| iou(&b, &gt) >= 0.5) {
                         box_hits[si][t] += 1;
@@ -224,16 +374,39 @@ fn run_classes(ctx: &StageCtx, model: &AttrNet, info: &super::ModelInfo, source:
         }
     }
     write_cam_boxes(&ctx.out.join(super::crop_data::CAM_BOXES_FILE), &cam_boxes)?;
-    write_json(&ctx.out.join("heatmaps.json"), &json!({ "images": saved, "attributes": ["true class"], "image_size": size }))?;
+    write_json(
+        &ctx.out.join("heatmaps.json"),
+        &json!({ "images": saved, "attributes": ["true class"], "image_size": size }),
+    )?;
     let (mut pointing, mut maxboxacc) = (None, None);
     if counts[1] > 0 {
         let rate = |hits: usize, si: usize| hits as f64 / counts[si].max(1) as f64;
-        let best = (0..taus.len()).max_by(|&a, &b| box_hits[0][a].cmp(&box_hits[0][b])).unwrap_or(0);
+        let best = (0..taus.len())
+            .max_by(|&a, &b| box_hits[0][a].cmp(&box_hits[0][b]))
+            .unwrap_or(0);
         maxboxacc = Some((rate(box_hits[1][best], 1), taus[best]));
         pointing = Some(rate(point_hits[1], 1));
-        let row = |accuracy: f64| vec![AttributeRow { attribute: "bird".into(), accuracy, balanced_accuracy: f64::NAN, majority_accuracy: f64::NAN, positive_rate: counts[1] as f64 }];
-        store::write_attributes(&ctx.out.join("maxboxacc.parquet"), &ctx.stage.id, "test", &row(rate(box_hits[1][best], 1)))?;
-        store::write_attributes(&ctx.out.join("pointing.parquet"), &ctx.stage.id, "test", &row(rate(point_hits[1], 1)))?;
+        let row = |accuracy: f64| {
+            vec![AttributeRow {
+                attribute: "bird".into(),
+                accuracy,
+                balanced_accuracy: f64::NAN,
+                majority_accuracy: f64::NAN,
+                positive_rate: counts[1] as f64,
+            }]
+        };
+        store::write_attributes(
+            &ctx.out.join("maxboxacc.parquet"),
+            &ctx.stage.id,
+            "test",
+            &row(rate(box_hits[1][best], 1)),
+        )?;
+        store::write_attributes(
+            &ctx.out.join("pointing.parquet"),
+            &ctx.stage.id,
+            "test",
+            &row(rate(point_hits[1], 1)),
+        )?;
         ctx.progress.log(&format!(
             "true-class CAM on test: pointing game {:.2}%, MaxBoxAcc {:.2}% at threshold {:.2} (chosen on val)",
             100.0 * rate(point_hits[1], 1),
@@ -241,7 +414,9 @@ fn run_classes(ctx: &StageCtx, model: &AttrNet, info: &super::ModelInfo, source:
             taus[best]
         ));
     }
-    Ok(json!({ "images": cam_boxes.len(), "cam_box_threshold": CAM_BOX_THRESHOLD, "maxboxacc": maxboxacc.map(|m| m.0), "maxboxacc_threshold": maxboxacc.map(|m| m.1), "pointing_game": pointing, "samples": saved.len() }))
+    Ok(
+        json!({ "images": cam_boxes.len(), "cam_box_threshold": CAM_BOX_THRESHOLD, "maxboxacc": maxboxacc.map(|m| m.0), "maxboxacc_threshold": maxboxacc.map(|m| m.1), "pointing_game": pointing, "samples": saved.len() }),
+    )
 }
 
 fn write_cam_boxes(path: &std::path::Path, boxes: &[(String, [f32; 4])]) -> Result<(), StageError> {
@@ -250,13 +425,18 @@ fn write_cam_boxes(path: &std::path::Path, boxes: &[(String, [f32; 4])]) -> Resu
     for (f, b) in boxes {
         let _ = writeln!(s, "{f}\t{}\t{}\t{}\t{}", b[0], b[1], b[2], b[3]);
     }
-    std::fs::write(path, s).map_err(|source| StageError::Write { path: path.into(), source })
+    std::fs::write(path, s).map_err(|source| StageError::Write {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Box `[x0, y0, x1, y1]` of the largest 4-connected region of `map` at or
 /// above `tau` × its range above the minimum (Zhou et al. 2016; Choe et al. 2020).
 pub fn largest_component_box(map: &[f32], size: usize, tau: f32) -> Option<[f32; 4]> {
-    let (lo, hi) = map.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = map
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     if hi <= lo {
         return None;
     }
@@ -274,7 +454,12 @@ pub fn largest_component_box(map: &[f32], size: usize, tau: f32) -> Option<[f32;
             let (x, y) = (p % size, p / size);
             n += 1;
             b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
-            let neighbours = [(x > 0).then(|| p - 1), (x + 1 < size).then(|| p + 1), (y > 0).then(|| p - size), (y + 1 < size).then(|| p + size)];
+            let neighbours = [
+                (x > 0).then(|| p - 1),
+                (x + 1 < size).then(|| p + 1),
+                (y > 0).then(|| p - size),
+                (y + 1 < size).then(|| p + size),
+            ];
             for q in neighbours.into_iter().flatten() {
                 if !seen[q] && map[q] >= thr {
                     seen[q] = true;
@@ -286,7 +471,14 @@ pub fn largest_component_box(map: &[f32], size: usize, tau: f32) -> Option<[f32;
             best = Some((n, b));
         }
     }
-    best.map(|(_, b)| [b[0] as f32, b[1] as f32, b[2] as f32 + 1.0, b[3] as f32 + 1.0])
+    best.map(|(_, b)| {
+        [
+            b[0] as f32,
+            b[1] as f32,
+            b[2] as f32 + 1.0,
+            b[3] as f32 + 1.0,
+        ]
+    })
 }
 
 /// Intersection over union of two `[x0, y0, x1, y1]` boxes.
@@ -299,14 +491,23 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 }
 
 /// A strip: the image, then one jet-coloured CAM overlay per attribute.
-fn overlay(set: &ImageSet, i: usize, cams: &[f32], m: usize, path: &std::path::Path) -> Result<(), StageError> {
+fn overlay(
+    set: &ImageSet,
+    i: usize,
+    cams: &[f32],
+    m: usize,
+    path: &std::path::Path,
+) -> Result<(), StageError> {
     let s = set.size;
     let per = 3 * s * s;
     let img = &set.pixels[i * per..(i + 1) * per];
     let mut out = image::RgbImage::new((s * (m + 1)) as u32, s as u32);
     for t in 0..=m {
         let cam = (t > 0).then(|| &cams[(t - 1) * s * s..t * s * s]);
-        let (lo, hi) = cam.map_or((0.0, 1.0), |c| c.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v))));
+        let (lo, hi) = cam.map_or((0.0, 1.0), |c| {
+            c.iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)))
+        });
         for y in 0..s {
             for x in 0..s {
                 let px = [0, 1, 2].map(|c| img[c * s * s + y * s + x] as f32);
@@ -318,11 +519,18 @@ fn overlay(set: &ImageSet, i: usize, cams: &[f32], m: usize, path: &std::path::P
                         [0, 1, 2].map(|k| 0.5 * px[k] + 0.5 * j[k])
                     }
                 };
-                out.put_pixel((t * s + x) as u32, y as u32, image::Rgb(rgb.map(|v| v.clamp(0.0, 255.0) as u8)));
+                out.put_pixel(
+                    (t * s + x) as u32,
+                    y as u32,
+                    image::Rgb(rgb.map(|v| v.clamp(0.0, 255.0) as u8)),
+                );
             }
         }
     }
-    out.save(path).map_err(|e| StageError::Write { path: path.into(), source: std::io::Error::other(e) })
+    out.save(path).map_err(|e| StageError::Write {
+        path: path.into(),
+        source: std::io::Error::other(e),
+    })
 }
 
 /// The jet colour map, 0 → blue, 1 → red.
@@ -354,8 +562,14 @@ mod tests {
             map[y * 8 + x] = 0.6;
         }
         map[6 * 8 + 6] = 1.0;
-        assert_eq!(largest_component_box(&map, 8, 0.5), Some([1.0, 1.0, 4.0, 3.0]));
-        assert_eq!(largest_component_box(&map, 8, 0.9), Some([6.0, 6.0, 7.0, 7.0]));
+        assert_eq!(
+            largest_component_box(&map, 8, 0.5),
+            Some([1.0, 1.0, 4.0, 3.0])
+        );
+        assert_eq!(
+            largest_component_box(&map, 8, 0.9),
+            Some([6.0, 6.0, 7.0, 7.0])
+        );
         assert_eq!(iou(&[0.0, 0.0, 2.0, 2.0], &[1.0, 0.0, 3.0, 2.0]), 2.0 / 6.0);
     }
 }

@@ -42,7 +42,9 @@ pub struct StageCtx<'a> {
 
 impl StageCtx<'_> {
     fn input(&self, role: &str) -> &Entry {
-        self.inputs.get(role).expect("planner guarantees every input")
+        self.inputs
+            .get(role)
+            .expect("planner guarantees every input")
     }
 
     /// The data set spec and where its images come from.
@@ -56,7 +58,10 @@ impl StageCtx<'_> {
             (d.spec, d.source)
         } else {
             let spec: DataSpec = serde_json::from_value(entry.manifest.key_inputs.params.clone())
-                .map_err(|e| StageError::Input { stage: self.stage.id.clone(), message: format!("`data` is not a data stage: {e}") })?;
+                .map_err(|e| StageError::Input {
+                stage: self.stage.id.clone(),
+                message: format!("`data` is not a data stage: {e}"),
+            })?;
             let source = Source::real(&spec).unwrap_or_else(|| synthetic_source(&entry.dir, &spec));
             (spec, source)
         };
@@ -75,7 +80,11 @@ impl StageCtx<'_> {
 
 /// Where `generate-data` writes a synthetic set inside its entry.
 pub fn synthetic_source(entry: &Path, spec: &DataSpec) -> Source {
-    if spec.single_label() { Source::synthetic(&entry.join("cub"), Format::Cub) } else { Source::synthetic(&entry.join("celeba"), Format::Celeba) }
+    if spec.single_label() {
+        Source::synthetic(&entry.join("cub"), Format::Cub)
+    } else {
+        Source::synthetic(&entry.join("celeba"), Format::Celeba)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,9 +98,17 @@ pub enum StageError {
     #[error(transparent)]
     Store(#[from] crate::metrics::store::StoreError),
     #[error("failed to write `{}`", path.display())]
-    Write { path: PathBuf, #[source] source: std::io::Error },
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("failed to read `{}`", path.display())]
-    Read { path: PathBuf, #[source] source: std::io::Error },
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("failed to save model weights to `{}`: {message}", path.display())]
     SaveModel { path: PathBuf, message: String },
     #[error("failed to load model weights from `{}`: {message}", path.display())]
@@ -106,10 +123,22 @@ pub fn run(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
         StageConfig::GenerateData(spec) => generate_data::run(ctx, spec),
         StageConfig::ReadData(spec) => generate_data::read(ctx, spec),
         StageConfig::Train(cfg) => train::run(ctx, cfg, None),
-        StageConfig::TrainFrl { train, mnl, mnl_hidden } => train::run(ctx, train, mnl.then_some(*mnl_hidden as usize)),
+        StageConfig::TrainFrl {
+            train,
+            mnl,
+            mnl_hidden,
+        } => train::run(ctx, train, mnl.then_some(*mnl_hidden as usize)),
         StageConfig::Localize { patch, samples } => localize::run(ctx, *patch, *samples as usize),
-        StageConfig::Compress { train, hint_epochs, hint_lr } => compress::run(ctx, train, *hint_epochs, *hint_lr),
-        StageConfig::TrainParts { train, part_size, grid } => parts::run(ctx, train, *part_size as usize, *grid),
+        StageConfig::Compress {
+            train,
+            hint_epochs,
+            hint_lr,
+        } => compress::run(ctx, train, *hint_epochs, *hint_lr),
+        StageConfig::TrainParts {
+            train,
+            part_size,
+            grid,
+        } => parts::run(ctx, train, *part_size as usize, *grid),
         StageConfig::TrainFusion(cfg) => paw::fusion(ctx, cfg),
         StageConfig::FinetunePaw(cfg) => paw::finetune(ctx, cfg),
         StageConfig::Evaluate(cfg) => evaluate::run(ctx, cfg),
@@ -142,7 +171,9 @@ fn paper_maps() -> usize {
 
 impl ModelInfo {
     pub fn config(&self) -> AttrNetConfig {
-        let cfg = AttrNetConfig::new(self.net, self.attributes.len()).with_width(self.width).with_maps(self.maps);
+        let cfg = AttrNetConfig::new(self.net, self.attributes.len())
+            .with_width(self.width)
+            .with_maps(self.maps);
         match self.mnl_hidden {
             Some(h) => cfg.with_mnl(h),
             None => cfg,
@@ -164,35 +195,66 @@ pub struct PawInfo {
     pub fused: bool,
 }
 
-pub fn save_attr_net(dir: &Path, name: &str, model: AttrNet, info: &ModelInfo) -> Result<(), StageError> {
+pub fn save_attr_net(
+    dir: &Path,
+    name: &str,
+    model: AttrNet,
+    info: &ModelInfo,
+) -> Result<(), StageError> {
     let weights = dir.join(format!("{name}.bpk"));
-    model.valid().save_file(&weights).map_err(|e| StageError::SaveModel { path: weights.clone(), message: e.to_string() })?;
+    model
+        .valid()
+        .save_file(&weights)
+        .map_err(|e| StageError::SaveModel {
+            path: weights.clone(),
+            message: e.to_string(),
+        })?;
     write_json(&dir.join(format!("{name}.json")), info)
 }
 
-pub fn load_attr_net(dir: &Path, name: &str, device: &Device) -> Result<(AttrNet, ModelInfo), StageError> {
+pub fn load_attr_net(
+    dir: &Path,
+    name: &str,
+    device: &Device,
+) -> Result<(AttrNet, ModelInfo), StageError> {
     let info: ModelInfo = read_json(&dir.join(format!("{name}.json")))?;
     let weights = dir.join(format!("{name}.bpk"));
     let model = info
         .config()
         .init(info.image_size, device)
         .try_load_file(&weights)
-        .map_err(|e| StageError::LoadModel { path: weights.clone(), message: e.to_string() })?;
+        .map_err(|e| StageError::LoadModel {
+            path: weights.clone(),
+            message: e.to_string(),
+        })?;
     Ok((model, info))
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), StageError> {
     let text = serde_json::to_string_pretty(value).expect("serializable");
-    std::fs::write(path, text).map_err(|source| StageError::Write { path: path.into(), source })
+    std::fs::write(path, text).map_err(|source| StageError::Write {
+        path: path.into(),
+        source,
+    })
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StageError> {
-    let bytes = std::fs::read(path).map_err(|source| StageError::Read { path: path.into(), source })?;
-    serde_json::from_slice(&bytes).map_err(|e| StageError::Read { path: path.into(), source: std::io::Error::other(e) })
+    let bytes = std::fs::read(path).map_err(|source| StageError::Read {
+        path: path.into(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| StageError::Read {
+        path: path.into(),
+        source: std::io::Error::other(e),
+    })
 }
 
 /// Boxes per image file and part: `boxes.tsv` (`image part x y side`).
-pub fn write_boxes(path: &Path, files: &[String], boxes: &[Vec<SquareBox>]) -> Result<(), StageError> {
+pub fn write_boxes(
+    path: &Path,
+    files: &[String],
+    boxes: &[Vec<SquareBox>],
+) -> Result<(), StageError> {
     use std::fmt::Write as _;
     let mut s = String::from("image\tpart\tx\ty\tside\n");
     for (f, bs) in files.iter().zip(boxes) {
@@ -200,20 +262,35 @@ pub fn write_boxes(path: &Path, files: &[String], boxes: &[Vec<SquareBox>]) -> R
             let _ = writeln!(s, "{f}\t{p}\t{}\t{}\t{}", b[0], b[1], b[2]);
         }
     }
-    std::fs::write(path, s).map_err(|source| StageError::Write { path: path.into(), source })
+    std::fs::write(path, s).map_err(|source| StageError::Write {
+        path: path.into(),
+        source,
+    })
 }
 
 pub fn read_boxes(path: &Path) -> Result<BTreeMap<String, Vec<SquareBox>>, StageError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StageError::Read { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| StageError::Read {
+        path: path.into(),
+        source,
+    })?;
     let mut out: BTreeMap<String, Vec<SquareBox>> = BTreeMap::new();
     for (n, line) in text.lines().enumerate().skip(1) {
         let c: Vec<&str> = line.split('\t').collect();
-        let bad = || StageError::Read { path: path.into(), source: std::io::Error::other(format!("line {}: malformed box `{line}`", n + 1)) };
+        let bad = || StageError::Read {
+            path: path.into(),
+            source: std::io::Error::other(format!("line {}: malformed box `{line}`", n + 1)),
+        };
         if c.len() != 5 {
             return Err(bad());
         }
-        let v: Vec<u16> = c[2..].iter().map(|x| x.parse()).collect::<Result<_, _>>().map_err(|_| bad())?;
-        out.entry(c[0].to_string()).or_default().push([v[0], v[1], v[2]]);
+        let v: Vec<u16> = c[2..]
+            .iter()
+            .map(|x| x.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        out.entry(c[0].to_string())
+            .or_default()
+            .push([v[0], v[1], v[2]]);
     }
     Ok(out)
 }

@@ -10,7 +10,10 @@
 use serde_json::json;
 
 use super::train::write_epochs;
-use super::{PawInfo, StageCtx, StageError, load_attr_net, read_boxes, save_attr_net, write_boxes, write_json};
+use super::{
+    PawInfo, StageCtx, StageError, load_attr_net, read_boxes, save_attr_net, write_boxes,
+    write_json,
+};
 use crate::attributes::CELEBA;
 use crate::data::celeba::Celeba;
 use crate::data::{ImageSet, grid_boxes};
@@ -18,7 +21,12 @@ use crate::metrics;
 use crate::spec::{Split, TrainConfig};
 use crate::train::{self, Phase};
 
-pub fn run(ctx: &StageCtx, cfg: &TrainConfig, part_size: usize, grid: Option<u32>) -> Result<serde_json::Value, StageError> {
+pub fn run(
+    ctx: &StageCtx,
+    cfg: &TrainConfig,
+    part_size: usize,
+    grid: Option<u32>,
+) -> Result<serde_json::Value, StageError> {
     let (_, source) = ctx.data()?;
     let (plain, device) = ctx.devices(cfg.seed);
     let whole_dir = &ctx.input("whole").dir;
@@ -27,7 +35,11 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, part_size: usize, grid: Option<u32
     let m = whole_info.attributes.len();
     let boxes = match grid {
         Some(g) => {
-            let all = Celeba::open(&source.root)?.records.into_iter().map(|r| (r.file, grid_boxes(size, g as usize))).collect();
+            let all = Celeba::open(&source.root)?
+                .records
+                .into_iter()
+                .map(|r| (r.file, grid_boxes(size, g as usize)))
+                .collect();
             all
         }
         None => read_boxes(&ctx.input("regions").dir.join("boxes.tsv"))?,
@@ -40,7 +52,13 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, part_size: usize, grid: Option<u32
         set.files
             .iter()
             .map(|f| {
-                boxes.get(f).and_then(|b| b.get(p).copied()).ok_or_else(|| StageError::Input { stage: ctx.stage.id.clone(), message: format!("no region {p} for image `{f}` in the regions input") })
+                boxes
+                    .get(f)
+                    .and_then(|b| b.get(p).copied())
+                    .ok_or_else(|| StageError::Input {
+                        stage: ctx.stage.id.clone(),
+                        message: format!("no region {p} for image `{f}` in the regions input"),
+                    })
             })
             .collect()
     };
@@ -57,11 +75,22 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, part_size: usize, grid: Option<u32
             Some(_) => format!("block{:02}", p),
             None => format!("part-{}", CELEBA[whole_info.attributes[p]]),
         };
-        let phase = Phase { name: format!("part{p:02}"), cfg, lr: cfg.lr, epochs: cfg.epochs, n: train_p.len(), progress: ctx.progress };
-        ctx.progress.log(&format!("{name}: {} patches of {part_size}px", train_p.len()));
+        let phase = Phase {
+            name: format!("part{p:02}"),
+            cfg,
+            lr: cfg.lr,
+            epochs: cfg.epochs,
+            n: train_p.len(),
+            progress: ctx.progress,
+        };
+        ctx.progress.log(&format!(
+            "{name}: {} patches of {part_size}px",
+            train_p.len()
+        ));
         let (net, h) = train::train_attr_net(net, &phase, &train_p, &val_p, &device, &plain)?;
         if grid.is_none() {
-            let (scores, _) = train::predict(&burn::module::Module::valid(&net), &val_p, &plain, 64);
+            let (scores, _) =
+                train::predict(&burn::module::Module::valid(&net), &val_p, &plain, 64);
             own.push(metrics::accuracy(&scores, &val_p.labels, m)[p]);
         }
         history.extend(h);
@@ -71,7 +100,18 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, part_size: usize, grid: Option<u32
     let files: Vec<String> = boxes.keys().cloned().collect();
     let all: Vec<Vec<_>> = files.iter().map(|f| boxes[f].clone()).collect();
     write_boxes(&ctx.out.join("boxes.tsv"), &files, &all)?;
-    write_json(&ctx.out.join("paw.json"), &PawInfo { whole: whole_info.clone(), part: part_info, parts, grid, fused: false })?;
+    write_json(
+        &ctx.out.join("paw.json"),
+        &PawInfo {
+            whole: whole_info.clone(),
+            part: part_info,
+            parts,
+            grid,
+            fused: false,
+        },
+    )?;
     write_epochs(ctx, &history)?;
-    Ok(json!({ "parts": parts, "part_size": part_size, "grid": grid, "val_accuracy_own_attribute": if own.is_empty() { None } else { Some(metrics::mean(&own)) } }))
+    Ok(
+        json!({ "parts": parts, "part_size": part_size, "grid": grid, "val_accuracy_own_attribute": if own.is_empty() { None } else { Some(metrics::mean(&own)) } }),
+    )
 }

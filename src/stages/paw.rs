@@ -26,14 +26,27 @@ pub struct PawSets {
 }
 
 impl PawSets {
-    pub fn load(source: &Source, split: Split, info: &PawInfo, boxes: &BTreeMap<String, Vec<SquareBox>>) -> Result<PawSets, StageError> {
+    pub fn load(
+        source: &Source,
+        split: Split,
+        info: &PawInfo,
+        boxes: &BTreeMap<String, Vec<SquareBox>>,
+    ) -> Result<PawSets, StageError> {
         let whole = ImageSet::load(source, split, info.whole.image_size, &info.whole.attributes)?;
         let mut parts = Vec::new();
         for p in 0..info.parts {
             let b: Vec<SquareBox> = whole
                 .files
                 .iter()
-                .map(|f| boxes.get(f).and_then(|b| b.get(p).copied()).ok_or_else(|| StageError::Read { path: "boxes.tsv".into(), source: std::io::Error::other(format!("no region {p} for `{f}`")) }))
+                .map(|f| {
+                    boxes
+                        .get(f)
+                        .and_then(|b| b.get(p).copied())
+                        .ok_or_else(|| StageError::Read {
+                            path: "boxes.tsv".into(),
+                            source: std::io::Error::other(format!("no region {p} for `{f}`")),
+                        })
+                })
                 .collect::<Result<_, _>>()?;
             parts.push(whole.crops(&b, info.part.image_size));
         }
@@ -41,7 +54,13 @@ impl PawSets {
     }
 
     fn batch(&self, idx: &[usize], device: &Device) -> (Tensor<4>, Vec<Tensor<4>>) {
-        (self.whole.images(idx, &[], device), self.parts.iter().map(|p| p.images(idx, &[], device)).collect())
+        (
+            self.whole.images(idx, &[], device),
+            self.parts
+                .iter()
+                .map(|p| p.images(idx, &[], device))
+                .collect(),
+        )
     }
 }
 
@@ -52,16 +71,32 @@ pub fn load_paw(dir: &Path, device: &Device) -> Result<(Paw, PawInfo), StageErro
     if info.fused {
         let paw = Paw {
             whole: info.whole.config().init(info.whole.image_size, device),
-            parts: (0..info.parts).map(|_| info.part.config().init(info.part.image_size, device)).collect(),
+            parts: (0..info.parts)
+                .map(|_| info.part.config().init(info.part.image_size, device))
+                .collect(),
             fusion: Fusion::init(info.parts + 1, m, device),
         };
         let path = dir.join("paw.bpk");
-        let paw = paw.try_load_file(&path).map_err(|e| StageError::LoadModel { path, message: e.to_string() })?;
+        let paw = paw
+            .try_load_file(&path)
+            .map_err(|e| StageError::LoadModel {
+                path,
+                message: e.to_string(),
+            })?;
         return Ok((paw, info));
     }
     let (whole, _) = load_attr_net(dir, "whole", device)?;
-    let parts = (0..info.parts).map(|p| load_attr_net(dir, &format!("part_{p:02}"), device).map(|x| x.0)).collect::<Result<_, _>>()?;
-    Ok((Paw { whole, parts, fusion: Fusion::init(info.parts + 1, m, device) }, info))
+    let parts = (0..info.parts)
+        .map(|p| load_attr_net(dir, &format!("part_{p:02}"), device).map(|x| x.0))
+        .collect::<Result<_, _>>()?;
+    Ok((
+        Paw {
+            whole,
+            parts,
+            fusion: Fusion::init(info.parts + 1, m, device),
+        },
+        info,
+    ))
 }
 
 /// Every subnet's scores, `n × (P+1) × M`, row-major.
@@ -82,12 +117,27 @@ fn save(ctx: &StageCtx, paw: Paw, mut info: PawInfo) -> Result<(), StageError> {
     let arl = to_vec(paw.fusion.arl.weight.val());
     let m = info.whole.attributes.len();
     // ARL's burn weight is [in, out]; report it as [out][in] (row j: inputs to attribute j).
-    let arl_rows: Vec<Vec<f32>> = (0..m).map(|j| (0..m).map(|i| arl[i * m + j]).collect()).collect();
+    let arl_rows: Vec<Vec<f32>> = (0..m)
+        .map(|j| (0..m).map(|i| arl[i * m + j]).collect())
+        .collect();
     let rsl_rows: Vec<Vec<f32>> = rsl.chunks(m).map(|r| r.to_vec()).collect();
-    let names: Vec<&str> = info.whole.attributes.iter().map(|&a| crate::attributes::CELEBA[a]).collect();
-    write_json(&ctx.out.join("fusion.json"), &json!({ "attributes": names, "grid": info.grid, "rsl": rsl_rows, "arl": arl_rows }))?;
+    let names: Vec<&str> = info
+        .whole
+        .attributes
+        .iter()
+        .map(|&a| crate::attributes::CELEBA[a])
+        .collect();
+    write_json(
+        &ctx.out.join("fusion.json"),
+        &json!({ "attributes": names, "grid": info.grid, "rsl": rsl_rows, "arl": arl_rows }),
+    )?;
     let path = ctx.out.join("paw.bpk");
-    paw.valid().save_file(&path).map_err(|e| StageError::SaveModel { path: path.clone(), message: e.to_string() })?;
+    paw.valid()
+        .save_file(&path)
+        .map_err(|e| StageError::SaveModel {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
     write_json(&ctx.out.join("paw.json"), &info)
 }
 
@@ -102,7 +152,12 @@ fn rsl_summary(paw: &Paw, info: &PawInfo) -> serde_json::Value {
     let (mut local, mut global) = (Vec::new(), Vec::new());
     for j in 0..m {
         let diff = (w[(j + 1) * m + j] - w[j]) as f64; // own part − whole
-        if crate::attributes::region(info.whole.attributes[j]) == crate::attributes::Region::Global { global.push(diff) } else { local.push(diff) }
+        if crate::attributes::region(info.whole.attributes[j]) == crate::attributes::Region::Global
+        {
+            global.push(diff)
+        } else {
+            local.push(diff)
+        }
     }
     json!({ "local_part_minus_whole": metrics::mean(&local), "global_part_minus_whole": metrics::mean(&global) })
 }
@@ -121,23 +176,48 @@ pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, St
     let train_scores = subnet_scores(&paw, &train_sets, &plain);
     let val_scores = subnet_scores(&paw, &val_sets, &plain);
     let rows = |s: &[f32], idx: &[usize], d: &Device| {
-        let v: Vec<f32> = idx.iter().flat_map(|&i| s[i * k * m..(i + 1) * k * m].iter().copied()).collect();
+        let v: Vec<f32> = idx
+            .iter()
+            .flat_map(|&i| s[i * k * m..(i + 1) * k * m].iter().copied())
+            .collect();
         Tensor::<3>::from_data(TensorData::new(v, [idx.len(), k, m]), d)
     };
-    let no_flip = TrainConfig { flip: false, ..cfg.clone() };
-    let phase = Phase { name: "fusion".into(), cfg: &no_flip, lr: cfg.lr, epochs: cfg.epochs, n: train_sets.whole.len(), progress: ctx.progress };
+    let no_flip = TrainConfig {
+        flip: false,
+        ..cfg.clone()
+    };
+    let phase = Phase {
+        name: "fusion".into(),
+        cfg: &no_flip,
+        lr: cfg.lr,
+        epochs: cfg.epochs,
+        n: train_sets.whole.len(),
+        progress: ctx.progress,
+    };
     let val_idx: Vec<usize> = (0..val_sets.whole.len()).collect();
     let fusion = Fusion::init(k, m, &device);
     let (fusion, history) = train::fit(
         fusion,
         &phase,
-        |f, idx, _| bce_with_logits(f.forward(rows(&train_scores, idx, &device)), train_sets.whole.targets(idx, &device)),
+        |f, idx, _| {
+            bce_with_logits(
+                f.forward(rows(&train_scores, idx, &device)),
+                train_sets.whole.targets(idx, &device),
+            )
+        },
         |f| {
             let logits = to_vec(f.valid().forward(rows(&val_scores, &val_idx, &plain)));
-            (metrics::mean(&metrics::accuracy(&logits, &val_sets.whole.labels, m)), None)
+            (
+                metrics::mean(&metrics::accuracy(&logits, &val_sets.whole.labels, m)),
+                None,
+            )
         },
     )?;
-    let paw = Paw { whole: paw.whole, parts: paw.parts, fusion: fusion.valid() };
+    let paw = Paw {
+        whole: paw.whole,
+        parts: paw.parts,
+        fusion: fusion.valid(),
+    };
     let summary = json!({ "parts": info.parts, "val_accuracy": history.last().map(|h| h.val_accuracy), "rsl": rsl_summary(&paw, &info) });
     save(ctx, paw, info)?;
     write_boxes_copy(parts_dir, ctx.out)?;
@@ -151,7 +231,10 @@ pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, 
     let dir = &ctx.input("fusion").dir;
     let info: PawInfo = read_json(&dir.join("paw.json"))?;
     if !info.fused {
-        return Err(StageError::Input { stage: ctx.stage.id.clone(), message: "`fusion` must be a `train-fusion` stage".into() });
+        return Err(StageError::Input {
+            stage: ctx.stage.id.clone(),
+            message: "`fusion` must be a `train-fusion` stage".into(),
+        });
     }
     let (paw, info) = load_paw(dir, &device)?;
     let boxes = read_boxes(&dir.join("boxes.tsv"))?;
@@ -159,8 +242,18 @@ pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, 
     let train_sets = PawSets::load(&source, Split::Train, &info, &boxes)?;
     let val_sets = PawSets::load(&source, Split::Val, &info, &boxes)?;
     let m = info.whole.attributes.len();
-    let no_flip = TrainConfig { flip: false, ..cfg.clone() };
-    let phase = Phase { name: "finetune".into(), cfg: &no_flip, lr: cfg.lr, epochs: cfg.epochs, n: train_sets.whole.len(), progress: ctx.progress };
+    let no_flip = TrainConfig {
+        flip: false,
+        ..cfg.clone()
+    };
+    let phase = Phase {
+        name: "finetune".into(),
+        cfg: &no_flip,
+        lr: cfg.lr,
+        epochs: cfg.epochs,
+        n: train_sets.whole.len(),
+        progress: ctx.progress,
+    };
     let (paw, history) = train::fit(
         paw,
         &phase,
@@ -172,8 +265,14 @@ pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, 
             let v = p.valid();
             let scores = subnet_scores(&v, &val_sets, &plain);
             let n = val_sets.whole.len();
-            let logits = to_vec(v.fusion.forward(Tensor::<3>::from_data(TensorData::new(scores, [n, info.parts + 1, m]), &plain)));
-            (metrics::mean(&metrics::accuracy(&logits, &val_sets.whole.labels, m)), None)
+            let logits = to_vec(v.fusion.forward(Tensor::<3>::from_data(
+                TensorData::new(scores, [n, info.parts + 1, m]),
+                &plain,
+            )));
+            (
+                metrics::mean(&metrics::accuracy(&logits, &val_sets.whole.labels, m)),
+                None,
+            )
         },
     )?;
     let paw = paw.valid();
@@ -187,5 +286,7 @@ pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, 
 /// Fused entries carry their boxes so evaluation needs no other input.
 fn write_boxes_copy(from: &Path, to: &Path) -> Result<(), StageError> {
     let (src, dst) = (from.join("boxes.tsv"), to.join("boxes.tsv"));
-    std::fs::copy(&src, &dst).map(|_| ()).map_err(|source| StageError::Write { path: dst, source })
+    std::fs::copy(&src, &dst)
+        .map(|_| ())
+        .map_err(|source| StageError::Write { path: dst, source })
 }

@@ -12,7 +12,11 @@ use crate::spec::{Split, TrainConfig};
 use crate::train::{EpochRecord, Phase};
 use burn::module::Module;
 
-pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Result<serde_json::Value, StageError> {
+pub fn run(
+    ctx: &StageCtx,
+    cfg: &TrainConfig,
+    mnl_hidden: Option<usize>,
+) -> Result<serde_json::Value, StageError> {
     let (data, source) = ctx.data()?;
     let size = data.image_size as usize;
     ctx.progress.set_message("decoding images".into());
@@ -20,14 +24,27 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Resu
     let val = ImageSet::load(&source, Split::Val, size, &data.attributes)?;
     let (plain, device) = ctx.devices(cfg.seed);
     let maps = cfg.maps.unwrap_or(32) as usize;
-    let mut net_cfg = AttrNetConfig::new(cfg.net, data.attributes.len()).with_width(cfg.width).with_maps(maps);
+    let mut net_cfg = AttrNetConfig::new(cfg.net, data.attributes.len())
+        .with_width(cfg.width)
+        .with_maps(maps);
     if let Some(h) = mnl_hidden {
         net_cfg = net_cfg.with_mnl(h);
     }
     let mut model = net_cfg.init(size, &device);
     if let Some(init) = &cfg.init {
-        model = model.try_load_file(&init.path).map_err(|e| StageError::LoadModel { path: init.path.clone(), message: format!("{e} (init weights must be an exp burnpack of the same architecture)") })?;
-        ctx.progress.log(&format!("starting from `{}` (sha256 {})", init.path.display(), &init.sha256[..12]));
+        model = model
+            .try_load_file(&init.path)
+            .map_err(|e| StageError::LoadModel {
+                path: init.path.clone(),
+                message: format!(
+                    "{e} (init weights must be an exp burnpack of the same architecture)"
+                ),
+            })?;
+        ctx.progress.log(&format!(
+            "starting from `{}` (sha256 {})",
+            init.path.display(),
+            &init.sha256[..12]
+        ));
     } else {
         // Start every score at its attribute's log prior odds: the nets begin at
         // the majority baseline instead of spending epochs learning the priors
@@ -36,9 +53,20 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Resu
         let prior: Vec<f32> = train
             .positive_rate()
             .iter()
-            .map(|&p| if train.single_label { p.max(1e-3).ln() as f32 } else { (p.clamp(0.01, 0.99) / (1.0 - p.clamp(0.01, 0.99))).ln() as f32 })
+            .map(|&p| {
+                if train.single_label {
+                    p.max(1e-3).ln() as f32
+                } else {
+                    (p.clamp(0.01, 0.99) / (1.0 - p.clamp(0.01, 0.99))).ln() as f32
+                }
+            })
             .collect();
-        let prior_param = || burn::module::Param::from_tensor(burn::tensor::Tensor::from_floats(prior.as_slice(), &device));
+        let prior_param = || {
+            burn::module::Param::from_tensor(burn::tensor::Tensor::from_floats(
+                prior.as_slice(),
+                &device,
+            ))
+        };
         model.fc_bias = prior_param();
         if let Some(bias) = model.mnl.as_mut().and_then(|b| b.fc2.bias.as_mut()) {
             *bias = prior_param();
@@ -47,27 +75,79 @@ pub fn run(ctx: &StageCtx, cfg: &TrainConfig, mnl_hidden: Option<usize>) -> Resu
     let params = model.num_params();
     // The MNL branch is dropped after training: report the net without it too.
     let params_loc = params - model.mnl.as_ref().map_or(0, |b| b.num_params());
-    ctx.progress.log(&format!("{} (width {}) with {params} parameters{}, {} train / {} val images of {size}px", cfg.net.as_str(), cfg.width, if mnl_hidden.is_some() { " incl. the MNL branch" } else { "" }, train.len(), val.len()));
-    let phase = Phase { name: "train".into(), cfg, lr: cfg.lr, epochs: cfg.epochs, n: train.len(), progress: ctx.progress };
-    let (model, history) = crate::train::train_attr_net(model, &phase, &train, &val, &device, &plain)?;
-    let info = ModelInfo { net: cfg.net, width: cfg.width, attributes: data.attributes.clone(), image_size: size, mnl_hidden, params, maps, single_label: train.single_label };
+    ctx.progress.log(&format!(
+        "{} (width {}) with {params} parameters{}, {} train / {} val images of {size}px",
+        cfg.net.as_str(),
+        cfg.width,
+        if mnl_hidden.is_some() {
+            " incl. the MNL branch"
+        } else {
+            ""
+        },
+        train.len(),
+        val.len()
+    ));
+    let phase = Phase {
+        name: "train".into(),
+        cfg,
+        lr: cfg.lr,
+        epochs: cfg.epochs,
+        n: train.len(),
+        progress: ctx.progress,
+    };
+    let (model, history) =
+        crate::train::train_attr_net(model, &phase, &train, &val, &device, &plain)?;
+    let info = ModelInfo {
+        net: cfg.net,
+        width: cfg.width,
+        attributes: data.attributes.clone(),
+        image_size: size,
+        mnl_hidden,
+        params,
+        maps,
+        single_label: train.single_label,
+    };
     save_attr_net(ctx.out, "model", model, &info)?;
     write_epochs(ctx, &history)?;
     let last = history.last().expect("epochs >= 1");
-    Ok(json!({ "net": cfg.net.as_str(), "params": params, "params_loc": params_loc, "epochs": cfg.epochs, "train_loss": last.train_loss, "val_accuracy": last.val_accuracy, "val_accuracy_mnl": last.val_accuracy_mnl }))
+    Ok(
+        json!({ "net": cfg.net.as_str(), "params": params, "params_loc": params_loc, "epochs": cfg.epochs, "train_loss": last.train_loss, "val_accuracy": last.val_accuracy, "val_accuracy_mnl": last.val_accuracy_mnl }),
+    )
 }
 
 /// `epochs.parquet`: one row per epoch and metric; phases prefix the metric.
 pub fn write_epochs(ctx: &StageCtx, history: &[EpochRecord]) -> Result<(), StageError> {
     let mut rows = Vec::new();
     for h in history {
-        let p = |m: &str| if h.phase == "train" { m.to_string() } else { format!("{}/{m}", h.phase) };
-        rows.push(EpochRow { epoch: h.epoch, metric: p("train_loss"), value: h.train_loss });
-        rows.push(EpochRow { epoch: h.epoch, metric: p("val_accuracy"), value: h.val_accuracy });
+        let p = |m: &str| {
+            if h.phase == "train" {
+                m.to_string()
+            } else {
+                format!("{}/{m}", h.phase)
+            }
+        };
+        rows.push(EpochRow {
+            epoch: h.epoch,
+            metric: p("train_loss"),
+            value: h.train_loss,
+        });
+        rows.push(EpochRow {
+            epoch: h.epoch,
+            metric: p("val_accuracy"),
+            value: h.val_accuracy,
+        });
         if let Some(a) = h.val_accuracy_mnl {
-            rows.push(EpochRow { epoch: h.epoch, metric: p("val_accuracy_mnl"), value: a });
+            rows.push(EpochRow {
+                epoch: h.epoch,
+                metric: p("val_accuracy_mnl"),
+                value: a,
+            });
         }
-        rows.push(EpochRow { epoch: h.epoch, metric: p("seconds"), value: h.seconds });
+        rows.push(EpochRow {
+            epoch: h.epoch,
+            metric: p("seconds"),
+            value: h.seconds,
+        });
     }
     store::write_epochs(&ctx.out.join("epochs.parquet"), &ctx.stage.id, &rows)?;
     Ok(())

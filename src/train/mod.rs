@@ -17,8 +17,16 @@ use crate::spec::TrainConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    #[error("{phase}: loss became {value} at epoch {epoch}, batch {batch} (lr {lr}): lower `lr` or check the data")]
-    NonFinite { phase: String, value: f32, epoch: u32, batch: usize, lr: f64 },
+    #[error(
+        "{phase}: loss became {value} at epoch {epoch}, batch {batch} (lr {lr}): lower `lr` or check the data"
+    )]
+    NonFinite {
+        phase: String,
+        value: f32,
+        epoch: u32,
+        batch: usize,
+        lr: f64,
+    },
 }
 
 /// One epoch's figures.
@@ -50,7 +58,11 @@ pub fn softmax_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1>
 
 /// The task's loss: independent sigmoids for attributes, a softmax for classes.
 pub fn label_loss(logits: Tensor<2>, targets: Tensor<2>, single_label: bool) -> Tensor<1> {
-    if single_label { softmax_cross_entropy(logits, targets) } else { bce_with_logits(logits, targets) }
+    if single_label {
+        softmax_cross_entropy(logits, targets)
+    } else {
+        bce_with_logits(logits, targets)
+    }
 }
 
 /// Caffe's Euclidean loss: Σ (a − b)² / (2 · batch). The paper's hint
@@ -85,7 +97,11 @@ pub fn fit<M: Module>(
 ) -> Result<(M, Vec<EpochRecord>), TrainError> {
     let cfg = phase.cfg;
     let mut optim = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(cfg.momentum).with_dampening(0.0)))
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(cfg.momentum)
+                .with_dampening(0.0),
+        ))
         .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)))
         .init();
     let batches = phase.n.div_ceil(cfg.batch_size as usize) as u64;
@@ -96,28 +112,57 @@ pub fn fit<M: Module>(
         let start = std::time::Instant::now();
         let (mut sum, mut count) = (0.0f64, 0usize);
         // The phase name salts the seed so two phases do not share an order.
-        let salt = phase.name.bytes().fold(cfg.seed, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
-        for (b, (idx, flip)) in epoch_batches(phase.n, cfg.batch_size as usize, salt, epoch, cfg.flip).into_iter().enumerate() {
+        let salt = phase
+            .name
+            .bytes()
+            .fold(cfg.seed, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+        for (b, (idx, flip)) in
+            epoch_batches(phase.n, cfg.batch_size as usize, salt, epoch, cfg.flip)
+                .into_iter()
+                .enumerate()
+        {
             let l = loss(&model, &idx, &flip);
             let value: f32 = l.clone().into_scalar::<f32>();
             if !value.is_finite() {
-                return Err(TrainError::NonFinite { phase: phase.name.clone(), value, epoch, batch: b + 1, lr: phase.lr });
+                return Err(TrainError::NonFinite {
+                    phase: phase.name.clone(),
+                    value,
+                    epoch,
+                    batch: b + 1,
+                    lr: phase.lr,
+                });
             }
             sum += value as f64 * idx.len() as f64;
             count += idx.len();
             let grads = GradientsParams::from_grads(l.backward(), &model);
             model = optim.step(phase.lr, model, grads);
-            phase.progress.set_position((epoch as u64 - 1) * batches + b as u64 + 1);
-            phase.progress.set_message(format!("{} epoch {epoch}/{} loss {:.4}", phase.name, phase.epochs, sum / count as f64));
+            phase
+                .progress
+                .set_position((epoch as u64 - 1) * batches + b as u64 + 1);
+            phase.progress.set_message(format!(
+                "{} epoch {epoch}/{} loss {:.4}",
+                phase.name,
+                phase.epochs,
+                sum / count as f64
+            ));
         }
         let (val_accuracy, val_accuracy_mnl) = validate(&model);
-        let rec = EpochRecord { phase: phase.name.clone(), epoch, train_loss: sum / count.max(1) as f64, val_accuracy, val_accuracy_mnl, seconds: start.elapsed().as_secs_f64() };
+        let rec = EpochRecord {
+            phase: phase.name.clone(),
+            epoch,
+            train_loss: sum / count.max(1) as f64,
+            val_accuracy,
+            val_accuracy_mnl,
+            seconds: start.elapsed().as_secs_f64(),
+        };
         phase.progress.log(&format!(
             "{} epoch {epoch}: train loss {:.4}, val accuracy {:.2}%{}, {:.1}s",
             phase.name,
             rec.train_loss,
             100.0 * rec.val_accuracy,
-            rec.val_accuracy_mnl.map(|a| format!(" (MNL branch {:.2}%)", 100.0 * a)).unwrap_or_default(),
+            rec.val_accuracy_mnl
+                .map(|a| format!(" (MNL branch {:.2}%)", 100.0 * a))
+                .unwrap_or_default(),
             rec.seconds
         ));
         history.push(rec);
@@ -155,12 +200,23 @@ pub fn train_attr_net(
 pub fn validate_attr_net(model: &AttrNet, set: &ImageSet, device: &Device) -> Validation {
     let (scores, mnl) = predict(model, set, device, 64);
     let m = set.attributes.len();
-    let acc = |s: &[f32]| if set.single_label { metrics::top1(s, &set.labels, m) } else { metrics::mean(&metrics::accuracy(s, &set.labels, m)) };
+    let acc = |s: &[f32]| {
+        if set.single_label {
+            metrics::top1(s, &set.labels, m)
+        } else {
+            metrics::mean(&metrics::accuracy(s, &set.labels, m))
+        }
+    };
     (acc(&scores), mnl.map(|s| acc(&s)))
 }
 
 /// Logits of every image (`n × m`, row-major) for both branches.
-pub fn predict(model: &AttrNet, set: &ImageSet, device: &Device, batch: usize) -> (Vec<f32>, Option<Vec<f32>>) {
+pub fn predict(
+    model: &AttrNet,
+    set: &ImageSet,
+    device: &Device,
+    batch: usize,
+) -> (Vec<f32>, Option<Vec<f32>>) {
     let idx: Vec<usize> = (0..set.len()).collect();
     let mut scores = Vec::with_capacity(set.len() * set.attributes.len());
     let mut mnl: Option<Vec<f32>> = model.mnl.as_ref().map(|_| Vec::new());
@@ -176,7 +232,10 @@ pub fn predict(model: &AttrNet, set: &ImageSet, device: &Device, batch: usize) -
 
 /// A float tensor's values, row-major.
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 data")
 }
 
 #[cfg(test)]
@@ -189,15 +248,48 @@ mod tests {
     fn hint_loss_decreases_on_a_fixed_batch() {
         let d = Device::flex().autodiff();
         d.seed(1);
-        let teacher = AttrNetConfig::new(Net::Snet3, 2).init(32, &d.clone()).valid();
-        let student = AttrNetConfig::new(Net::Snet3, 2).with_width(0.5).init(32, &d);
-        let x = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &Device::flex());
+        let teacher = AttrNetConfig::new(Net::Snet3, 2)
+            .init(32, &d.clone())
+            .valid();
+        let student = AttrNetConfig::new(Net::Snet3, 2)
+            .with_width(0.5)
+            .init(32, &d);
+        let x = Tensor::<4>::random(
+            [4, 3, 32, 32],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &Device::flex(),
+        );
         let target = teacher.forward(x.clone()).maps;
-        let cfg = TrainConfig { net: Net::Snet3, width: 0.5, epochs: 1, batch_size: 4, lr: 1e-3, momentum: 0.9, weight_decay: 0.0, flip: false, seed: 0, maps: None, init: None };
-        let phase = Phase { name: "hint".into(), cfg: &cfg, lr: 1e-4, epochs: 15, n: 4, progress: &crate::progress::Silent };
+        let cfg = TrainConfig {
+            net: Net::Snet3,
+            width: 0.5,
+            epochs: 1,
+            batch_size: 4,
+            lr: 1e-3,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            flip: false,
+            seed: 0,
+            maps: None,
+            init: None,
+        };
+        let phase = Phase {
+            name: "hint".into(),
+            cfg: &cfg,
+            lr: 1e-4,
+            epochs: 15,
+            n: 4,
+            progress: &crate::progress::Silent,
+        };
         let xa = Tensor::from_data(x.into_data(), &d);
         let ta = Tensor::from_data(target.into_data(), &d);
-        let (_, hist) = fit(student, &phase, |m, _, _| euclidean_loss(m.forward(xa.clone()).maps, ta.clone()), |_| (0.0, None)).unwrap();
+        let (_, hist) = fit(
+            student,
+            &phase,
+            |m, _, _| euclidean_loss(m.forward(xa.clone()).maps, ta.clone()),
+            |_| (0.0, None),
+        )
+        .unwrap();
         let (first, last) = (hist[0].train_loss, hist.last().unwrap().train_loss);
         assert!(last < 0.8 * first, "hint loss {first} -> {last}");
     }
@@ -205,7 +297,10 @@ mod tests {
     #[test]
     fn softmax_cross_entropy_matches_the_formula() {
         let d = Device::flex();
-        let l = softmax_cross_entropy(Tensor::from_floats([[0.0, 1.0, 2.0]], &d), Tensor::from_floats([[0.0, 1.0, 0.0]], &d));
+        let l = softmax_cross_entropy(
+            Tensor::from_floats([[0.0, 1.0, 2.0]], &d),
+            Tensor::from_floats([[0.0, 1.0, 0.0]], &d),
+        );
         let want = -(1f64.exp() / (1.0 + 1f64.exp() + 2f64.exp())).ln();
         assert!((l.into_scalar::<f32>() as f64 - want).abs() < 1e-5);
     }
@@ -213,7 +308,10 @@ mod tests {
     #[test]
     fn bce_matches_the_formula() {
         let d = Device::flex();
-        let l = bce_with_logits(Tensor::from_floats([[0.0, 2.0]], &d), Tensor::from_floats([[1.0, 0.0]], &d));
+        let l = bce_with_logits(
+            Tensor::from_floats([[0.0, 2.0]], &d),
+            Tensor::from_floats([[1.0, 0.0]], &d),
+        );
         let want = ((2f64).ln() + (1.0 + 2f64.exp()).ln()) / 2.0;
         assert!((l.into_scalar::<f32>() as f64 - want).abs() < 1e-5);
     }
