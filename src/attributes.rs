@@ -87,3 +87,25 @@ pub fn region(index: usize) -> Region {
 pub fn index_of(name: &str) -> Option<usize> {
     CELEBA.iter().position(|a| *a == name)
 }
+
+/// CelebA's landmarks tied to an attribute (datasets.md): indices into the
+/// five points (0 left eye, 1 right eye, 2 nose, 3 left and 4 right mouth
+/// corner), for the pointing game on real CelebA.
+pub fn landmarks_of(index: usize) -> Option<&'static [usize]> {
+    const EYES: &[usize] = &[0, 1];
+    const NOSE: &[usize] = &[2];
+    const MOUTH: &[usize] = &[3, 4];
+    match CELEBA[index] {
+        "Arched_Eyebrows" | "Bushy_Eyebrows" | "Bags_Under_Eyes" | "Narrow_Eyes" | "Eyeglasses" => {
+            Some(EYES)
+        }
+        "Big_Nose" | "Pointy_Nose" => Some(NOSE),
+        "Big_Lips"
+        | "Mustache"
+        | "Mouth_Slightly_Open"
+        | "Smiling"
+        | "Wearing_Lipstick"
+        | "Goatee" => Some(MOUTH),
+        _ => None,
+    }
+}

@@ -143,12 +143,25 @@ fn corrupt_entry_is_reported_and_recomputed() {
         .join(&key[..2])
         .join(&key)
         .join("model.bpk");
+    // A cached rerun records what it verified, so later lookups skip
+    // re-hashing unchanged files; a rewritten file is still caught.
+    assert!(env.exp(&["run", "spec.toml"]).status.success());
+    assert!(
+        env.path()
+            .join("results/cache/verified")
+            .join(format!("{key}.json"))
+            .exists()
+    );
     let mut bytes = std::fs::read(&weights).unwrap();
     bytes[100] ^= 0xff;
     std::fs::write(&weights, bytes).unwrap();
     let again = env.exp(&["run", "spec.toml"]);
     assert!(again.status.success());
-    assert!(text(&again).contains(&format!("cache entry {key} for stage `train` is corrupt (`model.bpk` does not match its recorded sha256); recomputing")), "{}", text(&again));
+    assert!(
+        text(&again).contains(&format!("cache entry {key} for stage `train` is corrupt (`model.bpk` does not match its recorded sha256); recomputing")),
+        "{}",
+        text(&again)
+    );
     let st = env.statuses();
     assert_eq!(st[1], ("train".into(), "ran".into()));
 }
@@ -180,7 +193,11 @@ fn bad_spec_exits_2_with_location() {
     let env = Env::new(&TINY.replace("model = \"train\"", "model = \"data\""));
     let out = env.exp(&["plan", "spec.toml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("spec.toml:22:1: stage `eval` has `model = \"data\"`, a `generate-data` stage; `model` must be one of `train`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("spec.toml:22:1: stage `eval` has `model = \"data\"`, a `generate-data` stage; `model` must be one of `train`"),
+        "{}",
+        text(&out)
+    );
 
     // An ambiguous run-id prefix says so.
     let env = Env::new(TINY);
@@ -497,15 +514,17 @@ fn real_celeba_layout_is_read_cropped_and_fingerprinted() {
         .join("celeba");
     let copy = env.path().join("mycelebA");
     copy_dir(&generated, &copy);
-    let spec = TINY
-        .replace(
+    // Real CelebA has no drawn regions: localize scores its landmarks instead.
+    std::fs::remove_file(copy.join("Anno/list_attr_regions.txt")).unwrap();
+    let spec =
+        TINY.replace(
             "[data]\n",
             "[data]\ndataset = \"celeba\"\nroot = \"mycelebA\"\ncrop = \"bbox\"\n",
         )
         .replace(
             "train-images = 64\nval-images = 16\ntest-images = 16\n",
             "train-images = 40\n",
-        );
+        ) + "\n[[stage]]\nid = \"loc\"\nkind = \"localize\"\nmodel = \"train\"\n";
     std::fs::write(env.path().join("real.toml"), spec).unwrap();
     let out = env.exp(&["run", "real.toml", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -516,6 +535,14 @@ fn real_celeba_layout_is_read_cropped_and_fingerprinted() {
         run["stages"][2]["summary"]["mean_accuracy"]
             .as_f64()
             .is_some()
+    );
+    let pointing = run["stages"][3]["summary"]["pointing_game"]
+        .as_f64()
+        .expect("landmark pointing game");
+    assert!((0.0..=1.0).contains(&pointing));
+    assert!(
+        run["stages"][3]["summary"]["maxboxacc"].is_null(),
+        "no boxes to score against"
     );
     // Editing one image changes the fingerprint: everything reruns.
     std::fs::write(

@@ -106,7 +106,10 @@ impl Cache {
         self.root.join(&key[..2]).join(key)
     }
 
-    /// Look without locking (for `exp plan`). Verifies every file digest.
+    /// Look without locking (for `exp plan`). Verifies every file digest,
+    /// except files whose size and mtime are those recorded when they were
+    /// last hashed (`verified/<key>.json`): an unchanged 30 GB shard is not
+    /// re-read on every run, while any rewrite of a file is caught.
     pub fn lookup(&self, key: &str) -> Lookup {
         let dir = self.entry_dir(key);
         let manifest_path = dir.join("manifest.json");
@@ -123,14 +126,38 @@ impl Cache {
         if manifest.key != key {
             return Lookup::Corrupt(format!("manifest names key {}", manifest.key));
         }
+        let memo_path = self.root.join("verified").join(format!("{key}.json"));
+        let memo: BTreeMap<String, (u64, u128)> = fs::read(&memo_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let mut stamps = BTreeMap::new();
         for (rel, want) in &manifest.files {
-            match file_digest(&dir.join(rel)) {
-                Ok(got) if &got == want => {}
-                Ok(_) => {
-                    return Lookup::Corrupt(format!("`{rel}` does not match its recorded sha256"));
+            let path = dir.join(rel);
+            let Some(stamp) = stamp(&path) else {
+                return Lookup::Corrupt(format!("`{rel}` is missing"));
+            };
+            if memo.get(rel) != Some(&stamp) {
+                match file_digest(&path) {
+                    Ok(got) if &got == want => {}
+                    Ok(_) => {
+                        return Lookup::Corrupt(format!(
+                            "`{rel}` does not match its recorded sha256"
+                        ));
+                    }
+                    Err(_) => return Lookup::Corrupt(format!("`{rel}` is missing")),
                 }
-                Err(_) => return Lookup::Corrupt(format!("`{rel}` is missing")),
             }
+            stamps.insert(rel.clone(), stamp);
+        }
+        if stamps != memo {
+            // Best effort: without the memo the next lookup hashes again.
+            let _ = fs::create_dir_all(self.root.join("verified")).and_then(|_| {
+                fs::write(
+                    &memo_path,
+                    serde_json::to_vec(&stamps).expect("stamps serialize"),
+                )
+            });
         }
         Lookup::Hit(Entry { dir, manifest })
     }
@@ -233,6 +260,18 @@ impl CacheLock {
             manifest,
         })
     }
+}
+
+/// `(size, mtime in ns)` of a file, if it exists.
+fn stamp(path: &Path) -> Option<(u64, u128)> {
+    let meta = fs::metadata(path).ok()?;
+    let mtime = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    Some((meta.len(), mtime))
 }
 
 /// sha256 over the sorted `(path, digest)` list.

@@ -225,6 +225,8 @@ pub struct Item {
     /// One byte per label: CelebA's 40 attributes, or CUB's classes one-hot.
     pub labels: Vec<u8>,
     pub bbox: Option<[f32; 4]>,
+    /// CelebA's five landmarks (eyes, nose, mouth corners) as x, y pairs.
+    pub landmarks: Option<[f32; 10]>,
 }
 
 /// Report a skipped image on stderr; the data stage counts them in its summary.
@@ -300,6 +302,7 @@ impl Source {
                     file: r.file,
                     split: r.split,
                     bbox: r.bbox,
+                    landmarks: r.landmarks,
                 })
                 .collect(),
             Format::Cub => {
@@ -319,6 +322,7 @@ impl Source {
                             split: r.split,
                             labels,
                             bbox: Some(r.bbox),
+                            landmarks: None,
                         }
                     })
                     .collect()
@@ -600,15 +604,49 @@ pub fn resize_chw(img: &image::RgbImage, size: usize) -> Vec<u8> {
 }
 
 /// The square of side `expand` × the box's longer side, centred on the
-/// box, clamped to the image (the crop rule is a recorded spec parameter).
-fn square_crop(img: &image::RgbImage, b: [f32; 4], expand: f32) -> image::RgbImage {
-    let (w, h) = (img.width() as f32, img.height() as f32);
+/// box, clamped to the image (the crop rule is a recorded spec parameter):
+/// `(x0, y0, side)` in whole pixels.
+pub fn square_window(width: u32, height: u32, b: [f32; 4], expand: f32) -> (u32, u32, u32) {
+    let (w, h) = (width as f32, height as f32);
     let side = (b[2].max(b[3]) * expand).min(w).min(h).max(1.0);
     let cx = b[0] + b[2] / 2.0;
     let cy = b[1] + b[3] / 2.0;
     let x0 = (cx - side / 2.0).clamp(0.0, w - side);
     let y0 = (cy - side / 2.0).clamp(0.0, h - side);
-    image::imageops::crop_imm(img, x0 as u32, y0 as u32, side as u32, side as u32).to_image()
+    (x0 as u32, y0 as u32, side as u32)
+}
+
+fn square_crop(img: &image::RgbImage, b: [f32; 4], expand: f32) -> image::RgbImage {
+    let (x0, y0, side) = square_window(img.width(), img.height(), b, expand);
+    image::imageops::crop_imm(img, x0, y0, side, side).to_image()
+}
+
+impl Source {
+    /// Map a point in the pixels of image `item` (of `width` × `height`)
+    /// to the net's `size` × `size` input, through this source's crop.
+    pub fn to_input(
+        &self,
+        item: &Item,
+        width: u32,
+        height: u32,
+        size: usize,
+        (x, y): (f32, f32),
+    ) -> (f32, f32) {
+        let window = match (&self.crop, item.bbox) {
+            (Crop::Bbox { expand }, Some(b)) => Some(square_window(width, height, b, *expand)),
+            _ => None,
+        };
+        match window {
+            Some((x0, y0, side)) => (
+                (x - x0 as f32) * size as f32 / side as f32,
+                (y - y0 as f32) * size as f32 / side as f32,
+            ),
+            None => (
+                x * size as f32 / width as f32,
+                y * size as f32 / height as f32,
+            ),
+        }
+    }
 }
 
 fn normalise(p: u8) -> f32 {
@@ -794,6 +832,35 @@ mod patch_tests {
         assert_eq!(patch_around(2, 63, 64, 0.25), [0, 48, 16]);
         assert_eq!(patch_around(63, 0, 224, 64.0 / 224.0), [31, 0, 64]);
         assert_eq!(grid_boxes(64, 4)[5], [16, 16, 16]);
+    }
+
+    #[test]
+    fn points_follow_the_crop_into_the_input() {
+        let item = Item {
+            file: "a.jpg".into(),
+            split: 2,
+            labels: vec![],
+            bbox: Some([40.0, 20.0, 60.0, 80.0]),
+            landmarks: None,
+        };
+        let full = Source::synthetic(Path::new("."), Format::Celeba);
+        assert_eq!(
+            full.to_input(&item, 200, 100, 50, (100.0, 50.0)),
+            (25.0, 25.0)
+        );
+        // Square of 80 px around the box's centre (70, 60): x from 30, y from 20.
+        let cropped = Source {
+            crop: Crop::Bbox { expand: 1.0 },
+            ..full
+        };
+        assert_eq!(
+            square_window(200, 100, [40.0, 20.0, 60.0, 80.0], 1.0),
+            (30, 20, 80)
+        );
+        assert_eq!(
+            cropped.to_input(&item, 200, 100, 40, (70.0, 60.0)),
+            (20.0, 20.0)
+        );
     }
 
     #[test]
