@@ -4,7 +4,9 @@
 //! Modules: [`spec`] (TOML → validated spec), [`plan`] (stage DAG),
 //! [`cache`] (content-addressed artefacts), [`exec`] (scheduler, progress,
 //! plan explanations), [`stages`] (one file per stage kind), [`models`]
-//! (burn nets), [`data`] (synthetic faces, CelebA reader, batching),
+//! (burn nets), [`ops`] (conv/ReLU routed to libtorch's own backward under
+//! `--features tch`), [`data`] (synthetic faces and birds, CelebA and CUB
+//! readers, shards, batching),
 //! [`train`] (training loop), [`metrics`] (scores, Parquet), [`runs`] (run
 //! records), [`device`], [`cli`].
 //!
@@ -22,6 +24,7 @@ pub mod device;
 pub mod exec;
 pub mod metrics;
 pub mod models;
+pub mod ops;
 pub mod plan;
 pub mod progress;
 pub mod report;

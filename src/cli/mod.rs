@@ -1,6 +1,7 @@
 //! The command line: clap definitions, one file per subcommand, printing.
 //! Each `exec` calls a library operation and returns an exit code.
 
+mod bench;
 mod claims;
 mod compare;
 mod ls;
@@ -39,6 +40,7 @@ Examples:
   exp report experiments/paw.toml           reports/paw/index.{md,html} + figures
   exp claims                                the paper's claims on its specs' runs
   exp models                                architectures and parameter counts
+  exp bench --net tnet --device cuda:0      training-step images/s (benchmarks)
 
 Exit codes: 0 ok, 1 a stage failed, 2 bad spec or arguments, 3 I/O or environment error.
 Environment: EXP_CACHE_DIR (artefact cache, shareable by a lab), EXP_RESULTS_DIR (run records).";
@@ -72,6 +74,7 @@ enum Command {
     Claims(claims::Args),
     Report(report::Args),
     Compare(compare::Args),
+    Bench(bench::Args),
 }
 
 impl Cli {
@@ -105,6 +108,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Claims(a) => claims::exec(&cli, a),
         Command::Report(a) => report::exec(&cli, a),
         Command::Compare(a) => compare::exec(&cli, a),
+        Command::Bench(a) => bench::exec(a),
     };
     match result {
         Ok(code) => code,

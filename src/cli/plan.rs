@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{Cli, exit, table};
 use crate::cache::Cache;
-use crate::device::DeviceChoice;
+use crate::device::Devices;
 use crate::exec::explain;
 
 /// Show every stage as cached or to run, and why
@@ -20,7 +20,7 @@ pub struct Args {
     force: bool,
     /// The device the run would use (part of training stages' keys)
     #[arg(long, default_value = "cpu")]
-    device: DeviceChoice,
+    device: Devices,
     /// Print the plan as JSON
     #[arg(long)]
     json: bool,
@@ -36,7 +36,14 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         let dag = super::dag_of(spec, &args.spec)?;
         plans.push((
             spec.point.clone(),
-            explain::plan(spec, &dag, &cache, args.device, &previous, args.force)?,
+            explain::plan(
+                spec,
+                &dag,
+                &cache,
+                args.device.first(),
+                &previous,
+                args.force,
+            )?,
         ));
     }
     if args.json {

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use super::{Cli, exit, percent, table};
-use crate::device::DeviceChoice;
+use crate::device::Devices;
 use crate::exec::{self, RunOptions, progress::human_seconds};
 
 /// Run every stage of a spec, reusing cached results
@@ -21,9 +21,10 @@ pub struct Args {
     /// Stages to run at once
     #[arg(short, long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
-    /// `cpu` (burn flex), `tch-cpu` or `cuda:N` (libtorch; build with `--features tch`)
+    /// `cpu` (burn flex), `tch-cpu` or `cuda:N` (libtorch; build with `--features tch`);
+    /// several GPUs as `cuda:0,cuda:1` or `cuda:all` (one stage per free GPU)
     #[arg(long, default_value = "cpu")]
-    device: DeviceChoice,
+    device: Devices,
     /// Print the run record(s) as JSON instead of tables
     #[arg(long)]
     json: bool,
@@ -47,8 +48,9 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         }
         let opts = RunOptions {
             force: args.force,
-            jobs: args.jobs as usize,
-            device: args.device,
+            // Enough workers to keep every listed GPU busy.
+            jobs: (args.jobs as usize).max(args.device.list().len()),
+            devices: args.device.clone(),
             cache_root: cli.cache_root(),
             results: cli.results.clone(),
             progress: !args.json && std::io::stderr().is_terminal(),

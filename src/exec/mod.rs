@@ -20,7 +20,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use crate::cache::{Cache, CacheError, CacheStatus, Entry, KeyInputs, Manifest};
-use crate::device::DeviceChoice;
+use crate::device::{DeviceChoice, Devices, Pool};
 use crate::plan::{Dag, PlanError};
 use crate::progress::Progress;
 use crate::runs::{self, RunRecord, RunsError, StageRecord};
@@ -32,7 +32,8 @@ use crate::stages::{self, StageCtx};
 pub struct RunOptions {
     pub force: bool,
     pub jobs: usize,
-    pub device: DeviceChoice,
+    /// One device, or several GPUs: each running stage holds one.
+    pub devices: Devices,
     pub cache_root: PathBuf,
     pub results: PathBuf,
     /// Show progress bars (off for `--json` and non-terminals).
@@ -116,7 +117,7 @@ enum State {
 
 /// Run `spec`; returns the final record (its `status` says whether all went well).
 pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
-    opts.device.check()?;
+    opts.devices.check()?;
     let dag = Dag::build(spec)?;
     let cache = Cache::open(&opts.cache_root)?;
     crate::cache::gc::clean_stale_tmp(&opts.cache_root);
@@ -131,7 +132,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
         overrides: spec.overrides.clone(),
         started: jiff::Timestamp::now().to_string(),
         finished: None,
-        device: opts.device.to_string(),
+        device: opts.devices.to_string(),
         git_commit: git_commit.clone(),
         git_dirty,
         status: "running".into(),
@@ -168,6 +169,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
     let shared = Mutex::new((vec![State::Pending; dag.order.len()], record));
     let wake = Condvar::new();
     let jobs = opts.jobs.max(1).min(dag.order.len());
+    let pool = Pool::new(&opts.devices);
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
@@ -175,6 +177,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
                     &dag,
                     &cache,
                     opts,
+                    &pool,
                     &prints,
                     &shared,
                     &wake,
@@ -210,6 +213,7 @@ fn worker(
     dag: &Dag,
     cache: &Cache,
     opts: &RunOptions,
+    pool: &Pool,
     prints: &BTreeMap<String, String>,
     shared: &Mutex<(Vec<State>, RunRecord)>,
     wake: &Condvar,
@@ -283,14 +287,29 @@ fn worker(
             .iter()
             .map(|(r, e)| (r.clone(), e.manifest.digest.clone()))
             .collect();
-        let ki = key_inputs(stage, &digests, prints.get(&stage.id), opts.device);
+        // Every device of a run shares one backend, so the key does not depend on which one.
+        let ki = key_inputs(stage, &digests, prints.get(&stage.id), opts.devices.first());
         let key = ki.key();
         let log_path = logs.join(format!("{}.log", stage.id));
         let reporter = bars.stage(&stage.id, &log_path);
         let start = Instant::now();
+        let lease = pool.take();
+        if opts.devices.list().len() > 1 {
+            reporter.log(&format!("on {}", lease.device));
+        }
         let outcome = run_one(
-            stage, &ki, &key, &inputs, cache, opts, &reporter, git_commit, git_dirty,
+            stage,
+            &ki,
+            &key,
+            &inputs,
+            cache,
+            opts,
+            lease.device,
+            &reporter,
+            git_commit,
+            git_dirty,
         );
+        drop(lease);
         let seconds = start.elapsed().as_secs_f64();
 
         let mut guard = shared.lock().expect("lock");
@@ -330,6 +349,7 @@ fn run_one(
     inputs: &BTreeMap<String, Entry>,
     cache: &Cache,
     opts: &RunOptions,
+    device: DeviceChoice,
     reporter: &progress::StageReporter,
     git_commit: &Option<String>,
     git_dirty: Option<bool>,
@@ -360,7 +380,7 @@ fn run_one(
         stage,
         inputs,
         out: lock.dir(),
-        device: opts.device,
+        device,
         progress: reporter,
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages::run(&ctx)));

@@ -10,10 +10,10 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
+use crate::ops;
 use crate::spec::Net;
 
 /// One conv stage: `repeat` convs of `kernel`×`kernel` to `channels`.
@@ -232,14 +232,14 @@ impl AttrNet {
         let mut x = images;
         for block in &self.pooled {
             for conv in block {
-                x = relu(conv.forward(x));
+                x = ops::relu(ops::conv2d(conv, x));
             }
             x = self.pool.forward(x);
         }
         let mut conv5 = None;
         for (i, block) in self.top.iter().enumerate() {
             for conv in block {
-                x = relu(conv.forward(x));
+                x = ops::relu(ops::conv2d(conv, x));
             }
             if i == 0 {
                 conv5 = Some(x.clone());
@@ -247,7 +247,7 @@ impl AttrNet {
         }
         let mnl_scores = self.mnl.as_ref().zip(conv5).map(|(b, c5)| {
             let flat: Tensor<2> = c5.flatten(1, 3);
-            b.fc2.forward(relu(b.fc1.forward(flat)))
+            b.fc2.forward(ops::relu(b.fc1.forward(flat)))
         });
         let maps = x;
         let scores = self.scores_from_maps(maps.clone());

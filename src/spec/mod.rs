@@ -80,6 +80,21 @@ pub struct DataSpec {
     pub real: Option<RealData>,
 }
 
+impl StageConfig {
+    /// The training hyperparameters of a training stage.
+    pub fn train(&self) -> Option<&TrainConfig> {
+        match self {
+            StageConfig::Train(t) | StageConfig::TrainFusion(t) | StageConfig::FinetunePaw(t) => {
+                Some(t)
+            }
+            StageConfig::TrainFrl { train, .. }
+            | StageConfig::Compress { train, .. }
+            | StageConfig::TrainParts { train, .. } => Some(train),
+            _ => None,
+        }
+    }
+}
+
 impl DataSpec {
     /// CUB-style data: one class per image (softmax, top-1 accuracy).
     pub fn single_label(&self) -> bool {
@@ -202,6 +217,7 @@ impl StageKind {
                 "weight-decay",
                 "flip",
                 "init",
+                "precision",
             ],
             Self::TrainFrl => &[
                 "data",
@@ -217,6 +233,7 @@ impl StageKind {
                 "mnl",
                 "mnl-hidden",
                 "init",
+                "precision",
             ],
             Self::Localize => &["data", "model", "patch", "samples"],
             Self::Compress => &[
@@ -232,6 +249,7 @@ impl StageKind {
                 "flip",
                 "hint-epochs",
                 "hint-lr",
+                "precision",
             ],
             Self::TrainParts => &[
                 "data",
@@ -245,6 +263,7 @@ impl StageKind {
                 "momentum",
                 "weight-decay",
                 "flip",
+                "precision",
             ],
             Self::TrainFusion => &[
                 "data",
@@ -255,6 +274,7 @@ impl StageKind {
                 "momentum",
                 "weight-decay",
                 "flip",
+                "precision",
             ],
             Self::FinetunePaw => &[
                 "data",
@@ -265,6 +285,7 @@ impl StageKind {
                 "momentum",
                 "weight-decay",
                 "flip",
+                "precision",
             ],
             Self::Evaluate => &["data", "model", "split", "head"],
             Self::CropData => &["data", "regions", "expand"],
@@ -327,6 +348,9 @@ pub struct TrainConfig {
     /// Maps per attribute or class in the last conv (N); absent = the paper's 32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maps: Option<u32>,
+    /// `bf16`: libtorch convolutions in bf16 with fp32 master weights; absent = fp32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<crate::ops::Precision>,
     /// Starting weights; their sha256 is part of the cache key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<InitWeights>,
@@ -786,7 +810,10 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
                 && matches!(&s.config, StageConfig::Evaluate(e) if e.split == Split::Val)
         });
         if !ok {
-            return Err(ctx.error(&[Seg::Key("sweep".into()), Seg::Key("select".into())], format!("`{}` must be an `evaluate` stage with `split = \"val\"` (choices are made on validation, test is only reported)", sel.stage)));
+            return Err(ctx.error(
+                &[Seg::Key("sweep".into()), Seg::Key("select".into())],
+                format!("`{}` must be an `evaluate` stage with `split = \"val\"` (choices are made on validation, test is only reported)", sel.stage),
+            ));
         }
     }
     Ok(Spec {
@@ -1127,6 +1154,16 @@ fn resolve_stage(
             |v| (1.0..=64.0).contains(&v),
         )? as u32),
     };
+    let precision = match s.precision.as_deref().or(d.precision.as_deref()) {
+        None | Some("fp32") => None,
+        Some("bf16") => Some(crate::ops::Precision::Bf16),
+        Some(other) => {
+            return Err(ctx.error(
+                &at(s.precision.is_some(), "precision"),
+                format!("unknown precision `{other}`; allowed: `fp32`, `bf16`"),
+            ));
+        }
+    };
     let train = TrainConfig {
         net,
         width,
@@ -1138,6 +1175,7 @@ fn resolve_stage(
         flip,
         seed,
         maps,
+        precision,
         init,
     };
 

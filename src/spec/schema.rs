@@ -92,6 +92,8 @@ pub struct RawTrain {
     pub width: Option<f64>,
     /// Maps per attribute or class in the last conv (N). Default: 32 (the paper's).
     pub maps: Option<u32>,
+    /// `fp32` (default) or `bf16` (libtorch devices: convolutions in bf16, fp32 master weights).
+    pub precision: Option<String>,
     /// Default: 4.
     pub epochs: Option<u32>,
     /// Default: 32.
@@ -132,6 +134,7 @@ pub struct RawStage {
     pub net: Option<String>,
     pub width: Option<f64>,
     pub maps: Option<u32>,
+    pub precision: Option<String>,
     pub epochs: Option<u32>,
     pub batch_size: Option<u32>,
     pub lr: Option<f64>,

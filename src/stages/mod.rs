@@ -119,6 +119,25 @@ pub enum StageError {
 
 /// Run a stage; returns its summary (stored in the manifest).
 pub fn run(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
+    let precision = ctx
+        .stage
+        .config
+        .train()
+        .and_then(|t| t.precision)
+        .unwrap_or_default();
+    if precision != crate::ops::Precision::Fp32 && ctx.device == DeviceChoice::Cpu {
+        return Err(StageError::Input {
+            stage: ctx.stage.id.clone(),
+            message: format!(
+                "precision = \"{}\" needs a libtorch device (`--device tch-cpu` or `cuda:N`); burn's flex CPU backend computes in fp32",
+                precision.as_str()
+            ),
+        });
+    }
+    crate::ops::with_precision(precision, || run_kind(ctx))
+}
+
+fn run_kind(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
     match &ctx.stage.config {
         StageConfig::GenerateData(spec) => generate_data::run(ctx, spec),
         StageConfig::ReadData(spec) => generate_data::read(ctx, spec),

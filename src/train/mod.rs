@@ -271,6 +271,7 @@ mod tests {
             flip: false,
             seed: 0,
             maps: None,
+            precision: None,
             init: None,
         };
         let phase = Phase {

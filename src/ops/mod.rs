@@ -1,0 +1,70 @@
+//! The layers' primitive ops, routed by device: on libtorch (`--features
+//! tch`), convolution and ReLU run through libtorch's own backward passes
+//! ([`libtorch`]); everywhere else through burn's. Models call these
+//! instead of `Conv2d::forward` and `relu`.
+
+#[cfg(feature = "tch")]
+pub mod libtorch;
+
+use std::cell::Cell;
+
+use burn::nn::conv::Conv2d;
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// Compute precision of the libtorch convolutions: fp32, or bf16 compute
+/// with fp32 master weights and fp32 everything else (what PyTorch's
+/// autocast does for convolutions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
+}
+
+impl Precision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+thread_local! {
+    // A stage runs on one thread, so its precision is that thread's.
+    static PRECISION: Cell<Precision> = const { Cell::new(Precision::Fp32) };
+}
+
+/// Run `f` with the convolutions at precision `p` on this thread.
+pub fn with_precision<T>(p: Precision, f: impl FnOnce() -> T) -> T {
+    let before = PRECISION.with(|c| c.replace(p));
+    let out = f();
+    PRECISION.with(|c| c.set(before));
+    out
+}
+
+pub fn precision() -> Precision {
+    PRECISION.with(|c| c.get())
+}
+
+/// `conv.forward(x)`, with libtorch's convolution backward on libtorch devices.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "tch")]
+    if libtorch::on_libtorch(&x.device()) {
+        if let Some(y) = libtorch::conv2d(conv, x.clone()) {
+            return y;
+        }
+    }
+    conv.forward(x)
+}
+
+/// ReLU, with libtorch's threshold backward on libtorch devices.
+pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "tch")]
+    if libtorch::on_libtorch(&x.device()) {
+        return libtorch::relu(x);
+    }
+    burn::tensor::activation::relu(x)
+}
