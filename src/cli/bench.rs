@@ -13,16 +13,21 @@ use serde_json::json;
 
 use super::exit;
 use crate::device::DeviceChoice;
-use crate::models::AttrNetConfig;
+use crate::models::{AttrNetConfig, Fusion, Paw};
+use crate::ops::{Precision, with_precision};
 use crate::spec::Net;
 use crate::train::bce_with_logits;
 
 /// Time training steps of a net (images/s), for benchmarks
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// `tnet`, `snet1`, `snet2`, `snet3`
+    /// `tnet`, `snet1`, `snet2`, `snet3`, or `paw` (an SNet3 whole-image subnet,
+    /// one SNet3 part subnet per attribute on `--part-size` patches, RSL + ARL)
     #[arg(long, default_value = "tnet")]
     net: String,
+    /// `paw`: side of the part patches (the paper's 64 px patch at 224 px)
+    #[arg(long, default_value_t = 64)]
+    part_size: usize,
     /// Side of the square input images
     #[arg(long, default_value_t = 224)]
     size: usize,
@@ -40,46 +45,22 @@ pub struct Args {
     /// `cpu`, `tch-cpu` or `cuda:N`
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
+    /// `fp32`, or `bf16` convolutions with fp32 master weights (libtorch devices)
+    #[arg(long, default_value = "fp32", value_parser = ["fp32", "bf16"])]
+    precision: String,
     /// Print one JSON object
     #[arg(long)]
     json: bool,
 }
 
-pub fn exec(args: &Args) -> anyhow::Result<i32> {
-    args.device.check()?;
-    let Some(net) = Net::ALL.into_iter().find(|n| n.as_str() == args.net) else {
-        eprintln!(
-            "error: unknown net `{}`; known nets are tnet, snet1, snet2, snet3",
-            args.net
-        );
-        return Ok(exit::BAD_INPUT);
-    };
-    if args.size % 16 != 0 || args.size == 0 {
-        eprintln!(
-            "error: --size must be a positive multiple of 16 (four 2x2 pools), got {}",
-            args.size
-        );
-        return Ok(exit::BAD_INPUT);
-    }
-    let plain = args.device.device();
-    let device = if args.forward {
-        plain.clone()
-    } else {
-        plain.clone().autodiff()
-    };
-    device.seed(0);
-    let mut model = AttrNetConfig::new(net, args.attributes).init(args.size, &device);
+/// 3 warm-up steps, then `args.steps` timed ones: `(parameters, seconds)`.
+fn time_steps<M: Module>(
+    mut model: M,
+    args: &Args,
+    forward: impl Fn(&M) -> Tensor<2>,
+    y: &Tensor<2>,
+) -> (usize, f64) {
     let params = model.num_params();
-    let x = Tensor::<4>::random(
-        [args.batch, 3, args.size, args.size],
-        Distribution::Normal(0.0, 1.0),
-        &device,
-    );
-    let y = Tensor::<2>::random(
-        [args.batch, args.attributes],
-        Distribution::Bernoulli(0.5),
-        &device,
-    );
     let mut optim = SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
@@ -91,7 +72,7 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
         if step == 3 {
             start = Instant::now();
         }
-        let scores = model.forward(x.clone()).scores;
+        let scores = forward(&model);
         if args.forward {
             // Reading a value back waits for the device, like PyTorch's `.item()`.
             let _ = scores.sum().into_scalar::<f32>();
@@ -102,23 +83,88 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
             model = optim.step(1e-4, model, grads);
         }
     }
-    // The last step's update must finish before the clock stops.
-    let _ = model.fc_bias.val().sum().into_scalar::<f32>();
-    let seconds = start.elapsed().as_secs_f64();
-    let images_per_s = (args.batch * args.steps) as f64 / seconds;
+    // The last update must finish before the clock stops.
+    let _ = forward(&model).sum().into_scalar::<f32>();
+    (params, start.elapsed().as_secs_f64())
+}
+
+pub fn exec(args: &Args) -> anyhow::Result<i32> {
+    args.device.check()?;
+    let net = match args.net.as_str() {
+        "paw" => None,
+        name => match Net::ALL.into_iter().find(|n| n.as_str() == name) {
+            Some(n) => Some(n),
+            None => {
+                eprintln!(
+                    "error: unknown net `{name}`; known nets are tnet, snet1, snet2, snet3, paw"
+                );
+                return Ok(exit::BAD_INPUT);
+            }
+        },
+    };
+    for (flag, v) in [("--size", args.size), ("--part-size", args.part_size)] {
+        if v % 16 != 0 || v == 0 {
+            eprintln!("error: {flag} must be a positive multiple of 16 (four 2x2 pools), got {v}");
+            return Ok(exit::BAD_INPUT);
+        }
+    }
+    let precision = if args.precision == "bf16" {
+        Precision::Bf16
+    } else {
+        Precision::Fp32
+    };
+    if precision == Precision::Bf16 && args.device == DeviceChoice::Cpu {
+        eprintln!(
+            "error: --precision bf16 needs a libtorch device (`--device tch-cpu` or `cuda:N`)"
+        );
+        return Ok(exit::BAD_INPUT);
+    }
+    let plain = args.device.device();
+    let device = if args.forward {
+        plain.clone()
+    } else {
+        plain.clone().autodiff()
+    };
+    device.seed(0);
+    let (m, b) = (args.attributes, args.batch);
+    let images = |size: usize| {
+        Tensor::<4>::random([b, 3, size, size], Distribution::Normal(0.0, 1.0), &device)
+    };
+    let x = images(args.size);
+    let y = Tensor::<2>::random([b, m], Distribution::Bernoulli(0.5), &device);
+    let (params, seconds) = with_precision(precision, || match net {
+        Some(net) => {
+            let model = AttrNetConfig::new(net, m).init(args.size, &device);
+            time_steps(model, args, |model| model.forward(x.clone()).scores, &y)
+        }
+        None => {
+            let snet3 = |size: usize| AttrNetConfig::new(Net::Snet3, m).init(size, &device);
+            let model = Paw {
+                whole: snet3(args.size),
+                parts: (0..m).map(|_| snet3(args.part_size)).collect(),
+                fusion: Fusion::init(m + 1, m, &device),
+            };
+            let patches: Vec<Tensor<4>> = (0..m).map(|_| images(args.part_size)).collect();
+            time_steps(
+                model,
+                args,
+                |model| model.forward(x.clone(), patches.clone()),
+                &y,
+            )
+        }
+    });
+    let images_per_s = (b * args.steps) as f64 / seconds;
     let what = if args.forward { "forward" } else { "train" };
     if args.json {
-        println!(
-            "{}",
-            json!({ "net": args.net, "what": what, "device": args.device.to_string(), "backend": args.device.backend(), "batch": args.batch, "size": args.size, "attributes": args.attributes, "params": params, "steps": args.steps, "seconds": seconds, "images_per_s": images_per_s })
-        );
+        let part_size = (args.net == "paw").then_some(args.part_size);
+        let v = json!({ "net": args.net, "what": what, "device": args.device.to_string(), "backend": args.device.backend(), "precision": args.precision, "batch": b, "size": args.size, "part_size": part_size, "attributes": m, "params": params, "steps": args.steps, "seconds": seconds, "images_per_s": images_per_s });
+        println!("{v}");
     } else {
         println!(
-            "exp {} {what} on {} ({}): batch {} at {} px: {images_per_s:.1} img/s ({:.2} ms/step)",
+            "exp {} {what} on {} ({}): batch {b} at {} px: {images_per_s:.1} img/s ({:.2} ms/step)",
             args.net,
             args.device,
             args.device.backend(),
-            args.batch,
             args.size,
             1000.0 * seconds / args.steps as f64
         );
