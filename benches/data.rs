@@ -1,5 +1,7 @@
 //! Data-path throughput: synthetic generation (JPEG encode + write
-//! included), decode + resize per core, shard reads against a plain memcpy.
+//! included), decode + resize per core, shard reads against a plain memcpy,
+//! and batch assembly (shard bytes → normalised, flipped f32 batches: what
+//! the training loop feeds the device).
 //! `cargo bench --bench data`; results go in `bench/results/`.
 
 use std::time::Instant;
@@ -88,5 +90,25 @@ fn main() {
         bytes as f64 / s_read / 1e9,
         bytes as f64 / s_copy / 1e9,
         bytes / reps / 1_000_000
+    );
+
+    // 4. Batch assembly from the mapped shard, batches of 128 with flips.
+    let set = shards::read(&shard_dir, Split::Train, 128, &[0])
+        .expect("read")
+        .expect("shard");
+    let device = burn::tensor::Device::flex();
+    let t = Instant::now();
+    let mut assembled = 0;
+    for _ in 0..3 {
+        for (idx, flip) in exp::data::epoch_batches(set.len(), 128, 1, 1, true) {
+            let batch = set.images(&idx, &flip, &device);
+            assembled += batch.dims()[0];
+        }
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "batch assembly/128px (u8 shard -> f32 tensor, flips, {threads} threads): {:.0} images/s; at 224 px about {:.0} images/s",
+        assembled as f64 / s,
+        assembled as f64 / s * (128.0 * 128.0) / (224.0 * 224.0)
     );
 }

@@ -50,12 +50,17 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
             })
             .unwrap_or_default();
         // Birds model classes, not CelebA's 40 attributes.
-        let birds = matches!(s["config"]["dataset"].as_str(), Some("synthetic-birds" | "cub200"));
+        let birds = matches!(
+            s["config"]["dataset"].as_str(),
+            Some("synthetic-birds" | "cub200")
+        );
         let params = s["config"].as_object().map(|m| {
             m.iter()
                 .filter(|(k, _)| *k != "kind")
                 .map(|(k, v)| match (k.as_str(), v) {
-                    ("attributes", serde_json::Value::Array(a)) if birds => format!("classes={}", a.len()),
+                    ("attributes", serde_json::Value::Array(a)) if birds => {
+                        format!("classes={}", a.len())
+                    }
                     ("attributes", serde_json::Value::Array(a)) => {
                         format!("attributes=[{} of 40]", a.len())
                     }

@@ -73,7 +73,8 @@ pub fn generate(
     if has(&|e| (e.model_kind == "train-frl" || e.model_kind == "compress") && !e.single_label) {
         tables.push(tables::table3(&evals));
     }
-    if paper {
+    // Table 4 compares face-attribute models: not for bird-only reports.
+    if paper && has(&|e| !e.single_label) {
         tables.push(tables::table4());
     }
     if has(&|e| matches!(e.head.as_str(), "paw" | "whole-only" | "part-only")) {
