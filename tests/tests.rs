@@ -917,3 +917,43 @@ fn birds_table_2_pipeline_and_the_real_cub_reader() {
         text(&out)
     );
 }
+
+#[test]
+fn crop_data_on_faces_and_what_a_stage_cannot_do() {
+    // Faces cropped to their annotated boxes are a data set like any other.
+    let spec = format!(
+        "{TINY}\n[[stage]]\nid = \"faces\"\nkind = \"crop-data\"\nexpand = 1.2\n\n[[stage]]\nid = \"eval-crop\"\nkind = \"evaluate\"\ndata = \"faces\"\nmodel = \"train\"\n"
+    );
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let crop = run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "faces")
+        .unwrap();
+    assert_eq!(crop["summary"]["boxes"], "annotated");
+    assert_eq!(crop["summary"]["images"], 96);
+    // CAM boxes come only from a localize stage on single-label data.
+    let bad = format!(
+        "{spec}\n[[stage]]\nid = \"loc\"\nkind = \"localize\"\nmodel = \"train\"\n\n[[stage]]\nid = \"cam\"\nkind = \"crop-data\"\nregions = \"loc\"\n"
+    );
+    std::fs::write(env.path().join("bad.toml"), bad).unwrap();
+    let out = env.exp(&["run", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("`regions` must be a `localize` stage on single-label data"),
+        "{}",
+        text(&out)
+    );
+    // bf16 needs libtorch: the flex CPU backend says so instead of silently computing fp32.
+    let out = env.exp(&["run", "spec.toml", "-s", "train.precision=bf16"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("precision = \"bf16\" needs a libtorch device"),
+        "{}",
+        text(&out)
+    );
+}
