@@ -46,22 +46,7 @@ pub fn generate_synthetic_faces(
             let face = synthetic_faces::generate(spec.seed, i as u64, size);
             let file = format!("{:06}.jpg", i + 1);
             let path = dir.join(&file);
-            let mut bytes = Vec::with_capacity(size * size);
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
-                .encode(
-                    &face.rgb,
-                    size as u32,
-                    size as u32,
-                    image::ExtendedColorType::Rgb8,
-                )
-                .map_err(|e| AnnotationError::Write {
-                    path: path.clone(),
-                    source: std::io::Error::other(e),
-                })?;
-            std::fs::write(&path, bytes).map_err(|source| AnnotationError::Write {
-                path: path.clone(),
-                source,
-            })?;
+            write_jpeg(&path, &face.rgb, size)?;
             let split = if i < spec.train_images as usize {
                 0
             } else if i < (spec.train_images + spec.val_images) as usize {
@@ -115,6 +100,13 @@ pub fn generate_synthetic_birds(
     let size = 2 * spec.image_size as usize;
     let names: Vec<String> = (0..classes).map(synthetic_birds::class_name).collect();
     let dir = Cub::image_dir(root);
+    for name in &names {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder).map_err(|source| AnnotationError::Write {
+            path: folder,
+            source,
+        })?;
+    }
     let done = std::sync::atomic::AtomicU64::new(0);
     let records: Vec<cub::BirdRecord> = (0..total)
         .into_par_iter()
@@ -123,27 +115,7 @@ pub fn generate_synthetic_birds(
             let bird = synthetic_birds::generate(spec.seed, i as u64, class, size);
             let file = format!("{}/{:05}.jpg", names[class], i + 1);
             let path = dir.join(&file);
-            let mut bytes = Vec::with_capacity(size * size);
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
-                .encode(
-                    &bird.rgb,
-                    size as u32,
-                    size as u32,
-                    image::ExtendedColorType::Rgb8,
-                )
-                .map_err(|e| AnnotationError::Write {
-                    path: path.clone(),
-                    source: std::io::Error::other(e),
-                })?;
-            let folder = dir.join(&names[class]);
-            std::fs::create_dir_all(&folder).map_err(|source| AnnotationError::Write {
-                path: folder,
-                source,
-            })?;
-            std::fs::write(&path, bytes).map_err(|source| AnnotationError::Write {
-                path: path.clone(),
-                source,
-            })?;
+            write_jpeg(&path, &bird.rgb, size)?;
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if n % 64 == 0 || n as usize == total {
                 progress(n);
@@ -346,8 +318,10 @@ impl Source {
     }
 }
 
-/// `crops.tsv`: image → box `[x, y, w, h]` in image pixels.
-pub fn read_crop_boxes(
+/// A box table: a header line naming the columns, then
+/// `image<TAB>a<TAB>b<TAB>c<TAB>d` per image (`crops.tsv`: x y w h;
+/// `cam_boxes.tsv`: x0 y0 x1 y1).
+pub fn read_box_table(
     path: &Path,
 ) -> Result<std::collections::HashMap<String, [f32; 4]>, AnnotationError> {
     let text = annotations::read(path)?;
@@ -358,20 +332,49 @@ pub fn read_crop_boxes(
             .then(|| c[1..].iter().map(|x| x.parse().ok()).collect())
             .flatten();
         let v = v.ok_or_else(|| {
-            annotations::malformed(path, line, "expected `image<TAB>x<TAB>y<TAB>w<TAB>h`", row)
+            annotations::malformed(
+                path,
+                line,
+                "expected an image name and 4 numbers, tab-separated",
+                row,
+            )
         })?;
         out.insert(c[0].to_string(), [v[0], v[1], v[2], v[3]]);
     }
     Ok(out)
 }
 
-pub fn write_crop_boxes(path: &Path, boxes: &[(String, [f32; 4])]) -> Result<(), AnnotationError> {
+pub fn write_box_table(
+    path: &Path,
+    columns: [&str; 4],
+    boxes: &[(String, [f32; 4])],
+) -> Result<(), AnnotationError> {
     use std::fmt::Write as _;
-    let mut s = String::from("image\tx\ty\tw\th\n");
+    let mut s = format!("image\t{}\n", columns.join("\t"));
     for (f, b) in boxes {
-        let _ = writeln!(s, "{f}\t{:.1}\t{:.1}\t{:.1}\t{:.1}", b[0], b[1], b[2], b[3]);
+        let _ = writeln!(s, "{f}\t{}\t{}\t{}\t{}", b[0], b[1], b[2], b[3]);
     }
     annotations::write(path, &s)
+}
+
+/// Encode `rgb` (`size` × `size`) as a JPEG at `path`, as the synthetic sets are written.
+fn write_jpeg(path: &Path, rgb: &[u8], size: usize) -> Result<(), AnnotationError> {
+    let mut bytes = Vec::with_capacity(size * size);
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
+        .encode(
+            rgb,
+            size as u32,
+            size as u32,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| AnnotationError::Write {
+            path: path.into(),
+            source: std::io::Error::other(e),
+        })?;
+    std::fs::write(path, bytes).map_err(|source| AnnotationError::Write {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Decoded images of one split, resized to a square side, with labels for
@@ -475,7 +478,7 @@ impl ImageSet {
         let (boxes, expand) = match &src.crop {
             Crop::Full => (None, 1.0),
             Crop::Bbox { expand } => (None, *expand),
-            Crop::Boxes { path, expand } => (Some(read_crop_boxes(path)?), *expand),
+            Crop::Boxes { path, expand } => (Some(read_box_table(path)?), *expand),
         };
         let decoded: Vec<Result<Vec<u8>, LoadError>> = items
             .par_iter()

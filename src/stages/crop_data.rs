@@ -51,7 +51,7 @@ pub fn run(ctx: &StageCtx, expand: f64) -> Result<serde_json::Value, StageError>
                     entry.dir.display()
                 )));
             }
-            let cam = read_cam_boxes(&path)?;
+            let cam = data::read_box_table(&path)?;
             // CAM boxes are in input pixels (the full image resized to a square).
             let mut out = Vec::with_capacity(items.len());
             for item in &items {
@@ -89,7 +89,7 @@ pub fn run(ctx: &StageCtx, expand: f64) -> Result<serde_json::Value, StageError>
             (out, "annotated")
         }
     };
-    data::write_crop_boxes(&ctx.out.join(CROPS_FILE), &boxes)?;
+    data::write_box_table(&ctx.out.join(CROPS_FILE), ["x", "y", "w", "h"], &boxes)?;
     let source = Source {
         crop: Crop::Boxes {
             path: PathBuf::from(CROPS_FILE),
@@ -137,27 +137,4 @@ pub fn locate(source: &mut Source, entry: &Path) {
             *path = entry.join(&*path);
         }
     }
-}
-
-/// `cam_boxes.tsv`: image → `[x0, y0, x1, y1]` in input pixels.
-pub fn read_cam_boxes(
-    path: &Path,
-) -> Result<std::collections::HashMap<String, [f32; 4]>, StageError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StageError::Read {
-        path: path.into(),
-        source,
-    })?;
-    let mut out = std::collections::HashMap::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
-        let c: Vec<&str> = line.split('\t').collect();
-        let v: Option<Vec<f32>> = (c.len() == 5)
-            .then(|| c[1..].iter().map(|x| x.parse().ok()).collect())
-            .flatten();
-        let v = v.ok_or_else(|| StageError::Read {
-            path: path.into(),
-            source: std::io::Error::other(format!("line {}: malformed box `{line}`", n + 1)),
-        })?;
-        out.insert(c[0].to_string(), [v[0], v[1], v[2], v[3]]);
-    }
-    Ok(out)
 }

@@ -421,7 +421,11 @@ fn run_classes(
             ctx.progress.set_position(cam_boxes.len() as u64);
         }
     }
-    write_cam_boxes(&ctx.out.join(super::crop_data::CAM_BOXES_FILE), &cam_boxes)?;
+    crate::data::write_box_table(
+        &ctx.out.join(super::crop_data::CAM_BOXES_FILE),
+        ["x0", "y0", "x1", "y1"],
+        &cam_boxes,
+    )?;
     write_json(
         &ctx.out.join("heatmaps.json"),
         &json!({ "images": saved, "attributes": ["true class"], "image_size": size }),
@@ -465,18 +469,6 @@ fn run_classes(
     Ok(
         json!({ "images": cam_boxes.len(), "cam_box_threshold": CAM_BOX_THRESHOLD, "maxboxacc": maxboxacc.map(|m| m.0), "maxboxacc_threshold": maxboxacc.map(|m| m.1), "pointing_game": pointing, "samples": saved.len() }),
     )
-}
-
-fn write_cam_boxes(path: &std::path::Path, boxes: &[(String, [f32; 4])]) -> Result<(), StageError> {
-    use std::fmt::Write as _;
-    let mut s = String::from("image\tx0\ty0\tx1\ty1\n");
-    for (f, b) in boxes {
-        let _ = writeln!(s, "{f}\t{}\t{}\t{}\t{}", b[0], b[1], b[2], b[3]);
-    }
-    std::fs::write(path, s).map_err(|source| StageError::Write {
-        path: path.into(),
-        source,
-    })
 }
 
 /// Box `[x0, y0, x1, y1]` of the largest 4-connected region of `map` at or
