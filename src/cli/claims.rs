@@ -18,30 +18,23 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     }
     let mut t = table(&[
         "claim",
-        "spec",
         "seeds",
         "ours (mean ± std, %)",
+        "tested: 95% interval",
         "paper",
-        "holds",
+        "verdict",
     ]);
     for c in &claims {
-        let holds = match c.holds {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "-",
-        };
         t.add_row(vec![
-            c.claim.clone(),
-            c.spec.clone(),
+            format!("{}\n({})", c.claim, c.spec),
             c.seeds.to_string(),
             c.ours.clone(),
+            c.interval_cell(),
             c.paper.clone(),
-            holds.into(),
+            c.verdict.as_str().into(),
         ]);
     }
     println!("{t}");
-    println!(
-        "a comparison holds when the mean difference over seeds exceeds the pooled standard deviation"
-    );
+    println!("{}", crate::report::claims::RULE);
     Ok(exit::OK)
 }
