@@ -20,6 +20,10 @@ pub struct Args {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
+    // Reading every run anyway: bring `runs/index.parquet` up to date too.
+    if let Err(e) = crate::metrics::store::compact_run_index(&crate::runs::runs_dir(&cli.results)) {
+        eprintln!("warning: run index: {}", crate::exec::chain(&e));
+    }
     let runs: Vec<_> = crate::runs::list(&cli.results)
         .into_iter()
         .filter(|r| args.name.as_ref().is_none_or(|n| &r.name == n))

@@ -200,9 +200,12 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
         .any(|s| s.status == "failed" || s.status == "skipped");
     record.status = if failed { "failed" } else { "ok" }.into();
     record.save(&opts.results)?;
-    // The index is a convenience copy of the run records: failing to write it loses nothing.
-    let index = runs::runs_dir(&opts.results).join("index.parquet");
-    if let Err(e) = crate::metrics::store::write_run_index(&index, &runs::list(&opts.results)) {
+    // The index is a convenience copy of the run records: failing to write it
+    // loses nothing. Appending this run's rows keeps the cost independent of
+    // how many runs came before.
+    if let Err(e) =
+        crate::metrics::store::append_run_index(&runs::runs_dir(&opts.results), &record)
+    {
         eprintln!("warning: {}", chain(&e));
     }
     Ok(record)

@@ -8,7 +8,10 @@
 //!   attribute.
 //! - `results/runs/index.parquet`: the run index, one row per run and stage:
 //!   `run, name, run_status, started, sweep, point, stage, kind, status,
-//!   seconds, key, mean_accuracy` (rewritten after every run).
+//!   seconds, key, mean_accuracy`. A finished run appends its own file to
+//!   `runs/index.d/`; every [`COMPACT_AT`] files are merged into
+//!   `index.parquet`, so a run's cost does not grow with history.
+//!   [`read_run_index`] gives the merged view.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -138,12 +141,12 @@ pub fn read_attribute_accuracy(path: &Path) -> Result<Vec<(String, f64)>, StoreE
 }
 
 /// Rewrite the run index (atomically: temp file + rename).
-pub fn write_run_index(path: &Path, runs: &[crate::runs::RunRecord]) -> Result<(), StoreError> {
+fn run_index_frame(path: &Path, runs: &[&crate::runs::RunRecord]) -> Result<DataFrame, StoreError> {
     let rows: Vec<(&crate::runs::RunRecord, &crate::runs::StageRecord)> = runs
         .iter()
-        .flat_map(|r| r.stages.iter().map(move |s| (r, s)))
+        .flat_map(|r| r.stages.iter().map(move |s| (*r, s)))
         .collect();
-    let mut df = df!(
+    df!(
         "run" => rows.iter().map(|(r, _)| r.id.as_str()).collect::<Vec<_>>(),
         "name" => rows.iter().map(|(r, _)| r.name.as_str()).collect::<Vec<_>>(),
         "run_status" => rows.iter().map(|(r, _)| r.status.as_str()).collect::<Vec<_>>(),
@@ -157,13 +160,125 @@ pub fn write_run_index(path: &Path, runs: &[crate::runs::RunRecord]) -> Result<(
         "key" => rows.iter().map(|(_, s)| s.key.as_deref()).collect::<Vec<_>>(),
         "mean_accuracy" => rows.iter().map(|(_, s)| s.summary["mean_accuracy"].as_f64()).collect::<Vec<_>>(),
     )
-    .map_err(|source| StoreError::Write { path: path.into(), source })?;
+    .map_err(|source| StoreError::Write { path: path.into(), source })
+}
+
+/// Pending per-run index files are merged into `index.parquet` once this many exist.
+pub const COMPACT_AT: usize = 64;
+
+/// Write `df` to `path` through a temporary file and a rename.
+fn write_atomic(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
     let tmp = path.with_extension(format!("parquet.{}.tmp", std::process::id()));
-    write(&tmp, &mut df)?;
+    write(&tmp, df)?;
     std::fs::rename(&tmp, path).map_err(|e| StoreError::Write {
         path: path.into(),
         source: e.into(),
     })
+}
+
+/// Add one finished run to the index under `runs_dir`: its own file in
+/// `index.d/`, merged into `index.parquet` every [`COMPACT_AT`] runs.
+pub fn append_run_index(runs_dir: &Path, run: &crate::runs::RunRecord) -> Result<(), StoreError> {
+    let pending = runs_dir.join("index.d");
+    std::fs::create_dir_all(&pending).map_err(|e| StoreError::Write {
+        path: pending.clone(),
+        source: e.into(),
+    })?;
+    let path = pending.join(format!("{}.parquet", run.id));
+    write_atomic(&path, &mut run_index_frame(&path, &[run])?)?;
+    let count = std::fs::read_dir(&pending).map_or(0, |d| d.count());
+    if count >= COMPACT_AT {
+        compact_run_index(runs_dir)?;
+    }
+    Ok(())
+}
+
+fn pending_files(runs_dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(runs_dir.join("index.d"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// `index.parquet` with every pending run file merged in; a run in both
+/// (a compaction interrupted before it removed its inputs) counts once.
+fn merged_index(runs_dir: &Path, pending: &[PathBuf]) -> Result<Option<DataFrame>, StoreError> {
+    let base = runs_dir.join("index.parquet");
+    let mut frames: Vec<DataFrame> = Vec::new();
+    let mut fresh = std::collections::HashSet::new();
+    for p in pending {
+        let df = read(p)?;
+        if let Ok(run) = df.column("run").and_then(|c| c.str().cloned()) {
+            fresh.extend(run.iter().flatten().map(str::to_string));
+        }
+        frames.push(df);
+    }
+    if base.exists() {
+        let df = read(&base)?;
+        let err = |source| StoreError::Read {
+            path: base.clone(),
+            source,
+        };
+        let run = df.column("run").and_then(|c| c.str().cloned()).map_err(err)?;
+        let keep: BooleanChunked = run
+            .iter()
+            .map(|r| !r.is_some_and(|r| fresh.contains(r)))
+            .collect();
+        frames.insert(0, df.filter(&keep).map_err(err)?);
+    }
+    let mut frames = frames.into_iter();
+    let Some(mut all) = frames.next() else {
+        return Ok(None);
+    };
+    for f in frames {
+        all.vstack_mut(&f).map_err(|source| StoreError::Read {
+            path: base.clone(),
+            source,
+        })?;
+    }
+    Ok(Some(all))
+}
+
+/// Merge the pending run files into `index.parquet` (`exp ls` does, as
+/// does every [`COMPACT_AT`]-th run), under a lock so two processes never
+/// drop each other's rows.
+pub fn compact_run_index(runs_dir: &Path) -> Result<(), StoreError> {
+    if pending_files(runs_dir).is_empty() {
+        return Ok(());
+    }
+    let lock_path = runs_dir.join("index.lock");
+    let lock = File::create(&lock_path).map_err(|e| StoreError::Write {
+        path: lock_path.clone(),
+        source: e.into(),
+    })?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; released when `lock` drops.
+    unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
+    let pending = pending_files(runs_dir);
+    if pending.is_empty() {
+        return Ok(());
+    }
+    if let Some(mut all) = merged_index(runs_dir, &pending)? {
+        all.rechunk_mut();
+        write_atomic(&runs_dir.join("index.parquet"), &mut all)?;
+        for p in &pending {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    drop(lock);
+    Ok(())
+}
+
+/// The whole run index (compacted and pending runs), or `None` when no run
+/// has finished yet.
+pub fn read_run_index(runs_dir: &Path) -> Result<Option<DataFrame>, StoreError> {
+    merged_index(runs_dir, &pending_files(runs_dir))
 }
 
 /// `(metric, epoch, value)` rows of an `epochs.parquet`.
@@ -224,5 +339,50 @@ mod tests {
             read_attribute_accuracy(&p).unwrap(),
             vec![("Smiling".to_string(), 0.9), ("Male".to_string(), 0.8)]
         );
+    }
+
+    fn run(id: &str) -> crate::runs::RunRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": "n", "title": "t", "spec_path": "s.toml", "overrides": [],
+            "started": id, "finished": null, "device": "cpu", "git_commit": null,
+            "git_dirty": null, "status": "ok", "spec": {},
+            "stages": [{ "id": "train", "kind": "train", "status": "cached", "key": "k",
+                "key_inputs": null, "digest": null, "seconds": 0.5,
+                "summary": { "mean_accuracy": 0.9 }, "error": null, "log": "" }],
+        }))
+        .unwrap()
+    }
+
+    fn runs_in(df: &DataFrame) -> Vec<String> {
+        let mut v: Vec<String> = df.column("run").unwrap().str().unwrap().iter().flatten().map(String::from).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn run_index_appends_then_compacts_without_losing_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = (0..COMPACT_AT + 3).map(|i| format!("r{i:03}")).collect();
+        for id in &ids {
+            append_run_index(dir.path(), &run(id)).unwrap();
+        }
+        // One compaction happened at COMPACT_AT; three runs are still pending.
+        assert!(dir.path().join("index.parquet").exists());
+        assert_eq!(pending_files(dir.path()).len(), 3);
+        assert_eq!(runs_in(&read_run_index(dir.path()).unwrap().unwrap()), ids);
+        compact_run_index(dir.path()).unwrap();
+        assert!(pending_files(dir.path()).is_empty());
+        assert_eq!(runs_in(&read(&dir.path().join("index.parquet")).unwrap()), ids);
+    }
+
+    #[test]
+    fn a_run_both_compacted_and_pending_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        append_run_index(dir.path(), &run("a")).unwrap();
+        compact_run_index(dir.path()).unwrap();
+        // As if a compaction died after writing the base, before removing its inputs.
+        append_run_index(dir.path(), &run("a")).unwrap();
+        append_run_index(dir.path(), &run("b")).unwrap();
+        assert_eq!(runs_in(&read_run_index(dir.path()).unwrap().unwrap()), ["a", "b"]);
     }
 }
