@@ -57,6 +57,14 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
             paper(net).into(),
         ]);
     }
+    let m = args.attributes as usize;
+    let (paw, subnet, fusion) = crate::models::paw::param_count(m);
+    t.add_row(vec![
+        "paw".into(),
+        format!("{m} part subnets + 1 whole subnet (snet3 each, {subnet} params) + RSL + ARL ({fusion} params)"),
+        format!("{:.3}M", paw as f64 / 1e6),
+        "11M".into(),
+    ]);
     println!("{t}");
     println!(
         "block-diagonal FC: attribute j sees only its own 32 maps (GAP), so its CAM is sum_i w_ji F_i"

@@ -77,9 +77,28 @@ impl Paw {
     }
 }
 
+/// Parameters of PaW for `m` attributes as the paper builds it: one SNet3
+/// part subnet per attribute plus the whole-image SNet3, each predicting all
+/// `m`, and the fusion layers. Returns (total, one subnet, fusion).
+pub fn param_count(m: usize) -> (usize, usize, usize) {
+    let d = Device::flex();
+    let subnet = super::attr_net::param_count(crate::spec::Net::Snet3, m);
+    let fusion = Fusion::init(m + 1, m, &d).num_params();
+    ((m + 1) * subnet + fusion, subnet, fusion)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paw_for_40_attributes_has_the_papers_11m_parameters() {
+        let (total, subnet, fusion) = param_count(40);
+        // 41 SNet3s + RSL (41×40 + 40) + ARL (40×40 + 40).
+        assert_eq!(fusion, 41 * 40 + 40 + 40 * 40 + 40);
+        assert_eq!(total, 41 * subnet + fusion);
+        assert!((10_500_000..11_500_000).contains(&total), "{total}");
+    }
 
     #[test]
     fn rsl_gradients_stay_inside_their_group() {

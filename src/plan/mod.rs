@@ -55,6 +55,7 @@ fn allowed(role: &str) -> &'static [StageKind] {
             FinetunePaw,
         ],
         "teacher" => &[TrainFrl, Train],
+        "backbone" => &[TrainFrl, Train],
         "whole" => &[Compress, Train],
         "regions" => &[Localize],
         "parts" => &[TrainParts],

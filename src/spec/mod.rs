@@ -183,8 +183,9 @@ impl StageKind {
             // 3: preprocessed shards in the entry.
             Self::GenerateData => 3,
             Self::ReadData => 2,
-            // 2: MaxBoxAcc beside the pointing game.
-            Self::Localize => 2,
+            // 2: MaxBoxAcc beside the pointing game; 3: averages over local
+            // attributes only.
+            Self::Localize => 3,
             // 2: score biases start at the log prior odds.
             Self::Train | Self::TrainFrl => 2,
             _ => 1,
@@ -217,7 +218,13 @@ impl StageKind {
                 "weight-decay",
                 "flip",
                 "init",
+                "backbone",
                 "precision",
+                "lr-schedule",
+                "keep",
+                "loss-normalization",
+                "loss-scale",
+                "seed",
             ],
             Self::TrainFrl => &[
                 "data",
@@ -233,7 +240,13 @@ impl StageKind {
                 "mnl",
                 "mnl-hidden",
                 "init",
+                "backbone",
                 "precision",
+                "lr-schedule",
+                "keep",
+                "loss-normalization",
+                "loss-scale",
+                "seed",
             ],
             Self::Localize => &["data", "model", "patch", "samples"],
             Self::Compress => &[
@@ -250,6 +263,11 @@ impl StageKind {
                 "hint-epochs",
                 "hint-lr",
                 "precision",
+                "lr-schedule",
+                "keep",
+                "loss-normalization",
+                "loss-scale",
+                "seed",
             ],
             Self::TrainParts => &[
                 "data",
@@ -264,6 +282,11 @@ impl StageKind {
                 "weight-decay",
                 "flip",
                 "precision",
+                "lr-schedule",
+                "keep",
+                "loss-normalization",
+                "loss-scale",
+                "seed",
             ],
             Self::TrainFusion => &[
                 "data",
@@ -275,6 +298,11 @@ impl StageKind {
                 "weight-decay",
                 "flip",
                 "precision",
+                "lr-schedule",
+                "keep",
+                "loss-normalization",
+                "loss-scale",
+                "seed",
             ],
             Self::FinetunePaw => &[
                 "data",
@@ -286,6 +314,11 @@ impl StageKind {
                 "weight-decay",
                 "flip",
                 "precision",
+                "lr-schedule",
+                "keep",
+                "loss-normalization",
+                "loss-scale",
+                "seed",
             ],
             Self::Evaluate => &["data", "model", "split", "head"],
             Self::CropData => &["data", "regions", "expand"],
@@ -354,6 +387,64 @@ pub struct TrainConfig {
     /// Starting weights; their sha256 is part of the cache key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<InitWeights>,
+    /// How the learning rate moves over a phase's epochs.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub lr_schedule: LrSchedule,
+    /// Which epoch's weights a phase keeps.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub keep: KeepEpoch,
+    /// How the attribute loss is averaged.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub loss_normalization: LossNormalization,
+    /// Multiplies the training loss (a gradient-matched control for MNL's two losses).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub loss_scale: f64,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+fn one() -> f64 {
+    1.0
+}
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
+
+/// Learning-rate schedule of a training phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// `lr` throughout (the default).
+    #[default]
+    Constant,
+    /// Cosine from `lr` to 0 over the phase's steps, so training settles.
+    Cosine,
+}
+
+/// Which epoch's weights a training phase keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeepEpoch {
+    /// The last epoch's (the default).
+    #[default]
+    Last,
+    /// The epoch with the best validation accuracy (model selection on val,
+    /// never on test).
+    Best,
+}
+
+/// How the sigmoid attribute loss is reduced (softmax losses are always a
+/// mean over the batch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossNormalization {
+    /// Mean over batch × attributes (the default).
+    #[default]
+    BatchAttributes,
+    /// Sum over attributes, mean over the batch: Caffe's
+    /// SigmoidCrossEntropyLoss, which the paper's learning rates assume.
+    Batch,
 }
 
 /// User-provided starting weights (the paper starts from VGG-Face).
@@ -702,7 +793,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
     let exp_path = [Seg::Key("experiment".into())];
     check_name(&experiment.name, ctx, &key(&exp_path, "name"))?;
     let seed = experiment.seed.unwrap_or(0);
-    let data = resolve_data(data, seed, ctx)?;
+    let data = resolve_data(data, seed, ctx, &p_data())?;
     let defaults = train.unwrap_or_default();
     // `[train]` is checked even when no stage uses it: a typo there is a typo.
     resolve_stage(
@@ -759,12 +850,18 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
             )
         })?;
         if matches!(kind, StageKind::GenerateData | StageKind::ReadData) {
-            return Err(ctx.error(
-                &key(&here, "kind"),
-                format!(
-                    "`{kind_name}` is the implicit stage `data`: configure it in the `[data]` table"
-                ),
-            ));
+            // A second data set (e.g. a pretraining task): `[data]`'s keys, plus
+            // `seed` (default: the experiment's).
+            let spec = resolve_data_stage(table, seed, &here, ctx)?;
+            check_name(&spec.id, ctx, &key(&here, "id"))?;
+            if stages.iter().any(|s| s.id == spec.id) {
+                return Err(ctx.error(
+                    &key(&here, "id"),
+                    format!("duplicate stage id `{}`", spec.id),
+                ));
+            }
+            stages.push(spec);
+            continue;
         }
         for k in table.keys() {
             if k != "id" && k != "kind" && !kind.keys().contains(&k.as_str()) {
@@ -782,7 +879,8 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
             }
         }
         let s: RawStage = ctx.deserialize(toml::Value::Table(table), &here)?;
-        let spec = resolve_stage(kind, s, &defaults, seed, &here, ctx)?;
+        let stage_seed = s.seed.unwrap_or(seed);
+        let spec = resolve_stage(kind, s, &defaults, stage_seed, &here, ctx)?;
         if let Some(loc) = ctx
             .sources
             .iter()
@@ -1164,6 +1262,34 @@ fn resolve_stage(
             ));
         }
     };
+    let lr_schedule = choice(
+        s.lr_schedule.as_ref().or(d.lr_schedule.as_ref()),
+        &[("constant", LrSchedule::Constant), ("cosine", LrSchedule::Cosine)],
+        ctx,
+        &at(s.lr_schedule.is_some(), "lr-schedule"),
+    )?;
+    let keep = choice(
+        s.keep.as_ref().or(d.keep.as_ref()),
+        &[("last", KeepEpoch::Last), ("best", KeepEpoch::Best)],
+        ctx,
+        &at(s.keep.is_some(), "keep"),
+    )?;
+    let loss_normalization = choice(
+        s.loss_normalization.as_ref().or(d.loss_normalization.as_ref()),
+        &[
+            ("batch-attributes", LossNormalization::BatchAttributes),
+            ("batch", LossNormalization::Batch),
+        ],
+        ctx,
+        &at(s.loss_normalization.is_some(), "loss-normalization"),
+    )?;
+    let loss_scale = in_range(
+        s.loss_scale.or(d.loss_scale).unwrap_or(1.0),
+        ctx,
+        &at(s.loss_scale.is_some(), "loss-scale"),
+        "must be in (0, 100]",
+        |v| v > 0.0 && v <= 100.0,
+    )?;
     let train = TrainConfig {
         net,
         width,
@@ -1177,12 +1303,25 @@ fn resolve_stage(
         maps,
         precision,
         init,
+        lr_schedule,
+        keep,
+        loss_normalization,
+        loss_scale,
     };
 
     let mut inputs = BTreeMap::from([(
         "data".to_string(),
         s.data.clone().unwrap_or_else(|| "data".into()),
     )]);
+    if let Some(b) = &s.backbone {
+        if s.init.is_some() {
+            return Err(ctx.error(
+                &key(here, "backbone"),
+                "give either `init` (weights of this architecture) or `backbone` (a stage's conv layers), not both",
+            ));
+        }
+        inputs.insert("backbone".into(), b.clone());
+    }
     let mut require = |role: &str, value: &Option<String>| -> Result<(), SpecError> {
         let v = value.clone().ok_or_else(|| {
             ctx.error(
@@ -1194,7 +1333,7 @@ fn resolve_stage(
         Ok(())
     };
     let config = match kind {
-        StageKind::GenerateData | StageKind::ReadData => unreachable!("rejected by the caller"),
+        StageKind::GenerateData | StageKind::ReadData => unreachable!("resolved by the caller"),
         StageKind::Train => StageConfig::Train(train),
         StageKind::TrainFrl => {
             let hidden = positive(s.mnl_hidden.unwrap_or(512), ctx, &key(here, "mnl-hidden"))?;
@@ -1337,8 +1476,13 @@ fn resolve_stage(
     })
 }
 
-fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, SpecError> {
-    let p = [Seg::Key("data".into())];
+/// `[data]`, or a `generate-data` / `read-data` stage at `p`.
+fn resolve_data(
+    raw: Option<RawData>,
+    seed: u64,
+    ctx: &Ctx,
+    p: &[Seg],
+) -> Result<DataSpec, SpecError> {
     let RawData {
         dataset,
         root,
@@ -1398,7 +1542,7 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
             |v| (1.0..=4.0).contains(&v),
         )?;
         Some(RealData {
-            root: real_root(root, ctx),
+            root: real_root(root, ctx, p),
             variant,
             crop,
             expand,
@@ -1429,7 +1573,7 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
             |v| (1.0..=4.0).contains(&v),
         )?;
         Some(RealData {
-            root: real_root(root, ctx),
+            root: real_root(root, ctx, p),
             variant: "cub-200-2011".into(),
             crop,
             expand,
@@ -1555,13 +1699,55 @@ fn resolve_data(raw: Option<RawData>, seed: u64, ctx: &Ctx) -> Result<DataSpec, 
     })
 }
 
+/// A `[[stage]]` of kind `generate-data` or `read-data`.
+fn resolve_data_stage(
+    mut table: toml::Table,
+    seed: u64,
+    here: &[Seg],
+    ctx: &Ctx,
+) -> Result<StageSpec, SpecError> {
+    let id = match table.remove("id") {
+        Some(toml::Value::String(s)) => s,
+        _ => return Err(ctx.error(here, "missing field `id` (a string)")),
+    };
+    let kind_name = table.remove("kind");
+    let seed = match table.remove("seed") {
+        None => seed,
+        Some(toml::Value::Integer(v)) if v >= 0 => v as u64,
+        Some(_) => {
+            return Err(ctx.error(&key(here, "seed"), "must be a non-negative integer"));
+        }
+    };
+    let raw: RawData = ctx.deserialize(toml::Value::Table(table), here)?;
+    let data = resolve_data(Some(raw), seed, ctx, here)?;
+    let (kind, config) = match data.real {
+        None => (StageKind::GenerateData, StageConfig::GenerateData(data)),
+        Some(_) => (StageKind::ReadData, StageConfig::ReadData(data)),
+    };
+    if kind_name.as_ref().and_then(|k| k.as_str()) != Some(kind.as_str()) {
+        return Err(ctx.error(
+            &key(here, "kind"),
+            format!(
+                "this data set is read by kind `{}` (`generate-data` makes synthetic sets, `read-data` reads real ones)",
+                kind.as_str()
+            ),
+        ));
+    }
+    Ok(StageSpec {
+        id,
+        kind,
+        inputs: BTreeMap::new(),
+        config,
+    })
+}
+
 /// Relative roots are relative to the spec file, like `extends`; a root
 /// given with `-s data.root=` is relative to where the command runs.
-fn real_root(root: String, ctx: &Ctx) -> PathBuf {
+fn real_root(root: String, ctx: &Ctx, at: &[Seg]) -> PathBuf {
     let from_cli = ctx
         .overridden
         .iter()
-        .any(|(p, _)| p == &key(&p_data(), "root"));
+        .any(|(p, _)| p == &key(at, "root"));
     if from_cli {
         PathBuf::from(root)
     } else {
@@ -1575,6 +1761,29 @@ fn real_root(root: String, ctx: &Ctx) -> PathBuf {
 
 fn p_data() -> Vec<Seg> {
     vec![Seg::Key("data".into())]
+}
+
+/// One of a closed set of names; absent = the type's default.
+fn choice<T: Copy + Default>(
+    value: Option<&String>,
+    allowed: &[(&str, T)],
+    ctx: &Ctx,
+    path: &[Seg],
+) -> Result<T, SpecError> {
+    let Some(v) = value else {
+        return Ok(T::default());
+    };
+    allowed
+        .iter()
+        .find(|(name, _)| name == v)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+            ctx.error(
+                path,
+                format!("unknown value `{v}`; allowed: {}", backticked(&names)),
+            )
+        })
 }
 
 fn positive(v: u32, ctx: &Ctx, path: &[Seg]) -> Result<u32, SpecError> {

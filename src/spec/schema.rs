@@ -106,6 +106,15 @@ pub struct RawTrain {
     pub weight_decay: Option<f64>,
     /// Random horizontal flips. Default: true.
     pub flip: Option<bool>,
+    /// `constant` (default) or `cosine` (to 0 over each phase).
+    pub lr_schedule: Option<String>,
+    /// `last` (default) or `best`: keep the epoch with the best validation accuracy.
+    pub keep: Option<String>,
+    /// `batch-attributes` (default: mean over both) or `batch` (Caffe's: sum
+    /// over attributes, mean over the batch).
+    pub loss_normalization: Option<String>,
+    /// Multiplies the training loss. Default: 1.
+    pub loss_scale: Option<f64>,
 }
 
 /// One `[[stage]]` table. Which keys a kind accepts is checked first
@@ -141,7 +150,19 @@ pub struct RawStage {
     pub momentum: Option<f64>,
     pub weight_decay: Option<f64>,
     pub flip: Option<bool>,
+    pub lr_schedule: Option<String>,
+    pub keep: Option<String>,
+    pub loss_normalization: Option<String>,
+    pub loss_scale: Option<f64>,
+    /// Training stages: this stage's own seed (initialisation, shuffling)
+    /// instead of the experiment's, so every sweep seed shares the stage
+    /// (a pretrained start paid once).
+    pub seed: Option<u64>,
     // Kind-specific.
+    /// `train`, `train-frl`: start every conv layer except the last (the
+    /// attribute maps) from this training stage's net: a pretrained
+    /// backbone, as the paper starts from VGG-Face.
+    pub backbone: Option<String>,
     /// `train`, `train-frl`: start from these weights (a burnpack file written
     /// by exp for the same architecture), relative to the spec. Default: from scratch.
     pub init: Option<String>,

@@ -47,7 +47,7 @@ fn unknown_key_names_line_and_allowed_keys() {
     let e = err(&format!("{BASE}mnl = true\n"));
     assert_eq!(
         e,
-        "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`, `precision`"
+        "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`, `backbone`, `precision`, `lr-schedule`, `keep`, `loss-normalization`, `loss-scale`, `seed`"
     );
     let e = err(&format!("{BASE}epoch = 3\n").replace("kind = \"train\"", "kind = \"train-frl\""));
     assert!(e.starts_with("s.toml:7:1: `stage[0].epoch`: unknown key `epoch` for kind `train-frl`; allowed keys are"), "{e}");
@@ -278,4 +278,86 @@ fn random_search_is_seeded_and_validated() {
                 .as_str()
         )
     );
+}
+
+fn ok(text: &str) -> Spec {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "s.toml", text);
+    load(&p, &[]).unwrap()
+}
+
+#[test]
+fn training_options_resolve_from_train_table_and_stage() {
+    let text = format!("{BASE}lr-schedule = \"cosine\"\nloss-scale = 2.0\n").replace(
+        "[[stage]]",
+        "[train]\nkeep = \"best\"\nloss-normalization = \"batch\"\n\n[[stage]]",
+    );
+    let spec = ok(&text);
+    let t = spec.stages[1].config.train().unwrap();
+    assert_eq!(t.lr_schedule, LrSchedule::Cosine);
+    assert_eq!(t.keep, KeepEpoch::Best);
+    assert_eq!(t.loss_normalization, LossNormalization::Batch);
+    assert_eq!(t.loss_scale, 2.0);
+}
+
+#[test]
+fn unknown_schedule_names_the_key_and_the_choices() {
+    let e = err(&format!("{BASE}lr-schedule = \"linear\"\n"));
+    assert!(
+        e.contains("`stage[0].lr-schedule`: unknown value `linear`; allowed: `constant`, `cosine`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn default_training_options_leave_cache_keys_unchanged() {
+    // New options are left out of the key when at their defaults, so entries
+    // cached before they existed still match.
+    let spec = ok(BASE);
+    let json = serde_json::to_string(&spec.stages[1].config).unwrap();
+    for k in ["lr-schedule", "keep", "loss-normalization", "loss-scale"] {
+        assert!(!json.contains(k), "{k} in {json}");
+    }
+}
+
+#[test]
+fn a_stage_seed_overrides_the_experiment_seed() {
+    let text = format!("{BASE}seed = 1000\n").replace("name = \"t\"", "name = \"t\"\nseed = 4");
+    let spec = ok(&text);
+    assert_eq!(spec.stages[1].config.train().unwrap().seed, 1000);
+}
+
+#[test]
+fn a_second_data_set_is_a_stage_with_its_own_seed() {
+    let spec = ok(&format!(
+        "{BASE}data = \"more\"\n\n[[stage]]\nid = \"more\"\nkind = \"generate-data\"\nseed = 9\ntrain-images = 100\nattributes = [\"Male\"]\n"
+    ));
+    let more = spec.stages.iter().find(|s| s.id == "more").unwrap();
+    match &more.config {
+        StageConfig::GenerateData(d) => {
+            assert_eq!((d.seed, d.train_images, d.attributes.len()), (9, 100, 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(spec.stages[1].inputs["data"], "more");
+}
+
+#[test]
+fn a_data_stage_reports_a_bad_key_at_its_own_path() {
+    let e = err(&format!(
+        "{BASE}\n[[stage]]\nid = \"more\"\nkind = \"generate-data\"\ntrain-images = 0\n"
+    ));
+    assert!(e.contains("`stage[1].train-images`"), "{e}");
+    let e = err(&format!(
+        "{BASE}\n[[stage]]\nid = \"more\"\nkind = \"read-data\"\n"
+    ));
+    assert!(e.contains("`stage[1].kind`") && e.contains("`generate-data`"), "{e}");
+}
+
+#[test]
+fn backbone_is_an_edge_and_excludes_init() {
+    let spec = ok(&format!("{BASE}backbone = \"pre\"\n"));
+    assert_eq!(spec.stages[1].inputs["backbone"], "pre");
+    let e = err(&format!("{BASE}backbone = \"pre\"\ninit = \"w.bpk\"\n"));
+    assert!(e.contains("init") , "{e}");
 }

@@ -13,6 +13,7 @@ use super::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::data::ImageSet;
 use crate::models::AttrNetConfig;
 use crate::spec::{Split, TrainConfig};
+use crate::train::kept_epoch;
 use crate::train::{self, Phase, euclidean_loss};
 
 pub fn run(
@@ -53,9 +54,14 @@ pub fn run(
 
     let mut history = Vec::new();
     if hint_epochs > 0 {
+        // The hint phase's goal is the hint loss, not validation accuracy.
+        let hint_cfg = TrainConfig {
+            keep: crate::spec::KeepEpoch::Last,
+            ..cfg.clone()
+        };
         let phase = Phase {
             name: "hint".into(),
-            cfg,
+            cfg: &hint_cfg,
             lr: hint_lr,
             epochs: hint_epochs,
             n: train_set.len(),
@@ -83,8 +89,9 @@ pub fn run(
         n: train_set.len(),
         progress: ctx.progress,
     };
-    let (student, h) = train::train_attr_net(student, &phase, &train_set, &val, &device, &plain)?;
-    history.extend(h);
+    let (student, h_attr) =
+        train::train_attr_net(student, &phase, &train_set, &val, &device, &plain)?;
+    history.extend(h_attr.iter().cloned());
     let info = ModelInfo {
         net: cfg.net,
         width: cfg.width,
@@ -109,6 +116,7 @@ pub fn run(
         "teacher_params": tinfo.params - teacher.mnl.as_ref().map_or(0, |b| b.num_params()),
         "hint_loss_first": hint_loss.first(),
         "hint_loss_last": hint_loss.last(),
-        "val_accuracy": history.last().map(|h| h.val_accuracy),
+        "val_accuracy": kept_epoch(&h_attr, cfg.keep).map(|h| h.val_accuracy),
+        "epoch": kept_epoch(&h_attr, cfg.keep).map(|h| h.epoch),
     }))
 }

@@ -17,7 +17,7 @@ use crate::data::{ImageSet, Source, SquareBox};
 use crate::metrics;
 use crate::models::{Fusion, Paw};
 use crate::spec::{Split, TrainConfig};
-use crate::train::{self, Phase, bce_with_logits, to_vec};
+use crate::train::{self, Phase, attribute_loss, to_vec};
 
 /// The whole images of a split and the patches of every part.
 pub struct PawSets {
@@ -200,9 +200,10 @@ pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, St
         fusion,
         &phase,
         |f, idx, _| {
-            bce_with_logits(
+            attribute_loss(
                 f.forward(rows(&train_scores, idx, &device)),
                 train_sets.whole.targets(idx, &device),
+                cfg.loss_normalization,
             )
         },
         |f| {
@@ -218,7 +219,7 @@ pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, St
         parts: paw.parts,
         fusion: fusion.valid(),
     };
-    let summary = json!({ "parts": info.parts, "val_accuracy": history.last().map(|h| h.val_accuracy), "rsl": rsl_summary(&paw, &info) });
+    let summary = json!({ "parts": info.parts, "val_accuracy": train::kept_epoch(&history, cfg.keep).map(|h| h.val_accuracy), "epoch": train::kept_epoch(&history, cfg.keep).map(|h| h.epoch), "rsl": rsl_summary(&paw, &info) });
     save(ctx, paw, info)?;
     write_boxes_copy(parts_dir, ctx.out)?;
     write_epochs(ctx, &history)?;
@@ -259,7 +260,11 @@ pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, 
         &phase,
         |p, idx, _| {
             let (w, parts) = train_sets.batch(idx, &device);
-            bce_with_logits(p.forward(w, parts), train_sets.whole.targets(idx, &device))
+            attribute_loss(
+                p.forward(w, parts),
+                train_sets.whole.targets(idx, &device),
+                cfg.loss_normalization,
+            )
         },
         |p| {
             let v = p.valid();
@@ -276,7 +281,7 @@ pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, 
         },
     )?;
     let paw = paw.valid();
-    let summary = json!({ "parts": info.parts, "val_accuracy": history.last().map(|h| h.val_accuracy), "rsl": rsl_summary(&paw, &info) });
+    let summary = json!({ "parts": info.parts, "val_accuracy": train::kept_epoch(&history, cfg.keep).map(|h| h.val_accuracy), "epoch": train::kept_epoch(&history, cfg.keep).map(|h| h.epoch), "rsl": rsl_summary(&paw, &info) });
     save(ctx, paw, info)?;
     write_boxes_copy(dir, ctx.out)?;
     write_epochs(ctx, &history)?;

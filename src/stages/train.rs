@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{ModelInfo, StageCtx, StageError, save_attr_net};
+use super::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::data::ImageSet;
 use crate::metrics::store::{self, EpochRow};
 use crate::models::AttrNetConfig;
@@ -72,6 +72,9 @@ pub fn run(
             *bias = prior_param();
         }
     }
+    if let Some(entry) = ctx.inputs.get("backbone") {
+        model = with_backbone(ctx, model, &entry.dir, cfg, &device)?;
+    }
     let params = model.num_params();
     // The MNL branch is dropped after training: report the net without it too.
     let params_loc = params - model.mnl.as_ref().map_or(0, |b| b.num_params());
@@ -109,10 +112,46 @@ pub fn run(
     };
     save_attr_net(ctx.out, "model", model, &info)?;
     write_epochs(ctx, &history)?;
-    let last = history.last().expect("epochs >= 1");
+    let kept = crate::train::kept_epoch(&history, cfg.keep).expect("epochs >= 1");
     Ok(
-        json!({ "net": cfg.net.as_str(), "params": params, "params_loc": params_loc, "epochs": cfg.epochs, "train_loss": last.train_loss, "val_accuracy": last.val_accuracy, "val_accuracy_mnl": last.val_accuracy_mnl }),
+        json!({ "net": cfg.net.as_str(), "params": params, "params_loc": params_loc, "epochs": cfg.epochs, "epoch": kept.epoch, "train_loss": kept.train_loss, "val_accuracy": kept.val_accuracy, "val_accuracy_mnl": kept.val_accuracy_mnl }),
     )
+}
+
+/// Every conv layer but the last (the attribute maps, which depend on the
+/// task) from the net in `dir`: a pretrained start, like the paper's
+/// VGG-Face conv layers. The heads keep their fresh initialisation.
+fn with_backbone(
+    ctx: &StageCtx,
+    mut model: crate::models::AttrNet,
+    dir: &std::path::Path,
+    cfg: &TrainConfig,
+    device: &burn::tensor::Device,
+) -> Result<crate::models::AttrNet, StageError> {
+    let (source, info) = load_attr_net(dir, "model", device)?;
+    if info.net != cfg.net || info.width != cfg.width {
+        return Err(StageError::Input {
+            stage: ctx.stage.id.clone(),
+            message: format!(
+                "`backbone` is a {} at width {}, this stage trains a {} at width {}: they must match",
+                info.net.as_str(),
+                info.width,
+                cfg.net.as_str(),
+                cfg.width
+            ),
+        });
+    }
+    model.pooled = source.pooled;
+    let last = model.top.len() - 1;
+    for (i, block) in source.top.into_iter().enumerate().take(last) {
+        model.top[i] = block;
+    }
+    ctx.progress.log(&format!(
+        "conv layers (all but the last) from the backbone `{}` ({} attributes)",
+        ctx.stage.inputs["backbone"],
+        info.attributes.len()
+    ));
+    Ok(model)
 }
 
 /// `epochs.parquet`: one row per epoch and metric; phases prefix the metric.

@@ -13,7 +13,7 @@ use crate::data::{ImageSet, epoch_batches};
 use crate::metrics;
 use crate::models::AttrNet;
 use crate::progress::Progress;
-use crate::spec::TrainConfig;
+use crate::spec::{KeepEpoch, LossNormalization, LrSchedule, TrainConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -56,12 +56,54 @@ pub fn softmax_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1>
     (log_p * targets).sum_dim(1).mean().neg()
 }
 
+/// Sigmoid cross-entropy reduced as `norm` says: Caffe's `batch` sums over
+/// the M attributes (M times the mean), so the paper's learning rates apply.
+pub fn attribute_loss(logits: Tensor<2>, targets: Tensor<2>, norm: LossNormalization) -> Tensor<1> {
+    let m = logits.dims()[1] as f64;
+    let mean = bce_with_logits(logits, targets);
+    match norm {
+        LossNormalization::BatchAttributes => mean,
+        LossNormalization::Batch => mean * m,
+    }
+}
+
 /// The task's loss: independent sigmoids for attributes, a softmax for classes.
-pub fn label_loss(logits: Tensor<2>, targets: Tensor<2>, single_label: bool) -> Tensor<1> {
+pub fn label_loss(
+    logits: Tensor<2>,
+    targets: Tensor<2>,
+    single_label: bool,
+    norm: LossNormalization,
+) -> Tensor<1> {
     if single_label {
         softmax_cross_entropy(logits, targets)
     } else {
-        bce_with_logits(logits, targets)
+        attribute_loss(logits, targets, norm)
+    }
+}
+
+/// The learning rate at `step` of `total` under `schedule`.
+pub fn scheduled_lr(schedule: LrSchedule, lr: f64, step: u64, total: u64) -> f64 {
+    match schedule {
+        LrSchedule::Constant => lr,
+        LrSchedule::Cosine => {
+            let t = step as f64 / total.max(1) as f64;
+            0.5 * lr * (1.0 + (std::f64::consts::PI * t).cos())
+        }
+    }
+}
+
+/// The epoch whose weights a phase kept: the last, or the best on validation
+/// (the first of equals).
+pub fn kept_epoch(history: &[EpochRecord], keep: KeepEpoch) -> Option<&EpochRecord> {
+    match keep {
+        KeepEpoch::Last => history.last(),
+        KeepEpoch::Best => history.iter().reduce(|best, h| {
+            if h.val_accuracy > best.val_accuracy {
+                h
+            } else {
+                best
+            }
+        }),
     }
 }
 
@@ -88,7 +130,9 @@ pub struct Phase<'a> {
 pub type Validation = (f64, Option<f64>);
 
 /// SGD over `epochs` of seeded batches. `loss` gets the model, the batch's
-/// indices and flip flags; `validate` runs after every epoch.
+/// indices and flip flags; `validate` runs after every epoch. The learning
+/// rate follows `cfg.lr_schedule`; the returned weights are the epoch
+/// `cfg.keep` names ([`kept_epoch`]).
 pub fn fit<M: Module>(
     mut model: M,
     phase: &Phase,
@@ -107,7 +151,9 @@ pub fn fit<M: Module>(
     let batches = phase.n.div_ceil(cfg.batch_size as usize) as u64;
     phase.progress.set_total(batches * phase.epochs as u64);
     phase.progress.set_position(0);
-    let mut history = Vec::new();
+    let mut history: Vec<EpochRecord> = Vec::new();
+    let total = batches * phase.epochs as u64;
+    let mut best: Option<(f64, M)> = None;
     for epoch in 1..=phase.epochs {
         let start = std::time::Instant::now();
         let (mut sum, mut count) = (0.0f64, 0usize);
@@ -121,7 +167,7 @@ pub fn fit<M: Module>(
                 .into_iter()
                 .enumerate()
         {
-            let l = loss(&model, &idx, &flip);
+            let mut l = loss(&model, &idx, &flip);
             let value: f32 = l.clone().into_scalar::<f32>();
             if !value.is_finite() {
                 return Err(TrainError::NonFinite {
@@ -134,8 +180,13 @@ pub fn fit<M: Module>(
             }
             sum += value as f64 * idx.len() as f64;
             count += idx.len();
+            if cfg.loss_scale != 1.0 {
+                l = l * cfg.loss_scale;
+            }
+            let step = (epoch as u64 - 1) * batches + b as u64;
+            let lr = scheduled_lr(cfg.lr_schedule, phase.lr, step, total);
             let grads = GradientsParams::from_grads(l.backward(), &model);
-            model = optim.step(phase.lr, model, grads);
+            model = optim.step(lr, model, grads);
             phase
                 .progress
                 .set_position((epoch as u64 - 1) * batches + b as u64 + 1);
@@ -165,7 +216,15 @@ pub fn fit<M: Module>(
                 .unwrap_or_default(),
             rec.seconds
         ));
+        if cfg.keep == KeepEpoch::Best
+            && best.as_ref().is_none_or(|(acc, _)| rec.val_accuracy > *acc)
+        {
+            best = Some((rec.val_accuracy, model.clone()));
+        }
         history.push(rec);
+    }
+    if let Some((_, m)) = best {
+        model = m;
     }
     Ok((model, history))
 }
@@ -185,10 +244,11 @@ pub fn train_attr_net(
         |m, idx, flip| {
             let y = train.targets(idx, device);
             let out = m.forward(train.images(idx, flip, device));
-            let loss = label_loss(out.scores, y.clone(), train.single_label);
+            let norm = phase.cfg.loss_normalization;
+            let loss = label_loss(out.scores, y.clone(), train.single_label, norm);
             match out.mnl_scores {
                 // Multi-net learning: both branches' losses reach the shared convs.
-                Some(mnl) => loss + label_loss(mnl, y, train.single_label),
+                Some(mnl) => loss + label_loss(mnl, y, train.single_label, norm),
                 None => loss,
             }
         },
@@ -273,6 +333,10 @@ mod tests {
             maps: None,
             precision: None,
             init: None,
+            lr_schedule: LrSchedule::Constant,
+            keep: KeepEpoch::Last,
+            loss_normalization: LossNormalization::BatchAttributes,
+            loss_scale: 1.0,
         };
         let phase = Phase {
             name: "hint".into(),
@@ -293,6 +357,43 @@ mod tests {
         .unwrap();
         let (first, last) = (hist[0].train_loss, hist.last().unwrap().train_loss);
         assert!(last < 0.8 * first, "hint loss {first} -> {last}");
+    }
+
+    fn record(epoch: u32, val_accuracy: f64) -> EpochRecord {
+        EpochRecord {
+            phase: "train".into(),
+            epoch,
+            train_loss: 0.0,
+            val_accuracy,
+            val_accuracy_mnl: None,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn keep_best_picks_the_first_best_validation_epoch() {
+        let h = [record(1, 0.5), record(2, 0.7), record(3, 0.7), record(4, 0.6)];
+        assert_eq!(kept_epoch(&h, KeepEpoch::Best).unwrap().epoch, 2);
+        assert_eq!(kept_epoch(&h, KeepEpoch::Last).unwrap().epoch, 4);
+    }
+
+    #[test]
+    fn cosine_schedule_falls_from_lr_to_zero() {
+        assert_eq!(scheduled_lr(LrSchedule::Constant, 0.1, 7, 10), 0.1);
+        assert!((scheduled_lr(LrSchedule::Cosine, 0.1, 0, 10) - 0.1).abs() < 1e-12);
+        assert!((scheduled_lr(LrSchedule::Cosine, 0.1, 5, 10) - 0.05).abs() < 1e-12);
+        assert!(scheduled_lr(LrSchedule::Cosine, 0.1, 9, 10) < 0.003);
+    }
+
+    #[test]
+    fn caffe_normalisation_sums_over_attributes() {
+        let d = Device::flex();
+        let logits = || Tensor::from_floats([[0.0, 2.0, -1.0], [1.0, 0.5, 0.0]], &d);
+        let targets = || Tensor::from_floats([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]], &d);
+        let mean = attribute_loss(logits(), targets(), LossNormalization::BatchAttributes)
+            .into_scalar::<f32>();
+        let batch = attribute_loss(logits(), targets(), LossNormalization::Batch).into_scalar::<f32>();
+        assert!((batch - 3.0 * mean).abs() < 1e-5, "{batch} vs 3 × {mean}");
     }
 
     #[test]
