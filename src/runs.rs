@@ -160,7 +160,14 @@ pub fn find(results: &Path, query: &str) -> Result<RunRecord, RunsError> {
 }
 
 /// The git commit of the working directory and whether tracked files changed.
+/// Read once per process: every point of a sweep records the state the
+/// sweep started from (and pays for two `git` calls once, not per point).
 pub fn git_state() -> (Option<String>, Option<bool>) {
+    static STATE: std::sync::OnceLock<(Option<String>, Option<bool>)> = std::sync::OnceLock::new();
+    STATE.get_or_init(read_git_state).clone()
+}
+
+fn read_git_state() -> (Option<String>, Option<bool>) {
     let out = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)

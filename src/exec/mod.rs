@@ -337,7 +337,12 @@ fn worker(
                 states[i] = State::Failed;
             }
         }
-        let _ = record.save(&opts.results);
+        // Saved after every stage that computed or failed, so a killed run
+        // still says what it did; a cache hit changes nothing on disk, and
+        // the final save records it (this keeps a no-op sweep cheap).
+        if record.stages[i].status != "cached" {
+            let _ = record.save(&opts.results);
+        }
         wake.notify_all();
     }
 }

@@ -91,13 +91,18 @@ fn write(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
         path: path.into(),
         source: e.into(),
     })?;
-    ParquetWriter::new(file)
+    // Buffered: the Parquet writer emits its metadata a few bytes at a time.
+    let mut out = std::io::BufWriter::new(file);
+    ParquetWriter::new(&mut out)
         .finish(df)
         .map_err(|source| StoreError::Write {
             path: path.into(),
             source,
         })?;
-    Ok(())
+    std::io::Write::flush(&mut out).map_err(|e| StoreError::Write {
+        path: path.into(),
+        source: e.into(),
+    })
 }
 
 /// Read any of our tables, for `exp show` and reports.
@@ -140,25 +145,57 @@ pub fn read_attribute_accuracy(path: &Path) -> Result<Vec<(String, f64)>, StoreE
         .collect())
 }
 
-/// Rewrite the run index (atomically: temp file + rename).
-fn run_index_frame(path: &Path, runs: &[&crate::runs::RunRecord]) -> Result<DataFrame, StoreError> {
-    let rows: Vec<(&crate::runs::RunRecord, &crate::runs::StageRecord)> = runs
+/// One row of the run index: a stage of a run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct IndexRow {
+    run: String,
+    name: String,
+    run_status: String,
+    started: String,
+    sweep: Option<String>,
+    point: String,
+    stage: String,
+    kind: String,
+    status: String,
+    seconds: f64,
+    key: Option<String>,
+    mean_accuracy: Option<f64>,
+}
+
+fn index_rows(run: &crate::runs::RunRecord) -> Vec<IndexRow> {
+    run.stages
         .iter()
-        .flat_map(|r| r.stages.iter().map(move |s| (*r, s)))
-        .collect();
+        .map(|s| IndexRow {
+            run: run.id.clone(),
+            name: run.name.clone(),
+            run_status: run.status.clone(),
+            started: run.started.clone(),
+            sweep: run.sweep.clone(),
+            point: run.point.join(" "),
+            stage: s.id.clone(),
+            kind: s.kind.clone(),
+            status: s.status.clone(),
+            seconds: s.seconds,
+            key: s.key.clone(),
+            mean_accuracy: s.summary["mean_accuracy"].as_f64(),
+        })
+        .collect()
+}
+
+fn index_frame(path: &Path, rows: &[IndexRow]) -> Result<DataFrame, StoreError> {
     df!(
-        "run" => rows.iter().map(|(r, _)| r.id.as_str()).collect::<Vec<_>>(),
-        "name" => rows.iter().map(|(r, _)| r.name.as_str()).collect::<Vec<_>>(),
-        "run_status" => rows.iter().map(|(r, _)| r.status.as_str()).collect::<Vec<_>>(),
-        "started" => rows.iter().map(|(r, _)| r.started.as_str()).collect::<Vec<_>>(),
-        "sweep" => rows.iter().map(|(r, _)| r.sweep.as_deref()).collect::<Vec<_>>(),
-        "point" => rows.iter().map(|(r, _)| r.point.join(" ")).collect::<Vec<_>>(),
-        "stage" => rows.iter().map(|(_, s)| s.id.as_str()).collect::<Vec<_>>(),
-        "kind" => rows.iter().map(|(_, s)| s.kind.as_str()).collect::<Vec<_>>(),
-        "status" => rows.iter().map(|(_, s)| s.status.as_str()).collect::<Vec<_>>(),
-        "seconds" => rows.iter().map(|(_, s)| s.seconds).collect::<Vec<_>>(),
-        "key" => rows.iter().map(|(_, s)| s.key.as_deref()).collect::<Vec<_>>(),
-        "mean_accuracy" => rows.iter().map(|(_, s)| s.summary["mean_accuracy"].as_f64()).collect::<Vec<_>>(),
+        "run" => rows.iter().map(|r| r.run.as_str()).collect::<Vec<_>>(),
+        "name" => rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        "run_status" => rows.iter().map(|r| r.run_status.as_str()).collect::<Vec<_>>(),
+        "started" => rows.iter().map(|r| r.started.as_str()).collect::<Vec<_>>(),
+        "sweep" => rows.iter().map(|r| r.sweep.as_deref()).collect::<Vec<_>>(),
+        "point" => rows.iter().map(|r| r.point.as_str()).collect::<Vec<_>>(),
+        "stage" => rows.iter().map(|r| r.stage.as_str()).collect::<Vec<_>>(),
+        "kind" => rows.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+        "status" => rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
+        "seconds" => rows.iter().map(|r| r.seconds).collect::<Vec<_>>(),
+        "key" => rows.iter().map(|r| r.key.as_deref()).collect::<Vec<_>>(),
+        "mean_accuracy" => rows.iter().map(|r| r.mean_accuracy).collect::<Vec<_>>(),
     )
     .map_err(|source| StoreError::Write { path: path.into(), source })
 }
@@ -176,16 +213,21 @@ fn write_atomic(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
     })
 }
 
-/// Add one finished run to the index under `runs_dir`: its own file in
-/// `index.d/`, merged into `index.parquet` every [`COMPACT_AT`] runs.
+/// Add one finished run to the index under `runs_dir`: its rows as a small
+/// JSON file in `index.d/` (no Parquet writer, no thread pool on the hot
+/// path), merged into `index.parquet` every [`COMPACT_AT`] runs.
 pub fn append_run_index(runs_dir: &Path, run: &crate::runs::RunRecord) -> Result<(), StoreError> {
     let pending = runs_dir.join("index.d");
-    std::fs::create_dir_all(&pending).map_err(|e| StoreError::Write {
-        path: pending.clone(),
+    let io = |path: &Path, e: std::io::Error| StoreError::Write {
+        path: path.into(),
         source: e.into(),
-    })?;
-    let path = pending.join(format!("{}.parquet", run.id));
-    write_atomic(&path, &mut run_index_frame(&path, &[run])?)?;
+    };
+    std::fs::create_dir_all(&pending).map_err(|e| io(&pending, e))?;
+    let path = pending.join(format!("{}.json", run.id));
+    let tmp = pending.join(format!(".{}.json.tmp", run.id));
+    let text = serde_json::to_vec(&index_rows(run)).expect("serializable");
+    std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
     let count = std::fs::read_dir(&pending).map_or(0, |d| d.count());
     if count >= COMPACT_AT {
         compact_run_index(runs_dir)?;
@@ -198,7 +240,7 @@ fn pending_files(runs_dir: &Path) -> Vec<PathBuf> {
         .map(|d| {
             d.flatten()
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
                 .collect()
         })
         .unwrap_or_default();
@@ -207,18 +249,21 @@ fn pending_files(runs_dir: &Path) -> Vec<PathBuf> {
 }
 
 /// `index.parquet` with every pending run file merged in; a run in both
-/// (a compaction interrupted before it removed its inputs) counts once.
+/// (a compaction interrupted before it removed its inputs) counts once. An
+/// unreadable pending file (a crash mid-write cannot leave one: it is
+/// renamed into place) is skipped with a warning: the index is a copy of
+/// the run records, which stay the truth.
 fn merged_index(runs_dir: &Path, pending: &[PathBuf]) -> Result<Option<DataFrame>, StoreError> {
     let base = runs_dir.join("index.parquet");
-    let mut frames: Vec<DataFrame> = Vec::new();
-    let mut fresh = std::collections::HashSet::new();
+    let mut rows: Vec<IndexRow> = Vec::new();
     for p in pending {
-        let df = read(p)?;
-        if let Ok(run) = df.column("run").and_then(|c| c.str().cloned()) {
-            fresh.extend(run.iter().flatten().map(str::to_string));
+        match std::fs::read(p).map(|b| serde_json::from_slice::<Vec<IndexRow>>(&b)) {
+            Ok(Ok(r)) => rows.extend(r),
+            _ => eprintln!("warning: skipping unreadable run index file `{}`", p.display()),
         }
-        frames.push(df);
     }
+    let fresh: std::collections::HashSet<&str> = rows.iter().map(|r| r.run.as_str()).collect();
+    let mut all: Option<DataFrame> = None;
     if base.exists() {
         let df = read(&base)?;
         let err = |source| StoreError::Read {
@@ -230,19 +275,22 @@ fn merged_index(runs_dir: &Path, pending: &[PathBuf]) -> Result<Option<DataFrame
             .iter()
             .map(|r| !r.is_some_and(|r| fresh.contains(r)))
             .collect();
-        frames.insert(0, df.filter(&keep).map_err(err)?);
+        all = Some(df.filter(&keep).map_err(err)?);
     }
-    let mut frames = frames.into_iter();
-    let Some(mut all) = frames.next() else {
-        return Ok(None);
-    };
-    for f in frames {
-        all.vstack_mut(&f).map_err(|source| StoreError::Read {
-            path: base.clone(),
-            source,
-        })?;
+    if !rows.is_empty() {
+        let new = index_frame(&base, &rows)?;
+        all = Some(match all {
+            Some(mut df) => {
+                df.vstack_mut(&new).map_err(|source| StoreError::Read {
+                    path: base.clone(),
+                    source,
+                })?;
+                df
+            }
+            None => new,
+        });
     }
-    Ok(Some(all))
+    Ok(all)
 }
 
 /// Merge the pending run files into `index.parquet` (`exp ls` does, as
