@@ -361,6 +361,7 @@ const TINY_PAPER: &[&str] = &[
 
 fn copy_specs(env: &Env) {
     for f in [
+        "base.toml",
         "common.toml",
         "paw.toml",
         "block_baseline.toml",

@@ -245,16 +245,17 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
             true,
         ),
     );
-    // Controls for extra compute, where the spec ran them.
+    // Controls (paw_controls.toml), where they ran.
+    let rc = latest_by_seed(runs, "paw_controls");
     for (stage, name) in [
-        ("eval-ensemble", "an ensemble of whole-image nets"),
         ("eval-fixed", "PaW on fixed mean-position patches"),
+        ("eval-oracle", "PaW on ground-truth-region patches"),
     ] {
-        if r.iter().any(|r| acc(r, stage).is_some()) {
+        if rc.iter().any(|r| acc(r, stage).is_some()) {
             out.push(beats(
-                &format!("PaW beats {name} (control)"),
-                "paw",
-                &r,
+                &format!("PaW with FRL patches beats {name} (control)"),
+                "paw_controls",
+                &rc,
                 ("eval-paw", "PaW"),
                 (stage, name),
                 "not in the paper",
@@ -327,17 +328,6 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
         "76.03 vs 71.66",
         76.03 - 71.66,
     ));
-    if r.iter().any(|r| acc(r, "eval-centre-loc").is_some()) {
-        out.push(beats(
-            "Birds: CAM-box crops beat a centre-box crop (control)",
-            "cub_mnl",
-            &r,
-            ("eval-crop-loc", "CAM-box crop"),
-            ("eval-centre-loc", "centre crop"),
-            "not in the paper",
-            f64::NAN,
-        ));
-    }
     out
 }
 

@@ -78,7 +78,7 @@ pub fn generate(
     if paper && has(&|e| !e.single_label) {
         tables.push(tables::table4());
     }
-    if has(&|e| matches!(e.head.as_str(), "paw" | "whole-only" | "part-only")) {
+    if has(&|e| matches!(e.stage.as_str(), "eval-paw" | "eval-whole" | "eval-part")) {
         tables.push(tables::table5(&evals));
     }
     if has(&|e| e.grid.is_some()) {

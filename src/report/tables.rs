@@ -159,11 +159,18 @@ pub fn evaluations(evals: &[Evaluation]) -> Table {
     }
 }
 
-/// Table 1: with and without MNL, both branches.
+/// Table 1: with and without MNL, both branches, from the FRL nets the
+/// paper specs name `frl` and `frl-plain` (controls such as `frl-doubled`
+/// are in the evaluations table).
 pub fn table1(evals: &[Evaluation]) -> Table {
     let frl = |mnl: bool, head: &str| {
+        let stage = if mnl { "frl" } else { "frl-plain" };
         accs(evals.iter().filter(|e| {
-            !e.single_label && e.model_kind == "train-frl" && e.mnl == Some(mnl) && e.head == head
+            !e.single_label
+                && e.model_kind == "train-frl"
+                && e.model_stage == stage
+                && e.mnl == Some(mnl)
+                && e.head == head
         }))
     };
     let rows = vec![
@@ -311,16 +318,20 @@ pub fn table4() -> Table {
 }
 
 /// Table 5: per-attribute Whole-only / Part-only / PaW, ours beside the paper's.
+/// Table 5 from the paper specs' evaluation stages: `eval-whole` (the
+/// standalone whole-image net), `eval-part` (the part subnets before
+/// fusion) and `eval-paw`. Controls and the heads inside the fine-tuned PaW
+/// are in the evaluations table, not here.
 pub fn table5(evals: &[Evaluation]) -> Table {
     let heads = [
-        ("Whole-only", "whole-only"),
-        ("Part-only", "part-only"),
-        ("PaW", "paw"),
+        ("Whole-only", "eval-whole"),
+        ("Part-only", "eval-part"),
+        ("PaW", "eval-paw"),
     ];
-    let pick = |head: &str| -> Vec<&Evaluation> {
+    let pick = |stage: &str| -> Vec<&Evaluation> {
         evals
             .iter()
-            .filter(|e| e.head == head && e.grid.is_none())
+            .filter(|e| e.stage == stage && e.grid.is_none())
             .collect()
     };
     let mut attrs: Vec<String> = Vec::new();
@@ -374,7 +385,7 @@ pub fn table5(evals: &[Evaluation]) -> Table {
 
 /// FRL patches vs the 4×4-block baseline.
 pub fn blocks(evals: &[Evaluation]) -> Table {
-    let frl = accs(evals.iter().filter(|e| e.head == "paw" && e.grid.is_none()));
+    let frl = accs(evals.iter().filter(|e| e.stage == "eval-paw" && e.grid.is_none()));
     let blocks = accs(evals.iter().filter(|e| e.head == "paw" && e.grid.is_some()));
     Table {
         title: "PaW parts: FRL patches vs 4x4 blocks, mean accuracy (%)".into(),

@@ -248,7 +248,7 @@ impl StageKind {
                 "loss-scale",
                 "seed",
             ],
-            Self::Localize => &["data", "model", "patch", "samples"],
+            Self::Localize => &["data", "model", "patch", "samples", "centre"],
             Self::Compress => &[
                 "data",
                 "teacher",
@@ -342,6 +342,9 @@ pub enum StageConfig {
     Localize {
         patch: f64,
         samples: u32,
+        /// Where patches are centred (controls for the FRL's localisation).
+        #[serde(default, skip_serializing_if = "is_default")]
+        centre: PatchCentre,
     },
     Compress {
         #[serde(flatten)]
@@ -409,6 +412,22 @@ fn one() -> f64 {
 }
 fn is_one(v: &f64) -> bool {
     *v == 1.0
+}
+
+/// Where `localize` centres each attribute's patch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PatchCentre {
+    /// The CAM's peak in each image (the paper's FRL; the default).
+    #[default]
+    Cam,
+    /// The attribute's mean CAM peak over the training images, the same in
+    /// every image: does per-image localisation matter?
+    Mean,
+    /// The centre of the attribute's ground-truth region (synthetic data):
+    /// an oracle localiser. Where an image has no region for the attribute,
+    /// its mean ground-truth centre.
+    Truth,
 }
 
 /// Learning-rate schedule of a training phase.
@@ -1352,9 +1371,20 @@ fn resolve_stage(
                 "must be in (0, 1]",
                 |v| v > 0.0 && v <= 1.0,
             )?;
+            let centre = choice(
+                s.centre.as_ref(),
+                &[
+                    ("cam", PatchCentre::Cam),
+                    ("mean", PatchCentre::Mean),
+                    ("truth", PatchCentre::Truth),
+                ],
+                ctx,
+                &key(here, "centre"),
+            )?;
             StageConfig::Localize {
                 patch,
                 samples: s.samples.unwrap_or(8),
+                centre,
             }
         }
         StageKind::Compress => {

@@ -172,6 +172,10 @@ pub struct RawStage {
     pub mnl_hidden: Option<u32>,
     /// `localize`: patch side as a fraction of the image side. Default: 64/224.
     pub patch: Option<f64>,
+    /// `localize`: where patches are centred: `cam` (default: each image's
+    /// CAM peak), `mean` (the attribute's mean peak, a fixed patch) or
+    /// `truth` (the ground-truth region, synthetic data: an oracle).
+    pub centre: Option<String>,
     /// `localize`: images whose heatmaps are saved for reports. Default: 8.
     pub samples: Option<u32>,
     /// `compress`: epochs of hint-only training. Default: `epochs`.

@@ -16,7 +16,7 @@ use crate::data::celeba::{Celeba, read_regions};
 use crate::data::{ImageSet, SquareBox, patch_around};
 use crate::metrics::store::{self, AttributeRow};
 use crate::models::AttrNet;
-use crate::spec::Split;
+use crate::spec::{PatchCentre, Split};
 use crate::train::to_vec;
 
 /// Upsampled CAMs of a batch, `[B, M, S, S]`.
@@ -28,6 +28,56 @@ pub fn upsampled_cams(model: &AttrNet, images: Tensor<4>) -> Tensor<4> {
     opts.align_corners = false;
     opts.output_size = Some([size, size]);
     interpolate(cams, opts)
+}
+
+/// Patches for the controls: every image's patch j at attribute j's mean
+/// centre over the training images (`Mean`, from the CAM peaks; `Truth`,
+/// from the ground-truth centres where present), or at the ground-truth
+/// centre itself (`Truth`).
+fn controlled_boxes(
+    centre: PatchCentre,
+    peaks: &[(Vec<(usize, usize)>, bool)],
+    truth: &[Vec<Option<(usize, usize)>>],
+    m: usize,
+    size: usize,
+    patch: f64,
+) -> Vec<Vec<SquareBox>> {
+    let point = |i: usize, j: usize| -> Option<(usize, usize)> {
+        match centre {
+            PatchCentre::Truth => truth[i][j],
+            _ => Some(peaks[i].0[j]),
+        }
+    };
+    let mean: Vec<(usize, usize)> = (0..m)
+        .map(|j| {
+            let (mut sx, mut sy, mut n) = (0.0f64, 0.0f64, 0usize);
+            for i in (0..peaks.len()).filter(|&i| peaks[i].1) {
+                if let Some((x, y)) = point(i, j) {
+                    sx += x as f64;
+                    sy += y as f64;
+                    n += 1;
+                }
+            }
+            if n == 0 {
+                (size / 2, size / 2)
+            } else {
+                ((sx / n as f64).round() as usize, (sy / n as f64).round() as usize)
+            }
+        })
+        .collect();
+    (0..peaks.len())
+        .map(|i| {
+            (0..m)
+                .map(|j| {
+                    let (x, y) = match centre {
+                        PatchCentre::Truth => point(i, j).unwrap_or(mean[j]),
+                        _ => mean[j],
+                    };
+                    patch_around(x, y, size, patch)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Peak `(x, y)` of every map of a `[B, M, S, S]` tensor.
@@ -48,7 +98,12 @@ pub fn peaks(cams: Tensor<4>) -> Vec<Vec<(usize, usize)>> {
         .collect()
 }
 
-pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Value, StageError> {
+pub fn run(
+    ctx: &StageCtx,
+    patch: f64,
+    samples: usize,
+    centre: PatchCentre,
+) -> Result<serde_json::Value, StageError> {
     let (_, source) = ctx.data()?;
     let device: Device = ctx.device.device();
     let (model, info) = load_attr_net(&ctx.input("model").dir, "model", &device)?;
@@ -84,6 +139,9 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
 
     let mut files = Vec::new();
     let mut boxes: Vec<Vec<SquareBox>> = Vec::new();
+    // Each image's patch centres and whether it is a training image.
+    let mut centres: Vec<(Vec<(usize, usize)>, bool)> = Vec::new();
+    let mut truth_centres: Vec<Vec<Option<(usize, usize)>>> = Vec::new();
     let (mut hits, mut counts) = (vec![0usize; m], vec![0usize; m]);
     let total = celeba.records.len() as u64;
     ctx.progress.set_total(total);
@@ -145,6 +203,23 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
             }
             for (k, row) in peaks(cams).into_iter().enumerate() {
                 let i = chunk[k];
+                if centre == PatchCentre::Truth {
+                    let regions = regions.as_ref().ok_or_else(|| StageError::Input {
+                        stage: ctx.stage.id.clone(),
+                        message: "`centre = \"truth\"` needs ground-truth regions (`Anno/list_attr_regions.txt`, synthetic faces)".into(),
+                    })?;
+                    let rec = row_of[set.files[i].as_str()];
+                    let truth: Vec<Option<(usize, usize)>> = (0..m)
+                        .map(|j| {
+                            regions[rec].iter().find(|(a, _)| *a == info.attributes[j]).map(|(_, b)| {
+                                let c = |lo: f32, hi: f32| ((lo + hi) / 2.0).clamp(0.0, size as f32 - 1.0) as usize;
+                                (c(b[0], b[2]), c(b[1], b[3]))
+                            })
+                        })
+                        .collect();
+                    truth_centres.push(truth);
+                }
+                centres.push((row.clone(), split == Split::Train));
                 boxes.push(
                     row.iter()
                         .map(|&(x, y)| patch_around(x, y, size, patch))
@@ -201,6 +276,17 @@ pub fn run(ctx: &StageCtx, patch: f64, samples: usize) -> Result<serde_json::Val
             }
             ctx.progress.set_position(files.len() as u64);
         }
+    }
+    if centre != PatchCentre::Cam {
+        boxes = controlled_boxes(centre, &centres, &truth_centres, m, size, patch);
+        ctx.progress.log(&format!(
+            "patches centred on {} (a control), not on each image's CAM peak",
+            if centre == PatchCentre::Mean {
+                "each attribute's mean CAM peak over the training images"
+            } else {
+                "the ground-truth regions"
+            }
+        ));
     }
     write_boxes(&ctx.out.join("boxes.tsv"), &files, &boxes)?;
     write_json(

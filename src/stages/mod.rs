@@ -147,7 +147,11 @@ fn run_kind(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
             mnl,
             mnl_hidden,
         } => train::run(ctx, train, mnl.then_some(*mnl_hidden as usize)),
-        StageConfig::Localize { patch, samples } => localize::run(ctx, *patch, *samples as usize),
+        StageConfig::Localize {
+            patch,
+            samples,
+            centre,
+        } => localize::run(ctx, *patch, *samples as usize, *centre),
         StageConfig::Compress {
             train,
             hint_epochs,
