@@ -247,8 +247,13 @@ fn print_best(records: &[crate::runs::RunRecord], sel: &crate::spec::Selection) 
                 .iter()
                 .map(|(id, m, sd)| format!("{id} {:.2} ± {:.2}%", 100.0 * m, 100.0 * sd))
                 .collect();
+            let reported = if tests.is_empty() {
+                String::new()
+            } else {
+                format!("; reported: {}", tests.join(", "))
+            };
             println!(
-                "best configuration by `{}` (val, {}): {} — val {:.2}%; reported: {}",
+                "best configuration by `{}` (val, {}): {} — val {:.2}%{reported}",
                 sel.stage,
                 if sel.maximise { "max" } else { "min" },
                 if config.is_empty() {
@@ -257,7 +262,6 @@ fn print_best(records: &[crate::runs::RunRecord], sel: &crate::spec::Selection) 
                     config.join(" ")
                 },
                 100.0 * val,
-                tests.join(", ")
             );
         }
         None => println!(
