@@ -65,7 +65,9 @@ impl Celeba {
                 header,
             ));
         }
-        let mut records = Vec::with_capacity(count);
+        // The header's count is checked against the lines below; it only
+        // sizes the first allocation, so a huge one must not abort.
+        let mut records = Vec::with_capacity(count.min(1 << 20));
         for (line, text) in lines {
             let mut cols = text.split_whitespace();
             let Some(file) = cols.next() else { continue };
@@ -382,5 +384,18 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn count_line_99999999999999_is_an_error_not_an_abort() {
+        for count in ["99999999999999", "18446744073709551615"] {
+            let dir = tempfile::tempdir().unwrap();
+            fixture(dir.path(), &row("000001.jpg", " 1"));
+            let p = dir.path().join("Anno/list_attr_celeba.txt");
+            let text = std::fs::read_to_string(&p).unwrap().replacen("2\r\n", &format!("{count}\r\n"), 1);
+            std::fs::write(&p, text).unwrap();
+            let err = Celeba::open(dir.path()).unwrap_err().to_string();
+            assert!(err.contains(&format!("header says {count} images, file lists 1")), "{err}");
+        }
     }
 }

@@ -948,6 +948,9 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
     })
 }
 
+/// The most runs one sweep may expand to (grid × samples × seeds).
+pub const MAX_SWEEP_POINTS: usize = 10_000;
+
 fn resolve_sweep(
     raw: Option<RawSweep>,
     ctx: &Ctx,
@@ -985,6 +988,12 @@ fn resolve_sweep(
     // Random search draws whole points; it is one axis of the product.
     if let Some(space) = space {
         let n = samples.unwrap_or(4).max(1);
+        if n as usize > MAX_SWEEP_POINTS {
+            return Err(ctx.error(
+                &sw("samples"),
+                format!("at most {MAX_SWEEP_POINTS} points per sweep, got {n}"),
+            ));
+        }
         let mut rng =
             <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(search_seed.unwrap_or(0));
         let mut draws = vec![String::new(); n as usize];
@@ -1033,6 +1042,23 @@ fn resolve_sweep(
                 .map(|s| format!("experiment.seed={s}"))
                 .collect(),
         );
+    }
+    // Checked before the product is built: a 1000 × 1000 grid must not
+    // allocate a million points to say it is too large.
+    let total = axes
+        .iter()
+        .try_fold(1usize, |acc, a| acc.checked_mul(a.len()))
+        .filter(|&t| t <= MAX_SWEEP_POINTS);
+    if total.is_none() {
+        let sizes: Vec<String> = axes.iter().map(|a| a.len().to_string()).collect();
+        return Err(ctx.error(
+            &[Seg::Key("sweep".into())],
+            format!(
+                "at most {MAX_SWEEP_POINTS} points per sweep; this one has {} (axes of {})",
+                axes.iter().map(|a| a.len() as f64).product::<f64>(),
+                sizes.join(" × ")
+            ),
+        ));
     }
     // Random-search draws carry several overrides joined by U+001F.
     let points = cartesian(&axes)
@@ -1838,7 +1864,20 @@ fn in_range(
     }
 }
 
+/// The longest experiment name or stage id (they name folders and table rows).
+pub const MAX_NAME_LEN: usize = 100;
+
 fn check_name(name: &str, ctx: &Ctx, path: &[Seg]) -> Result<(), SpecError> {
+    if name.chars().count() > MAX_NAME_LEN {
+        let head: String = name.chars().take(24).collect();
+        return Err(ctx.error(
+            path,
+            format!(
+                "`{head}…` is {} characters long; at most {MAX_NAME_LEN}",
+                name.chars().count()
+            ),
+        ));
+    }
     let ok = !name.is_empty()
         && name
             .chars()
