@@ -137,23 +137,31 @@ pub fn list(results: &Path) -> Vec<RunRecord> {
     runs
 }
 
-/// A run by id, unique id prefix, or spec name (its latest run).
+/// A run by id, unique id prefix, unique id suffix (the random part people
+/// copy), or spec name (its latest successful run, else its latest run).
 pub fn find(results: &Path, query: &str) -> Result<RunRecord, RunsError> {
     let runs = list(results);
     if let Some(r) = runs.iter().find(|r| r.id == query) {
         return Ok(r.clone());
     }
-    let prefixed: Vec<&RunRecord> = runs.iter().filter(|r| r.id.starts_with(query)).collect();
+    let matching = |m: &dyn Fn(&RunRecord) -> bool| -> Vec<&RunRecord> { runs.iter().filter(|r| m(r)).collect() };
+    let prefixed = matching(&|r| r.id.starts_with(query));
     if prefixed.len() == 1 {
         return Ok(prefixed[0].clone());
     }
-    if let Some(r) = runs.iter().find(|r| r.name == query) {
-        return Ok(r.clone());
+    let named = matching(&|r| r.name == query);
+    if let Some(r) = named.iter().find(|r| r.status == "ok").or(named.first()) {
+        return Ok((*r).clone());
     }
-    if prefixed.len() > 1 {
+    let suffixed = matching(&|r| !query.is_empty() && r.id.ends_with(&format!("-{query}")));
+    if suffixed.len() == 1 && prefixed.is_empty() {
+        return Ok(suffixed[0].clone());
+    }
+    let count = prefixed.len().max(suffixed.len());
+    if count > 1 {
         return Err(RunsError::Ambiguous {
             query: query.to_string(),
-            count: prefixed.len(),
+            count,
         });
     }
     Err(RunsError::NotFound(query.to_string()))
@@ -191,4 +199,36 @@ pub fn hostname() -> String {
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(results: &Path, id: &str, name: &str, status: &str, started: &str) {
+        let r: RunRecord = serde_json::from_value(serde_json::json!({
+            "id": id, "name": name, "title": name, "spec_path": "s.toml", "overrides": [],
+            "started": started, "finished": null, "device": "cpu", "git_commit": null,
+            "git_dirty": null, "status": status, "spec": {}, "stages": [],
+        }))
+        .unwrap();
+        r.save(results).unwrap();
+    }
+
+    #[test]
+    fn a_spec_name_finds_its_latest_successful_run_not_a_later_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), "20260101-000000-q-aaaa", "q", "ok", "2026-01-01T00:00:00Z");
+        save(dir.path(), "20260102-000000-q-bbbb", "q", "failed", "2026-01-02T00:00:00Z");
+        assert_eq!(find(dir.path(), "q").unwrap().id, "20260101-000000-q-aaaa");
+    }
+
+    #[test]
+    fn the_random_suffix_of_a_run_id_finds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), "20260101-000000-q-aaaa", "q", "ok", "2026-01-01T00:00:00Z");
+        save(dir.path(), "20260102-000000-q-bbbb", "q", "ok", "2026-01-02T00:00:00Z");
+        assert_eq!(find(dir.path(), "aaaa").unwrap().id, "20260101-000000-q-aaaa");
+        assert!(matches!(find(dir.path(), "cccc"), Err(RunsError::NotFound(_))));
+    }
 }
