@@ -53,7 +53,13 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
             devices: args.device.clone(),
             cache_root: cli.cache_root(),
             results: cli.results.clone(),
-            progress: !args.json && std::io::stderr().is_terminal(),
+            progress: if args.json {
+                exec::progress::Mode::Quiet
+            } else if std::io::stderr().is_terminal() {
+                exec::progress::Mode::Bars
+            } else {
+                exec::progress::Mode::Lines
+            },
             sweep: sweep.clone(),
         };
         let record = exec::run(spec, &opts)?;

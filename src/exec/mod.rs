@@ -36,8 +36,9 @@ pub struct RunOptions {
     pub devices: Devices,
     pub cache_root: PathBuf,
     pub results: PathBuf,
-    /// Show progress bars (off for `--json` and non-terminals).
-    pub progress: bool,
+    /// How progress is shown: bars on a terminal, plain lines when piped
+    /// (a batch job's log), nothing for `--json`.
+    pub progress: progress::Mode,
     /// Sweep id when this run is one point of a sweep.
     pub sweep: Option<String>,
 }

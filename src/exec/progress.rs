@@ -1,4 +1,6 @@
-//! Progress bars (indicatif), one per running stage, and a log file per stage.
+//! Progress: bars (indicatif), one per running stage, on a terminal; plain
+//! timestamped lines when piped, so a batch job's log shows a long run as it
+//! goes; and a log file per stage either way.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,14 +9,24 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// How a run shows its progress on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Bars,
+    Lines,
+    Quiet,
+}
+
 pub struct Bars {
     multi: MultiProgress,
     show: bool,
+    lines: bool,
     width: usize,
 }
 
 impl Bars {
-    pub fn new(show: bool, _stages: usize) -> Self {
+    pub fn new(mode: Mode, _stages: usize) -> Self {
+        let show = mode == Mode::Bars;
         let target = if show {
             ProgressDrawTarget::stderr()
         } else {
@@ -23,6 +35,7 @@ impl Bars {
         Bars {
             multi: MultiProgress::with_draw_target(target),
             show,
+            lines: mode == Mode::Lines,
             width: 12,
         }
     }
@@ -40,10 +53,12 @@ impl Bars {
         bar.enable_steady_tick(Duration::from_millis(250));
         let file = std::fs::File::create(log).ok();
         StageReporter {
+            id: id.to_string(),
             bar,
             log: Mutex::new(file),
             multi: self.multi.clone(),
             show: self.show,
+            lines: self.lines,
         }
     }
 
@@ -62,16 +77,22 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// One stage's bar and log.
 pub struct StageReporter {
+    id: String,
     bar: ProgressBar,
     log: Mutex<Option<std::fs::File>>,
     multi: MultiProgress,
     show: bool,
+    /// Echo every log line to stderr (piped output).
+    lines: bool,
 }
 
 impl StageReporter {
     /// Leave a one-line result where the bar was.
     pub fn done(&self, status: &str, seconds: f64) {
         self.bar.finish_and_clear();
+        if self.lines {
+            eprintln!("{} {} {status} in {}", now(), self.id, human_seconds(seconds));
+        }
         if self.show {
             let _ = self.multi.println(format!(
                 "{:>12} {status} in {}",
@@ -87,7 +108,8 @@ impl StageReporter {
         self.log(msg);
         if self.show {
             let _ = self.multi.println(msg);
-        } else {
+        } else if !self.lines {
+            // (with `lines`, `log` above has echoed it)
             eprintln!("{msg}");
         }
     }
@@ -105,9 +127,16 @@ impl crate::progress::Progress for StageReporter {
     }
     fn log(&self, line: &str) {
         if let Some(f) = self.log.lock().expect("log lock").as_mut() {
-            let _ = writeln!(f, "{} {line}", jiff::Timestamp::now().strftime("%H:%M:%S"));
+            let _ = writeln!(f, "{} {line}", now());
+        }
+        if self.lines {
+            eprintln!("{} {}: {line}", now(), self.id);
         }
     }
+}
+
+fn now() -> impl std::fmt::Display {
+    jiff::Timestamp::now().strftime("%H:%M:%S")
 }
 
 pub fn human_seconds(s: f64) -> String {
