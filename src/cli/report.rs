@@ -46,11 +46,22 @@ pub fn select(results: &Path, targets: &[String]) -> anyhow::Result<Vec<RunRecor
                     .find(|r| r.name == p.name && r.status == "ok" && r.spec["stages"] == stages)
                 {
                     Some(r) => out.push(r.clone()),
-                    None => eprintln!(
-                        "warning: no successful run of `{}` {}; run `exp run {t}`",
-                        p.name,
-                        p.point.join(" ")
-                    ),
+                    None => {
+                        let others = all.iter().filter(|r| r.name == p.name && r.status == "ok").count();
+                        let why = if others > 0 {
+                            format!(
+                                "; {others} successful run(s) of `{}` differ from the spec as it is now (made with `-s` or before an edit): name them by id to report them",
+                                p.name
+                            )
+                        } else {
+                            String::new()
+                        };
+                        eprintln!(
+                            "warning: no successful run of `{}` {}; run `exp run {t}`{why}",
+                            p.name,
+                            p.point.join(" ")
+                        )
+                    }
                 }
             }
         } else {

@@ -19,6 +19,8 @@ pub struct Evaluation {
     pub model_kind: String,
     pub net: Option<String>,
     pub mnl: Option<bool>,
+    /// The model's `loss-scale` (1 unless it is a control such as a doubled loss).
+    pub loss_scale: f64,
     pub grid: Option<u64>,
     /// Single-label data (birds): `mean_accuracy` is top-1.
     pub single_label: bool,
@@ -127,6 +129,7 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                     .to_string(),
                 net: cfg.and_then(|c| c["net"].as_str()).map(String::from),
                 mnl: cfg.and_then(|c| c["mnl"].as_bool()),
+                loss_scale: cfg.and_then(|c| c["loss-scale"].as_f64()).unwrap_or(1.0),
                 grid: upstream_value(run, &model_stage_id(spec), "grid").and_then(|v| v.as_u64()),
                 single_label: s.summary["metric"] == "top1",
                 crop: crop_of(run, spec["inputs"]["data"].as_str().unwrap_or("data")),

@@ -54,6 +54,8 @@ pub fn curves(
         series: &[(String, Vec<(f64, f64)>)],
     ) -> Result<()> {
         root.fill(&WHITE).map_err(e)?;
+        // The legend gets its own column, so it never covers a curve.
+        let (plot, key) = root.split_horizontally(660);
         let xs = series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
         let ys: Vec<f64> = series
             .iter()
@@ -63,17 +65,30 @@ pub fn curves(
         let (ymin, ymax) = ys
             .iter()
             .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        // Accuracy axis: padded, never below 0 or above 100.
         let pad = ((ymax - ymin) * 0.1).max(0.5);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
+        let (y0, y1) = ((ymin - pad).max(0.0), (ymax + pad).min(100.0));
+        let (y0, y1) = if y1 - y0 < 1.0 { (y0, y0 + 1.0) } else { (y0, y1) };
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.5..xmax + 0.5, (ymin - pad)..(ymax + pad))
+            .build_cartesian_2d(0.5..xmax + 0.5, y0..y1)
             .map_err(e)?;
+        // One tick per epoch (at most ~20), labels only on whole epochs.
+        let step = ((xmax / 20.0).ceil() as usize).max(1);
         chart
             .configure_mesh()
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_labels(((xmax as usize) * 2 + 2).min(42))
+            .x_label_formatter(&|x| {
+                let r = x.round();
+                if (x - r).abs() < 1e-6 && r >= 1.0 && (r as usize - 1) % step == 0 {
+                    format!("{r:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .x_desc("epoch")
             .y_desc("validation mean accuracy (%)")
             .label_style(("sans-serif", 14))
@@ -83,23 +98,16 @@ pub fn curves(
             let c = PALETTE[i % PALETTE.len()];
             chart
                 .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-                .map_err(e)?
-                .label(label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+                .map_err(e)?;
             chart
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
                 .map_err(e)?;
+            let y = 40 + 24 * i as i32;
+            key.draw(&PathElement::new(vec![(8, y), (30, y)], c.stroke_width(3)))
+                .map_err(e)?;
+            key.draw(&Text::new(label.clone(), (36, y - 8), ("sans-serif", 14)))
+                .map_err(e)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(e)?;
         root.present().map_err(e)
     }
     both!(dir, name, (900, 520), draw, title, series)
@@ -131,14 +139,20 @@ pub fn bars(
             .iter()
             .fold((0.0f64, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         let span = (hi - lo).max(1e-6);
+        // Percentages stop at 100; the legend has its own column.
+        let top = if x_desc.contains('%') && hi <= 100.0 {
+            (hi + 0.05 * span).min(100.0)
+        } else {
+            hi + 0.05 * span
+        };
         let n = rows.len() as f64;
+        let (root, key) = root.split_horizontally(720);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(190)
-            // Room on the right for the legend.
-            .build_cartesian_2d((lo - 0.05 * span)..(hi + 0.35 * span), 0.0..n)
+            .build_cartesian_2d((lo - 0.05 * span)..top, 0.0..n)
             .map_err(e)?;
         let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
         chart
@@ -168,20 +182,13 @@ pub fn bars(
                     let top = n - i as f64 - 0.1 - g as f64 * 0.8 / k;
                     Rectangle::new([(0.0f64.max(lo), top), (r.1[g], top - 0.8 / k)], c.filled())
                 });
-            chart
-                .draw_series(rects)
-                .map_err(e)?
-                .label(group.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
+            chart.draw_series(rects).map_err(e)?;
+            let y = 40 + 24 * g as i32;
+            key.draw(&Rectangle::new([(8, y - 6), (24, y + 6)], c.filled()))
+                .map_err(e)?;
+            key.draw(&Text::new(group.clone(), (30, y - 8), ("sans-serif", 14)))
+                .map_err(e)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(e)?;
         root.present().map_err(e)
     }
     let height = 120 + 34 * rows.len() as u32;

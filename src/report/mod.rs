@@ -68,7 +68,7 @@ pub fn generate(
     if has(&|e| e.model_kind == "train-frl" && !e.single_label) {
         tables.push(tables::table1(&evals));
     }
-    if paper {
+    if has(&|e| e.single_label) {
         tables.push(tables::table2(&evals));
     }
     if has(&|e| (e.model_kind == "train-frl" || e.model_kind == "compress") && !e.single_label) {
@@ -129,36 +129,41 @@ pub fn generate(
             message,
         })
     };
-    // Training curves of the first run.
-    let mut series: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
-    for (stage, metric, epoch, value) in collect::epochs(&runs[0], cache) {
-        let keep = metric == "val_accuracy"
-            || (metric.ends_with("/val_accuracy")
-                && !metric.starts_with("part")
-                && !metric.starts_with("hint"));
-        if keep {
-            series
-                .entry(format!(
+    // Training curves: validation accuracy per epoch, the mean over runs
+    // (seeds) of each stage, so one figure shows every arm. A stage cached
+    // in several runs counts once per run, like its evaluations.
+    let mut sums: std::collections::BTreeMap<(String, u32), (f64, usize)> = Default::default();
+    for run in runs {
+        for (stage, metric, epoch, value) in collect::epochs(run, cache) {
+            let keep = metric == "val_accuracy"
+                || (metric.ends_with("/val_accuracy")
+                    && !metric.starts_with("part")
+                    && !metric.starts_with("hint"));
+            if keep {
+                let label = format!(
                     "{stage} {}",
-                    metric
-                        .trim_end_matches("val_accuracy")
-                        .trim_end_matches('/')
-                ))
-                .or_default()
-                .push((epoch as f64, 100.0 * value));
+                    metric.trim_end_matches("val_accuracy").trim_end_matches('/')
+                );
+                let e = sums.entry((label.trim().to_string(), epoch)).or_default();
+                e.0 += 100.0 * value;
+                e.1 += 1;
+            }
         }
     }
+    let mut series: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+    for ((label, epoch), (sum, n)) in sums {
+        series.entry(label).or_default().push((epoch as f64, sum / n as f64));
+    }
     if !series.is_empty() {
-        let s: Vec<(String, Vec<(f64, f64)>)> = series
-            .into_iter()
-            .map(|(k, v)| (k.trim().to_string(), v))
-            .collect();
+        let s: Vec<(String, Vec<(f64, f64)>)> = series.into_iter().collect();
+        let title = if runs.len() > 1 {
+            format!("Validation accuracy per epoch (mean of {} runs)", runs.len())
+        } else {
+            "Validation accuracy per epoch".to_string()
+        };
         figs.push((
-            "Training curves (first run)".into(),
-            fig(
-                "curves",
-                figures::curves(&fig_dir, "curves", "Validation accuracy per epoch", &s),
-            )?,
+            "Training curves (validation accuracy, mean over runs)".into(),
+            fig("curves", figures::curves(&fig_dir, "curves", &title, &s))?,
         ));
     }
     // Per-attribute accuracy, mean over runs, one bar per evaluate stage.

@@ -159,16 +159,15 @@ pub fn evaluations(evals: &[Evaluation]) -> Table {
     }
 }
 
-/// Table 1: with and without MNL, both branches, from the FRL nets the
-/// paper specs name `frl` and `frl-plain` (controls such as `frl-doubled`
-/// are in the evaluations table).
+/// Table 1: with and without MNL, both branches, on test (controls with a
+/// scaled loss are in the evaluations table, not here).
 pub fn table1(evals: &[Evaluation]) -> Table {
     let frl = |mnl: bool, head: &str| {
-        let stage = if mnl { "frl" } else { "frl-plain" };
         accs(evals.iter().filter(|e| {
             !e.single_label
                 && e.model_kind == "train-frl"
-                && e.model_stage == stage
+                && e.loss_scale == 1.0
+                && e.split == "test"
                 && e.mnl == Some(mnl)
                 && e.head == head
         }))
