@@ -484,7 +484,7 @@ impl ImageSet {
             .par_iter()
             .map(|r| {
                 let path = src.images.join(&r.file);
-                let img = image::open(&path)
+                let img = decode(&path)
                     .map_err(|source| LoadError::Decode {
                         path: path.clone(),
                         source,
@@ -898,5 +898,51 @@ mod patch_tests {
             &c.pixels[..16]
         );
         assert!(c.pixels[16..].iter().all(|&p| p == 0));
+    }
+}
+
+/// Decode an image file, refusing a truncated JPEG: the decoder fills what
+/// is missing with grey and says nothing, so the run's numbers would change
+/// silently. A complete JPEG ends with the end-of-image marker FF D9 (which
+/// cannot occur inside entropy-coded data); only padding may follow it.
+pub fn decode(path: &Path) -> Result<image::DynamicImage, image::ImageError> {
+    let bytes = std::fs::read(path).map_err(image::ImageError::IoError)?;
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        let tail = &bytes[bytes.len().saturating_sub(1024)..];
+        if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+            return Err(image::ImageError::Decoding(image::error::DecodingError::new(
+                image::error::ImageFormatHint::Exact(image::ImageFormat::Jpeg),
+                "truncated: no end-of-image marker (FF D9)",
+            )));
+        }
+    }
+    image::load_from_memory(&bytes)
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    fn jpeg(dir: &Path) -> PathBuf {
+        let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 90]));
+        let p = dir.join("a.jpg");
+        img.save(&p).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_complete_jpeg_decodes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(decode(&jpeg(dir.path())).unwrap().width(), 32);
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_an_error_not_grey_pixels() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = jpeg(dir.path());
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let e = decode(&p).unwrap_err().to_string();
+        assert!(e.contains("truncated"), "{e}");
     }
 }

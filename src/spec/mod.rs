@@ -182,7 +182,8 @@ impl StageKind {
             // 2: faces fill more of the frame (like the paper's detector crops);
             // 3: preprocessed shards in the entry.
             Self::GenerateData => 3,
-            Self::ReadData => 2,
+            // 3: truncated JPEGs are errors, not silently grey.
+            Self::ReadData => 3,
             // 2: MaxBoxAcc beside the pointing game; 3: averages over local
             // attributes only.
             Self::Localize => 3,
