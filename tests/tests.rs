@@ -970,3 +970,30 @@ fn crop_data_on_faces_and_what_a_stage_cannot_do() {
         text(&out)
     );
 }
+
+#[test]
+fn two_fresh_clones_give_bitwise_equal_weights_and_the_same_keys() {
+    // model.bpk used to carry random parameter ids and epochs.parquet the
+    // epoch times, so each machine gave downstream stages other keys.
+    let runs: Vec<serde_json::Value> = (0..2)
+        .map(|_| {
+            let env = Env::new(TINY);
+            let out = env.exp(&["run", "spec.toml", "--json"]);
+            assert!(out.status.success(), "{}", text(&out));
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    let stage = |run: &serde_json::Value, id: &str, field: &str| -> String {
+        run["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()[field]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(stage(&runs[0], "train", "digest"), stage(&runs[1], "train", "digest"));
+    assert_eq!(stage(&runs[0], "eval", "key"), stage(&runs[1], "eval", "key"));
+}

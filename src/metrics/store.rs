@@ -2,7 +2,7 @@
 //! reads them:
 //!
 //! - `epochs.parquet`: `stage, epoch, metric, value` — one row per epoch and
-//!   metric (`train_loss`, `val_accuracy`, `val_accuracy_mnl`, `seconds`);
+//!   metric (`train_loss`, `val_accuracy`, `val_accuracy_mnl`; no timings, so the bytes are the same on every machine);
 //! - `attributes.parquet`: `stage, split, attribute, accuracy,
 //!   balanced_accuracy, majority_accuracy, positive_rate` — one row per
 //!   attribute.

@@ -189,6 +189,9 @@ impl StageKind {
             Self::Localize => 3,
             // 2: score biases start at the log prior odds.
             Self::Train | Self::TrainFrl => 2,
+            // 2: every subnet's parameters have their own ids (they shared
+            // SNet3's, so fine-tuning mixed their gradients).
+            Self::FinetunePaw => 2,
             _ => 1,
         }
     }

@@ -225,14 +225,48 @@ pub fn save_attr_net(
     info: &ModelInfo,
 ) -> Result<(), StageError> {
     let weights = dir.join(format!("{name}.bpk"));
-    model
-        .valid()
+    stable_ids(model.valid())
         .save_file(&weights)
         .map_err(|e| StageError::SaveModel {
             path: weights.clone(),
             message: e.to_string(),
         })?;
     write_json(&dir.join(format!("{name}.json")), info)
+}
+
+/// Give every parameter a new id from `next`, keeping its value and state.
+fn renumber<M: Module>(module: M, next: impl FnMut() -> burn::module::ParamId) -> M {
+    struct Ids<F>(F);
+    impl<F: FnMut() -> burn::module::ParamId> burn::module::ModuleMapper for Ids<F> {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<burn::tensor::Tensor<D>>,
+        ) -> burn::module::Param<burn::tensor::Tensor<D>> {
+            let (_, value, mapper) = param.consume();
+            burn::module::Param::from_mapped_value((self.0)(), value, mapper)
+        }
+    }
+    module.map(&mut Ids(next))
+}
+
+/// Parameter ids numbered in module order before saving. burn draws them at
+/// random and writes them into the burnpack, so two identical trainings
+/// would give files with different bytes — and every downstream stage a
+/// different cache key on another machine.
+pub fn stable_ids<M: Module>(module: M) -> M {
+    let mut n = 0u64;
+    renumber(module, || {
+        n += 1;
+        burn::module::ParamId::from(n)
+    })
+}
+
+/// Fresh ids after loading. burn gives a loaded parameter the id stored in
+/// the file, so nets loaded from one file (PaW's part subnets all start from
+/// SNet3) would share ids — and gradients and optimizer state, which are
+/// keyed by id, would mix between them when PaW is fine-tuned end to end.
+pub fn fresh_ids<M: Module>(module: M) -> M {
+    renumber(module, burn::module::ParamId::new)
 }
 
 pub fn load_attr_net(
@@ -250,7 +284,7 @@ pub fn load_attr_net(
             path: weights.clone(),
             message: e.to_string(),
         })?;
-    Ok((model, info))
+    Ok((fresh_ids(model), info))
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), StageError> {
@@ -316,4 +350,60 @@ pub fn read_boxes(path: &Path) -> Result<BTreeMap<String, Vec<SquareBox>>, Stage
             .push([v[0], v[1], v[2]]);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Net;
+
+    fn ids<M: Module>(m: &M) -> Vec<u64> {
+        struct Ids(Vec<u64>);
+        impl burn::module::ModuleVisitor for Ids {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<burn::tensor::Tensor<D>>) {
+                self.0.push(p.id.val());
+            }
+        }
+        let mut v = Ids(Vec::new());
+        m.visit(&mut v);
+        v.0
+    }
+
+    fn info() -> ModelInfo {
+        ModelInfo {
+            net: Net::Snet3,
+            width: 0.25,
+            attributes: vec![0, 1],
+            image_size: 32,
+            mnl_hidden: None,
+            params: 0,
+            maps: 4,
+            single_label: false,
+        }
+    }
+
+    #[test]
+    fn the_same_weights_save_to_the_same_bytes_whatever_their_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Device::flex();
+        save_attr_net(dir.path(), "a", info().config().init(32, &d), &info()).unwrap();
+        // Loaded again, the net has other (fresh) ids but the same values.
+        let (again, _) = load_attr_net(dir.path(), "a", &d).unwrap();
+        save_attr_net(dir.path(), "b", again, &info()).unwrap();
+        let bytes = |n: &str| std::fs::read(dir.path().join(format!("{n}.bpk"))).unwrap();
+        assert!(bytes("a") == bytes("b"), "the files differ");
+    }
+
+    #[test]
+    fn nets_loaded_from_one_file_get_distinct_parameter_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Device::flex();
+        save_attr_net(dir.path(), "model", info().config().init(32, &d), &info()).unwrap();
+        let (x, _) = load_attr_net(dir.path(), "model", &d).unwrap();
+        let (y, _) = load_attr_net(dir.path(), "model", &d).unwrap();
+        let (ix, iy) = (ids(&x), ids(&y));
+        assert!(ix.iter().all(|i| !iy.contains(i)), "{ix:?} vs {iy:?}");
+        let w = |n: &AttrNet| n.fc_weight.val().into_data();
+        assert_eq!(w(&x), w(&y));
+    }
 }

@@ -83,7 +83,7 @@ pub fn load_paw(dir: &Path, device: &Device) -> Result<(Paw, PawInfo), StageErro
                 path,
                 message: e.to_string(),
             })?;
-        return Ok((paw, info));
+        return Ok((super::fresh_ids(paw), info));
     }
     let (whole, _) = load_attr_net(dir, "whole", device)?;
     let parts = (0..info.parts)
@@ -132,7 +132,7 @@ fn save(ctx: &StageCtx, paw: Paw, mut info: PawInfo) -> Result<(), StageError> {
         &json!({ "attributes": names, "grid": info.grid, "rsl": rsl_rows, "arl": arl_rows }),
     )?;
     let path = ctx.out.join("paw.bpk");
-    paw.valid()
+    super::stable_ids(paw.valid())
         .save_file(&path)
         .map_err(|e| StageError::SaveModel {
             path: path.clone(),

@@ -32,14 +32,14 @@ pub fn run(
     }
     let mut model = net_cfg.init(size, &device);
     if let Some(init) = &cfg.init {
-        model = model
+        model = super::fresh_ids(model
             .try_load_file(&init.path)
             .map_err(|e| StageError::LoadModel {
                 path: init.path.clone(),
                 message: format!(
                     "{e} (init weights must be an exp burnpack of the same architecture)"
                 ),
-            })?;
+            })?);
         ctx.progress.log(&format!(
             "starting from `{}` (sha256 {})",
             init.path.display(),
@@ -155,6 +155,8 @@ fn with_backbone(
 }
 
 /// `epochs.parquet`: one row per epoch and metric; phases prefix the metric.
+/// No timings: the file is part of the entry's digest, which must be the
+/// same on every machine (epoch times are in the stage's log).
 pub fn write_epochs(ctx: &StageCtx, history: &[EpochRecord]) -> Result<(), StageError> {
     let mut rows = Vec::new();
     for h in history {
@@ -182,11 +184,6 @@ pub fn write_epochs(ctx: &StageCtx, history: &[EpochRecord]) -> Result<(), Stage
                 value: a,
             });
         }
-        rows.push(EpochRow {
-            epoch: h.epoch,
-            metric: p("seconds"),
-            value: h.seconds,
-        });
     }
     store::write_epochs(&ctx.out.join("epochs.parquet"), &ctx.stage.id, &rows)?;
     Ok(())
