@@ -297,12 +297,13 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     );
     if !local.is_empty() {
         c.seeds = local.len();
+        let ci = |c: &Claim| c.interval.map_or(String::new(), |i| format!(" {i}"));
         c.ours = format!(
-            "local {} {}, global {} {}",
+            "local {}{}, global {}{}",
             pm(&local),
-            l.interval.map_or("".into(), |i| i.to_string()),
+            ci(&l),
             pm(&global),
-            g.interval.map_or("".into(), |i| i.to_string())
+            ci(&g)
         );
         c.verdict = l.verdict.and(g.verdict);
     }
