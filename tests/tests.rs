@@ -557,6 +557,19 @@ fn real_celeba_layout_is_read_cropped_and_fingerprinted() {
         run["stages"][3]["summary"]["maxboxacc"].is_null(),
         "no boxes to score against"
     );
+    // A file that changes no pixel (class names, notes) still changes the
+    // data's fingerprint, and now the downstream keys too: nothing stale.
+    std::fs::write(copy.join("Anno/notes.txt"), "relabelled by hand\n").unwrap();
+    let out = env.exp(&["run", "real.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rerun: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&str> = rerun["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == "ran"), "{statuses:?}");
     // Editing one image changes the fingerprint: everything reruns.
     std::fs::write(
         copy.join("Img/img_celeba/000001.jpg"),

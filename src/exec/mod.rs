@@ -391,6 +391,11 @@ fn run_one(
         out: lock.dir(),
         device,
         progress: reporter,
+        fingerprint: if stage.kind == crate::spec::StageKind::ReadData {
+            ki.dataset.as_deref()
+        } else {
+            None
+        },
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages::run(&ctx)));
     let summary = match result {

@@ -182,7 +182,8 @@ impl StageKind {
             // 2: faces fill more of the frame (like the paper's detector crops);
             // 3: preprocessed shards in the entry.
             Self::GenerateData => 3,
-            // 3: truncated JPEGs are errors, not silently grey.
+            // 3: truncated JPEGs are errors, not silently grey; the data's
+            // fingerprint in the artefact.
             Self::ReadData => 3,
             // 2: MaxBoxAcc beside the pointing game; 3: averages over local
             // attributes only.

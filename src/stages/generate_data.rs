@@ -85,7 +85,9 @@ pub fn read(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageE
         "skipped_missing": missing.len(),
         "image_size": spec.image_size,
     });
-    super::write_json(&ctx.out.join("dataset.json"), &summary)?;
+    let mut record = summary.clone();
+    record["fingerprint"] = json!(ctx.fingerprint);
+    super::write_json(&ctx.out.join("dataset.json"), &record)?;
     write_shards(ctx, &source, spec)?;
     ctx.progress.log(&format!(
         "{} images in `{}`: {} train / {} val / {} test",

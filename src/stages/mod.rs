@@ -38,6 +38,10 @@ pub struct StageCtx<'a> {
     pub out: &'a Path,
     pub device: DeviceChoice,
     pub progress: &'a dyn Progress,
+    /// `read-data`: the sha256 fingerprint of the data set's files, which its
+    /// artefact records so that its digest — what downstream keys use —
+    /// changes with any file (class names too), not only with the images.
+    pub fingerprint: Option<&'a str>,
 }
 
 impl StageCtx<'_> {
