@@ -121,6 +121,19 @@ impl Cub {
             if index.insert(id, records.len()).is_some() {
                 return Err(malformed(&path, line, "image id listed twice", row));
             }
+            // Images outside the root would escape its fingerprint (the
+            // cache key): a replaced file would reuse stale results.
+            let inside = std::path::Path::new(file)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                return Err(malformed(
+                    &path,
+                    line,
+                    "image path must be relative and inside `images/` (no `/…` or `..`)",
+                    row,
+                ));
+            }
             records.push(BirdRecord {
                 id,
                 file: file.to_string(),
@@ -374,6 +387,18 @@ mod tests {
             (0, 0, [60.0, 27.0, 325.0, 304.0], vec![(1, 312.0, 182.0)])
         );
         assert_eq!((cub.records[1].class, cub.records[1].split), (1, 2));
+    }
+
+    #[test]
+    fn images_outside_the_root_are_refused_with_their_line() {
+        for bad in ["/data/elsewhere/a.jpg", "../a.jpg", "001.X/../../a.jpg"] {
+            let dir = tempfile::tempdir().unwrap();
+            fixture(dir.path());
+            let text = format!("1 001.Black_footed_Albatross/a.jpg\n2 {bad}\n3 002.Laysan_Albatross/c.jpg\n");
+            write(&dir.path().join("images.txt"), &text).unwrap();
+            let err = Cub::open(dir.path()).unwrap_err().to_string();
+            assert!(err.contains("images.txt:2: image path must be relative"), "{err}");
+        }
     }
 
     #[test]
