@@ -72,3 +72,30 @@ pub fn malformed(path: &Path, line: usize, message: &str, text: &str) -> Annotat
         text: text.into(),
     }
 }
+
+/// Why annotation coordinates cannot be pixels, if they cannot: NaN,
+/// infinite or beyond ±100,000; for a box `x y width height`, a width or
+/// height that is not positive.
+pub fn bad_coordinates(values: &[f32], is_box: bool) -> Option<&'static str> {
+    if values.iter().any(|v| !v.is_finite() || v.abs() > 100_000.0) {
+        return Some("coordinates must be finite numbers within ±100000");
+    }
+    if is_box && (values[2] <= 0.0 || values[3] <= 0.0) {
+        return Some("box width and height must be > 0");
+    }
+    None
+}
+
+#[cfg(test)]
+mod coordinate_tests {
+    use super::bad_coordinates;
+
+    #[test]
+    fn nan_negative_zero_and_huge_boxes_are_refused() {
+        for b in [[f32::NAN, 0.0, 5.0, 5.0], [0.0, 0.0, -3.0, 5.0], [0.0, 0.0, 5.0, 0.0], [1e30, 0.0, 5.0, 5.0]] {
+            assert!(bad_coordinates(&b, true).is_some(), "{b:?}");
+        }
+        assert_eq!(bad_coordinates(&[-2.0, 3.0, 5.0, 5.0], true), None);
+        assert!(bad_coordinates(&[f32::NAN, 1.0], false).is_some());
+    }
+}

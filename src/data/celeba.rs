@@ -183,6 +183,9 @@ impl Celeba {
                 let vals: Result<Vec<f32>, _> =
                     cols[1..].iter().map(|v| v.parse::<f32>()).collect();
                 let vals = vals.map_err(|_| malformed(&path, line, "not a number", row))?;
+                if let Some(why) = crate::data::annotations::bad_coordinates(&vals, width == 4) {
+                    return Err(malformed(&path, line, why, row));
+                }
                 let &i = index.get(cols[0]).ok_or_else(|| {
                     malformed(&path, line, "image not in list_attr_celeba.txt", row)
                 })?;

@@ -219,6 +219,9 @@ impl Cub {
                 .map(|c| c.parse())
                 .collect::<Result<_, _>>()
                 .map_err(|_| malformed(&path, line, "not a number", row))?;
+            if let Some(why) = crate::data::annotations::bad_coordinates(&v, true) {
+                return Err(malformed(&path, line, why, row));
+            }
             records[i].bbox = [v[0], v[1], v[2], v[3]];
         }
         let path = root.join("parts/part_locs.txt");
@@ -243,6 +246,9 @@ impl Cub {
                     .map(|c| c.parse())
                     .collect::<Result<_, _>>()
                     .map_err(|_| malformed(&path, line, "not a number", row))?;
+                if let Some(why) = crate::data::annotations::bad_coordinates(&v[..2], false) {
+                    return Err(malformed(&path, line, why, row));
+                }
                 if v[2] > 0.0 {
                     records[i].parts.push((part - 1, v[0], v[1]));
                 }
@@ -387,6 +393,19 @@ mod tests {
             (0, 0, [60.0, 27.0, 325.0, 304.0], vec![(1, 312.0, 182.0)])
         );
         assert_eq!((cub.records[1].class, cub.records[1].split), (1, 2));
+    }
+
+    #[test]
+    fn a_nan_box_is_reported_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        fixture(dir.path());
+        write(
+            &dir.path().join("bounding_boxes.txt"),
+            "1 60.0 27.0 325.0 304.0\n2 nan 30.0 153.0 264.0\n3 14.0 112.0 388.0 186.0\n",
+        )
+        .unwrap();
+        let err = Cub::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("bounding_boxes.txt:2: coordinates must be finite"), "{err}");
     }
 
     #[test]
