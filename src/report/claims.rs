@@ -297,7 +297,10 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     );
     if !local.is_empty() {
         c.seeds = local.len();
-        let ci = |c: &Claim| c.interval.map_or(String::new(), |i| format!(" {i}"));
+        let ci = |c: &Claim| {
+            c.interval
+                .map_or(String::new(), |i| format!(" [{:+.2}, {:+.2}]", i.low, i.high))
+        };
         c.ours = format!(
             "local {}{}, global {}{}",
             pm(&local),
