@@ -50,6 +50,7 @@ pub struct StageRecord {
     pub seconds: f64,
     pub summary: serde_json::Value,
     pub error: Option<String>,
+    /// The stage's log, relative to the run folder; empty for a cache hit.
     pub log: String,
 }
 

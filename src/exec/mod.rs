@@ -160,11 +160,8 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
         host: Some(runs::hostname()),
     };
     record.save(&opts.results)?;
+    // Created by a stage's first log line (a cache hit writes none).
     let logs = record.dir(&opts.results).join("logs");
-    std::fs::create_dir_all(&logs).map_err(|source| RunsError::Write {
-        path: logs.clone(),
-        source,
-    })?;
 
     let bars = progress::Bars::new(opts.progress, dag.order.len());
     let shared = Mutex::new((vec![State::Pending; dag.order.len()], record));
@@ -325,6 +322,9 @@ fn worker(
         match outcome {
             Ok((entry, cached)) => {
                 rec.status = if cached { "cached" } else { "ran" }.into();
+                if cached {
+                    rec.log.clear(); // a cache hit writes no log
+                }
                 rec.digest = Some(entry.manifest.digest.clone());
                 rec.summary = entry.manifest.summary.clone();
                 reporter.done(if cached { "cached" } else { "done" }, seconds);
@@ -374,7 +374,7 @@ fn run_one(
         .map_err(|e| chain(&e))?;
     let lock = match status {
         CacheStatus::Hit(entry) => {
-            reporter.log(&format!("cache hit {key}"));
+            reporter.cache_hit(key);
             return Ok((entry, true));
         }
         CacheStatus::Miss(lock) => lock,

@@ -51,11 +51,11 @@ impl Bars {
         );
         bar.set_prefix(truncate(id, self.width));
         bar.enable_steady_tick(Duration::from_millis(250));
-        let file = std::fs::File::create(log).ok();
         StageReporter {
             id: id.to_string(),
             bar,
-            log: Mutex::new(file),
+            log_path: log.to_path_buf(),
+            log: Mutex::new(None),
             multi: self.multi.clone(),
             show: self.show,
             lines: self.lines,
@@ -79,6 +79,9 @@ fn truncate(s: &str, n: usize) -> String {
 pub struct StageReporter {
     id: String,
     bar: ProgressBar,
+    /// Created on the first line: a cache hit writes none, so a no-op run
+    /// creates no files for its stages.
+    log_path: std::path::PathBuf,
     log: Mutex<Option<std::fs::File>>,
     multi: MultiProgress,
     show: bool,
@@ -99,6 +102,13 @@ impl StageReporter {
                 self.bar.prefix(),
                 human_seconds(seconds)
             ));
+        }
+    }
+
+    /// A cache hit: shown when piped, not written to a log file.
+    pub fn cache_hit(&self, key: &str) {
+        if self.lines {
+            eprintln!("{} {}: cache hit {key}", now(), self.id);
         }
     }
 
@@ -126,7 +136,14 @@ impl crate::progress::Progress for StageReporter {
         self.bar.set_message(msg);
     }
     fn log(&self, line: &str) {
-        if let Some(f) = self.log.lock().expect("log lock").as_mut() {
+        let mut log = self.log.lock().expect("log lock");
+        if log.is_none() {
+            if let Some(dir) = self.log_path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            *log = std::fs::File::create(&self.log_path).ok();
+        }
+        if let Some(f) = log.as_mut() {
             let _ = writeln!(f, "{} {line}", now());
         }
         if self.lines {
