@@ -145,7 +145,9 @@ pub fn find(results: &Path, query: &str) -> Result<RunRecord, RunsError> {
     if let Some(r) = runs.iter().find(|r| r.id == query) {
         return Ok(r.clone());
     }
-    let matching = |m: &dyn Fn(&RunRecord) -> bool| -> Vec<&RunRecord> { runs.iter().filter(|r| m(r)).collect() };
+    let matching = |m: &dyn Fn(&RunRecord) -> bool| -> Vec<&RunRecord> {
+        runs.iter().filter(|r| m(r)).collect()
+    };
     let prefixed = matching(&|r| r.id.starts_with(query));
     if prefixed.len() == 1 {
         return Ok(prefixed[0].clone());
@@ -219,17 +221,47 @@ mod tests {
     #[test]
     fn a_spec_name_finds_its_latest_successful_run_not_a_later_failure() {
         let dir = tempfile::tempdir().unwrap();
-        save(dir.path(), "20260101-000000-q-aaaa", "q", "ok", "2026-01-01T00:00:00Z");
-        save(dir.path(), "20260102-000000-q-bbbb", "q", "failed", "2026-01-02T00:00:00Z");
+        save(
+            dir.path(),
+            "20260101-000000-q-aaaa",
+            "q",
+            "ok",
+            "2026-01-01T00:00:00Z",
+        );
+        save(
+            dir.path(),
+            "20260102-000000-q-bbbb",
+            "q",
+            "failed",
+            "2026-01-02T00:00:00Z",
+        );
         assert_eq!(find(dir.path(), "q").unwrap().id, "20260101-000000-q-aaaa");
     }
 
     #[test]
     fn the_random_suffix_of_a_run_id_finds_it() {
         let dir = tempfile::tempdir().unwrap();
-        save(dir.path(), "20260101-000000-q-aaaa", "q", "ok", "2026-01-01T00:00:00Z");
-        save(dir.path(), "20260102-000000-q-bbbb", "q", "ok", "2026-01-02T00:00:00Z");
-        assert_eq!(find(dir.path(), "aaaa").unwrap().id, "20260101-000000-q-aaaa");
-        assert!(matches!(find(dir.path(), "cccc"), Err(RunsError::NotFound(_))));
+        save(
+            dir.path(),
+            "20260101-000000-q-aaaa",
+            "q",
+            "ok",
+            "2026-01-01T00:00:00Z",
+        );
+        save(
+            dir.path(),
+            "20260102-000000-q-bbbb",
+            "q",
+            "ok",
+            "2026-01-02T00:00:00Z",
+        );
+        assert_eq!(
+            find(dir.path(), "aaaa").unwrap().id,
+            "20260101-000000-q-aaaa"
+        );
+        assert!(matches!(
+            find(dir.path(), "cccc"),
+            Err(RunsError::NotFound(_))
+        ));
     }
 }

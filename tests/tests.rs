@@ -1007,6 +1007,12 @@ fn two_fresh_clones_give_bitwise_equal_weights_and_the_same_keys() {
             .unwrap()
             .to_string()
     };
-    assert_eq!(stage(&runs[0], "train", "digest"), stage(&runs[1], "train", "digest"));
-    assert_eq!(stage(&runs[0], "eval", "key"), stage(&runs[1], "eval", "key"));
+    assert_eq!(
+        stage(&runs[0], "train", "digest"),
+        stage(&runs[1], "train", "digest")
+    );
+    assert_eq!(
+        stage(&runs[0], "eval", "key"),
+        stage(&runs[1], "eval", "key")
+    );
 }

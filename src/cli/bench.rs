@@ -140,7 +140,13 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
     let (params, seconds) = with_precision(precision, || match net {
         Some(net) => {
             let model = AttrNetConfig::new(net, m).init(args.size, &device);
-            time_steps(model, args, &device, |model| model.forward(x.clone()).scores, &y)
+            time_steps(
+                model,
+                args,
+                &device,
+                |model| model.forward(x.clone()).scores,
+                &y,
+            )
         }
         None => {
             let snet3 = |size: usize| AttrNetConfig::new(Net::Snet3, m).init(size, &device);

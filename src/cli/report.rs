@@ -47,7 +47,10 @@ pub fn select(results: &Path, targets: &[String]) -> anyhow::Result<Vec<RunRecor
                 {
                     Some(r) => out.push(r.clone()),
                     None => {
-                        let others = all.iter().filter(|r| r.name == p.name && r.status == "ok").count();
+                        let others = all
+                            .iter()
+                            .filter(|r| r.name == p.name && r.status == "ok")
+                            .count();
                         let why = if others > 0 {
                             format!(
                                 "; {others} successful run(s) of `{}` differ from the spec as it is now (made with `-s` or before an edit): name them by id to report them",

@@ -92,7 +92,12 @@ mod coordinate_tests {
 
     #[test]
     fn nan_negative_zero_and_huge_boxes_are_refused() {
-        for b in [[f32::NAN, 0.0, 5.0, 5.0], [0.0, 0.0, -3.0, 5.0], [0.0, 0.0, 5.0, 0.0], [1e30, 0.0, 5.0, 5.0]] {
+        for b in [
+            [f32::NAN, 0.0, 5.0, 5.0],
+            [0.0, 0.0, -3.0, 5.0],
+            [0.0, 0.0, 5.0, 0.0],
+            [1e30, 0.0, 5.0, 5.0],
+        ] {
             assert!(bad_coordinates(&b, true).is_some(), "{b:?}");
         }
         assert_eq!(bad_coordinates(&[-2.0, 3.0, 5.0, 5.0], true), None);

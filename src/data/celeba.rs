@@ -395,10 +395,16 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             fixture(dir.path(), &row("000001.jpg", " 1"));
             let p = dir.path().join("Anno/list_attr_celeba.txt");
-            let text = std::fs::read_to_string(&p).unwrap().replacen("2\r\n", &format!("{count}\r\n"), 1);
+            let text =
+                std::fs::read_to_string(&p)
+                    .unwrap()
+                    .replacen("2\r\n", &format!("{count}\r\n"), 1);
             std::fs::write(&p, text).unwrap();
             let err = Celeba::open(dir.path()).unwrap_err().to_string();
-            assert!(err.contains(&format!("header says {count} images, file lists 1")), "{err}");
+            assert!(
+                err.contains(&format!("header says {count} images, file lists 1")),
+                "{err}"
+            );
         }
     }
 }

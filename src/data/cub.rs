@@ -405,7 +405,10 @@ mod tests {
         )
         .unwrap();
         let err = Cub::open(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("bounding_boxes.txt:2: coordinates must be finite"), "{err}");
+        assert!(
+            err.contains("bounding_boxes.txt:2: coordinates must be finite"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -413,10 +416,15 @@ mod tests {
         for bad in ["/data/elsewhere/a.jpg", "../a.jpg", "001.X/../../a.jpg"] {
             let dir = tempfile::tempdir().unwrap();
             fixture(dir.path());
-            let text = format!("1 001.Black_footed_Albatross/a.jpg\n2 {bad}\n3 002.Laysan_Albatross/c.jpg\n");
+            let text = format!(
+                "1 001.Black_footed_Albatross/a.jpg\n2 {bad}\n3 002.Laysan_Albatross/c.jpg\n"
+            );
             write(&dir.path().join("images.txt"), &text).unwrap();
             let err = Cub::open(dir.path()).unwrap_err().to_string();
-            assert!(err.contains("images.txt:2: image path must be relative"), "{err}");
+            assert!(
+                err.contains("images.txt:2: image path must be relative"),
+                "{err}"
+            );
         }
     }
 

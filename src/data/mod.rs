@@ -910,10 +910,12 @@ pub fn decode(path: &Path) -> Result<image::DynamicImage, image::ImageError> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
         let tail = &bytes[bytes.len().saturating_sub(1024)..];
         if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
-            return Err(image::ImageError::Decoding(image::error::DecodingError::new(
-                image::error::ImageFormatHint::Exact(image::ImageFormat::Jpeg),
-                "truncated: no end-of-image marker (FF D9)",
-            )));
+            return Err(image::ImageError::Decoding(
+                image::error::DecodingError::new(
+                    image::error::ImageFormatHint::Exact(image::ImageFormat::Jpeg),
+                    "truncated: no end-of-image marker (FF D9)",
+                ),
+            ));
         }
     }
     image::load_from_memory(&bytes)
@@ -924,7 +926,8 @@ mod decode_tests {
     use super::*;
 
     fn jpeg(dir: &Path) -> PathBuf {
-        let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 90]));
+        let img =
+            image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 90]));
         let p = dir.join("a.jpg");
         img.save(&p).unwrap();
         p

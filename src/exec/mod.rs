@@ -201,8 +201,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
     // The index is a convenience copy of the run records: failing to write it
     // loses nothing. Appending this run's rows keeps the cost independent of
     // how many runs came before.
-    if let Err(e) =
-        crate::metrics::store::append_run_index(&runs::runs_dir(&opts.results), &record)
+    if let Err(e) = crate::metrics::store::append_run_index(&runs::runs_dir(&opts.results), &record)
     {
         eprintln!("warning: {}", chain(&e));
     }

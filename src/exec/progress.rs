@@ -94,7 +94,12 @@ impl StageReporter {
     pub fn done(&self, status: &str, seconds: f64) {
         self.bar.finish_and_clear();
         if self.lines {
-            eprintln!("{} {} {status} in {}", now(), self.id, human_seconds(seconds));
+            eprintln!(
+                "{} {} {status} in {}",
+                now(),
+                self.id,
+                human_seconds(seconds)
+            );
         }
         if self.show {
             let _ = self.multi.println(format!(

@@ -197,7 +197,10 @@ fn index_frame(path: &Path, rows: &[IndexRow]) -> Result<DataFrame, StoreError> 
         "key" => rows.iter().map(|r| r.key.as_deref()).collect::<Vec<_>>(),
         "mean_accuracy" => rows.iter().map(|r| r.mean_accuracy).collect::<Vec<_>>(),
     )
-    .map_err(|source| StoreError::Write { path: path.into(), source })
+    .map_err(|source| StoreError::Write {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Pending per-run index files are merged into `index.parquet` once this many exist.
@@ -259,7 +262,10 @@ fn merged_index(runs_dir: &Path, pending: &[PathBuf]) -> Result<Option<DataFrame
     for p in pending {
         match std::fs::read(p).map(|b| serde_json::from_slice::<Vec<IndexRow>>(&b)) {
             Ok(Ok(r)) => rows.extend(r),
-            _ => eprintln!("warning: skipping unreadable run index file `{}`", p.display()),
+            _ => eprintln!(
+                "warning: skipping unreadable run index file `{}`",
+                p.display()
+            ),
         }
     }
     let fresh: std::collections::HashSet<&str> = rows.iter().map(|r| r.run.as_str()).collect();
@@ -270,7 +276,10 @@ fn merged_index(runs_dir: &Path, pending: &[PathBuf]) -> Result<Option<DataFrame
             path: base.clone(),
             source,
         };
-        let run = df.column("run").and_then(|c| c.str().cloned()).map_err(err)?;
+        let run = df
+            .column("run")
+            .and_then(|c| c.str().cloned())
+            .map_err(err)?;
         let keep: BooleanChunked = run
             .iter()
             .map(|r| !r.is_some_and(|r| fresh.contains(r)))
@@ -402,7 +411,15 @@ mod tests {
     }
 
     fn runs_in(df: &DataFrame) -> Vec<String> {
-        let mut v: Vec<String> = df.column("run").unwrap().str().unwrap().iter().flatten().map(String::from).collect();
+        let mut v: Vec<String> = df
+            .column("run")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .map(String::from)
+            .collect();
         v.sort();
         v
     }
@@ -420,7 +437,10 @@ mod tests {
         assert_eq!(runs_in(&read_run_index(dir.path()).unwrap().unwrap()), ids);
         compact_run_index(dir.path()).unwrap();
         assert!(pending_files(dir.path()).is_empty());
-        assert_eq!(runs_in(&read(&dir.path().join("index.parquet")).unwrap()), ids);
+        assert_eq!(
+            runs_in(&read(&dir.path().join("index.parquet")).unwrap()),
+            ids
+        );
     }
 
     #[test]
@@ -431,6 +451,9 @@ mod tests {
         // As if a compaction died after writing the base, before removing its inputs.
         append_run_index(dir.path(), &run("a")).unwrap();
         append_run_index(dir.path(), &run("b")).unwrap();
-        assert_eq!(runs_in(&read_run_index(dir.path()).unwrap().unwrap()), ["a", "b"]);
+        assert_eq!(
+            runs_in(&read_run_index(dir.path()).unwrap().unwrap()),
+            ["a", "b"]
+        );
     }
 }

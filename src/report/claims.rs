@@ -52,7 +52,13 @@ impl Claim {
         s
     }
 
-    fn new(claim: &str, spec: &str, tested: &str, paper: &str, paper_difference: Option<f64>) -> Self {
+    fn new(
+        claim: &str,
+        spec: &str,
+        tested: &str,
+        paper: &str,
+        paper_difference: Option<f64>,
+    ) -> Self {
         Claim {
             claim: claim.into(),
             spec: spec.into(),
@@ -146,9 +152,24 @@ fn diff(a: &[f64], b: &[f64]) -> Vec<f64> {
 }
 
 /// "`a` beats `b`": the paired difference a − b is above 0.
-fn beats(claim: &str, spec: &str, runs: &[&RunRecord], (a, na): (&str, &str), (b, nb): (&str, &str), paper: &str, paper_diff: f64) -> Claim {
+fn beats(
+    claim: &str,
+    spec: &str,
+    runs: &[&RunRecord],
+    (a, na): (&str, &str),
+    (b, nb): (&str, &str),
+    paper: &str,
+    paper_diff: f64,
+) -> Claim {
     let (x, y) = pairs(runs, |r| acc(r, a), |r| acc(r, b));
-    Claim::new(claim, spec, &format!("{na} − {nb}"), paper, Some(paper_diff)).judge(
+    Claim::new(
+        claim,
+        spec,
+        &format!("{na} − {nb}"),
+        paper,
+        Some(paper_diff),
+    )
+    .judge(
         format!("{na} {} vs {nb} {}", pm(&x), pm(&y)),
         &diff(&x, &y),
         0.0,
@@ -203,7 +224,10 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     let ratio: Vec<f64> = r
         .iter()
         .filter_map(|r| {
-            Some(stage_value(r, "snet3", &["teacher_params"])? / stage_value(r, "snet3", &["params"])?)
+            Some(
+                stage_value(r, "snet3", &["teacher_params"])?
+                    / stage_value(r, "snet3", &["params"])?,
+            )
         })
         .collect();
     let mut c = Claim::new(
@@ -218,8 +242,14 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
         use crate::spec::Net;
         let arch = param_count(Net::Tnet, 40) as f64 / param_count(Net::Snet3, 40) as f64;
         c.seeds = ratio.len();
-        c.ours = format!("{q:.1}x in the nets that ran ({arch:.0}x for Table 3's layers at full width, 40 attributes)");
-        c.verdict = if q >= 50.0 { Verdict::Supported } else { Verdict::Contradicted };
+        c.ours = format!(
+            "{q:.1}x in the nets that ran ({arch:.0}x for Table 3's layers at full width, 40 attributes)"
+        );
+        c.verdict = if q >= 50.0 {
+            Verdict::Supported
+        } else {
+            Verdict::Contradicted
+        };
     }
     out.push(c);
 
@@ -239,7 +269,12 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
             Some(91.23 - 90.60),
         )
         .judge(
-            format!("PaW {} vs Part-only {}, Whole-only {}", pm(&paw), pm(&part), pm(&whole)),
+            format!(
+                "PaW {} vs Part-only {}, Whole-only {}",
+                pm(&paw),
+                pm(&part),
+                pm(&whole)
+            ),
             &diff(&paw, &best),
             0.0,
             true,
@@ -298,8 +333,9 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     if !local.is_empty() {
         c.seeds = local.len();
         let ci = |c: &Claim| {
-            c.interval
-                .map_or(String::new(), |i| format!(" [{:+.2}, {:+.2}]", i.low, i.high))
+            c.interval.map_or(String::new(), |i| {
+                format!(" [{:+.2}, {:+.2}]", i.low, i.high)
+            })
         };
         c.ours = format!(
             "local {}{}, global {}{}",
@@ -353,13 +389,26 @@ mod tests {
     }
 
     fn mnl_claim(runs: &[RunRecord]) -> Claim {
-        check(runs).into_iter().find(|c| c.claim.starts_with("MNL raises")).unwrap()
+        check(runs)
+            .into_iter()
+            .find(|c| c.claim.starts_with("MNL raises"))
+            .unwrap()
     }
 
     #[test]
     fn a_consistent_gain_over_seeds_is_supported() {
         let runs: Vec<_> = (1..=3)
-            .map(|s| run("ablation_mnl", s, &[], &[("eval-loc", 0.80 + 0.01 * s as f64), ("eval-plain", 0.70 + 0.01 * s as f64 + 0.001 * s as f64)]))
+            .map(|s| {
+                run(
+                    "ablation_mnl",
+                    s,
+                    &[],
+                    &[
+                        ("eval-loc", 0.80 + 0.01 * s as f64),
+                        ("eval-plain", 0.70 + 0.01 * s as f64 + 0.001 * s as f64),
+                    ],
+                )
+            })
             .collect();
         let c = mnl_claim(&runs);
         assert_eq!(c.seeds, 3);
@@ -372,7 +421,14 @@ mod tests {
     fn noisy_differences_are_inconclusive_not_no() {
         let d = [0.02, -0.015, 0.01];
         let runs: Vec<_> = (0..3)
-            .map(|s| run("ablation_mnl", s as u64, &[], &[("eval-loc", 0.8 + d[s]), ("eval-plain", 0.8)]))
+            .map(|s| {
+                run(
+                    "ablation_mnl",
+                    s as u64,
+                    &[],
+                    &[("eval-loc", 0.8 + d[s]), ("eval-plain", 0.8)],
+                )
+            })
             .collect();
         assert_eq!(mnl_claim(&runs).verdict, Verdict::Inconclusive);
     }
@@ -380,14 +436,26 @@ mod tests {
     #[test]
     fn a_consistent_loss_is_contradicted() {
         let runs: Vec<_> = (0..3)
-            .map(|s| run("ablation_mnl", s, &[], &[("eval-loc", 0.7 + 0.001 * s as f64), ("eval-plain", 0.8)]))
+            .map(|s| {
+                run(
+                    "ablation_mnl",
+                    s,
+                    &[],
+                    &[("eval-loc", 0.7 + 0.001 * s as f64), ("eval-plain", 0.8)],
+                )
+            })
             .collect();
         assert_eq!(mnl_claim(&runs).verdict, Verdict::Contradicted);
     }
 
     #[test]
     fn one_seed_is_not_applicable() {
-        let c = mnl_claim(&[run("ablation_mnl", 1, &[], &[("eval-loc", 0.9), ("eval-plain", 0.8)])]);
+        let c = mnl_claim(&[run(
+            "ablation_mnl",
+            1,
+            &[],
+            &[("eval-loc", 0.9), ("eval-plain", 0.8)],
+        )]);
         assert_eq!(c.verdict, Verdict::NotApplicable);
         assert!(!c.ours.contains('±'), "{}", c.ours);
     }
@@ -395,10 +463,22 @@ mod tests {
     #[test]
     fn overridden_runs_are_not_evidence() {
         let runs: Vec<_> = (1..=3)
-            .map(|s| run("ablation_mnl", s, &["train.epochs=1"], &[("eval-loc", 0.9), ("eval-plain", 0.5)]))
+            .map(|s| {
+                run(
+                    "ablation_mnl",
+                    s,
+                    &["train.epochs=1"],
+                    &[("eval-loc", 0.9), ("eval-plain", 0.5)],
+                )
+            })
             .collect();
         assert_eq!(mnl_claim(&runs).verdict, Verdict::Missing);
-        let seeded = run("ablation_mnl", 1, &["experiment.seed=1"], &[("eval-loc", 0.9), ("eval-plain", 0.5)]);
+        let seeded = run(
+            "ablation_mnl",
+            1,
+            &["experiment.seed=1"],
+            &[("eval-loc", 0.9), ("eval-plain", 0.5)],
+        );
         assert_eq!(mnl_claim(&[seeded]).seeds, 1);
     }
 }

@@ -68,7 +68,11 @@ pub fn curves(
         // Accuracy axis: padded, never below 0 or above 100.
         let pad = ((ymax - ymin) * 0.1).max(0.5);
         let (y0, y1) = ((ymin - pad).max(0.0), (ymax + pad).min(100.0));
-        let (y0, y1) = if y1 - y0 < 1.0 { (y0, y0 + 1.0) } else { (y0, y1) };
+        let (y0, y1) = if y1 - y0 < 1.0 {
+            (y0, y0 + 1.0)
+        } else {
+            (y0, y1)
+        };
         let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", 20))
             .margin(12)

@@ -8,11 +8,11 @@
 //! ([`figures`]), render Markdown and HTML through one [`tables::Markup`] walk.
 
 pub mod claims;
-pub mod stats;
 pub mod collect;
 pub mod compare;
 pub mod figures;
 pub mod paper;
+pub mod stats;
 pub mod tables;
 
 use std::path::{Path, PathBuf};
@@ -104,7 +104,14 @@ pub fn generate(
     let claims = claims::check(runs);
     tables.push(Table {
         title: "The paper's claims on these runs".into(),
-        header: vec!["claim".into(), "seeds".into(), "ours".into(), "tested: 95% interval".into(), "paper".into(), "verdict".into()],
+        header: vec![
+            "claim".into(),
+            "seeds".into(),
+            "ours".into(),
+            "tested: 95% interval".into(),
+            "paper".into(),
+            "verdict".into(),
+        ],
         rows: claims
             .iter()
             .filter(|c| c.seeds > 0)
@@ -142,7 +149,9 @@ pub fn generate(
             if keep {
                 let label = format!(
                     "{stage} {}",
-                    metric.trim_end_matches("val_accuracy").trim_end_matches('/')
+                    metric
+                        .trim_end_matches("val_accuracy")
+                        .trim_end_matches('/')
                 );
                 let e = sums.entry((label.trim().to_string(), epoch)).or_default();
                 e.0 += 100.0 * value;
@@ -152,12 +161,18 @@ pub fn generate(
     }
     let mut series: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
     for ((label, epoch), (sum, n)) in sums {
-        series.entry(label).or_default().push((epoch as f64, sum / n as f64));
+        series
+            .entry(label)
+            .or_default()
+            .push((epoch as f64, sum / n as f64));
     }
     if !series.is_empty() {
         let s: Vec<(String, Vec<(f64, f64)>)> = series.into_iter().collect();
         let title = if runs.len() > 1 {
-            format!("Validation accuracy per epoch (mean of {} runs)", runs.len())
+            format!(
+                "Validation accuracy per epoch (mean of {} runs)",
+                runs.len()
+            )
         } else {
             "Validation accuracy per epoch".to_string()
         };

@@ -92,11 +92,7 @@ impl Interval {
 
 impl std::fmt::Display for Interval {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:+.2} [{:+.2}, {:+.2}]",
-            self.mean, self.low, self.high
-        )
+        write!(f, "{:+.2} [{:+.2}, {:+.2}]", self.mean, self.low, self.high)
     }
 }
 

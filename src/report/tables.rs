@@ -384,7 +384,11 @@ pub fn table5(evals: &[Evaluation]) -> Table {
 
 /// FRL patches vs the 4×4-block baseline.
 pub fn blocks(evals: &[Evaluation]) -> Table {
-    let frl = accs(evals.iter().filter(|e| e.stage == "eval-paw" && e.grid.is_none()));
+    let frl = accs(
+        evals
+            .iter()
+            .filter(|e| e.stage == "eval-paw" && e.grid.is_none()),
+    );
     let blocks = accs(evals.iter().filter(|e| e.head == "paw" && e.grid.is_some()));
     Table {
         title: "PaW parts: FRL patches vs 4x4 blocks, mean accuracy (%)".into(),

@@ -1314,7 +1314,10 @@ fn resolve_stage(
     };
     let lr_schedule = choice(
         s.lr_schedule.as_ref().or(d.lr_schedule.as_ref()),
-        &[("constant", LrSchedule::Constant), ("cosine", LrSchedule::Cosine)],
+        &[
+            ("constant", LrSchedule::Constant),
+            ("cosine", LrSchedule::Cosine),
+        ],
         ctx,
         &at(s.lr_schedule.is_some(), "lr-schedule"),
     )?;
@@ -1325,7 +1328,9 @@ fn resolve_stage(
         &at(s.keep.is_some(), "keep"),
     )?;
     let loss_normalization = choice(
-        s.loss_normalization.as_ref().or(d.loss_normalization.as_ref()),
+        s.loss_normalization
+            .as_ref()
+            .or(d.loss_normalization.as_ref()),
         &[
             ("batch-attributes", LossNormalization::BatchAttributes),
             ("batch", LossNormalization::Batch),
@@ -1805,10 +1810,7 @@ fn resolve_data_stage(
 /// Relative roots are relative to the spec file, like `extends`; a root
 /// given with `-s data.root=` is relative to where the command runs.
 fn real_root(root: String, ctx: &Ctx, at: &[Seg]) -> PathBuf {
-    let from_cli = ctx
-        .overridden
-        .iter()
-        .any(|(p, _)| p == &key(at, "root"));
+    let from_cli = ctx.overridden.iter().any(|(p, _)| p == &key(at, "root"));
     if from_cli {
         PathBuf::from(root)
     } else {

@@ -351,7 +351,10 @@ fn a_data_stage_reports_a_bad_key_at_its_own_path() {
     let e = err(&format!(
         "{BASE}\n[[stage]]\nid = \"more\"\nkind = \"read-data\"\n"
     ));
-    assert!(e.contains("`stage[1].kind`") && e.contains("`generate-data`"), "{e}");
+    assert!(
+        e.contains("`stage[1].kind`") && e.contains("`generate-data`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -359,7 +362,7 @@ fn backbone_is_an_edge_and_excludes_init() {
     let spec = ok(&format!("{BASE}backbone = \"pre\"\n"));
     assert_eq!(spec.stages[1].inputs["backbone"], "pre");
     let e = err(&format!("{BASE}backbone = \"pre\"\ninit = \"w.bpk\"\n"));
-    assert!(e.contains("init") , "{e}");
+    assert!(e.contains("init"), "{e}");
 }
 
 #[test]
@@ -367,7 +370,10 @@ fn sweep_samples_4294967295_is_refused_not_allocated() {
     let e = err(&format!(
         "{BASE}\n[sweep]\nsamples = 4294967295\nspace = {{ \"train.lr\" = [0.1, 0.2] }}\n"
     ));
-    assert!(e.contains("`sweep.samples`") && e.contains("at most 10000"), "{e}");
+    assert!(
+        e.contains("`sweep.samples`") && e.contains("at most 10000"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -377,13 +383,24 @@ fn a_1000_by_1000_grid_is_refused_before_it_is_built() {
     let e = err(&format!(
         "{BASE}\n[sweep]\ngrid = {{ \"train.epochs\" = [{v}], \"train.batch-size\" = [{v}] }}\n"
     ));
-    assert!(e.contains("at most 10000 points") && e.contains("1000 × 1000"), "{e}");
+    assert!(
+        e.contains("at most 10000 points") && e.contains("1000 × 1000"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_ten_megabyte_stage_id_is_refused_with_a_short_message() {
     let id = "a".repeat(10_000_000);
     let e = err(&BASE.replace("id = \"train\"", &format!("id = \"{id}\"")));
-    assert!(e.contains("10000000 characters long; at most 100"), "{}", &e[..e.len().min(300)]);
-    assert!(e.len() < 500, "the message repeats the id: {} bytes", e.len());
+    assert!(
+        e.contains("10000000 characters long; at most 100"),
+        "{}",
+        &e[..e.len().min(300)]
+    );
+    assert!(
+        e.len() < 500,
+        "the message repeats the id: {} bytes",
+        e.len()
+    );
 }

@@ -61,7 +61,10 @@ fn controlled_boxes(
             if n == 0 {
                 (size / 2, size / 2)
             } else {
-                ((sx / n as f64).round() as usize, (sy / n as f64).round() as usize)
+                (
+                    (sx / n as f64).round() as usize,
+                    (sy / n as f64).round() as usize,
+                )
             }
         })
         .collect();
@@ -211,10 +214,15 @@ pub fn run(
                     let rec = row_of[set.files[i].as_str()];
                     let truth: Vec<Option<(usize, usize)>> = (0..m)
                         .map(|j| {
-                            regions[rec].iter().find(|(a, _)| *a == info.attributes[j]).map(|(_, b)| {
-                                let c = |lo: f32, hi: f32| ((lo + hi) / 2.0).clamp(0.0, size as f32 - 1.0) as usize;
-                                (c(b[0], b[2]), c(b[1], b[3]))
-                            })
+                            regions[rec]
+                                .iter()
+                                .find(|(a, _)| *a == info.attributes[j])
+                                .map(|(_, b)| {
+                                    let c = |lo: f32, hi: f32| {
+                                        ((lo + hi) / 2.0).clamp(0.0, size as f32 - 1.0) as usize
+                                    };
+                                    (c(b[0], b[2]), c(b[1], b[3]))
+                                })
                         })
                         .collect();
                     truth_centres.push(truth);
@@ -298,8 +306,9 @@ pub fn run(
     if regions.is_some() || landmark_items.is_some() {
         // Averages are over local attributes: a global attribute's region is
         // the whole face, which any peak hits.
-        let local =
-            |j: usize| crate::attributes::region(info.attributes[j]) != crate::attributes::Region::Global;
+        let local = |j: usize| {
+            crate::attributes::region(info.attributes[j]) != crate::attributes::Region::Global
+        };
         // The threshold is chosen on val and reported on test.
         let mean_at = |si: usize, t: usize| {
             crate::metrics::mean(

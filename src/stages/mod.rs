@@ -364,7 +364,10 @@ mod tests {
     fn ids<M: Module>(m: &M) -> Vec<u64> {
         struct Ids(Vec<u64>);
         impl burn::module::ModuleVisitor for Ids {
-            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<burn::tensor::Tensor<D>>) {
+            fn visit_float<const D: usize>(
+                &mut self,
+                p: &burn::module::Param<burn::tensor::Tensor<D>>,
+            ) {
                 self.0.push(p.id.val());
             }
         }

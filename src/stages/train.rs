@@ -32,14 +32,14 @@ pub fn run(
     }
     let mut model = net_cfg.init(size, &device);
     if let Some(init) = &cfg.init {
-        model = super::fresh_ids(model
-            .try_load_file(&init.path)
-            .map_err(|e| StageError::LoadModel {
+        model = super::fresh_ids(model.try_load_file(&init.path).map_err(|e| {
+            StageError::LoadModel {
                 path: init.path.clone(),
                 message: format!(
                     "{e} (init weights must be an exp burnpack of the same architecture)"
                 ),
-            })?);
+            }
+        })?);
         ctx.progress.log(&format!(
             "starting from `{}` (sha256 {})",
             init.path.display(),

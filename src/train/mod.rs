@@ -372,7 +372,12 @@ mod tests {
 
     #[test]
     fn keep_best_picks_the_first_best_validation_epoch() {
-        let h = [record(1, 0.5), record(2, 0.7), record(3, 0.7), record(4, 0.6)];
+        let h = [
+            record(1, 0.5),
+            record(2, 0.7),
+            record(3, 0.7),
+            record(4, 0.6),
+        ];
         assert_eq!(kept_epoch(&h, KeepEpoch::Best).unwrap().epoch, 2);
         assert_eq!(kept_epoch(&h, KeepEpoch::Last).unwrap().epoch, 4);
     }
@@ -392,7 +397,8 @@ mod tests {
         let targets = || Tensor::from_floats([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]], &d);
         let mean = attribute_loss(logits(), targets(), LossNormalization::BatchAttributes)
             .into_scalar::<f32>();
-        let batch = attribute_loss(logits(), targets(), LossNormalization::Batch).into_scalar::<f32>();
+        let batch =
+            attribute_loss(logits(), targets(), LossNormalization::Batch).into_scalar::<f32>();
         assert!((batch - 3.0 * mean).abs() < 1e-5, "{batch} vs 3 × {mean}");
     }
 
