@@ -41,7 +41,7 @@ pub struct RunRecord {
 pub struct StageRecord {
     pub id: String,
     pub kind: String,
-    /// `pending`, `ran`, `cached`, `failed` or `skipped`.
+    /// `pending`, `running`, `ran`, `cached`, `failed`, `skipped` or `cancelled`.
     pub status: String,
     pub key: Option<String>,
     pub key_inputs: Option<KeyInputs>,
@@ -52,6 +52,9 @@ pub struct StageRecord {
     pub error: Option<String>,
     /// The stage's log, relative to the run folder; empty for a cache hit.
     pub log: String,
+    /// The cluster job that computed it (`--executor slurm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

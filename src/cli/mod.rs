@@ -26,6 +26,8 @@ pub mod exit {
     pub const BAD_INPUT: i32 = 2;
     /// I/O or other environment error (disk full, permissions, …).
     pub const ERROR: i32 = 3;
+    /// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+    pub const CANCELLED: i32 = 130;
 }
 
 const AFTER_HELP: &str = "\

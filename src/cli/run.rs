@@ -36,8 +36,12 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         super::dag_of(spec, &args.spec)?;
     }
     let sweep = (points.len() > 1).then(|| crate::runs::new_id(&points[0].name));
+    let cancel = on_ctrl_c()?;
     let mut records = Vec::new();
     for (i, spec) in points.iter().enumerate() {
+        if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
         if sweep.is_some() && !args.json {
             println!(
                 "sweep point {}/{}: {}",
@@ -61,6 +65,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
                 exec::progress::Mode::Lines
             },
             sweep: sweep.clone(),
+            cancel: cancel.clone(),
         };
         let record = exec::run(spec, &opts)?;
         if !args.json {
@@ -96,11 +101,24 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
             print_best(&records, sel);
         }
     }
-    Ok(if records.iter().all(|r| r.status == "ok") {
+    Ok(if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+        exit::CANCELLED
+    } else if records.iter().all(|r| r.status == "ok") {
         exit::OK
     } else {
         exit::STAGE_FAILED
     })
+}
+
+/// The first Ctrl-C sets the returned flag: no more stages start, cluster
+/// jobs are cancelled, and the run record says `cancelled`. A second one
+/// exits at once (status 130), as an interrupted shell command does.
+fn on_ctrl_c() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use signal_hook::consts::SIGINT;
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register_conditional_shutdown(SIGINT, 130, flag.clone())?;
+    signal_hook::flag::register(SIGINT, flag.clone())?;
+    Ok(flag)
 }
 
 fn print_record(cli: &Cli, record: &crate::runs::RunRecord) {

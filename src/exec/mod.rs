@@ -6,26 +6,33 @@
 //! Rough outline:
 //! 1. build the DAG, open the cache, write the run record (`running`);
 //! 2. worker threads take ready stages (all inputs done), compute their key
-//!    from the upstream artefact digests, and hit or compute;
+//!    from the upstream artefact digests, and hand them to an [`Executor`]
+//!    (this process, or a Slurm job), which hits or computes;
 //! 3. after each stage: update the record; mark dependents of a failure
 //!    `skipped`;
 //! 4. print the summary table; exit non-zero if anything failed.
+//!
+//! After Ctrl-C (`RunOptions::cancel`) no stage starts; running ones finish
+//! (or are cancelled by their executor) and pending ones end `cancelled`.
 
+pub mod executor;
 pub mod explain;
 pub mod progress;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::cache::{Cache, CacheError, CacheStatus, Entry, KeyInputs, Manifest};
+use crate::cache::{Cache, CacheError, Entry, KeyInputs};
 use crate::device::{DeviceChoice, Devices, Pool};
 use crate::plan::{Dag, PlanError};
-use crate::progress::Progress;
 use crate::runs::{self, RunRecord, RunsError, StageRecord};
 use crate::spec::{Spec, StageSpec};
-use crate::stages::{self, StageCtx};
+pub use executor::{Done, Executor, Job, Local};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -41,6 +48,8 @@ pub struct RunOptions {
     pub progress: progress::Mode,
     /// Sweep id when this run is one point of a sweep.
     pub sweep: Option<String>,
+    /// Set by Ctrl-C: start no more stages; pending ones end `cancelled`.
+    pub cancel: Arc<AtomicBool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,11 +125,28 @@ enum State {
     Failed,
 }
 
-/// Run `spec`; returns the final record (its `status` says whether all went well).
+/// Run `spec` in this process; returns the final record (its `status` says
+/// whether all went well).
 pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
+    let (git_commit, git_dirty) = runs::git_state();
+    let local = Local {
+        cache: Cache::open(&opts.cache_root)?,
+        force: opts.force,
+        git_commit,
+        git_dirty,
+    };
+    run_with(spec, opts, &local)
+}
+
+/// Run `spec`, handing every ready stage to `executor`.
+pub fn run_with(
+    spec: &Spec,
+    opts: &RunOptions,
+    executor: &dyn Executor,
+) -> Result<RunRecord, ExecError> {
     opts.devices.check()?;
     let dag = Dag::build(spec)?;
-    let cache = Cache::open(&opts.cache_root)?;
+    Cache::open(&opts.cache_root)?;
     crate::cache::gc::clean_stale_tmp(&opts.cache_root);
     let prints = fingerprints(&dag, &opts.cache_root)?;
     let (git_commit, git_dirty) = runs::git_state();
@@ -134,7 +160,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
         started: jiff::Timestamp::now().to_string(),
         finished: None,
         device: opts.devices.to_string(),
-        git_commit: git_commit.clone(),
+        git_commit,
         git_dirty,
         status: "running".into(),
         spec: serde_json::to_value(spec).expect("spec serializes"),
@@ -152,6 +178,7 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
                 summary: serde_json::Value::Null,
                 error: None,
                 log: format!("logs/{}.log", s.id),
+                job: None,
             })
             .collect(),
         sweep: opts.sweep.clone(),
@@ -166,25 +193,26 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
     let bars = progress::Bars::new(opts.progress, dag.order.len());
     let shared = Mutex::new((vec![State::Pending; dag.order.len()], record));
     let wake = Condvar::new();
-    let jobs = opts.jobs.max(1).min(dag.order.len());
+    let jobs = executor
+        .parallelism(opts.jobs.max(1))
+        .max(1)
+        .min(dag.order.len().max(1));
     let pool = Pool::new(&opts.devices);
+    let scheduler = Scheduler {
+        dag: &dag,
+        opts,
+        executor,
+        pool: &pool,
+        prints: &prints,
+        shared: &shared,
+        wake: &wake,
+        bars: &bars,
+        logs: &logs,
+        told: AtomicBool::new(false),
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs {
-            scope.spawn(|| {
-                worker(
-                    &dag,
-                    &cache,
-                    opts,
-                    &pool,
-                    &prints,
-                    &shared,
-                    &wake,
-                    &bars,
-                    &logs,
-                    &git_commit,
-                    git_dirty,
-                )
-            });
+            scope.spawn(|| scheduler.worker());
         }
     });
     let (_, mut record) = shared
@@ -192,11 +220,15 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
         .expect("no worker panicked holding the lock");
     bars.finish();
     record.finished = Some(jiff::Timestamp::now().to_string());
-    let failed = record
-        .stages
-        .iter()
-        .any(|s| s.status == "failed" || s.status == "skipped");
-    record.status = if failed { "failed" } else { "ok" }.into();
+    let status = |want: &str| record.stages.iter().any(|s| s.status == want);
+    record.status = if status("cancelled") {
+        "cancelled"
+    } else if status("failed") || status("skipped") {
+        "failed"
+    } else {
+        "ok"
+    }
+    .into();
     record.save(&opts.results)?;
     // The index is a convenience copy of the run records: failing to write it
     // loses nothing. Appending this run's rows keeps the cost independent of
@@ -208,25 +240,40 @@ pub fn run(spec: &Spec, opts: &RunOptions) -> Result<RunRecord, ExecError> {
     Ok(record)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn worker(
-    dag: &Dag,
-    cache: &Cache,
-    opts: &RunOptions,
-    pool: &Pool,
-    prints: &BTreeMap<String, String>,
-    shared: &Mutex<(Vec<State>, RunRecord)>,
-    wake: &Condvar,
-    bars: &progress::Bars,
-    logs: &std::path::Path,
-    git_commit: &Option<String>,
-    git_dirty: Option<bool>,
-) {
-    loop {
-        // Take a ready stage, or skip stages whose inputs failed, or finish.
-        let mut guard = shared.lock().expect("lock");
-        let (i, inputs) = loop {
+/// What the worker threads share.
+struct Scheduler<'a> {
+    dag: &'a Dag,
+    opts: &'a RunOptions,
+    executor: &'a dyn Executor,
+    pool: &'a Pool,
+    prints: &'a BTreeMap<String, String>,
+    shared: &'a Mutex<(Vec<State>, RunRecord)>,
+    wake: &'a Condvar,
+    bars: &'a progress::Bars,
+    logs: &'a std::path::Path,
+    /// The user was told about the cancellation.
+    told: AtomicBool,
+}
+
+/// What a worker does next.
+enum Next {
+    Stage(usize, BTreeMap<String, Entry>),
+    Finished,
+}
+
+impl Scheduler<'_> {
+    fn cancelled(&self) -> bool {
+        self.opts.cancel.load(Ordering::SeqCst)
+    }
+
+    /// Take a ready stage, or mark stages whose inputs failed `skipped` (and
+    /// pending ones `cancelled` after Ctrl-C), or finish.
+    fn next(&self) -> Next {
+        let dag = self.dag;
+        let mut guard = self.shared.lock().expect("lock");
+        loop {
             let (states, record) = &mut *guard;
+            let cancelled = self.cancelled();
             let mut ready = None;
             let mut changed = false;
             for i in 0..states.len() {
@@ -234,7 +281,12 @@ fn worker(
                     continue;
                 }
                 let up = dag.upstream(i);
-                if let Some(&bad) = up.iter().find(|&&u| matches!(states[u], State::Failed)) {
+                if cancelled {
+                    states[i] = State::Failed;
+                    record.stages[i].status = "cancelled".into();
+                    changed = true;
+                } else if let Some(&bad) = up.iter().find(|&&u| matches!(states[u], State::Failed))
+                {
                     states[i] = State::Failed;
                     let rec = &mut record.stages[i];
                     rec.status = "skipped".into();
@@ -249,12 +301,22 @@ fn worker(
                 }
             }
             if changed {
-                let _ = record.save(&opts.results);
-                wake.notify_all();
+                if cancelled && !self.told.swap(true, Ordering::SeqCst) {
+                    let running = states
+                        .iter()
+                        .filter(|s| matches!(s, State::Running))
+                        .count();
+                    eprintln!(
+                        "cancelled: no more stages start; waiting for {running} running (Ctrl-C again to stop now)"
+                    );
+                }
+                let _ = record.save(&self.opts.results);
+                self.wake.notify_all();
                 continue;
             }
             if let Some(i) = ready {
                 states[i] = State::Running;
+                record.stages[i].status = "running".into();
                 let inputs: BTreeMap<String, Entry> = dag.order[i]
                     .inputs
                     .iter()
@@ -270,69 +332,82 @@ fn worker(
                         (role.clone(), e.clone())
                     })
                     .collect();
-                break (i, inputs);
+                return Next::Stage(i, inputs);
             }
             if states
                 .iter()
                 .all(|s| matches!(s, State::Done(_) | State::Failed))
             {
-                return;
+                return Next::Finished;
             }
-            guard = wake.wait(guard).expect("lock");
-        };
-        drop(guard);
+            // Woken by a finished stage, or by the timeout to notice Ctrl-C.
+            guard = self
+                .wake
+                .wait_timeout(guard, Duration::from_millis(200))
+                .expect("lock")
+                .0;
+        }
+    }
 
-        let stage = &dag.order[i];
+    fn worker(&self) {
+        while let Next::Stage(i, inputs) = self.next() {
+            self.execute(i, &inputs);
+            self.wake.notify_all();
+        }
+    }
+
+    fn execute(&self, i: usize, inputs: &BTreeMap<String, Entry>) {
+        let stage = &self.dag.order[i];
         let digests = inputs
             .iter()
             .map(|(r, e)| (r.clone(), e.manifest.digest.clone()))
             .collect();
         // Every device of a run shares one backend, so the key does not depend on which one.
-        let ki = key_inputs(stage, &digests, prints.get(&stage.id), opts.devices.first());
-        let key = ki.key();
-        let log_path = logs.join(format!("{}.log", stage.id));
-        let reporter = bars.stage(&stage.id, &log_path);
-        let start = Instant::now();
-        let lease = pool.take();
-        if opts.devices.list().len() > 1 {
-            reporter.log(&format!("on {}", lease.device));
-        }
-        let outcome = run_one(
+        let ki = key_inputs(
             stage,
-            &ki,
-            &key,
-            &inputs,
-            cache,
-            opts,
-            lease.device,
-            &reporter,
-            git_commit,
-            git_dirty,
+            &digests,
+            self.prints.get(&stage.id),
+            self.opts.devices.first(),
         );
-        drop(lease);
+        let key = ki.key();
+        let log_path = self.logs.join(format!("{}.log", stage.id));
+        let reporter = self.bars.stage(&stage.id, &log_path);
+        let start = Instant::now();
+        let job = Job {
+            stage,
+            key_inputs: &ki,
+            key: &key,
+            inputs,
+            devices: self.pool,
+            reporter: &reporter,
+        };
+        let outcome = self.executor.execute(&job);
         let seconds = start.elapsed().as_secs_f64();
 
-        let mut guard = shared.lock().expect("lock");
+        let mut guard = self.shared.lock().expect("lock");
         let (states, record) = &mut *guard;
         let rec = &mut record.stages[i];
         rec.key = Some(key);
         rec.key_inputs = Some(ki);
         rec.seconds = seconds;
         match outcome {
-            Ok((entry, cached)) => {
-                rec.status = if cached { "cached" } else { "ran" }.into();
-                if cached {
+            Ok(done) => {
+                rec.status = if done.cached { "cached" } else { "ran" }.into();
+                if done.cached {
                     rec.log.clear(); // a cache hit writes no log
                 }
-                rec.digest = Some(entry.manifest.digest.clone());
-                rec.summary = entry.manifest.summary.clone();
-                reporter.done(if cached { "cached" } else { "done" }, seconds);
-                states[i] = State::Done(entry);
+                rec.job = done.job_id;
+                rec.digest = Some(done.entry.manifest.digest.clone());
+                rec.summary = done.entry.manifest.summary.clone();
+                reporter.done(if done.cached { "cached" } else { "done" }, seconds);
+                states[i] = State::Done(done.entry);
             }
             Err(message) => {
+                use crate::progress::Progress;
+                let cancelled = self.cancelled();
                 reporter.log(&format!("error: {message}"));
-                reporter.done("FAILED", seconds);
-                rec.status = "failed".into();
+                reporter.done(if cancelled { "CANCELLED" } else { "FAILED" }, seconds);
+                rec.status = if cancelled { "cancelled" } else { "failed" }.into();
                 rec.error = Some(message);
                 states[i] = State::Failed;
             }
@@ -341,93 +416,9 @@ fn worker(
         // still says what it did; a cache hit changes nothing on disk, and
         // the final save records it (this keeps a no-op sweep cheap).
         if record.stages[i].status != "cached" {
-            let _ = record.save(&opts.results);
+            let _ = record.save(&self.opts.results);
         }
-        wake.notify_all();
     }
-}
-
-/// Hit the cache or compute under the key's lock. Errors come back as the
-/// full cause chain; a panic inside a stage becomes an error too.
-#[allow(clippy::too_many_arguments)]
-fn run_one(
-    stage: &StageSpec,
-    ki: &KeyInputs,
-    key: &str,
-    inputs: &BTreeMap<String, Entry>,
-    cache: &Cache,
-    opts: &RunOptions,
-    device: DeviceChoice,
-    reporter: &progress::StageReporter,
-    git_commit: &Option<String>,
-    git_dirty: Option<bool>,
-) -> Result<(Entry, bool), String> {
-    let status = cache
-        .acquire(key, opts.force, |reason| {
-            let msg = format!(
-                "warning: cache entry {key} for stage `{}` is corrupt ({reason}); recomputing",
-                stage.id
-            );
-            reporter.warn(&msg);
-        })
-        .map_err(|e| chain(&e))?;
-    let lock = match status {
-        CacheStatus::Hit(entry) => {
-            reporter.cache_hit(key);
-            return Ok((entry, true));
-        }
-        CacheStatus::Miss(lock) => lock,
-    };
-    reporter.log(&format!(
-        "computing {} `{}` into cache key {key}",
-        stage.kind.as_str(),
-        stage.id
-    ));
-    let start = Instant::now();
-    let ctx = StageCtx {
-        stage,
-        inputs,
-        out: lock.dir(),
-        device,
-        progress: reporter,
-        fingerprint: if stage.kind == crate::spec::StageKind::ReadData {
-            ki.dataset.as_deref()
-        } else {
-            None
-        },
-    };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages::run(&ctx)));
-    let summary = match result {
-        Ok(Ok(summary)) => summary,
-        Ok(Err(e)) => return Err(chain(&e)),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            return Err(format!("stage `{}` panicked: {msg}", stage.id));
-        }
-    };
-    let manifest = Manifest {
-        key: key.to_string(),
-        key_inputs: ki.clone(),
-        files: Default::default(),
-        digest: String::new(),
-        created: jiff::Timestamp::now().to_string(),
-        seconds: start.elapsed().as_secs_f64(),
-        host: runs::hostname(),
-        versions: BTreeMap::from([
-            ("exp".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-            ("burn".to_string(), "0.22.1".to_string()),
-        ]),
-        git_commit: git_commit.clone(),
-        git_dirty,
-        summary,
-    };
-    lock.save(manifest)
-        .map(|e| (e, false))
-        .map_err(|e| chain(&e))
 }
 
 /// An error and its causes, `: `-separated.
