@@ -86,7 +86,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
             let evals: Vec<String> = r
                 .stages
                 .iter()
-                .filter(|s| s.kind == "evaluate")
+                .filter(|s| s.summary["mean_accuracy"].is_number())
                 .map(|s| format!("{} {}", s.id, percent(s.summary["mean_accuracy"].as_f64())))
                 .collect();
             t.add_row(vec![
@@ -124,8 +124,9 @@ fn on_ctrl_c() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> 
 fn print_record(cli: &Cli, record: &crate::runs::RunRecord) {
     let mut t = table(&["stage", "kind", "status", "time", "result"]);
     for s in &record.stages {
+        // The first line here; a failed command's output tail below the table.
         let result = match &s.error {
-            Some(e) => e.clone(),
+            Some(e) => e.lines().next().unwrap_or_default().to_string(),
             None => describe(&s.summary),
         };
         t.add_row(vec![
@@ -137,6 +138,11 @@ fn print_record(cli: &Cli, record: &crate::runs::RunRecord) {
         ]);
     }
     println!("{t}");
+    for s in &record.stages {
+        if let Some(more) = s.error.as_deref().and_then(|e| e.split_once('\n')) {
+            println!("{} ({}):\n{}", s.id, s.status, more.1);
+        }
+    }
     let ran = record.stages.iter().filter(|s| s.status == "ran").count();
     let cached = record
         .stages
@@ -164,12 +170,14 @@ pub fn describe(summary: &serde_json::Value) -> String {
         } else {
             "mean acc"
         };
-        return format!(
-            "{head}{what} {} (majority {}), balanced {}",
-            percent(Some(acc)),
-            percent(f("majority_accuracy")),
-            percent(f("balanced_accuracy"))
-        );
+        let mut line = format!("{head}{what} {}", percent(Some(acc)));
+        if let Some(m) = f("majority_accuracy") {
+            line += &format!(" (majority {})", percent(Some(m)));
+        }
+        if let Some(b) = f("balanced_accuracy") {
+            line += &format!(", balanced {}", percent(Some(b)));
+        }
+        return line;
     }
     let mut parts = Vec::new();
     if let Some(n) = summary["images"]
@@ -209,7 +217,26 @@ pub fn describe(summary: &serde_json::Value) -> String {
     ) {
         parts.push(format!("RSL part-whole: local {l:+.2}, global {g:+.2}"));
     }
+    if parts.is_empty() {
+        // A command stage's own metrics: the first few numbers, as written.
+        if let Some(obj) = summary.as_object() {
+            parts = obj
+                .iter()
+                .filter_map(|(k, v)| Some(format!("{k} {}", short(v.as_f64()?))))
+                .take(4)
+                .collect();
+        }
+    }
     parts.join(", ")
+}
+
+/// A number in four significant figures.
+fn short(x: f64) -> String {
+    if x != 0.0 && (x.abs() >= 1e5 || x.abs() < 1e-3) {
+        format!("{x:.3e}")
+    } else {
+        format!("{}", (x * 1e4).round() / 1e4)
+    }
 }
 
 /// The best configuration of a sweep: grouped over seeds, chosen by the
@@ -229,13 +256,12 @@ pub fn best(
             .collect();
         groups.entry(config).or_default().push(r);
     }
-    let score = |rs: &[&crate::runs::RunRecord], stage: &str| -> Vec<f64> {
+    let score_by = |rs: &[&crate::runs::RunRecord], stage: &str, metric: &str| -> Vec<f64> {
         rs.iter()
-            .filter_map(|r| {
-                r.stages.iter().find(|s| s.id == stage)?.summary["mean_accuracy"].as_f64()
-            })
+            .filter_map(|r| r.stages.iter().find(|s| s.id == stage)?.summary[metric].as_f64())
             .collect()
     };
+    let score = |rs: &[&crate::runs::RunRecord], stage: &str| score_by(rs, stage, &sel.metric);
     let mean = |v: &[f64]| crate::report::claims::mean_std(v);
     let (config, runs) = groups
         .into_iter()
@@ -257,7 +283,7 @@ pub fn best(
         .iter()
         .filter(|s| s.kind == "evaluate" && s.id != sel.stage)
         .map(|s| {
-            let (m, sd) = mean(&score(&runs, &s.id));
+            let (m, sd) = mean(&score_by(&runs, &s.id, "mean_accuracy"));
             (s.id.clone(), m, sd)
         })
         .collect();
@@ -276,8 +302,13 @@ fn print_best(records: &[crate::runs::RunRecord], sel: &crate::spec::Selection) 
             } else {
                 format!("; reported: {}", tests.join(", "))
             };
+            let value = if sel.metric == "mean_accuracy" {
+                format!("val {:.2}%", 100.0 * val)
+            } else {
+                format!("{} {val:.4}", sel.metric)
+            };
             println!(
-                "best configuration by `{}` (val, {}): {} — val {:.2}%{reported}",
+                "best configuration by `{}` ({}): {} — {value}{reported}",
                 sel.stage,
                 if sel.maximise { "max" } else { "min" },
                 if config.is_empty() {
@@ -285,7 +316,6 @@ fn print_best(records: &[crate::runs::RunRecord], sel: &crate::spec::Selection) 
                 } else {
                     config.join(" ")
                 },
-                100.0 * val,
             );
         }
         None => println!(

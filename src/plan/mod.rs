@@ -134,7 +134,8 @@ pub fn order(stages: &[StageSpec]) -> Result<Vec<StageSpec>, PlanError> {
         }
     }
     // Edges must join compatible kinds (a `model` must be a trained model, …).
-    for s in stages {
+    // (A command stage names its own roles and takes any artefact.)
+    for s in stages.iter().filter(|s| s.kind != StageKind::Command) {
         for (role, target) in &s.inputs {
             let t = stages
                 .iter()

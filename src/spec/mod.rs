@@ -11,6 +11,7 @@
 //! Every error names the file, line and column, the key path and what is
 //! allowed. Cross-stage checks (dangling references, cycles) live in `plan`.
 
+pub mod command;
 pub mod locate;
 pub mod schema;
 
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::attributes;
+pub use command::CommandConfig;
 use locate::{Seg, Source, display_path};
 use schema::*;
 
@@ -142,10 +144,11 @@ pub enum StageKind {
     FinetunePaw,
     Evaluate,
     CropData,
+    Command,
 }
 
 impl StageKind {
-    pub const ALL: [StageKind; 11] = [
+    pub const ALL: [StageKind; 12] = [
         Self::GenerateData,
         Self::ReadData,
         Self::Train,
@@ -157,6 +160,7 @@ impl StageKind {
         Self::TrainFusion,
         Self::FinetunePaw,
         Self::Evaluate,
+        Self::Command,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -172,6 +176,7 @@ impl StageKind {
             Self::FinetunePaw => "finetune-paw",
             Self::Evaluate => "evaluate",
             Self::CropData => "crop-data",
+            Self::Command => "command",
         }
     }
 
@@ -200,7 +205,7 @@ impl StageKind {
     /// Whether results depend on the compute backend and dtype. Data
     /// generation does not, so a GPU run reuses the CPU's data.
     pub fn depends_on_backend(self) -> bool {
-        !matches!(self, Self::GenerateData | Self::ReadData)
+        !matches!(self, Self::GenerateData | Self::ReadData | Self::Command)
     }
 
     fn parse(s: &str) -> Option<Self> {
@@ -327,6 +332,8 @@ impl StageKind {
             ],
             Self::Evaluate => &["data", "model", "split", "head"],
             Self::CropData => &["data", "regions", "expand"],
+            // Its own table type (`command::RawCommand`) checks its keys.
+            Self::Command => &[],
         }
     }
 }
@@ -371,6 +378,8 @@ pub enum StageConfig {
     CropData {
         expand: f64,
     },
+    /// The user's own program (`command.rs`).
+    Command(CommandConfig),
 }
 
 /// Training hyperparameters, defaults filled in.
@@ -814,6 +823,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         sweep,
     } = raw;
     let (sweep, select) = resolve_sweep(sweep, ctx)?;
+    let has_data_table = data.is_some();
     let exp_path = [Seg::Key("experiment".into())];
     check_name(&experiment.name, ctx, &key(&exp_path, "name"))?;
     let seed = experiment.seed.unwrap_or(0);
@@ -887,6 +897,25 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
             stages.push(spec);
             continue;
         }
+        if kind == StageKind::Command {
+            let spec = command::resolve(table, seed, &here, ctx)?;
+            check_name(&spec.id, ctx, &key(&here, "id"))?;
+            if stages.iter().any(|s| s.id == spec.id) {
+                return Err(ctx.error(
+                    &key(&here, "id"),
+                    format!("duplicate stage id `{}`", spec.id),
+                ));
+            }
+            if let Some(loc) = ctx
+                .sources
+                .iter()
+                .find_map(|src| src.locate(&key(&here, "id")))
+            {
+                stage_locations.insert(spec.id.clone(), loc);
+            }
+            stages.push(spec);
+            continue;
+        }
         for k in table.keys() {
             if k != "id" && k != "kind" && !kind.keys().contains(&k.as_str()) {
                 let allowed: Vec<&str> = ["id", "kind"]
@@ -926,15 +955,28 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         }
         stages.push(spec);
     }
+    // A spec of command stages only needs no synthetic faces.
+    if !has_data_table
+        && !stages
+            .iter()
+            .any(|s| s.inputs.values().any(|t| t == "data"))
+    {
+        stages.remove(0);
+    }
     if let Some(sel) = &select {
+        // A command stage is trusted to score on validation data (its script says).
         let ok = stages.iter().any(|s| {
             s.id == sel.stage
-                && matches!(&s.config, StageConfig::Evaluate(e) if e.split == Split::Val)
+                && match &s.config {
+                    StageConfig::Evaluate(e) => e.split == Split::Val,
+                    StageConfig::Command(_) => true,
+                    _ => false,
+                }
         });
         if !ok {
             return Err(ctx.error(
                 &[Seg::Key("sweep".into()), Seg::Key("select".into())],
-                format!("`{}` must be an `evaluate` stage with `split = \"val\"` (choices are made on validation, test is only reported)", sel.stage),
+                format!("`{}` must be an `evaluate` stage with `split = \"val\"` (choices are made on validation, test is only reported) or a `command` stage", sel.stage),
             ));
         }
     }
@@ -968,6 +1010,7 @@ fn resolve_sweep(
         space,
         select,
         direction,
+        metric,
     }) = raw
     else {
         return Ok((Vec::new(), None));
@@ -986,7 +1029,11 @@ fn resolve_sweep(
                     ));
                 }
             };
-            Some(Selection { stage, maximise })
+            Some(Selection {
+                stage,
+                maximise,
+                metric: metric.unwrap_or_else(|| "mean_accuracy".into()),
+            })
         }
     };
     let mut axes: Vec<Vec<String>> = Vec::new();
@@ -1082,6 +1129,8 @@ fn resolve_sweep(
 pub struct Selection {
     pub stage: String,
     pub maximise: bool,
+    /// The number in the stage's summary that is compared.
+    pub metric: String,
 }
 
 /// One draw from a search-space entry, as a TOML literal.
@@ -1388,7 +1437,9 @@ fn resolve_stage(
         Ok(())
     };
     let config = match kind {
-        StageKind::GenerateData | StageKind::ReadData => unreachable!("resolved by the caller"),
+        StageKind::GenerateData | StageKind::ReadData | StageKind::Command => {
+            unreachable!("resolved by the caller")
+        }
         StageKind::Train => StageConfig::Train(train),
         StageKind::TrainFrl => {
             let hidden = positive(s.mnl_hidden.unwrap_or(512), ctx, &key(here, "mnl-hidden"))?;

@@ -41,6 +41,9 @@ pub struct RawSweep {
     pub select: Option<String>,
     /// `max` (default) or `min`.
     pub direction: Option<String>,
+    /// Which number of `select`'s summary is compared. Default:
+    /// `mean_accuracy` (a `command` stage's metrics file names its own).
+    pub metric: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -76,7 +76,7 @@ fn bad_value_says_what_is_allowed() {
     );
     assert_eq!(
         err("[experiment]\nname = \"t\"\n\n[[stage]]\nid = \"x\"\nkind = \"trian\"\n"),
-        "s.toml:6:1: `stage[0].kind`: unknown stage kind `trian`; known kinds are `train`, `train-frl`, `localize`, `crop-data`, `compress`, `train-parts`, `train-fusion`, `finetune-paw`, `evaluate`"
+        "s.toml:6:1: `stage[0].kind`: unknown stage kind `trian`; known kinds are `train`, `train-frl`, `localize`, `crop-data`, `compress`, `train-parts`, `train-fusion`, `finetune-paw`, `evaluate`, `command`"
     );
 }
 
@@ -251,6 +251,7 @@ fn random_search_is_seeded_and_validated() {
     assert_eq!(
         a[0].select,
         Some(Selection {
+            metric: "mean_accuracy".into(),
             stage: "v".into(),
             maximise: true
         })
@@ -339,7 +340,10 @@ fn a_second_data_set_is_a_stage_with_its_own_seed() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(spec.stages[1].inputs["data"], "more");
+    let train = spec.stages.iter().find(|s| s.id == "train").unwrap();
+    assert_eq!(train.inputs["data"], "more");
+    // Nothing reads the implicit faces, so they are not generated.
+    assert!(spec.stages.iter().all(|s| s.id != "data"));
 }
 
 #[test]

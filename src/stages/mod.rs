@@ -6,6 +6,7 @@
 //! ([`ModelInfo`]); `train-parts`, `train-fusion` and `finetune-paw` write a
 //! [`PawInfo`] (`paw.json`) beside their subnets' weights.
 
+mod command;
 mod compress;
 mod crop_data;
 mod evaluate;
@@ -170,6 +171,7 @@ fn run_kind(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
         StageConfig::FinetunePaw(cfg) => paw::finetune(ctx, cfg),
         StageConfig::Evaluate(cfg) => evaluate::run(ctx, cfg),
         StageConfig::CropData { expand } => crop_data::run(ctx, *expand),
+        StageConfig::Command(cfg) => command::run(ctx, cfg),
     }
 }
 

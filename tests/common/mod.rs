@@ -1,0 +1,79 @@
+//! What the end-to-end tests share: a temp dir with a spec, and `exp` run in it.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A temp dir with `spec.toml` holding `spec`.
+    pub fn new(spec: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spec.toml"), spec).unwrap();
+        Env { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_exp"));
+        c.current_dir(self.path())
+            .args(args)
+            .env_remove("EXP_CACHE_DIR")
+            .env_remove("EXP_RESULTS_DIR");
+        c
+    }
+
+    pub fn exp(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// The latest run of experiment `name`, as `exp show --json` prints it.
+    pub fn show(&self, name: &str) -> serde_json::Value {
+        let out = self.exp(&["show", name, "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `stage id → status` in the latest run of `name`.
+    pub fn statuses(&self, name: &str) -> Vec<(String, String)> {
+        self.show(name)["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap().to_string(),
+                    s["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// stdout and stderr together.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Copy `experiments/<file>` (and `experiments/scripts/`) of this checkout into `env`.
+pub fn copy_example(env: &Env, file: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    std::fs::copy(root.join(file), env.path().join(file)).unwrap();
+    let scripts = env.path().join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    for f in std::fs::read_dir(root.join("scripts")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, scripts.join(f.file_name().unwrap())).unwrap();
+    }
+}
