@@ -4,6 +4,7 @@
 mod bench;
 mod claims;
 mod compare;
+mod job;
 mod ls;
 mod models;
 mod plan;
@@ -77,6 +78,8 @@ enum Command {
     Report(report::Args),
     Compare(compare::Args),
     Bench(bench::Args),
+    #[command(hide = true)]
+    Job(job::Args),
 }
 
 impl Cli {
@@ -103,6 +106,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let result = match &cli.command {
         Command::Run(a) => run::exec(&cli, a),
+        Command::Job(a) => job::exec(&cli, a),
         Command::Plan(a) => plan::exec(&cli, a),
         Command::Ls(a) => ls::exec(&cli, a),
         Command::Show(a) => show::exec(&cli, a),

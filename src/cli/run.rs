@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::{Cli, exit, percent, table};
 use crate::device::Devices;
 use crate::exec::{self, RunOptions, progress::human_seconds};
+use crate::spec::ExecutorKind;
 
 /// Run every stage of a spec, reusing cached results
 #[derive(Debug, clap::Args)]
@@ -25,9 +26,20 @@ pub struct Args {
     /// several GPUs as `cuda:0,cuda:1` or `cuda:all` (one stage per free GPU)
     #[arg(long, default_value = "cpu")]
     device: Devices,
+    /// Where stages run: `local` (this machine) or `slurm` (one cluster job
+    /// per stage, same cache on a shared filesystem) [default: the spec's
+    /// `[executor] kind`, else local]
+    #[arg(long, value_enum)]
+    executor: Option<ExecutorChoice>,
     /// Print the run record(s) as JSON instead of tables
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ExecutorChoice {
+    Local,
+    Slurm,
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
@@ -37,42 +49,55 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     }
     let sweep = (points.len() > 1).then(|| crate::runs::new_id(&points[0].name));
     let cancel = on_ctrl_c()?;
-    let mut records = Vec::new();
-    for (i, spec) in points.iter().enumerate() {
-        if cancel.load(std::sync::atomic::Ordering::SeqCst) {
-            break;
+    let slurm = match args.executor {
+        Some(ExecutorChoice::Slurm) => true,
+        Some(ExecutorChoice::Local) => false,
+        None => points[0].executor.kind == ExecutorKind::Slurm,
+    };
+    let opts = |spec: &crate::spec::Spec| RunOptions {
+        force: args.force,
+        // Enough workers to keep every listed GPU busy.
+        jobs: (args.jobs as usize).max(args.device.list().len()),
+        devices: args.device.clone(),
+        cache_root: cli.cache_root(),
+        results: cli.results.clone(),
+        progress: if args.json {
+            exec::progress::Mode::Quiet
+        } else if std::io::stderr().is_terminal() && !(slurm && points.len() > 1) {
+            exec::progress::Mode::Bars
+        } else {
+            // Several runs at once (a sweep on a cluster) share stderr line by line.
+            exec::progress::Mode::Lines
+        },
+        sweep: sweep.clone(),
+        cancel: cancel.clone(),
+        // Concurrent points' lines need to say which point they are about.
+        label: (slurm && points.len() > 1).then(|| spec.point.join(" ")),
+    };
+    let records = if slurm {
+        run_on_slurm(cli, args, &points, &opts, &cancel)?
+    } else {
+        let mut records = Vec::new();
+        for (i, spec) in points.iter().enumerate() {
+            if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            if sweep.is_some() && !args.json {
+                println!(
+                    "sweep point {}/{}: {}",
+                    i + 1,
+                    points.len(),
+                    spec.point.join(" ")
+                );
+            }
+            let record = exec::run(spec, &opts(spec))?;
+            if !args.json {
+                print_record(cli, &record);
+            }
+            records.push(record);
         }
-        if sweep.is_some() && !args.json {
-            println!(
-                "sweep point {}/{}: {}",
-                i + 1,
-                points.len(),
-                spec.point.join(" ")
-            );
-        }
-        let opts = RunOptions {
-            force: args.force,
-            // Enough workers to keep every listed GPU busy.
-            jobs: (args.jobs as usize).max(args.device.list().len()),
-            devices: args.device.clone(),
-            cache_root: cli.cache_root(),
-            results: cli.results.clone(),
-            progress: if args.json {
-                exec::progress::Mode::Quiet
-            } else if std::io::stderr().is_terminal() {
-                exec::progress::Mode::Bars
-            } else {
-                exec::progress::Mode::Lines
-            },
-            sweep: sweep.clone(),
-            cancel: cancel.clone(),
-        };
-        let record = exec::run(spec, &opts)?;
-        if !args.json {
-            print_record(cli, &record);
-        }
-        records.push(record);
-    }
+        records
+    };
     if args.json {
         let out = if records.len() == 1 {
             serde_json::to_value(&records[0])?
@@ -108,6 +133,55 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     } else {
         exit::STAGE_FAILED
     })
+}
+
+/// Every sweep point at once, each stage a Slurm job; one `squeue` per poll
+/// for all of them.
+fn run_on_slurm(
+    cli: &Cli,
+    args: &Args,
+    points: &[crate::spec::Spec],
+    opts: &(dyn Fn(&crate::spec::Spec) -> RunOptions + Sync),
+    cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<Vec<crate::runs::RunRecord>> {
+    let cache = crate::cache::Cache::open(&cli.cache_root())?;
+    let queue = exec::slurm::Queue::new(points[0].executor.poll, cancel.clone());
+    let executors = points
+        .iter()
+        .map(|spec| {
+            exec::slurm::Slurm::new(
+                spec,
+                cache.clone(),
+                queue.clone(),
+                args.device.to_string(),
+                args.force,
+            )
+            .map_err(|e| anyhow::anyhow!(e))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let results: Vec<Result<crate::runs::RunRecord, exec::ExecError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = points
+            .iter()
+            .zip(&executors)
+            .map(|(spec, slurm)| s.spawn(move || exec::run_with(spec, &opts(spec), slurm)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a sweep point's scheduler panicked"))
+            .collect()
+    });
+    let mut records = Vec::new();
+    for r in results {
+        let record = r?;
+        if !args.json {
+            if points.len() > 1 {
+                println!("sweep point: {}", record.point.join(" "));
+            }
+            print_record(cli, &record);
+        }
+        records.push(record);
+    }
+    Ok(records)
 }
 
 /// The first Ctrl-C sets the returned flag: no more stages start, cluster

@@ -77,16 +77,26 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         ]);
     }
     println!("\nresolved spec:\n{t}");
-    let mut t = table(&["stage", "kind", "status", "time", "cache key"]);
+    // Where a stage ran, when a cluster ran it.
+    let jobs = record.stages.iter().any(|s| s.job.is_some());
+    let mut head = vec!["stage", "kind", "status", "time", "cache key"];
+    if jobs {
+        head.push("slurm job");
+    }
+    let mut t = table(&head);
     for s in &record.stages {
         // 16 hex digits identify an entry in practice; `--json` has the full key.
-        t.add_row(vec![
+        let mut row = vec![
             s.id.clone(),
             s.kind.clone(),
             s.status.clone(),
             human_seconds(s.seconds),
             s.key.as_deref().map_or("-".into(), |k| k[..16].to_string()),
-        ]);
+        ];
+        if jobs {
+            row.push(s.job.clone().unwrap_or_else(|| "-".into()));
+        }
+        t.add_row(row);
     }
     println!("\n{t}");
     let cache = Cache::open(&cli.cache_root())?;

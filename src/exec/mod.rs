@@ -18,6 +18,7 @@
 pub mod executor;
 pub mod explain;
 pub mod progress;
+pub mod slurm;
 #[cfg(test)]
 mod tests;
 
@@ -50,6 +51,8 @@ pub struct RunOptions {
     pub sweep: Option<String>,
     /// Set by Ctrl-C: start no more stages; pending ones end `cancelled`.
     pub cancel: Arc<AtomicBool>,
+    /// Shown before stage ids in progress lines (runs of a sweep at once).
+    pub label: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -371,7 +374,11 @@ impl Scheduler<'_> {
         );
         let key = ki.key();
         let log_path = self.logs.join(format!("{}.log", stage.id));
-        let reporter = self.bars.stage(&stage.id, &log_path);
+        let shown = match &self.opts.label {
+            Some(l) => format!("[{l}] {}", stage.id),
+            None => stage.id.clone(),
+        };
+        let reporter = self.bars.stage(&shown, &log_path);
         let start = Instant::now();
         let job = Job {
             stage,

@@ -117,6 +117,21 @@ impl StageReporter {
         }
     }
 
+    /// A line for the log file only (a cluster job's output, already
+    /// shown where it ran).
+    pub fn log_quietly(&self, line: &str) {
+        let mut log = self.log.lock().expect("log lock");
+        if log.is_none() {
+            if let Some(dir) = self.log_path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            *log = std::fs::File::create(&self.log_path).ok();
+        }
+        if let Some(f) = log.as_mut() {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
     /// Warnings go to the terminal even without bars, and to the log.
     pub fn warn(&self, msg: &str) {
         use crate::progress::Progress;

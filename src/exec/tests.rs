@@ -118,6 +118,7 @@ impl Env {
             progress: progress::Mode::Quiet,
             sweep: None,
             cancel: Arc::new(AtomicBool::new(false)),
+            label: None,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! allowed. Cross-stage checks (dangling references, cycles) live in `plan`.
 
 pub mod command;
+pub mod executor;
 pub mod locate;
 pub mod schema;
 
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 use crate::attributes;
 pub use command::CommandConfig;
+pub use executor::{ExecutorKind, ExecutorSpec};
 use locate::{Seg, Source, display_path};
 use schema::*;
 
@@ -62,6 +64,8 @@ pub struct Spec {
     /// `file:line:column` of each stage's table, for errors found later (plan).
     #[serde(skip)]
     pub stage_locations: BTreeMap<String, String>,
+    /// Where the stages run (`[executor]`); in no cache key.
+    pub executor: ExecutorSpec,
 }
 
 /// Which data set, at which size.
@@ -821,8 +825,10 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         train,
         stage,
         sweep,
+        executor,
     } = raw;
     let (sweep, select) = resolve_sweep(sweep, ctx)?;
+    let executor = executor::resolve(executor, ctx)?;
     let has_data_table = data.is_some();
     let exp_path = [Seg::Key("experiment".into())];
     check_name(&experiment.name, ctx, &key(&exp_path, "name"))?;
@@ -992,6 +998,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         select,
         point: Vec::new(),
         stage_locations,
+        executor,
     })
 }
 

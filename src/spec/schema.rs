@@ -20,6 +20,8 @@ pub struct RawSpec {
     pub stage: Vec<toml::Table>,
     /// Run the spec once per point of a grid and per seed.
     pub sweep: Option<RawSweep>,
+    /// Where stages run: this machine (default) or a Slurm cluster.
+    pub executor: Option<super::executor::RawExecutor>,
 }
 
 /// `[sweep]`: every combination of `grid` values and `seeds` is one run.

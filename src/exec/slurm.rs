@@ -1,0 +1,552 @@
+//! The Slurm executor: each ready stage that is not already cached becomes
+//! one Slurm job running this same `exp` binary on that one stage
+//! (`exp job TICKET`), against the same cache on a shared filesystem.
+//!
+//! Why stages are submitted when their inputs are ready, not all at once
+//! with `--dependency=afterok`: a stage's key depends on its inputs'
+//! artefact digests, known only once they exist. Submitting when ready lets
+//! the submitter check the cache first (a cached stage costs no job), lets a
+//! failure stop exactly its dependents, and keeps one rule for local and
+//! cluster runs. The price is one scheduling round-trip per DAG level.
+//!
+//! Files, under `<cache>/slurm/` (shared by every node):
+//! - `tickets/<key>.json`: what the job computes ([`Ticket`]);
+//! - `jobs/<key>.json`: the job id computing it, so a restarted submitter
+//!   attaches to a job still queued or running instead of submitting twice;
+//! - `results/<key>.json`: the job's outcome, written last (temp + rename);
+//! - `logs/<stage>-<key8>-<jobid>.log`: the job's stdout and stderr.
+//!
+//! Status comes from one `squeue` for every job in flight, at most once per
+//! `poll` seconds (no slurmdbd needed). A job that ends without a result
+//! (time limit, out of memory, node failure, `scancel`) fails its stage with
+//! its final state and the tail of its log.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::executor::{Done, Executor, Job};
+use crate::cache::{Cache, KeyInputs, Lookup};
+use crate::progress::Progress;
+use crate::spec::{ExecutorSpec, Spec};
+
+/// What a job computes: enough to rebuild the stage and check that the
+/// spec still resolves to the key the submitter computed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Absolute path of the spec, and the overrides it was loaded with.
+    pub spec: PathBuf,
+    pub overrides: Vec<String>,
+    pub stage: String,
+    pub key: String,
+    pub key_inputs: KeyInputs,
+    /// Upstream cache keys by role.
+    pub inputs: BTreeMap<String, String>,
+    /// `--device` as given to the submitter.
+    pub device: String,
+    pub force: bool,
+    /// Where the job writes its [`JobResult`].
+    pub result: PathBuf,
+}
+
+/// A job's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobResult {
+    pub ok: bool,
+    /// The entry was already in the cache when the job looked.
+    pub cached: bool,
+    pub error: Option<String>,
+    pub host: String,
+}
+
+/// The job id computing a key (`jobs/<key>.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Submitted {
+    job: String,
+    log: PathBuf,
+}
+
+/// Job states after which a job never runs again.
+const FINAL: &[&str] = &[
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "PREEMPTED",
+    "SPECIAL_EXIT",
+];
+
+/// Job states shared by every stage waiting on the cluster: one `squeue`
+/// per poll interval for all of them.
+pub struct Queue {
+    poll: Duration,
+    state: Mutex<QueueState>,
+    cancel: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    /// Jobs this process waits on.
+    watched: BTreeMap<String, ()>,
+    /// Their states at the last query; a job squeue no longer knows is absent.
+    states: BTreeMap<String, String>,
+    last: Option<Instant>,
+    cancelled: bool,
+}
+
+impl Queue {
+    pub fn new(poll: f64, cancel: Arc<AtomicBool>) -> Arc<Queue> {
+        Arc::new(Queue {
+            poll: Duration::from_secs_f64(poll),
+            state: Mutex::new(QueueState::default()),
+            cancel,
+        })
+    }
+
+    /// The job's state, refreshing every watched job's if the last query is
+    /// older than the poll interval. `None`: squeue does not know it (long gone).
+    fn state_of(&self, job: &str) -> Result<Option<String>, String> {
+        let mut st = self.state.lock().expect("queue lock");
+        st.watched.insert(job.to_string(), ());
+        if st.last.is_none_or(|t| t.elapsed() >= self.poll) {
+            let ids: Vec<&str> = st.watched.keys().map(|s| s.as_str()).collect();
+            let out = slurm_command("squeue")
+                .args(["-h", "-t", "all", "-o", "%i|%T", "-j", &ids.join(",")])
+                .output()
+                .map_err(|e| format!("cannot run `squeue`: {e}"))?;
+            // squeue exits non-zero when every listed id is unknown ("Invalid job id").
+            let text = String::from_utf8_lossy(&out.stdout);
+            st.states = text
+                .lines()
+                .filter_map(|l| l.split_once('|'))
+                .map(|(id, s)| (id.trim().to_string(), s.trim().to_string()))
+                .collect();
+            if !out.status.success() && !st.states.is_empty() {
+                return Err(format!(
+                    "`squeue` failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            st.last = Some(Instant::now());
+        }
+        Ok(st.states.get(job).cloned())
+    }
+
+    fn forget(&self, job: &str) {
+        let mut st = self.state.lock().expect("queue lock");
+        st.watched.remove(job);
+        st.states.remove(job);
+    }
+
+    /// After Ctrl-C: `scancel` every watched job, once.
+    fn cancel_all(&self) {
+        let mut st = self.state.lock().expect("queue lock");
+        if st.cancelled || st.watched.is_empty() {
+            return;
+        }
+        st.cancelled = true;
+        let ids: Vec<String> = st.watched.keys().cloned().collect();
+        let _ = slurm_command("scancel").args(&ids).status();
+        eprintln!("cancelled Slurm jobs {}", ids.join(", "));
+    }
+}
+
+/// A Slurm command; `SLURM_CONF` and the rest of the environment pass through.
+fn slurm_command(name: &str) -> Command {
+    Command::new(name)
+}
+
+/// One spec point's stages, sent to the cluster.
+pub struct Slurm {
+    pub cache: Cache,
+    pub queue: Arc<Queue>,
+    pub executor: ExecutorSpec,
+    pub spec_path: PathBuf,
+    pub overrides: Vec<String>,
+    pub device: String,
+    pub force: bool,
+    /// The binary jobs run.
+    pub exe: PathBuf,
+}
+
+impl Slurm {
+    pub fn new(
+        spec: &Spec,
+        cache: Cache,
+        queue: Arc<Queue>,
+        device: String,
+        force: bool,
+    ) -> Result<Slurm, String> {
+        let exe = match &spec.executor.exp {
+            Some(p) => PathBuf::from(p),
+            None => {
+                std::env::current_exe().map_err(|e| format!("cannot find this exp binary: {e}"))?
+            }
+        };
+        let spec_path = std::path::absolute(&spec.path)
+            .map_err(|e| format!("`{}`: {e}", spec.path.display()))?;
+        for dir in ["tickets", "jobs", "results", "logs", "scripts"] {
+            let d = cache.root().join("slurm").join(dir);
+            std::fs::create_dir_all(&d)
+                .map_err(|e| format!("cannot create `{}`: {e}", d.display()))?;
+        }
+        Ok(Slurm {
+            cache,
+            queue,
+            executor: spec.executor.clone(),
+            spec_path,
+            overrides: spec.overrides.clone(),
+            device,
+            force,
+            exe,
+        })
+    }
+
+    fn dir(&self, sub: &str) -> PathBuf {
+        self.cache.root().join("slurm").join(sub)
+    }
+
+    /// Submit `job`'s stage; returns the Slurm job id and its log.
+    fn submit(&self, job: &Job) -> Result<Submitted, String> {
+        let key = job.key;
+        let result = self.dir("results").join(format!("{key}.json"));
+        let _ = std::fs::remove_file(&result);
+        let ticket = Ticket {
+            spec: self.spec_path.clone(),
+            overrides: self.overrides.clone(),
+            stage: job.stage.id.clone(),
+            key: key.to_string(),
+            key_inputs: job.key_inputs.clone(),
+            inputs: job
+                .inputs
+                .iter()
+                .map(|(role, e)| (role.clone(), e.manifest.key.clone()))
+                .collect(),
+            device: self.device.clone(),
+            force: self.force,
+            result,
+        };
+        let ticket_path = self.dir("tickets").join(format!("{key}.json"));
+        write_atomic(
+            &ticket_path,
+            &serde_json::to_vec_pretty(&ticket).expect("ticket serializes"),
+        )?;
+        let script = self.dir("scripts").join(format!("{key}.sh"));
+        let cache_root = std::path::absolute(self.cache.root()).map_err(|e| e.to_string())?;
+        write_atomic(
+            &script,
+            format!(
+                "#!/bin/sh\n# exp: stage `{}` of {}\nexec {} --cache-dir {} job {}\n",
+                job.stage.id,
+                self.spec_path.display(),
+                quote(&self.exe),
+                quote(&cache_root),
+                quote(&ticket_path)
+            )
+            .as_bytes(),
+        )?;
+        let log_pattern = self
+            .dir("logs")
+            .join(format!("{}-{}-%j.log", job.stage.id, &key[..8]));
+        let r = self.executor.resources(job.stage.kind);
+        let mut cmd = slurm_command("sbatch");
+        cmd.arg("--parsable")
+            .arg(format!("--job-name=exp:{}", job.stage.id))
+            .arg(format!("--output={}", log_pattern.display()))
+            .arg(format!(
+                "--chdir={}",
+                std::env::current_dir()
+                    .map_err(|e| e.to_string())?
+                    .display()
+            ));
+        if let Some(p) = &r.partition {
+            cmd.arg(format!("--partition={p}"));
+        }
+        if let Some(t) = &r.time {
+            cmd.arg(format!("--time={t}"));
+        }
+        if let Some(c) = r.cpus {
+            cmd.arg(format!("--cpus-per-task={c}"));
+        }
+        if let Some(m) = &r.mem {
+            cmd.arg(format!("--mem={m}"));
+        }
+        if let Some(g) = r.gpus.filter(|&g| g > 0) {
+            cmd.arg(format!("--gres=gpu:{g}"));
+        }
+        cmd.args(&r.extra).arg(&script);
+        let out = cmd.output().map_err(|e| {
+            format!("cannot run `sbatch` (is Slurm installed and SLURM_CONF set?): {e}")
+        })?;
+        if !out.status.success() {
+            return Err(format!(
+                "sbatch refused the job: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        // `--parsable` prints `jobid` or `jobid;cluster`.
+        let id = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if id.is_empty() {
+            return Err("sbatch printed no job id".into());
+        }
+        let submitted = Submitted {
+            log: PathBuf::from(log_pattern.display().to_string().replace("%j", &id)),
+            job: id,
+        };
+        write_atomic(
+            &self.dir("jobs").join(format!("{key}.json")),
+            &serde_json::to_vec(&submitted).expect("serializes"),
+        )?;
+        Ok(submitted)
+    }
+
+    /// A job submitted earlier for this key (by a submitter that died) that
+    /// is still queued or running.
+    fn live_job(&self, key: &str) -> Result<Option<Submitted>, String> {
+        let path = self.dir("jobs").join(format!("{key}.json"));
+        let Some(s) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Submitted>(&b).ok())
+        else {
+            return Ok(None);
+        };
+        match self.queue.state_of(&s.job)? {
+            Some(state) if !FINAL.contains(&state.as_str()) => Ok(Some(s)),
+            _ => {
+                self.queue.forget(&s.job);
+                Ok(None)
+            }
+        }
+    }
+
+    fn wait(&self, job: &Job, s: &Submitted) -> Result<JobResult, String> {
+        let result_path = self.dir("results").join(format!("{}.json", job.key));
+        let mut last_state = String::new();
+        let mut ended_at: Option<Instant> = None;
+        loop {
+            if self.queue.cancel.load(Ordering::SeqCst) {
+                self.queue.cancel_all();
+                return Err(format!("cancelled (Slurm job {} was scancelled)", s.job));
+            }
+            if let Some(r) = read_result(&result_path) {
+                return Ok(r);
+            }
+            let state = self.queue.state_of(&s.job)?;
+            let shown = state.clone().unwrap_or_else(|| "ENDED".into());
+            if shown != last_state {
+                job.reporter
+                    .set_message(format!("slurm job {} {}", s.job, shown.to_lowercase()));
+                job.reporter.log(&format!("slurm job {}: {shown}", s.job));
+                last_state = shown.clone();
+            }
+            let ended = state.as_deref().is_none_or(|st| FINAL.contains(&st));
+            if ended {
+                // The result may trail the state on a network filesystem: give it a moment.
+                let t = *ended_at.get_or_insert_with(Instant::now);
+                if t.elapsed() > Duration::from_secs(5) {
+                    return Err(format!(
+                        "Slurm job {} ended {shown} without a result; last lines of {}:\n{}",
+                        s.job,
+                        s.log.display(),
+                        tail(&s.log, 20)
+                    ));
+                }
+            }
+            std::thread::sleep(
+                self.queue
+                    .poll
+                    .min(Duration::from_millis(200))
+                    .max(Duration::from_millis(20)),
+            );
+        }
+    }
+}
+
+impl Executor for Slurm {
+    fn execute(&self, job: &Job) -> Result<Done, String> {
+        // A cached stage costs no job.
+        if !self.force {
+            if let Lookup::Hit(entry) = self.cache.lookup(job.key) {
+                job.reporter.cache_hit(job.key);
+                return Ok(Done {
+                    entry,
+                    cached: true,
+                    job_id: None,
+                });
+            }
+        }
+        let submitted = match self.live_job(job.key)? {
+            Some(s) => {
+                job.reporter.log(&format!(
+                    "attached to Slurm job {} (submitted earlier)",
+                    s.job
+                ));
+                s
+            }
+            None => {
+                let s = self.submit(job)?;
+                job.reporter.log(&format!(
+                    "submitted Slurm job {} (log {})",
+                    s.job,
+                    s.log.display()
+                ));
+                s
+            }
+        };
+        let outcome = self.wait(job, &submitted);
+        self.queue.forget(&submitted.job);
+        let result = outcome?;
+        // The job's output into the stage log (it was not on this terminal).
+        if let Ok(text) = std::fs::read_to_string(&submitted.log) {
+            for line in text.lines() {
+                job.reporter
+                    .log_quietly(&format!("[job {}] {line}", submitted.job));
+            }
+        }
+        if !result.ok {
+            return Err(result
+                .error
+                .unwrap_or_else(|| format!("Slurm job {} failed", submitted.job)));
+        }
+        match self.cache.lookup(job.key) {
+            Lookup::Hit(entry) => Ok(Done {
+                entry,
+                cached: result.cached,
+                job_id: Some(submitted.job),
+            }),
+            Lookup::Miss => Err(format!(
+                "Slurm job {} reported success but cache entry {} is missing (is the cache on a filesystem every node shares?)",
+                submitted.job, job.key
+            )),
+            Lookup::Corrupt(why) => Err(format!(
+                "Slurm job {} wrote cache entry {} but it is corrupt: {why}",
+                submitted.job, job.key
+            )),
+        }
+    }
+
+    fn parallelism(&self, _jobs: usize) -> usize {
+        self.executor.parallelism as usize
+    }
+}
+
+fn read_result(path: &Path) -> Option<JobResult> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Write to a temp file beside `path`, then rename: readers on other nodes
+/// see the whole file or none.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+}
+
+/// Single-quoted for sh.
+fn quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+/// The last `n` lines of a file, or why there are none.
+fn tail(path: &Path, n: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(no log: {e})"),
+    }
+}
+
+/// `exp job TICKET`, inside the Slurm job: rebuild the stage, check its key,
+/// hit or compute it through the cache, write the result. Returns whether
+/// the stage succeeded.
+pub fn run_ticket(ticket_path: &Path, cache_root: &Path) -> Result<bool, String> {
+    let ticket: Ticket = serde_json::from_slice(
+        &std::fs::read(ticket_path)
+            .map_err(|e| format!("cannot read ticket `{}`: {e}", ticket_path.display()))?,
+    )
+    .map_err(|e| format!("ticket `{}` is not valid: {e}", ticket_path.display()))?;
+    let outcome = compute(&ticket, cache_root);
+    let result = JobResult {
+        ok: outcome.is_ok(),
+        cached: *outcome.as_ref().unwrap_or(&false),
+        error: outcome.as_ref().err().cloned(),
+        host: crate::runs::hostname(),
+    };
+    if let Some(e) = &result.error {
+        eprintln!("error: {e}");
+    }
+    write_atomic(
+        &ticket.result,
+        &serde_json::to_vec_pretty(&result).expect("result serializes"),
+    )?;
+    Ok(result.ok)
+}
+
+fn compute(ticket: &Ticket, cache_root: &Path) -> Result<bool, String> {
+    let spec = crate::spec::load(&ticket.spec, &ticket.overrides).map_err(|e| e.to_string())?;
+    let stage = spec
+        .stages
+        .iter()
+        .find(|s| s.id == ticket.stage)
+        .ok_or_else(|| format!("the spec no longer has stage `{}`", ticket.stage))?;
+    let mut params = serde_json::to_value(&stage.config).expect("config serializes");
+    if let Some(obj) = params.as_object_mut() {
+        obj.remove("kind");
+    }
+    if params != ticket.key_inputs.params || ticket.key_inputs.key() != ticket.key {
+        return Err(format!(
+            "`{}` changed since the job was submitted: stage `{}` no longer resolves to key {}",
+            ticket.spec.display(),
+            ticket.stage,
+            ticket.key
+        ));
+    }
+    let cache = Cache::open(cache_root).map_err(|e| super::chain(&e))?;
+    let mut inputs = BTreeMap::new();
+    for (role, key) in &ticket.inputs {
+        match cache.lookup(key) {
+            Lookup::Hit(e) => {
+                inputs.insert(role.clone(), e);
+            }
+            _ => {
+                return Err(format!(
+                    "input `{role}` (cache entry {key}) is not in the cache at `{}`",
+                    cache_root.display()
+                ));
+            }
+        }
+    }
+    let devices: crate::device::Devices = ticket.device.parse().map_err(|e| format!("{e}"))?;
+    devices.check().map_err(|e| e.to_string())?;
+    let pool = crate::device::Pool::new(&devices);
+    let bars = super::progress::Bars::new(super::progress::Mode::Lines, 1);
+    let log = ticket.result.with_extension("log");
+    let reporter = bars.stage(&stage.id, &log);
+    let job = Job {
+        stage,
+        key_inputs: &ticket.key_inputs,
+        key: &ticket.key,
+        inputs: &inputs,
+        devices: &pool,
+        reporter: &reporter,
+    };
+    let (commit, dirty) = crate::runs::git_state();
+    super::executor::hit_or_compute(&job, &cache, ticket.force, &commit, dirty).map(|d| d.cached)
+}

@@ -1,0 +1,272 @@
+//! `--executor slurm` against a real single-node Slurm cluster, started by
+//! `.ci/slurm/start.sh` (`SLURM_CONF` set). Ignored by a plain `cargo test`:
+//! `.ci/run` starts the cluster and runs them with `--ignored`; without a
+//! cluster they fail (not pass) with a message that says so.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Env, text};
+
+fn require_slurm() {
+    let ok = Command::new("sinfo")
+        .arg("-h")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "no Slurm cluster answers (`sinfo` failed): start one with `.ci/slurm/start.sh` and `source /tmp/exp-slurm/env`"
+    );
+}
+
+const TINY: &str = r#"
+[experiment]
+name = "tiny"
+seed = 3
+
+[data]
+image-size = 32
+train-images = 64
+val-images = 16
+test-images = 16
+
+[train]
+epochs = 1
+batch-size = 16
+lr = 0.01
+
+[executor]
+poll = 0.2
+
+[[stage]]
+id = "train"
+kind = "train"
+
+[[stage]]
+id = "eval"
+kind = "evaluate"
+model = "train"
+"#;
+
+fn stages(run: &serde_json::Value) -> Vec<serde_json::Value> {
+    run["stages"].as_array().unwrap().clone()
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: .ci/run starts one"]
+fn every_stage_runs_as_a_job_and_a_rerun_submits_none() {
+    require_slurm();
+    let env = Env::new(TINY);
+    let out = env.exp(&["run", "spec.toml", "--executor", "slurm"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run = env.show("tiny");
+    for s in stages(&run) {
+        assert_eq!(s["status"], "ran", "{s}");
+        assert!(s["job"].as_str().is_some_and(|j| !j.is_empty()), "{s}");
+    }
+    let out = env.exp(&["run", "spec.toml", "--executor", "slurm"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for s in stages(&env.show("tiny")) {
+        assert_eq!(s["status"], "cached");
+        assert!(s.get("job").is_none(), "a cached stage submits no job: {s}");
+    }
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: .ci/run starts one"]
+fn an_eight_point_sweep_on_slurm_equals_the_local_run_bit_for_bit() {
+    require_slurm();
+    let seeds = "experiment.seed=1,2,3,4,5,6,7,8";
+    let local = Env::new(TINY);
+    let out = local.exp(&["run", "spec.toml", "-s", seeds, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let a: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let cluster = Env::new(TINY);
+    let out = cluster.exp(&[
+        "run",
+        "spec.toml",
+        "-s",
+        seeds,
+        "--executor",
+        "slurm",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let b: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(a.len(), 8);
+    assert_eq!(b.len(), 8);
+    let by_point = |runs: &[serde_json::Value]| {
+        let mut m: Vec<(String, Vec<(String, String, String, String)>)> = runs
+            .iter()
+            .map(|r| {
+                let stages = stages(r)
+                    .iter()
+                    .map(|s| {
+                        (
+                            s["id"].as_str().unwrap().to_string(),
+                            s["key"].as_str().unwrap().to_string(),
+                            s["digest"].as_str().unwrap().to_string(),
+                            s["summary"].to_string(),
+                        )
+                    })
+                    .collect();
+                (r["point"].to_string(), stages)
+            })
+            .collect();
+        m.sort();
+        m
+    };
+    // Same keys, same artefact digests (every file bitwise equal), same metrics.
+    assert_eq!(by_point(&a), by_point(&b));
+    assert!(b.iter().flat_map(stages).all(|s| s["job"].is_string()));
+}
+
+const FAILING: &str = r#"
+[experiment]
+name = "fails"
+
+[executor]
+kind = "slurm"
+poll = 0.2
+
+[[stage]]
+id = "broken"
+kind = "command"
+run = ["sh", "-c", "echo about to fail; echo the reason >&2; exit 4"]
+
+[[stage]]
+id = "after"
+kind = "command"
+run = ["sh", "-c", "true"]
+inputs = { up = "broken" }
+
+[[stage]]
+id = "fine"
+kind = "command"
+run = ["sh", "-c", "echo fine"]
+"#;
+
+#[test]
+#[ignore = "needs a Slurm cluster: .ci/run starts one"]
+fn a_failed_job_shows_its_output_and_stops_only_its_dependents() {
+    require_slurm();
+    let env = Env::new(FAILING);
+    // `[executor] kind = "slurm"` in the spec: no flag needed.
+    let out = env.exp(&["run", "spec.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("the reason"), "{}", text(&out));
+    let status: Vec<(String, String)> = env.statuses("fails");
+    assert_eq!(
+        status,
+        [
+            ("broken".to_string(), "failed".to_string()),
+            ("after".to_string(), "skipped".to_string()),
+            ("fine".to_string(), "ran".to_string())
+        ]
+    );
+}
+
+const SLOW: &str = r#"
+[experiment]
+name = "slow"
+
+[executor]
+kind = "slurm"
+poll = 0.2
+
+[[stage]]
+id = "nap"
+kind = "command"
+run = ["sh", "-c", "sleep {secs}; echo rested"]
+params = { secs = 6 }
+"#;
+
+/// Job ids Slurm knows by name, and their states.
+fn jobs_named(name: &str) -> Vec<(String, String)> {
+    let out = Command::new("squeue")
+        .args(["-h", "-t", "all", "-n", name, "-o", "%i|%T"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: .ci/run starts one"]
+fn a_restarted_submitter_attaches_to_the_job_it_submitted() {
+    require_slurm();
+    // A name of its own, so other tests' jobs do not count.
+    let spec = SLOW.replace("id = \"nap\"", "id = \"nap-restart\"");
+    let env = Env::new(&spec);
+    let before = jobs_named("exp:nap-restart").len();
+    let mut first = env.cmd(&["run", "spec.toml"]).spawn().unwrap();
+    wait_until("the job to be submitted", || {
+        jobs_named("exp:nap-restart").len() > before
+    });
+    first.kill().unwrap(); // the submitter dies; the job goes on
+    first.wait().unwrap();
+    let out = env.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("attached to Slurm job"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        jobs_named("exp:nap-restart").len(),
+        before + 1,
+        "no second job"
+    );
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: .ci/run starts one"]
+fn ctrl_c_cancels_the_jobs_it_submitted() {
+    require_slurm();
+    let spec = SLOW
+        .replace("id = \"nap\"", "id = \"nap-cancel\"")
+        .replace("secs = 6", "secs = 120");
+    let env = Env::new(&spec);
+    let mut run = env.cmd(&["run", "spec.toml"]).spawn().unwrap();
+    wait_until("the job to run", || {
+        jobs_named("exp:nap-cancel")
+            .iter()
+            .any(|(_, s)| s == "RUNNING")
+    });
+    unsafe {
+        libc_kill(run.id() as i32, 2);
+    }
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    wait_until("the job to be cancelled", || {
+        jobs_named("exp:nap-cancel")
+            .iter()
+            .all(|(_, s)| s == "CANCELLED")
+    });
+    assert_eq!(
+        env.statuses("slow"),
+        [("nap-cancel".into(), "cancelled".into())]
+    );
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
