@@ -145,7 +145,11 @@ fn run_on_slurm(
     cancel: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<Vec<crate::runs::RunRecord>> {
     let cache = crate::cache::Cache::open(&cli.cache_root())?;
-    let queue = exec::slurm::Queue::new(points[0].executor.poll, cancel.clone());
+    let queue = exec::slurm::Queue::new(
+        points[0].executor.poll,
+        points[0].executor.parallelism,
+        cancel.clone(),
+    );
     let executors = points
         .iter()
         .map(|spec| {

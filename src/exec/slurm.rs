@@ -91,6 +91,10 @@ pub struct Queue {
     poll: Duration,
     state: Mutex<QueueState>,
     cancel: Arc<AtomicBool>,
+    /// Jobs in flight across every sweep point, at most `parallelism`.
+    slots: Mutex<usize>,
+    freed: std::sync::Condvar,
+    parallelism: usize,
 }
 
 #[derive(Default)]
@@ -104,12 +108,37 @@ struct QueueState {
 }
 
 impl Queue {
-    pub fn new(poll: f64, cancel: Arc<AtomicBool>) -> Arc<Queue> {
+    pub fn new(poll: f64, parallelism: u32, cancel: Arc<AtomicBool>) -> Arc<Queue> {
         Arc::new(Queue {
             poll: Duration::from_secs_f64(poll),
             state: Mutex::new(QueueState::default()),
             cancel,
+            slots: Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+            parallelism: parallelism.max(1) as usize,
         })
+    }
+
+    /// Wait for a free slot (false: cancelled meanwhile); give it back with `release`.
+    fn acquire(&self) -> bool {
+        let mut used = self.slots.lock().expect("slots lock");
+        while *used >= self.parallelism {
+            if self.cancel.load(Ordering::SeqCst) {
+                return false;
+            }
+            used = self
+                .freed
+                .wait_timeout(used, Duration::from_millis(200))
+                .expect("slots lock")
+                .0;
+        }
+        *used += 1;
+        true
+    }
+
+    fn release(&self) {
+        *self.slots.lock().expect("slots lock") -= 1;
+        self.freed.notify_one();
     }
 
     /// The job's state, refreshing every watched job's if the last query is
@@ -389,6 +418,22 @@ impl Executor for Slurm {
                 });
             }
         }
+        if !self.queue.acquire() {
+            return Err("cancelled before it was submitted".into());
+        }
+        let outcome = self.submit_and_wait(job);
+        self.queue.release();
+        outcome
+    }
+
+    fn parallelism(&self, _jobs: usize) -> usize {
+        self.executor.parallelism as usize
+    }
+}
+
+impl Slurm {
+    fn submit_and_wait(&self, job: &Job) -> Result<Done, String> {
+        let start = Instant::now();
         let submitted = match self.live_job(job.key)? {
             Some(s) => {
                 job.reporter.log(&format!(
@@ -409,6 +454,11 @@ impl Executor for Slurm {
         };
         let outcome = self.wait(job, &submitted);
         self.queue.forget(&submitted.job);
+        job.reporter.log(&format!(
+            "slurm job {}: result after {:.2} s (submit to result)",
+            submitted.job,
+            start.elapsed().as_secs_f64()
+        ));
         let result = outcome?;
         // The job's output into the stage log (it was not on this terminal).
         if let Ok(text) = std::fs::read_to_string(&submitted.log) {
@@ -437,10 +487,6 @@ impl Executor for Slurm {
                 submitted.job, job.key
             )),
         }
-    }
-
-    fn parallelism(&self, _jobs: usize) -> usize {
-        self.executor.parallelism as usize
     }
 }
 
