@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Env, text};
+use common::{Env, LONG, text};
 
 fn require_slurm() {
     let ok = Command::new("sinfo")
@@ -269,4 +269,82 @@ fn ctrl_c_cancels_the_jobs_it_submitted() {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: .ci/run starts one"]
+fn a_job_warned_before_its_time_limit_requeues_resumes_and_ends_equal() {
+    require_slurm();
+    let spec = LONG.replace("id = \"train\"", "id = \"train-requeue\"");
+    let reference = Env::new(&spec);
+    let out = reference.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let want = reference.show("long")["stages"][1].clone();
+
+    // A time limit, so the job is told (SIGUSR1) before it; here we send the
+    // warning at once instead of waiting out a limit.
+    let env = Env::new(&format!(
+        "{spec}\n[executor]\ntime = \"10:00\"\npoll = 0.2\n"
+    ));
+    let mut run = env
+        .cmd(&["run", "spec.toml", "--executor", "slurm"])
+        .spawn()
+        .unwrap();
+    wait_until("an epoch checkpoint", || {
+        std::fs::read_dir(env.path().join("results/cache/checkpoints"))
+            .map(|d| {
+                d.flatten()
+                    .any(|k| k.path().join("train/state.json").exists())
+            })
+            .unwrap_or(false)
+    });
+    let (job, _) = jobs_named("exp:train-requeue")
+        .into_iter()
+        .find(|(_, s)| s == "RUNNING")
+        .expect("the training job runs");
+    let warned = Command::new("scancel")
+        .args(["--batch", "--signal=USR1", &job])
+        .status()
+        .unwrap();
+    assert!(warned.success());
+    // Slurm holds a requeued job for two minutes (its begin time); start it now.
+    wait_until("the requeue", || {
+        jobs_named("exp:train-requeue")
+            .iter()
+            .any(|(id, s)| id == &job && s == "PENDING")
+    });
+    let _ = Command::new("scontrol")
+        .args(["update", &format!("JobId={job}"), "StartTime=now"])
+        .status();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = run.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "the requeued job never finished"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success());
+    let got = env.show("long")["stages"][1].clone();
+    assert_eq!(
+        got["job"].as_str(),
+        Some(job.as_str()),
+        "the same job, requeued"
+    );
+    assert_eq!(got["key"], want["key"]);
+    assert_eq!(
+        got["digest"], want["digest"],
+        "bit for bit equal to the uninterrupted run"
+    );
+    let log = std::fs::read_to_string(
+        env.path()
+            .join("results/runs")
+            .join(env.show("long")["id"].as_str().unwrap())
+            .join("logs/train-requeue.log"),
+    )
+    .unwrap();
+    assert!(log.contains("resuming from its checkpoint"), "{log}");
 }

@@ -125,7 +125,14 @@ pub fn hit_or_compute(
             None
         },
     };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stages::run(&ctx)));
+    // Training phases checkpoint here, so a rerun of this key resumes them.
+    let checkpoints = cache.root().join("checkpoints").join(key);
+    if force {
+        let _ = std::fs::remove_dir_all(&checkpoints);
+    }
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::train::checkpoint::with_root(checkpoints.clone(), || stages::run(&ctx))
+    }));
     let summary = match result {
         Ok(Ok(summary)) => summary,
         Ok(Err(e)) => return Err(chain(&e)),
@@ -154,7 +161,11 @@ pub fn hit_or_compute(
         git_dirty,
         summary,
     };
-    lock.save(manifest)
+    let saved = lock.save(manifest);
+    if saved.is_ok() {
+        let _ = std::fs::remove_dir_all(&checkpoints);
+    }
+    saved
         .map(|entry| Done {
             entry,
             cached: false,

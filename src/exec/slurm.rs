@@ -301,8 +301,12 @@ impl Slurm {
             cmd.arg(format!("--partition={p}"));
         }
         if let Some(t) = &r.time {
-            cmd.arg(format!("--time={t}"));
+            // Warned before the limit, a training stage checkpoints and
+            // requeues itself (`run_ticket`), then resumes.
+            cmd.arg(format!("--time={t}"))
+                .arg(format!("--signal=B:USR1@{}", r.signal_before.unwrap_or(90)));
         }
+        cmd.arg("--requeue");
         if let Some(c) = r.cpus {
             cmd.arg(format!("--cpus-per-task={c}"));
         }
@@ -528,7 +532,19 @@ pub fn run_ticket(ticket_path: &Path, cache_root: &Path) -> Result<bool, String>
             .map_err(|e| format!("cannot read ticket `{}`: {e}", ticket_path.display()))?,
     )
     .map_err(|e| format!("ticket `{}` is not valid: {e}", ticket_path.display()))?;
+    // SIGUSR1 (Slurm's warning before the time limit, or `scancel
+    // --signal=USR1`): training checkpoints after its current batch.
+    use crate::train::checkpoint::STOP;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    let _ = unsafe {
+        signal_hook::low_level::register(signal_hook::consts::SIGUSR1, || {
+            STOP.store(true, Ordering::SeqCst)
+        })
+    };
     let outcome = compute(&ticket, cache_root);
+    if STOP.load(Ordering::SeqCst) && outcome.is_err() {
+        return requeue();
+    }
     let result = JobResult {
         ok: outcome.is_ok(),
         cached: *outcome.as_ref().unwrap_or(&false),
@@ -543,6 +559,24 @@ pub fn run_ticket(ticket_path: &Path, cache_root: &Path) -> Result<bool, String>
         &serde_json::to_vec_pretty(&result).expect("result serializes"),
     )?;
     Ok(result.ok)
+}
+
+/// Put this job back in the queue (same id; the submitter keeps waiting on
+/// it) and wait to be stopped; the requeued job resumes from the checkpoint.
+fn requeue() -> Result<bool, String> {
+    let id = std::env::var("SLURM_JOB_ID")
+        .map_err(|_| "asked to stop, but not inside a Slurm job (no SLURM_JOB_ID)".to_string())?;
+    eprintln!("checkpointed; requeueing Slurm job {id}");
+    let status = slurm_command("scontrol")
+        .args(["requeue", &id])
+        .status()
+        .map_err(|e| format!("cannot run `scontrol requeue {id}`: {e}"))?;
+    if !status.success() {
+        return Err(format!("`scontrol requeue {id}` failed"));
+    }
+    // Slurm stops this instance; exiting first could end the job COMPLETED.
+    std::thread::sleep(Duration::from_secs(60));
+    Err(format!("Slurm job {id} was requeued but not stopped"))
 }
 
 fn compute(ticket: &Ticket, cache_root: &Path) -> Result<bool, String> {

@@ -32,6 +32,7 @@ pub struct RawExecutor {
     cpus: Option<u32>,
     mem: Option<String>,
     gpus: Option<u32>,
+    signal_before: Option<u32>,
     #[serde(default)]
     extra: Vec<String>,
     /// Slurm jobs in flight at once. Default: 64.
@@ -57,6 +58,10 @@ pub struct Resources {
     pub mem: Option<String>,
     /// GPUs per job (`--gres=gpu:N`).
     pub gpus: Option<u32>,
+    /// With a `time` limit: seconds before it at which the job gets
+    /// SIGUSR1 (`--signal=B:USR1@N`), checkpoints its training mid-epoch and
+    /// requeues itself to resume. Default: 90.
+    pub signal_before: Option<u32>,
     /// More sbatch arguments, as written.
     #[serde(default)]
     pub extra: Vec<String>,
@@ -71,6 +76,7 @@ impl Resources {
             cpus: over.cpus.or(self.cpus),
             mem: over.mem.clone().or(self.mem.clone()),
             gpus: over.gpus.or(self.gpus),
+            signal_before: over.signal_before.or(self.signal_before),
             extra: self.extra.iter().chain(&over.extra).cloned().collect(),
         }
     }
@@ -145,6 +151,7 @@ pub(super) fn resolve(raw: Option<RawExecutor>, ctx: &Ctx) -> Result<ExecutorSpe
             cpus: raw.cpus,
             mem: raw.mem,
             gpus: raw.gpus,
+            signal_before: raw.signal_before,
             extra: raw.extra,
         },
         parallelism,

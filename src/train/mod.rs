@@ -11,6 +11,8 @@ use burn::tensor::{Device, Tensor};
 
 use crate::data::{ImageSet, epoch_batches};
 use crate::metrics;
+pub mod checkpoint;
+
 use crate::models::AttrNet;
 use crate::progress::Progress;
 use crate::spec::{KeepEpoch, LossNormalization, LrSchedule, TrainConfig};
@@ -26,6 +28,14 @@ pub enum TrainError {
         epoch: u32,
         batch: usize,
         lr: f64,
+    },
+    #[error(
+        "{phase}: stopped after batch {batch} of epoch {epoch} when asked to (SIGUSR1); the checkpoint resumes it"
+    )]
+    Stopped {
+        phase: String,
+        epoch: u32,
+        batch: usize,
     },
 }
 
@@ -154,9 +164,52 @@ pub fn fit<M: Module>(
     let mut history: Vec<EpochRecord> = Vec::new();
     let total = batches * phase.epochs as u64;
     let mut best: Option<(f64, M)> = None;
-    for epoch in 1..=phase.epochs {
+    // Resume where an interrupted run of this stage left off.
+    let ckpt = checkpoint::phase_dir(&phase.name);
+    let (mut first_epoch, mut skip, mut carried) = (1u32, 0usize, (0.0f64, 0usize));
+    if let Some(r) = ckpt
+        .as_deref()
+        .and_then(|dir| checkpoint::load(dir, &model, |w| phase.progress.log(w)))
+    {
+        phase.progress.log(&format!(
+            "{}: resuming from its checkpoint after epoch {}{}",
+            phase.name,
+            r.state.epochs_done,
+            if r.state.batches_done > 0 {
+                format!(" and {} batches", r.state.batches_done)
+            } else {
+                String::new()
+            }
+        ));
+        model = r.model;
+        optim = optim.load_record(r.optim);
+        history = r.state.history;
+        best = r.state.best.zip(r.best);
+        first_epoch = r.state.epochs_done + 1;
+        skip = r.state.batches_done;
+        carried = (r.state.sum, r.state.count);
+    }
+    let save = |dir: &std::path::Path,
+                model: &M,
+                optim: &burn::optim::ModuleOptimizer,
+                state: checkpoint::State,
+                best: &Option<(f64, M)>| {
+        let state = checkpoint::State {
+            best: best.as_ref().map(|b| b.0),
+            ..state
+        };
+        if let Err(e) = checkpoint::save(dir, model, optim, &state, best.as_ref().map(|b| &b.1)) {
+            // A missing checkpoint costs a restart from scratch, nothing else.
+            phase.progress.log(&format!("warning: {e}"));
+        }
+    };
+    for epoch in first_epoch..=phase.epochs {
         let start = std::time::Instant::now();
-        let (mut sum, mut count) = (0.0f64, 0usize);
+        let (mut sum, mut count) = if epoch == first_epoch {
+            carried
+        } else {
+            (0.0, 0)
+        };
         // The phase name salts the seed so two phases do not share an order.
         let salt = phase
             .name
@@ -167,6 +220,9 @@ pub fn fit<M: Module>(
                 .into_iter()
                 .enumerate()
         {
+            if epoch == first_epoch && b < skip {
+                continue;
+            }
             let mut l = loss(&model, &idx, &flip);
             let value: f32 = l.clone().into_scalar::<f32>();
             if !value.is_finite() {
@@ -196,6 +252,23 @@ pub fn fit<M: Module>(
                 phase.epochs,
                 sum / count as f64
             ));
+            // Asked to stop (a Slurm time limit ahead): save mid-epoch and go.
+            if let Some(dir) = ckpt.as_deref().filter(|_| checkpoint::stop_requested()) {
+                let state = checkpoint::State {
+                    epochs_done: epoch - 1,
+                    batches_done: b + 1,
+                    sum,
+                    count,
+                    history: history.clone(),
+                    best: None,
+                };
+                save(dir, &model, &optim, state, &best);
+                return Err(TrainError::Stopped {
+                    phase: phase.name.clone(),
+                    epoch,
+                    batch: b + 1,
+                });
+            }
         }
         let (val_accuracy, val_accuracy_mnl) = validate(&model);
         let rec = EpochRecord {
@@ -222,6 +295,17 @@ pub fn fit<M: Module>(
             best = Some((rec.val_accuracy, model.clone()));
         }
         history.push(rec);
+        if let Some(dir) = ckpt.as_deref() {
+            let state = checkpoint::State {
+                epochs_done: epoch,
+                batches_done: 0,
+                sum: 0.0,
+                count: 0,
+                history: history.clone(),
+                best: None,
+            };
+            save(dir, &model, &optim, state, &best);
+        }
     }
     if let Some((_, m)) = best {
         model = m;

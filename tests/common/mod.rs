@@ -77,3 +77,27 @@ pub fn copy_example(env: &Env, file: &str) {
         std::fs::copy(&f, scripts.join(f.file_name().unwrap())).unwrap();
     }
 }
+
+/// A training stage long enough (8 epochs) to be interrupted after its second.
+pub const LONG: &str = r#"
+[experiment]
+name = "long"
+seed = 5
+
+[data]
+image-size = 32
+train-images = 512
+val-images = 32
+test-images = 16
+
+[train]
+epochs = 8
+batch-size = 32
+lr = 0.05
+lr-schedule = "cosine"
+keep = "best"
+
+[[stage]]
+id = "train"
+kind = "train"
+"#;
