@@ -602,7 +602,8 @@ impl Ctx<'_> {
             .overridden
             .iter()
             .rev()
-            .find(|(p, _)| path.starts_with(p))
+            // The override set this key, or a key inside this table.
+            .find(|(p, _)| path.starts_with(p) || (!path.is_empty() && p.starts_with(path)))
         {
             return SpecError::Override {
                 arg: arg.clone(),
