@@ -8,7 +8,9 @@
 //! `--features tch`), [`data`] (synthetic faces and birds, CelebA and CUB
 //! readers, shards, batching),
 //! [`train`] (training loop), [`metrics`] (scores, Parquet), [`runs`] (run
-//! records), [`device`], [`cli`].
+//! records), [`device`], [`cli`]; leaves [`digest`] (sha256 of files and
+//! trees) and [`vocab`] (values shared without burn). The import rules are
+//! in `docs/architecture.md`, enforced by `tests/architecture.rs`.
 //!
 //! Files on disk and their owners:
 //! - `results/cache/<hh>/<key>/` — [`cache`]: one stage's artefact + `manifest.json`
@@ -21,6 +23,7 @@ pub mod cache;
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod digest;
 pub mod exec;
 pub mod metrics;
 pub mod models;
@@ -32,3 +35,4 @@ pub mod runs;
 pub mod spec;
 pub mod stages;
 pub mod train;
+pub mod vocab;

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// Everything a stage's output depends on. Deliberately not the git commit:
 /// editing a comment must never rerun a three-hour stage.
@@ -60,9 +59,7 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
     }
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use crate::digest::sha256_hex;
 
 #[cfg(test)]
 mod tests {

@@ -10,11 +10,10 @@ pub mod key;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub use key::KeyInputs;
 
@@ -274,65 +273,21 @@ fn stamp(path: &Path) -> Option<(u64, u128)> {
     Some((meta.len(), mtime))
 }
 
-/// sha256 over the sorted `(path, digest)` list.
-pub fn artefact_digest(files: &BTreeMap<String, String>) -> String {
-    let mut h = Sha256::new();
-    for (path, digest) in files {
-        h.update(path.as_bytes());
-        h.update([0]);
-        h.update(digest.as_bytes());
-        h.update([b'\n']);
-    }
-    hex::encode(h.finalize())
-}
-
-pub fn file_digest(path: &Path) -> std::io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
-}
+pub use crate::digest::{file_digest, list_digest as artefact_digest};
 
 /// Digest of every regular file under `dir` except the manifest.
 fn digest_tree(dir: &Path) -> Result<BTreeMap<String, String>, CacheError> {
-    let mut files = Vec::new();
-    collect(dir, dir, &mut files)?;
+    let files = crate::digest::files_under(dir).map_err(|(p, e)| io(&p)(e))?;
     use rayon::prelude::*;
     files
         .par_iter()
+        .filter(|(rel, _)| rel != "manifest.json")
         .map(|(rel, path)| {
             file_digest(path)
                 .map(|d| (rel.clone(), d))
                 .map_err(io(path))
         })
         .collect()
-}
-
-fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), CacheError> {
-    for entry in fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let path = entry.path();
-        if path.is_dir() {
-            collect(root, &path, out)?;
-        } else {
-            let rel = path
-                .strip_prefix(root)
-                .expect("under root")
-                .to_string_lossy()
-                .replace('\\', "/");
-            if rel != "manifest.json" {
-                out.push((rel, path));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -34,9 +34,8 @@ struct Memo {
 /// Fingerprint of every file under `root` (sorted by relative path).
 /// `memo` is a JSON file that makes unchanged files free.
 pub fn fingerprint(root: &Path, memo: &Path) -> Result<String, FingerprintError> {
-    let mut files = Vec::new();
-    walk(root, root, &mut files)?;
-    files.sort();
+    let files = crate::digest::files_under(root)
+        .map_err(|(path, source)| FingerprintError::Root { path, source })?;
     let mut old: Memo = std::fs::read(memo)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -59,10 +58,11 @@ pub fn fingerprint(root: &Path, memo: &Path) -> Result<String, FingerprintError>
                     return Ok((rel.clone(), (meta.len(), mtime, sha.clone())));
                 }
             }
-            let sha = crate::cache::file_digest(path).map_err(|source| FingerprintError::File {
-                path: path.clone(),
-                source,
-            })?;
+            let sha =
+                crate::digest::file_digest(path).map_err(|source| FingerprintError::File {
+                    path: path.clone(),
+                    source,
+                })?;
             Ok((rel.clone(), (meta.len(), mtime, sha)))
         })
         .collect::<Result<_, FingerprintError>>()?;
@@ -80,32 +80,6 @@ pub fn fingerprint(root: &Path, memo: &Path) -> Result<String, FingerprintError>
     }
     let _ = std::fs::write(memo, serde_json::to_vec(&old).unwrap_or_default());
     Ok(hex::encode(h.finalize()))
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), FingerprintError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| FingerprintError::Root {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| FingerprintError::Root {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let path = entry.path();
-        if path.is_dir() {
-            walk(root, &path, out)?;
-        } else {
-            out.push((
-                path.strip_prefix(root)
-                    .expect("under root")
-                    .to_string_lossy()
-                    .to_string(),
-                path,
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -184,7 +184,7 @@ pub(super) fn resolve(
     for arg in &argv[1..] {
         let path = workdir.join(arg);
         if !arg.contains('{') && path.is_file() {
-            let sha = crate::cache::file_digest(&path)
+            let sha = crate::digest::file_digest(&path)
                 .map_err(|e| ctx.error(&at_run, format!("cannot read `{arg}`: {e}")))?;
             files.insert(arg.clone(), sha);
         }
@@ -195,7 +195,7 @@ pub(super) fn resolve(
             p.push(Seg::Index(i));
             p
         };
-        let digest = tree_digest(&workdir.join(dep))
+        let digest = crate::digest::path_digest(&workdir.join(dep))
             .map_err(|e| ctx.error(&at, format!("cannot read `{dep}`: {e}")))?;
         files.insert(dep.clone(), digest);
     }
@@ -317,7 +317,7 @@ fn find_program(name: &str, workdir: &Path) -> Result<Program, String> {
             .find(|p| is_executable(p))
             .ok_or_else(|| format!("program `{name}` not found on PATH"))?
     };
-    let sha256 = crate::cache::file_digest(&path)
+    let sha256 = crate::digest::file_digest(&path)
         .map_err(|e| format!("cannot read program `{}`: {e}", path.display()))?;
     let base = path
         .file_name()
@@ -381,31 +381,6 @@ fn version_of(program: &Path) -> Result<String, String> {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     Ok(text.trim().to_string())
-}
-
-/// sha256 of a file, or over the sorted (path, sha256) list of a folder's files.
-fn tree_digest(path: &Path) -> std::io::Result<String> {
-    if path.is_file() {
-        return crate::cache::file_digest(path);
-    }
-    let mut files = BTreeMap::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let p = entry?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p
-                    .strip_prefix(path)
-                    .unwrap_or(&p)
-                    .to_string_lossy()
-                    .to_string();
-                files.insert(rel, crate::cache::file_digest(&p)?);
-            }
-        }
-    }
-    Ok(crate::cache::artefact_digest(&files))
 }
 
 #[cfg(test)]

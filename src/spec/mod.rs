@@ -404,7 +404,7 @@ pub struct TrainConfig {
     pub maps: Option<u32>,
     /// `bf16`: libtorch convolutions in bf16 with fp32 master weights; absent = fp32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub precision: Option<crate::ops::Precision>,
+    pub precision: Option<crate::vocab::Precision>,
     /// Starting weights; their sha256 is part of the cache key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<InitWeights>,
@@ -1340,7 +1340,7 @@ fn resolve_stage(
                 .parent()
                 .unwrap_or(Path::new("."))
                 .join(rel);
-            let sha256 = crate::cache::file_digest(&path).map_err(|e| {
+            let sha256 = crate::digest::file_digest(&path).map_err(|e| {
                 ctx.error(
                     &key(here, "init"),
                     format!("cannot read `{}`: {e}", path.display()),
@@ -1361,7 +1361,7 @@ fn resolve_stage(
     };
     let precision = match s.precision.as_deref().or(d.precision.as_deref()) {
         None | Some("fp32") => None,
-        Some("bf16") => Some(crate::ops::Precision::Bf16),
+        Some("bf16") => Some(crate::vocab::Precision::Bf16),
         Some(other) => {
             return Err(ctx.error(
                 &at(s.precision.is_some(), "precision"),
