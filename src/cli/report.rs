@@ -9,7 +9,7 @@ use crate::runs::{self, RunRecord};
 /// Write a report (Markdown + HTML + figures) of a spec's latest runs, or of named runs
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Spec files (their latest successful run of every sweep point) or run ids
+    /// Spec files (their latest successful run of every sweep point), sweep ids (every run of the sweep) or run ids
     #[arg(required = true)]
     targets: Vec<String>,
     /// Report name [default: the first spec's or run's name]
@@ -67,6 +67,15 @@ pub fn select(results: &Path, targets: &[String]) -> anyhow::Result<Vec<RunRecor
                     }
                 }
             }
+        } else if let Some(sweep) = {
+            let of: Vec<&RunRecord> = all
+                .iter()
+                .filter(|r| r.sweep.as_deref() == Some(t))
+                .collect();
+            (!of.is_empty()).then_some(of)
+        } {
+            // A sweep id: its successful runs, every point and seed.
+            out.extend(sweep.into_iter().filter(|r| r.status == "ok").cloned());
         } else {
             out.push(runs::find(results, t)?);
         }

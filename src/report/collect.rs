@@ -11,6 +11,10 @@ use crate::runs::RunRecord;
 pub struct Evaluation {
     pub run: String,
     pub seed: u64,
+    /// The run's configuration: its `-s` overrides and sweep values other
+    /// than the seed (empty: the spec as written). Seeds of one
+    /// configuration are pooled; different configurations never are.
+    pub config: String,
     pub stage: String,
     pub head: String,
     pub split: String,
@@ -119,6 +123,7 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
             out.push(Evaluation {
                 run: run.id.clone(),
                 seed: run.spec["seed"].as_u64().unwrap_or(0),
+                config: config_of(run),
                 stage: s.id.clone(),
                 head: s.summary["head"].as_str().unwrap_or("loc").to_string(),
                 split: s.summary["split"].as_str().unwrap_or("test").to_string(),
@@ -142,6 +147,16 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
         }
     }
     out
+}
+
+/// A run's overrides other than the seed, as typed (`train.lr=0.1`).
+pub fn config_of(run: &RunRecord) -> String {
+    run.overrides
+        .iter()
+        .filter(|o| !o.starts_with("experiment.seed="))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Per-epoch `(stage, metric, epoch, value)` rows of every training stage of a run.

@@ -62,6 +62,18 @@ pub fn generate(
     let evals = collect::evaluations(runs, cache);
 
     let mut tables: Vec<Table> = vec![runs_table(runs), tables::evaluations(&evals)];
+    // The paper's tables pool seeds of one configuration: the spec as
+    // written if it ran, else the first; the evaluations table has them all.
+    let configs: std::collections::BTreeSet<String> =
+        evals.iter().map(|e| e.config.clone()).collect();
+    let shown = configs.iter().next().cloned().unwrap_or_default();
+    let all_evals = evals;
+    let evals: Vec<collect::Evaluation> = all_evals
+        .iter()
+        .filter(|e| e.config == shown)
+        .cloned()
+        .collect();
+    let first_paper_table = tables.len();
     let has = |f: &dyn Fn(&collect::Evaluation) -> bool| evals.iter().any(f);
     // The paper's tables appear when the runs are the paper's system.
     let paper = has(&|e| e.model_kind != "train");
@@ -83,6 +95,19 @@ pub fn generate(
     }
     if has(&|e| e.grid.is_some()) {
         tables.push(tables::blocks(&evals));
+    }
+    if configs.len() > 1 {
+        let which = if shown.is_empty() {
+            "the spec as written".to_string()
+        } else {
+            format!("`{shown}`")
+        };
+        for t in &mut tables[first_paper_table..] {
+            t.notes.push(format!(
+                "Runs of {} configurations: this table shows {which}; the evaluations table lists each.",
+                configs.len()
+            ));
+        }
     }
     if runs.len() > 1 {
         let changed = compare::changed_params(runs);

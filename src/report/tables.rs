@@ -1,7 +1,7 @@
 //! The paper's Tables 1–5 regenerated from our evaluations, the paper's own
 //! numbers beside ours, rendered as Markdown and as (escaped) HTML.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::collect::Evaluation;
 use super::paper;
@@ -131,9 +131,14 @@ fn paper_or_dash(table: &str, row: &str, col: &str) -> String {
 
 /// Every evaluation: what was scored and how well (mean over runs sharing a stage id).
 pub fn evaluations(evals: &[Evaluation]) -> Table {
-    let mut by: BTreeMap<(String, String, String, String), Vec<f64>> = BTreeMap::new();
+    // One row per configuration (sweep point) and stage: seeds pooled,
+    // configurations never.
+    let configs: BTreeSet<&str> = evals.iter().map(|e| e.config.as_str()).collect();
+    let several = configs.len() > 1;
+    let mut by: BTreeMap<(String, String, String, String, String), Vec<f64>> = BTreeMap::new();
     for e in evals {
         by.entry((
+            e.config.clone(),
             e.stage.clone(),
             e.model_stage.clone(),
             e.head.clone(),
@@ -142,20 +147,41 @@ pub fn evaluations(evals: &[Evaluation]) -> Table {
         .or_default()
         .push(100.0 * e.mean_accuracy);
     }
+    let mut header: Vec<String> = ["stage", "model", "head", "split", "mean accuracy"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if several {
+        header.insert(0, "configuration".into());
+    }
     Table {
         title: "Evaluations: mean accuracy (%)".into(),
-        header: vec![
-            "stage".into(),
-            "model".into(),
-            "head".into(),
-            "split".into(),
-            "mean accuracy".into(),
-        ],
+        header,
         rows: by
             .into_iter()
-            .map(|((s, m, h, sp), v)| vec![s, m, h, sp, pm(&v)])
+            .map(|((c, s, m, h, sp), v)| {
+                let mut row = vec![s, m, h, sp, pm(&v)];
+                if several {
+                    row.insert(
+                        0,
+                        if c.is_empty() {
+                            "(as written)".into()
+                        } else {
+                            c
+                        },
+                    );
+                }
+                row
+            })
             .collect(),
-        notes: vec![],
+        notes: if several {
+            vec![format!(
+                "{} configurations: the mean ± std of each is over its seeds only.",
+                configs.len()
+            )]
+        } else {
+            vec![]
+        },
     }
 }
 
