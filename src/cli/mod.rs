@@ -4,6 +4,7 @@
 mod bench;
 mod claims;
 mod compare;
+mod gc;
 mod job;
 mod ls;
 mod models;
@@ -11,6 +12,7 @@ mod plan;
 mod report;
 mod run;
 mod show;
+mod verify;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -46,7 +48,8 @@ Examples:
   exp bench --net tnet --device cuda:0      training-step images/s (benchmarks)
 
 Exit codes: 0 ok, 1 a stage failed, 2 bad spec or arguments, 3 I/O or environment error.
-Environment: EXP_CACHE_DIR (artefact cache, shareable by a lab), EXP_RESULTS_DIR (run records).";
+Environment: EXP_CACHE_DIR (artefact cache, shareable by a lab), EXP_RESULTS_DIR (run records),
+EXP_REHASH=1 (hash every cached file on every lookup instead of trusting unchanged size and mtime).";
 
 #[derive(Debug, Parser)]
 #[command(name = "exp", version, about = "Reproducible experiments for the FRL + PaW face-attribute system", after_help = AFTER_HELP)]
@@ -78,6 +81,8 @@ enum Command {
     Report(report::Args),
     Compare(compare::Args),
     Bench(bench::Args),
+    Gc(gc::Args),
+    Verify(verify::Args),
     #[command(hide = true)]
     Job(job::Args),
 }
@@ -107,6 +112,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = match &cli.command {
         Command::Run(a) => run::exec(&cli, a),
         Command::Job(a) => job::exec(&cli, a),
+        Command::Gc(a) => gc::exec(&cli, a),
+        Command::Verify(a) => verify::exec(&cli, a),
         Command::Plan(a) => plan::exec(&cli, a),
         Command::Ls(a) => ls::exec(&cli, a),
         Command::Show(a) => show::exec(&cli, a),
