@@ -18,6 +18,7 @@
 //! - `results/runs/<run-id>/run.json`, `logs/<stage>.log` — [`runs`], [`exec`]
 //! - `<entry>/epochs.parquet`, `<entry>/attributes.parquet` — [`metrics::store`]
 
+pub mod atomic;
 pub mod attributes;
 pub mod cache;
 pub mod cli;

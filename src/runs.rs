@@ -95,14 +95,13 @@ impl RunRecord {
             source,
         };
         std::fs::create_dir_all(&dir).map_err(err)?;
-        let tmp = dir.join(".run.json.tmp");
-        std::fs::write(
-            &tmp,
-            serde_json::to_string_pretty(self).expect("serializable"),
+        crate::atomic::write(
+            &path,
+            serde_json::to_string_pretty(self)
+                .expect("serializable")
+                .as_bytes(),
         )
-        .map_err(err)?;
-        std::fs::rename(&tmp, &path).map_err(err)?;
-        Ok(())
+        .map_err(err)
     }
 }
 

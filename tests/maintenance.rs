@@ -174,3 +174,24 @@ fn verify_finds_a_flipped_byte_that_size_and_mtime_hide() {
         ("train".to_string(), "ran".to_string())
     );
 }
+
+#[test]
+fn one_thread_or_two_and_any_jobs_give_the_same_bytes() {
+    let digests = |threads: &str, jobs: &str| {
+        let env = Env::new(TINY);
+        let out = env
+            .cmd(&["run", "spec.toml", "--jobs", jobs, "--json"])
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        run["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["key"].to_string(), s["digest"].to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(digests("1", "1"), digests("2", "3"));
+}

@@ -498,13 +498,9 @@ fn read_result(path: &Path) -> Option<JobResult> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-/// Write to a temp file beside `path`, then rename: readers on other nodes
-/// see the whole file or none.
+/// Whole or not at all, for readers on other nodes too.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+    crate::atomic::write(path, bytes).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
 }
 
 /// Single-quoted for sh.

@@ -208,11 +208,14 @@ pub const COMPACT_AT: usize = 64;
 
 /// Write `df` to `path` through a temporary file and a rename.
 fn write_atomic(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
-    let tmp = path.with_extension(format!("parquet.{}.tmp", std::process::id()));
+    let tmp = crate::atomic::temp_beside(path);
     write(&tmp, df)?;
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::Write {
-        path: path.into(),
-        source: e.into(),
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        StoreError::Write {
+            path: path.into(),
+            source: e.into(),
+        }
     })
 }
 
@@ -227,10 +230,8 @@ pub fn append_run_index(runs_dir: &Path, run: &crate::runs::RunRecord) -> Result
     };
     std::fs::create_dir_all(&pending).map_err(|e| io(&pending, e))?;
     let path = pending.join(format!("{}.json", run.id));
-    let tmp = pending.join(format!(".{}.json.tmp", run.id));
     let text = serde_json::to_vec(&index_rows(run)).expect("serializable");
-    std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+    crate::atomic::write(&path, &text).map_err(|e| io(&path, e))?;
     let count = std::fs::read_dir(&pending).map_or(0, |d| d.count());
     if count >= COMPACT_AT {
         compact_run_index(runs_dir)?;
