@@ -36,4 +36,5 @@ pub mod runs;
 pub mod spec;
 pub mod stages;
 pub mod train;
+pub mod ui;
 pub mod vocab;

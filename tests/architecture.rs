@@ -54,6 +54,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("report", &["cache", "metrics", "models", "runs", "spec"]),
+    ("ui", &["cache", "report", "runs"]),
 ];
 
 /// Modules that may name burn (they build or run nets).

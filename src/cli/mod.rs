@@ -12,6 +12,7 @@ mod plan;
 mod report;
 mod run;
 mod show;
+mod ui;
 mod verify;
 
 use std::ffi::OsString;
@@ -81,6 +82,7 @@ enum Command {
     Report(report::Args),
     Compare(compare::Args),
     Bench(bench::Args),
+    Ui(ui::Args),
     Gc(gc::Args),
     Verify(verify::Args),
     #[command(hide = true)]
@@ -112,6 +114,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     let result = match &cli.command {
         Command::Run(a) => run::exec(&cli, a),
         Command::Job(a) => job::exec(&cli, a),
+        Command::Ui(a) => ui::exec(&cli, a),
         Command::Gc(a) => gc::exec(&cli, a),
         Command::Verify(a) => verify::exec(&cli, a),
         Command::Plan(a) => plan::exec(&cli, a),
