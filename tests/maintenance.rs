@@ -4,33 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Env, LONG, text};
-
-const TINY: &str = r#"
-[experiment]
-name = "tiny"
-seed = 3
-
-[data]
-image-size = 32
-train-images = 64
-val-images = 16
-test-images = 16
-
-[train]
-epochs = 1
-batch-size = 16
-lr = 0.01
-
-[[stage]]
-id = "train"
-kind = "train"
-
-[[stage]]
-id = "eval"
-kind = "evaluate"
-model = "train"
-"#;
+use common::{Env, LONG, TINY, text};
 
 fn gc(env: &Env, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["gc", "--json"];

@@ -3,33 +3,7 @@
 
 mod common;
 
-use common::{Env, text};
-
-const TINY: &str = r#"
-[experiment]
-name = "tiny"
-seed = 3
-
-[data]
-image-size = 32
-train-images = 64
-val-images = 16
-test-images = 16
-
-[train]
-epochs = 1
-batch-size = 16
-lr = 0.01
-
-[[stage]]
-id = "train"
-kind = "train"
-
-[[stage]]
-id = "eval"
-kind = "evaluate"
-model = "train"
-"#;
+use common::{Env, TINY, text};
 
 #[test]
 fn a_sweep_report_gives_each_configuration_its_own_mean() {
@@ -64,4 +38,109 @@ fn a_sweep_report_gives_each_configuration_its_own_mean() {
         assert!(row.contains("(n=2)"), "two seeds each: {row}");
     }
     assert!(!md.contains("(n=4)"), "never pooled over both rates:\n{md}");
+}
+
+#[test]
+fn report_and_compare_over_a_tiny_sweep() {
+    let env = Env::new(
+        &TINY
+            .replace(
+                "name = \"tiny\"",
+                "name = \"tiny\"\ntitle = \"<script>alert(1)</script>\"",
+            )
+            .replace("lr = 0.01", "lr = 0.01\n\n[sweep]\nseeds = [1, 2]"),
+    );
+    let out = env.exp(&["run", "spec.toml", "-s", "train.lr=0.01,0.02"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("sweep point 4/4"), "{}", text(&out));
+    let ls: serde_json::Value = serde_json::from_slice(&env.exp(&["ls", "--json"]).stdout).unwrap();
+    let runs = ls.as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    // The run index: one row per run and stage, in Parquet.
+    let index = std::fs::read(env.path().join("results/runs/index.parquet")).unwrap();
+    assert_eq!(&index[..4], b"PAR1");
+    let sweep = runs[0]["sweep"].as_str().unwrap();
+    assert_eq!(
+        text(&env.exp(&["ls", "--sweep", sweep]))
+            .matches("-tiny-")
+            .count(),
+        4
+    );
+
+    let out = env.exp(&["report", "spec.toml", "--name", "tiny-report"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = env.path().join("reports/tiny-report");
+    for f in [
+        "index.md",
+        "index.html",
+        "figures/curves.png",
+        "figures/curves.svg",
+        "figures/attributes.png",
+        "figures/attributes.svg",
+    ] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(!html.contains("<script>") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let md = std::fs::read_to_string(dir.join("index.md")).unwrap();
+    // The spec stands for its own sweep points (2 seeds at its lr), not the -s sweep.
+    assert_eq!(
+        md.lines()
+            .filter(|l| l.starts_with("| 2") && l.contains("-tiny-"))
+            .count(),
+        2,
+        "{md}"
+    );
+    let mut args = vec!["report", "--name", "all"];
+    args.extend(runs.iter().map(|r| r["id"].as_str().unwrap()));
+    assert!(env.exp(&args).status.success());
+    let md_all = std::fs::read_to_string(env.path().join("reports/all/index.md")).unwrap();
+    assert_eq!(
+        md_all
+            .lines()
+            .filter(|l| l.starts_with("| 2") && l.contains("-tiny-"))
+            .count(),
+        4,
+        "{md_all}"
+    );
+    // The evaluations table aggregates the spec's two seeds: mean ± sample std.
+    let accs: Vec<f64> = runs
+        .iter()
+        .filter(|r| {
+            r["point"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == "train.lr=0.01")
+        })
+        .map(|r| 100.0 * r["stages"][2]["summary"]["mean_accuracy"].as_f64().unwrap())
+        .collect();
+    let mean = (accs[0] + accs[1]) / 2.0;
+    let std = ((accs[0] - mean).powi(2) + (accs[1] - mean).powi(2)).sqrt();
+    let cell = format!("{mean:.2} ± {std:.2} (n=2)");
+    assert!(
+        md.lines()
+            .any(|l| l.starts_with("| eval | train | loc | test |") && l.contains(&cell)),
+        "{cell} not in\n{md}"
+    );
+
+    let ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let out = env.exp(&["compare", ids[3], ids[2], "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let cmp: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changed: Vec<&String> = cmp["changed"].as_object().unwrap().keys().collect();
+    // Runs 1 and 2 of the sweep differ only in the seed, which every stage records.
+    assert!(changed.iter().all(|k| k.ends_with("seed")), "{changed:?}");
+    assert!(
+        changed.contains(&&"seed".to_string())
+            && changed.contains(&&"stages.train.config.seed".to_string()),
+        "{changed:?}"
+    );
+    assert!(
+        cmp["deltas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["stage"] == "eval")
+    );
 }

@@ -86,7 +86,7 @@ seed = 5
 
 [data]
 image-size = 32
-train-images = 512
+train-images = 256
 val-images = 32
 test-images = 16
 
@@ -101,3 +101,136 @@ keep = "best"
 id = "train"
 kind = "train"
 "#;
+
+/// The smallest face pipeline: data, a one-epoch SNet3, its evaluation.
+pub const TINY: &str = r#"
+[experiment]
+name = "tiny"
+seed = 3
+
+[data]
+image-size = 32
+train-images = 64
+val-images = 16
+test-images = 16
+
+[train]
+epochs = 1
+batch-size = 16
+lr = 0.01
+
+[[stage]]
+id = "train"
+kind = "train"
+
+[[stage]]
+id = "eval"
+kind = "evaluate"
+model = "train"
+"#;
+
+/// Whether every stage has status `want`.
+pub fn all(statuses: &[(String, String)], want: &str) -> bool {
+    statuses.iter().all(|(_, s)| s == want)
+}
+
+/// Overrides that shrink the paper specs to seconds.
+pub const TINY_PAPER: &[&str] = &[
+    "-s",
+    "experiment.seed=1",
+    "-s",
+    "data.image-size=32",
+    "-s",
+    "data.train-images=48",
+    "-s",
+    "data.val-images=16",
+    "-s",
+    "data.test-images=16",
+    "-s",
+    "train.epochs=1",
+    "-s",
+    "train.batch-size=16",
+    "-s",
+    "stage.pretrain-data.image-size=32",
+    "-s",
+    "stage.pretrain-data.train-images=48",
+    "-s",
+    "stage.pretrain-data.val-images=16",
+    "-s",
+    "stage.pretrain-data.test-images=16",
+    "-s",
+    "stage.pretrain.epochs=1",
+    "-s",
+    "stage.snet3.hint-epochs=1",
+    "-s",
+    "stage.parts.epochs=1",
+    "-s",
+    "stage.parts.part-size=16",
+    "-s",
+    "stage.fusion.epochs=1",
+    "-s",
+    "stage.paw.epochs=1",
+    "-s",
+    "stage.blocks.epochs=1",
+    "-s",
+    "stage.blocks.part-size=16",
+    "-s",
+    "stage.blocks-fusion.epochs=1",
+    "-s",
+    "stage.blocks-paw.epochs=1",
+];
+
+pub fn copy_specs(env: &Env) {
+    for f in [
+        "base.toml",
+        "common.toml",
+        "paw.toml",
+        "block_baseline.toml",
+        "ablation_mnl.toml",
+        "compression.toml",
+    ] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("experiments")
+                .join(f),
+            env.path().join(f),
+        )
+        .unwrap();
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// cub_mnl.toml shrunk to seconds: 4 classes, 32 px, one epoch.
+pub const TINY_BIRDS: &[&str] = &[
+    "-s",
+    "data.classes=4",
+    "-s",
+    "data.image-size=32",
+    "-s",
+    "data.train-images=40",
+    "-s",
+    "data.test-images=12",
+    "-s",
+    "train.epochs=1",
+    "-s",
+    "train.maps=2",
+    "-s",
+    "train.batch-size=8",
+    "-s",
+    "stage.frl.mnl-hidden=16",
+    "-s",
+    "stage.frl-crop.mnl-hidden=16",
+    "-s",
+    "stage.frl-gt.mnl-hidden=16",
+];

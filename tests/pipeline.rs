@@ -1,0 +1,272 @@
+//! The paper's stage kinds end to end on tiny configurations.
+
+mod common;
+
+#[allow(unused_imports)]
+use common::*;
+#[allow(unused_imports)]
+use std::path::{Path, PathBuf};
+#[allow(unused_imports)]
+use std::process::Command;
+
+#[test]
+fn every_paper_stage_kind_runs_on_a_tiny_config() {
+    let env = Env::new("");
+    copy_specs(&env);
+    let mut args = vec!["run", "block_baseline.toml", "--json"];
+    args.extend_from_slice(TINY_PAPER);
+    let out = env.exp(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: std::collections::BTreeSet<&str> = run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "generate-data",
+        "train-frl",
+        "localize",
+        "compress",
+        "train-parts",
+        "train-fusion",
+        "finetune-paw",
+        "evaluate",
+    ] {
+        assert!(kinds.contains(k), "kind {k} missing from {kinds:?}");
+    }
+    assert!(
+        run["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "ran"),
+        "{run:#}"
+    );
+    let block_run = run.clone();
+    // Part-only, Whole-only and PaW: one scored row each.
+    for stage in ["eval-part", "eval-whole", "eval-paw", "eval-blocks"] {
+        let s = run["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == stage)
+            .unwrap();
+        let acc = s["summary"]["mean_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{stage}: {acc}");
+    }
+    // paw.toml shares every stage it has with block_baseline.toml: all cached.
+    let mut args = vec!["run", "paw.toml", "--json"];
+    args.extend_from_slice(TINY_PAPER.split_at(TINY_PAPER.len() - 8).0);
+    let out = env.exp(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        run["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "cached"),
+        "{run:#}"
+    );
+    // The report's tables hold the same numbers as the evaluations' Parquet.
+    let run = block_run;
+    let out = env.exp(&["report", run["id"].as_str().unwrap(), "--name", "paper"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(env.path().join("reports/paper/index.md")).unwrap();
+    for t in ["Table 5:", "FRL patches vs 4x4 blocks"] {
+        assert!(md.contains(t), "{t} missing:\n{md}");
+    }
+    let paw = run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "eval-paw")
+        .unwrap();
+    let cell = format!(
+        "{:.2}",
+        100.0 * paw["summary"]["mean_accuracy"].as_f64().unwrap()
+    );
+    let avg = md.lines().find(|l| l.starts_with("| Average")).unwrap();
+    assert!(avg.contains(&cell), "{avg} lacks {cell}");
+    for f in ["rsl.png", "arl.png", "attributes.png", "curves.png"] {
+        assert!(
+            env.path().join("reports/paper/figures").join(f).exists(),
+            "{f}"
+        );
+    }
+    let claims: serde_json::Value =
+        serde_json::from_slice(&env.exp(&["claims", "--json"]).stdout).unwrap();
+    let paw = claims
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["spec"] == "paw")
+        .unwrap();
+    // Runs with overrides beyond the seed are another experiment: no evidence.
+    assert_eq!(paw["seeds"], 0, "{paw}");
+    assert_eq!(paw["verdict"], "missing", "{paw}");
+
+    // Tables 1 and 3 come from the ablation and compression specs.
+    let base = &TINY_PAPER[..24]; // data, [train] and the pretrained start
+    let mut ids = Vec::new();
+    for spec in ["ablation_mnl.toml", "compression.toml"] {
+        let mut args = vec!["run", spec, "--json"];
+        args.extend_from_slice(base);
+        let out = env.exp(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        ids.push(run["id"].as_str().unwrap().to_string());
+    }
+    let out = env.exp(&["report", &ids[0], &ids[1], "--name", "tables"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(env.path().join("reports/tables/index.md")).unwrap();
+    let row = |prefix: &str| md.lines().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(
+        row("| Without MNL | Loc. Branch |")
+            + row("| MNL | Classif. Branch |")
+            + row("| MNL | Loc. Branch |"),
+        3,
+        "{md}"
+    );
+    // Table 3's four rows, plus SNet3's row in the paper-only Table 4.
+    assert_eq!(
+        row("| TNet |") + row("| SNet1 |") + row("| SNet2 |") + row("| SNet3 |"),
+        5,
+        "{md}"
+    );
+    assert!(
+        !md.contains("(n=2)"),
+        "one cache entry shared by two specs counts once:\n{md}"
+    );
+}
+
+#[test]
+fn training_can_start_from_user_weights() {
+    let env = Env::new(TINY);
+    assert!(env.exp(&["run", "spec.toml"]).status.success());
+    let v: serde_json::Value =
+        serde_json::from_slice(&env.exp(&["show", "tiny", "--json"]).stdout).unwrap();
+    let key = v["stages"][1]["key"].as_str().unwrap();
+    std::fs::copy(
+        env.path()
+            .join("results/cache")
+            .join(&key[..2])
+            .join(key)
+            .join("model.bpk"),
+        env.path().join("start.bpk"),
+    )
+    .unwrap();
+    std::fs::write(
+        env.path().join("init.toml"),
+        TINY.replace(
+            "kind = \"train\"\n",
+            "kind = \"train\"\ninit = \"start.bpk\"\n",
+        ),
+    )
+    .unwrap();
+    let out = env.exp(&["run", "init.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["stages"][1]["status"], "ran");
+    assert_eq!(
+        run["stages"][1]["key_inputs"]["params"]["init"]["sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    // Other weights, same path: a new key.
+    std::fs::write(env.path().join("start.bpk"), b"not weights").unwrap();
+    let plan = text(&env.exp(&["plan", "init.toml"]));
+    assert!(plan.contains("params changed: init"), "{plan}");
+    let out = env.exp(&["run", "init.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("start.bpk"), "{}", text(&out));
+    std::fs::remove_file(env.path().join("start.bpk")).unwrap();
+    let out = env.exp(&["plan", "init.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("`stage[0].init`: cannot read"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_failed_stage_stops_only_its_dependents() {
+    // `wild` diverges (NaN loss); `train` and `eval` are independent of it.
+    let spec = format!(
+        "{TINY}\n[[stage]]\nid = \"wild\"\nkind = \"train\"\nlr = 1e12\n\n[[stage]]\nid = \"eval-wild\"\nkind = \"evaluate\"\nmodel = \"wild\"\n"
+    );
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let st: std::collections::BTreeMap<String, String> = env.statuses("tiny").into_iter().collect();
+    assert_eq!(st["train"], "ran");
+    assert_eq!(st["eval"], "ran");
+    assert_eq!(st["wild"], "failed");
+    assert_eq!(st["eval-wild"], "skipped");
+    let out = text(&out);
+    assert!(
+        out.contains("loss became NaN") || out.contains("loss became inf"),
+        "{out}"
+    );
+    assert!(
+        out.contains("upstream stage `wild` did not finish"),
+        "{out}"
+    );
+    // Nothing of the failed stage is cached; the good stages are.
+    let again = env.exp(&["run", "spec.toml"]);
+    assert_eq!(again.status.code(), Some(1));
+    let st: std::collections::BTreeMap<String, String> = env.statuses("tiny").into_iter().collect();
+    assert_eq!(
+        (
+            st["train"].as_str(),
+            st["eval"].as_str(),
+            st["wild"].as_str()
+        ),
+        ("cached", "cached", "failed")
+    );
+}
+
+#[test]
+fn crop_data_on_faces_and_what_a_stage_cannot_do() {
+    // Faces cropped to their annotated boxes are a data set like any other.
+    let spec = format!(
+        "{TINY}\n[[stage]]\nid = \"faces\"\nkind = \"crop-data\"\nexpand = 1.2\n\n[[stage]]\nid = \"eval-crop\"\nkind = \"evaluate\"\ndata = \"faces\"\nmodel = \"train\"\n"
+    );
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let crop = run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "faces")
+        .unwrap();
+    assert_eq!(crop["summary"]["boxes"], "annotated");
+    assert_eq!(crop["summary"]["images"], 96);
+    // CAM boxes come only from a localize stage on single-label data.
+    let bad = format!(
+        "{spec}\n[[stage]]\nid = \"loc\"\nkind = \"localize\"\nmodel = \"train\"\n\n[[stage]]\nid = \"cam\"\nkind = \"crop-data\"\nregions = \"loc\"\n"
+    );
+    std::fs::write(env.path().join("bad.toml"), bad).unwrap();
+    let out = env.exp(&["run", "bad.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("`regions` must be a `localize` stage on single-label data"),
+        "{}",
+        text(&out)
+    );
+    // bf16 needs libtorch: the flex CPU backend says so instead of silently computing fp32.
+    let out = env.exp(&["run", "spec.toml", "-s", "train.precision=bf16"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("precision = \"bf16\" needs a libtorch device"),
+        "{}",
+        text(&out)
+    );
+}
