@@ -122,6 +122,13 @@ fn an_eight_point_sweep_on_slurm_equals_the_local_run_bit_for_bit() {
     // Same keys, same artefact digests (every file bitwise equal), same metrics.
     assert_eq!(by_point(&a), by_point(&b));
     assert!(b.iter().flat_map(stages).all(|s| s["job"].is_string()));
+    // Stages that became ready together went out as one job array (`id_task`).
+    assert!(
+        b.iter()
+            .flat_map(stages)
+            .any(|s| s["job"].as_str().is_some_and(|j| j.contains('_'))),
+        "no job array"
+    );
 }
 
 const FAILING: &str = r#"

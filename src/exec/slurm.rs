@@ -16,6 +16,10 @@
 //! - `results/<key>.json`: the job's outcome, written last (temp + rename);
 //! - `logs/<stage>-<key8>-<jobid>.log`: the job's stdout and stderr.
 //!
+//! Stages that become ready together (the same stage of every sweep point)
+//! and ask for the same resources go out as one job array, each task
+//! running its own stage's script.
+//!
 //! Status comes from one `squeue` for every job in flight, at most once per
 //! `poll` seconds (no slurmdbd needed). A job that ends without a result
 //! (time limit, out of memory, node failure, `scancel`) fails its stage with
@@ -64,7 +68,8 @@ pub struct JobResult {
     pub host: String,
 }
 
-/// The job id computing a key (`jobs/<key>.json`).
+/// The job id computing a key (`jobs/<key>.json`): `123`, or `123_4` for
+/// task 4 of job array 123.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Submitted {
     job: String,
@@ -95,7 +100,30 @@ pub struct Queue {
     slots: Mutex<usize>,
     freed: std::sync::Condvar,
     parallelism: usize,
+    /// Submissions waiting to go out together as one job array.
+    batch: Mutex<Vec<(Request, Arc<Reply>)>>,
 }
+
+/// One stage's submission: its sbatch arguments (resources), job name,
+/// script and log name.
+pub struct Request {
+    args: Vec<String>,
+    name: String,
+    script: PathBuf,
+    log_stem: String,
+}
+
+/// Where a batched submission's outcome is handed back.
+#[derive(Default)]
+struct Reply {
+    value: Mutex<Option<Result<Submitted, String>>>,
+    ready: std::sync::Condvar,
+}
+
+/// How long the first submission waits for others to join its job array:
+/// the stages a finished stage makes ready (every point of a sweep) arrive
+/// within milliseconds of each other.
+const BATCH_WINDOW: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 struct QueueState {
@@ -116,7 +144,134 @@ impl Queue {
             slots: Mutex::new(0),
             freed: std::sync::Condvar::new(),
             parallelism: parallelism.max(1) as usize,
+            batch: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Submit `req`, together with the requests that arrive within
+    /// [`BATCH_WINDOW`] and ask for the same resources: one sbatch for all,
+    /// a job array when there are several (`--array=0-N%parallelism`).
+    fn submit(&self, req: Request, logs: &Path, scripts: &Path) -> Result<Submitted, String> {
+        let reply = Arc::new(Reply::default());
+        let leader = {
+            let mut batch = self.batch.lock().expect("batch lock");
+            batch.push((req, reply.clone()));
+            batch.len() == 1
+        };
+        if leader {
+            std::thread::sleep(BATCH_WINDOW);
+            let all: Vec<(Request, Arc<Reply>)> =
+                std::mem::take(&mut *self.batch.lock().expect("batch lock"));
+            // Same resources, same array.
+            let mut groups: BTreeMap<Vec<String>, Vec<(Request, Arc<Reply>)>> = BTreeMap::new();
+            for (r, reply) in all {
+                groups.entry(r.args.clone()).or_default().push((r, reply));
+            }
+            for (_, group) in groups {
+                let outcome = self.sbatch(&group, logs, scripts);
+                for (i, (_, reply)) in group.iter().enumerate() {
+                    *reply.value.lock().expect("reply lock") =
+                        Some(outcome.as_ref().map(|s| s[i].clone()).map_err(Clone::clone));
+                    reply.ready.notify_all();
+                }
+            }
+        }
+        let mut value = reply.value.lock().expect("reply lock");
+        loop {
+            if let Some(v) = value.take() {
+                return v;
+            }
+            value = reply.ready.wait(value).expect("reply lock");
+        }
+    }
+
+    /// One sbatch for `group`: a plain job for one request, an array for more.
+    fn sbatch(
+        &self,
+        group: &[(Request, Arc<Reply>)],
+        logs: &Path,
+        scripts: &Path,
+    ) -> Result<Vec<Submitted>, String> {
+        let first = &group[0].0;
+        let mut cmd = slurm_command("sbatch");
+        cmd.arg("--parsable").args(&first.args);
+        let (script, logs_of): (PathBuf, Box<dyn Fn(&str, usize) -> (String, PathBuf)>) = if group
+            .len()
+            == 1
+        {
+            let pattern = logs.join(format!("{}-%j.log", first.log_stem));
+            cmd.arg(format!("--job-name=exp:{}", first.name))
+                .arg(format!("--output={}", pattern.display()));
+            let p = pattern.display().to_string();
+            (
+                first.script.clone(),
+                Box::new(move |id: &str, _| (id.to_string(), PathBuf::from(p.replace("%j", id)))),
+            )
+        } else {
+            // Task i runs the i-th stage's own script.
+            let list: Vec<String> = group
+                .iter()
+                .map(|(r, _)| r.script.display().to_string())
+                .collect();
+            let stem = format!(
+                "array-{}",
+                crate::digest::sha256_hex(list.join("\n").as_bytes())
+            );
+            let list_path = scripts.join(format!("{}.txt", &stem[..22]));
+            write_atomic(&list_path, list.join("\n").as_bytes())?;
+            let script = scripts.join(format!("{}.sh", &stem[..22]));
+            write_atomic(
+                    &script,
+                    format!(
+                        "#!/bin/sh\n# exp: {} stages as one job array\nexec sh \"$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\"\n",
+                        group.len(),
+                        quote(&list_path)
+                    )
+                    .as_bytes(),
+                )?;
+            let pattern = logs.join("array-%A_%a.log");
+            cmd.arg(format!("--job-name=exp:{}", first.name))
+                .arg(format!(
+                    "--array=0-{}%{}",
+                    group.len() - 1,
+                    self.parallelism
+                ))
+                .arg(format!("--output={}", pattern.display()));
+            let p = pattern.display().to_string();
+            (
+                script,
+                Box::new(move |id: &str, i| {
+                    let task = format!("{id}_{i}");
+                    let log = p.replace("%A", id).replace("%a", &i.to_string());
+                    (task, PathBuf::from(log))
+                }),
+            )
+        };
+        let out = cmd.arg(&script).output().map_err(|e| {
+            format!("cannot run `sbatch` (is Slurm installed and SLURM_CONF set?): {e}")
+        })?;
+        if !out.status.success() {
+            return Err(format!(
+                "sbatch refused the job: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        // `--parsable` prints `jobid` or `jobid;cluster`.
+        let id = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if id.is_empty() {
+            return Err("sbatch printed no job id".into());
+        }
+        Ok((0..group.len())
+            .map(|i| {
+                let (job, log) = logs_of(&id, i);
+                Submitted { job, log }
+            })
+            .collect())
     }
 
     /// Wait for a free slot (false: cancelled meanwhile); give it back with `release`.
@@ -149,7 +304,7 @@ impl Queue {
         if st.last.is_none_or(|t| t.elapsed() >= self.poll) {
             let ids: Vec<&str> = st.watched.keys().map(|s| s.as_str()).collect();
             let out = slurm_command("squeue")
-                .args(["-h", "-t", "all", "-o", "%i|%T", "-j", &ids.join(",")])
+                .args(["-h", "-r", "-t", "all", "-o", "%i|%T", "-j", &ids.join(",")])
                 .output()
                 .map_err(|e| format!("cannot run `squeue`: {e}"))?;
             // squeue exits non-zero when every listed id is unknown ("Invalid job id").
@@ -283,63 +438,43 @@ impl Slurm {
             )
             .as_bytes(),
         )?;
-        let log_pattern = self
-            .dir("logs")
-            .join(format!("{}-{}-%j.log", job.stage.id, &key[..8]));
         let r = self.executor.resources(job.stage.kind);
-        let mut cmd = slurm_command("sbatch");
-        cmd.arg("--parsable")
-            .arg(format!("--job-name=exp:{}", job.stage.id))
-            .arg(format!("--output={}", log_pattern.display()))
-            .arg(format!(
-                "--chdir={}",
-                std::env::current_dir()
-                    .map_err(|e| e.to_string())?
-                    .display()
-            ));
+        let mut args = vec![format!(
+            "--chdir={}",
+            std::env::current_dir()
+                .map_err(|e| e.to_string())?
+                .display()
+        )];
         if let Some(p) = &r.partition {
-            cmd.arg(format!("--partition={p}"));
+            args.push(format!("--partition={p}"));
         }
         if let Some(t) = &r.time {
             // Warned before the limit, a training stage checkpoints and
             // requeues itself (`run_ticket`), then resumes.
-            cmd.arg(format!("--time={t}"))
-                .arg(format!("--signal=B:USR1@{}", r.signal_before.unwrap_or(90)));
+            args.push(format!("--time={t}"));
+            args.push(format!("--signal=B:USR1@{}", r.signal_before.unwrap_or(90)));
         }
-        cmd.arg("--requeue");
+        args.push("--requeue".into());
         if let Some(c) = r.cpus {
-            cmd.arg(format!("--cpus-per-task={c}"));
+            args.push(format!("--cpus-per-task={c}"));
         }
         if let Some(m) = &r.mem {
-            cmd.arg(format!("--mem={m}"));
+            args.push(format!("--mem={m}"));
         }
         if let Some(g) = r.gpus.filter(|&g| g > 0) {
-            cmd.arg(format!("--gres=gpu:{g}"));
+            args.push(format!("--gres=gpu:{g}"));
         }
-        cmd.args(&r.extra).arg(&script);
-        let out = cmd.output().map_err(|e| {
-            format!("cannot run `sbatch` (is Slurm installed and SLURM_CONF set?): {e}")
-        })?;
-        if !out.status.success() {
-            return Err(format!(
-                "sbatch refused the job: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        // `--parsable` prints `jobid` or `jobid;cluster`.
-        let id = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        if id.is_empty() {
-            return Err("sbatch printed no job id".into());
-        }
-        let submitted = Submitted {
-            log: PathBuf::from(log_pattern.display().to_string().replace("%j", &id)),
-            job: id,
-        };
+        args.extend(r.extra.iter().cloned());
+        let submitted = self.queue.submit(
+            Request {
+                args,
+                name: job.stage.id.clone(),
+                script,
+                log_stem: format!("{}-{}", job.stage.id, &key[..8]),
+            },
+            &self.dir("logs"),
+            &self.dir("scripts"),
+        )?;
         write_atomic(
             &self.dir("jobs").join(format!("{key}.json")),
             &serde_json::to_vec(&submitted).expect("serializes"),
