@@ -56,6 +56,7 @@ fn allowed(role: &str) -> &'static [StageKind] {
         ],
         "teacher" => &[TrainFrl, Train],
         "backbone" => &[TrainFrl, Train],
+        "from" => &[Train, TrainFrl, Compress],
         "whole" => &[Compress, Train],
         "regions" => &[Localize],
         "parts" => &[TrainParts],

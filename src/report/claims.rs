@@ -285,10 +285,14 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     for (stage, name) in [
         ("eval-fixed", "PaW on fixed mean-position patches"),
         ("eval-oracle", "PaW on ground-truth-region patches"),
+        (
+            "eval-whole-longer",
+            "Whole-only (SNet3) given PaW's extra epochs",
+        ),
     ] {
         if rc.iter().any(|r| acc(r, stage).is_some()) {
             out.push(beats(
-                &format!("PaW with FRL patches beats {name} (control)"),
+                &format!("PaW beats {name} (control)"),
                 "paw_controls",
                 &rc,
                 ("eval-paw", "PaW"),

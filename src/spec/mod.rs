@@ -233,6 +233,7 @@ impl StageKind {
                 "flip",
                 "init",
                 "backbone",
+                "from",
                 "precision",
                 "lr-schedule",
                 "keep",
@@ -1433,6 +1434,15 @@ fn resolve_stage(
             ));
         }
         inputs.insert("backbone".into(), b.clone());
+    }
+    if let Some(f) = &s.from {
+        if s.init.is_some() || s.backbone.is_some() {
+            return Err(ctx.error(
+                &key(here, "from"),
+                "`from` (continue a stage's whole net) excludes `init` and `backbone`",
+            ));
+        }
+        inputs.insert("from".into(), f.clone());
     }
     let mut require = |role: &str, value: &Option<String>| -> Result<(), SpecError> {
         let v = value.clone().ok_or_else(|| {

@@ -168,6 +168,9 @@ pub struct RawStage {
     /// attribute maps) from this training stage's net: a pretrained
     /// backbone, as the paper starts from VGG-Face.
     pub backbone: Option<String>,
+    /// `train`: continue training this stage's whole net (its architecture
+    /// and every weight), e.g. SNet3 given more epochs as a control.
+    pub from: Option<String>,
     /// `train`, `train-frl`: start from these weights (a burnpack file written
     /// by exp for the same architecture), relative to the spec. Default: from scratch.
     pub init: Option<String>,

@@ -31,7 +31,28 @@ pub fn run(
         net_cfg = net_cfg.with_mnl(h);
     }
     let mut model = net_cfg.init(size, &device);
-    if let Some(init) = &cfg.init {
+    // `from`: the upstream net as it is, architecture included.
+    let mut continued = None;
+    if let Some(entry) = ctx.inputs.get("from") {
+        let (m, info) = super::load_attr_net(&entry.dir, "model", &device)?;
+        ctx.progress.log(&format!(
+            "continuing {} (width {}) from stage `{}`",
+            info.net.as_str(),
+            info.width,
+            ctx.stage.inputs["from"]
+        ));
+        if info.attributes != data.attributes {
+            return Err(StageError::Input {
+                stage: ctx.stage.id.clone(),
+                message: format!(
+                    "`from = \"{}\"` predicts other attributes or classes than this stage's data",
+                    ctx.stage.inputs["from"]
+                ),
+            });
+        }
+        model = m;
+        continued = Some(info);
+    } else if let Some(init) = &cfg.init {
         model = super::fresh_ids(model.try_load_file(&init.path).map_err(|e| {
             StageError::LoadModel {
                 path: init.path.clone(),
@@ -78,10 +99,13 @@ pub fn run(
     let params = model.num_params();
     // The MNL branch is dropped after training: report the net without it too.
     let params_loc = params - model.mnl.as_ref().map_or(0, |b| b.num_params());
+    let (net, width) = continued
+        .as_ref()
+        .map_or((cfg.net, cfg.width), |i| (i.net, i.width));
     ctx.progress.log(&format!(
         "{} (width {}) with {params} parameters{}, {} train / {} val images of {size}px",
-        cfg.net.as_str(),
-        cfg.width,
+        net.as_str(),
+        width,
         if mnl_hidden.is_some() {
             " incl. the MNL branch"
         } else {
@@ -100,21 +124,24 @@ pub fn run(
     };
     let (model, history) =
         crate::train::train_attr_net(model, &phase, &train, &val, &device, &plain)?;
-    let info = ModelInfo {
-        net: cfg.net,
-        width: cfg.width,
-        attributes: data.attributes.clone(),
-        image_size: size,
-        mnl_hidden,
-        params,
-        maps,
-        single_label: train.single_label,
+    let info = match continued {
+        Some(upstream) => ModelInfo { params, ..upstream },
+        None => ModelInfo {
+            net: cfg.net,
+            width: cfg.width,
+            attributes: data.attributes.clone(),
+            image_size: size,
+            mnl_hidden,
+            params,
+            maps,
+            single_label: train.single_label,
+        },
     };
     save_attr_net(ctx.out, "model", model, &info)?;
     write_epochs(ctx, &history)?;
     let kept = crate::train::kept_epoch(&history, cfg.keep).expect("epochs >= 1");
     Ok(
-        json!({ "net": cfg.net.as_str(), "params": params, "params_loc": params_loc, "epochs": cfg.epochs, "epoch": kept.epoch, "train_loss": kept.train_loss, "val_accuracy": kept.val_accuracy, "val_accuracy_mnl": kept.val_accuracy_mnl }),
+        json!({ "net": info.net.as_str(), "params": params, "params_loc": params_loc, "epochs": cfg.epochs, "epoch": kept.epoch, "train_loss": kept.train_loss, "val_accuracy": kept.val_accuracy, "val_accuracy_mnl": kept.val_accuracy_mnl }),
     )
 }
 
