@@ -47,7 +47,7 @@ fn unknown_key_names_line_and_allowed_keys() {
     let e = err(&format!("{BASE}mnl = true\n"));
     assert_eq!(
         e,
-        "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`, `backbone`, `precision`, `lr-schedule`, `keep`, `loss-normalization`, `loss-scale`, `seed`"
+        "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`, `backbone`, `from`, `precision`, `lr-schedule`, `keep`, `loss-normalization`, `loss-scale`, `seed`"
     );
     let e = err(&format!("{BASE}epoch = 3\n").replace("kind = \"train\"", "kind = \"train-frl\""));
     assert!(e.starts_with("s.toml:7:1: `stage[0].epoch`: unknown key `epoch` for kind `train-frl`; allowed keys are"), "{e}");
@@ -407,4 +407,17 @@ fn a_ten_megabyte_stage_id_is_refused_with_a_short_message() {
         "the message repeats the id: {} bytes",
         e.len()
     );
+}
+
+#[test]
+fn from_is_an_edge_and_excludes_init_and_backbone() {
+    let spec = ok(&format!(
+        "{BASE}\n[[stage]]\nid = \"more\"\nkind = \"train\"\nfrom = \"train\"\n"
+    ));
+    let more = spec.stages.iter().find(|s| s.id == "more").unwrap();
+    assert_eq!(more.inputs["from"], "train");
+    let e = err(&format!(
+        "{BASE}\n[[stage]]\nid = \"more\"\nkind = \"train\"\nfrom = \"train\"\nbackbone = \"train\"\n"
+    ));
+    assert!(e.contains("`from` (continue a stage's whole net) excludes"), "{e}");
 }
