@@ -270,3 +270,40 @@ fn crop_data_on_faces_and_what_a_stage_cannot_do() {
         text(&out)
     );
 }
+
+#[test]
+fn a_train_stage_can_continue_another_stages_whole_net() {
+    let spec = format!(
+        "{TINY}\n[[stage]]\nid = \"longer\"\nkind = \"train\"\nfrom = \"train\"\nwidth = 0.5\nepochs = 1\n\n[[stage]]\nid = \"eval-longer\"\nkind = \"evaluate\"\nmodel = \"longer\"\n"
+    );
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run = env.show("tiny");
+    let stage = |id: &str| {
+        run["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    // The upstream net as it was (width 1, not this stage's 0.5), trained on.
+    assert_eq!(
+        stage("longer")["summary"]["params"],
+        stage("train")["summary"]["params"]
+    );
+    let log = std::fs::read_to_string(
+        env.path()
+            .join("results/runs")
+            .join(run["id"].as_str().unwrap())
+            .join("logs/longer.log"),
+    )
+    .unwrap();
+    assert!(
+        log.contains("continuing snet3 (width 1) from stage `train`"),
+        "{log}"
+    );
+    assert!(stage("eval-longer")["summary"]["mean_accuracy"].is_number());
+}

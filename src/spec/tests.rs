@@ -419,5 +419,8 @@ fn from_is_an_edge_and_excludes_init_and_backbone() {
     let e = err(&format!(
         "{BASE}\n[[stage]]\nid = \"more\"\nkind = \"train\"\nfrom = \"train\"\nbackbone = \"train\"\n"
     ));
-    assert!(e.contains("`from` (continue a stage's whole net) excludes"), "{e}");
+    assert!(
+        e.contains("`from` (continue a stage's whole net) excludes"),
+        "{e}"
+    );
 }
