@@ -14,6 +14,10 @@ pub struct Args {
     /// At most this many runs
     #[arg(short = 'n', long, default_value_t = 20)]
     limit: usize,
+    /// One row per spec and configuration (overrides other than the seed):
+    /// its runs and each evaluation's mean ± std over its seeds
+    #[arg(long)]
+    group: bool,
     /// Print JSON instead of tables
     #[arg(long)]
     json: bool,
@@ -49,6 +53,10 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         );
         return Ok(exit::OK);
     }
+    if args.group {
+        print_groups(&runs);
+        return Ok(exit::OK);
+    }
     let mut t = table(&["run", "status", "stages", "ran", "mean acc", "overrides"]);
     for r in &runs {
         let ran = r.stages.iter().filter(|s| s.status == "ran").count();
@@ -70,4 +78,67 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     }
     println!("{t}");
     Ok(exit::OK)
+}
+
+/// Runs grouped by spec and configuration, newest group first; each
+/// evaluation's mean accuracy as mean ± std over the latest successful run
+/// of each seed.
+fn print_groups(runs: &[crate::runs::RunRecord]) {
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<&crate::runs::RunRecord>> =
+        Default::default();
+    for r in runs {
+        let k = (r.name.clone(), crate::report::collect::config_of(r));
+        if !groups.contains_key(&k) {
+            order.push(k.clone());
+        }
+        groups.entry(k).or_default().push(r);
+    }
+    let mut t = table(&[
+        "spec",
+        "configuration",
+        "runs",
+        "seeds ok",
+        "evaluations: mean accuracy (%), latest run of each seed",
+    ]);
+    for k in order {
+        let g = &groups[&k];
+        // The latest successful run of each seed (runs come newest first).
+        let mut seeds = std::collections::BTreeSet::new();
+        let ok: Vec<_> = g
+            .iter()
+            .filter(|r| r.status == "ok" && seeds.insert(r.spec["seed"].as_u64()))
+            .collect();
+        let mut evals: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+        for r in &ok {
+            for s in &r.stages {
+                if let Some(a) = s.summary["mean_accuracy"].as_f64() {
+                    evals.entry(s.id.as_str()).or_default().push(100.0 * a);
+                }
+            }
+        }
+        let cells: Vec<String> = evals
+            .iter()
+            .map(|(id, v)| {
+                let (m, sd) = crate::report::claims::mean_std(v);
+                if v.len() > 1 {
+                    format!("{id} {m:.2} ± {sd:.2} (n={})", v.len())
+                } else {
+                    format!("{id} {m:.2}")
+                }
+            })
+            .collect();
+        t.add_row(vec![
+            k.0.clone(),
+            if k.1.is_empty() {
+                "(as written)".into()
+            } else {
+                k.1.clone()
+            },
+            g.len().to_string(),
+            ok.len().to_string(),
+            cells.join("\n"),
+        ]);
+    }
+    println!("{t}");
 }
