@@ -208,7 +208,48 @@ pub fn bars(
     )
 }
 
-/// A labelled heatmap of `m[row][col]`, diverging colours around 0.
+/// Blue (−1) through white (0) to red (+1).
+fn diverging(v: f32) -> RGBColor {
+    let v = v.clamp(-1.0, 1.0);
+    if v >= 0.0 {
+        RGBColor(255, (255.0 * (1.0 - v)) as u8, (255.0 * (1.0 - v)) as u8)
+    } else {
+        RGBColor((255.0 * (1.0 + v)) as u8, (255.0 * (1.0 + v)) as u8, 255)
+    }
+}
+
+/// A vertical colour bar from −`max` to +`max` with its values.
+fn colour_scale<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, max: f32) -> Result<()> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(60)
+        .margin_bottom(60)
+        .margin_right(12)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..1.0, -(max as f64)..max as f64)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(5)
+        .y_label_formatter(&|y| format!("{y:+.2}"))
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(e)?;
+    let steps = 100;
+    chart
+        .draw_series((0..steps).map(|i| {
+            let lo = -max as f64 + 2.0 * max as f64 * i as f64 / steps as f64;
+            let hi = lo + 2.0 * max as f64 / steps as f64;
+            let v = ((lo + hi) / 2.0 / max as f64) as f32;
+            Rectangle::new([(0.0, lo), (1.0, hi)], diverging(v).filled())
+        }))
+        .map_err(e)?;
+    Ok(())
+}
+
+/// A labelled heatmap of `m[row][col]`, diverging colours around 0, with
+/// its colour scale.
 pub fn heatmap(
     dir: &Path,
     name: &str,
@@ -225,6 +266,9 @@ pub fn heatmap(
         root.fill(&WHITE).map_err(e)?;
         let n = m.len();
         let max = m.iter().flatten().fold(1e-6f32, |a, &v| a.max(v.abs()));
+        let width = root.dim_in_pixel().0;
+        let (root, scale) = root.split_horizontally(width.saturating_sub(110));
+        colour_scale(&scale, max)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(12)
@@ -263,12 +307,7 @@ pub fn heatmap(
         let cells = (0..n)
             .flat_map(|r| (0..n).map(move |c| (r, c)))
             .map(|(r, c)| {
-                let v = m[r][c] / max;
-                let color = if v >= 0.0 {
-                    RGBColor(255, (255.0 * (1.0 - v)) as u8, (255.0 * (1.0 - v)) as u8)
-                } else {
-                    RGBColor((255.0 * (1.0 + v)) as u8, (255.0 * (1.0 + v)) as u8, 255)
-                };
+                let color = diverging(m[r][c] / max);
                 let top = (n - r) as f64;
                 Rectangle::new(
                     [(c as f64, top), (c as f64 + 1.0, top - 1.0)],
@@ -279,5 +318,5 @@ pub fn heatmap(
         root.present().map_err(e)
     }
     let side = 260 + 40 * labels.len() as u32;
-    both!(dir, name, (side + 120, side), draw, title, labels, m)
+    both!(dir, name, (side + 230, side), draw, title, labels, m)
 }
