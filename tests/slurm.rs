@@ -355,3 +355,65 @@ fn a_job_warned_before_its_time_limit_requeues_resumes_and_ends_equal() {
     .unwrap();
     assert!(log.contains("resuming from its checkpoint"), "{log}");
 }
+
+#[test]
+#[ignore = "needs a Slurm cluster: .ci/run starts one"]
+fn a_job_near_its_real_time_limit_checkpoints_requeues_and_ends_equal() {
+    require_slurm();
+    // 40 epochs (~15 s here) under a one-minute limit, warned 50 s before
+    // it: Slurm itself sends SIGUSR1 about 10 s in, mid-training.
+    let spec = LONG
+        .replace("id = \"train\"", "id = \"train-limit\"")
+        .replace("epochs = 8", "epochs = 40");
+    let reference = Env::new(&spec);
+    let out = reference.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let want = reference.show("long")["stages"][1].clone();
+
+    let env = Env::new(&format!(
+        "{spec}\n[executor]\ntime = \"1\"\nsignal-before = 50\npoll = 0.2\n"
+    ));
+    let mut run = env
+        .cmd(&["run", "spec.toml", "--executor", "slurm"])
+        .spawn()
+        .unwrap();
+    // Slurm holds a requeued job for two minutes; start it once it is back.
+    let mut job = None;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = run.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "never finished");
+        if job.is_none() {
+            job = jobs_named("exp:train-limit")
+                .into_iter()
+                .find(|(_, s)| s == "RUNNING")
+                .map(|(id, _)| id);
+        } else if let Some(id) = &job {
+            if jobs_named("exp:train-limit")
+                .iter()
+                .any(|(j, s)| j == id && s == "PENDING")
+            {
+                let _ = Command::new("scontrol")
+                    .args(["update", &format!("JobId={id}"), "StartTime=now"])
+                    .status();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success());
+    let got = env.show("long")["stages"][1].clone();
+    assert_eq!(
+        got["digest"], want["digest"],
+        "bit for bit equal to the uninterrupted run"
+    );
+    let log = std::fs::read_to_string(
+        env.path()
+            .join("results/runs")
+            .join(env.show("long")["id"].as_str().unwrap())
+            .join("logs/train-limit.log"),
+    )
+    .unwrap();
+    assert!(log.contains("resuming from its checkpoint"), "{log}");
+}
