@@ -5,9 +5,7 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor};
 use serde_json::json;
 
@@ -64,12 +62,8 @@ fn time_steps<M: Module>(
     y: &Tensor<2>,
 ) -> (usize, f64) {
     let params = model.num_params();
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
-        ))
-        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init();
+    // The paper's momentum and weight decay.
+    let mut optim = crate::train::sgd(0.9, 5e-4);
     let mut start = Instant::now();
     for step in 0..args.steps + 3 {
         if step == 3 {

@@ -124,6 +124,19 @@ pub fn euclidean_loss(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     (a - b).powi_scalar(2).sum() / (2.0 * batch)
 }
 
+/// The paper's optimizer: SGD with momentum (no dampening, as Caffe) and
+/// L2 weight decay. `exp bench` times the same one.
+pub fn sgd(momentum: f64, weight_decay: f64) -> burn::optim::ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(momentum)
+                .with_dampening(0.0),
+        ))
+        .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
+        .init()
+}
+
 /// What one training phase needs besides the model.
 pub struct Phase<'a> {
     /// Shown in progress and logs (`hint`, `attributes`, `part 3/10`).
@@ -150,14 +163,7 @@ pub fn fit<M: Module>(
     mut validate: impl FnMut(&M) -> Validation,
 ) -> Result<(M, Vec<EpochRecord>), TrainError> {
     let cfg = phase.cfg;
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new()
-                .with_momentum(cfg.momentum)
-                .with_dampening(0.0),
-        ))
-        .with_weight_decay(Some(WeightDecayConfig::new(cfg.weight_decay as f32)))
-        .init();
+    let mut optim = sgd(cfg.momentum, cfg.weight_decay);
     let batches = phase.n.div_ceil(cfg.batch_size as usize) as u64;
     phase.progress.set_total(batches * phase.epochs as u64);
     phase.progress.set_position(0);
