@@ -5,8 +5,9 @@
 //!
 //! `cargo test` runs a short pass (a few seconds) and every file in
 //! `tests/fuzz-corpus/` (inputs that once broke exp). A long pass:
-//! `EXP_FUZZ_EXECS=2500000 cargo test --release --test fuzz -- --nocapture`
-//! (executions per target; the totals are printed).
+//! `EXP_FUZZ_EXECS=4750000 EXP_FUZZ_SPEC_EXECS=500000 cargo test --release
+//! --test fuzz -- --nocapture` (executions per target; the totals are
+//! printed; scratch files live in /dev/shm where there is one).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,11 +18,18 @@ use rand_chacha::ChaCha8Rng;
 /// Longest any one execution may take.
 const SLOW: Duration = Duration::from_secs(2);
 
-fn execs() -> usize {
-    std::env::var("EXP_FUZZ_EXECS")
+/// Executions per target: `EXP_FUZZ_EXECS`, or for the (slower) spec
+/// target `EXP_FUZZ_SPEC_EXECS` when set.
+fn execs_of(var: &str) -> usize {
+    std::env::var(var)
+        .or_else(|_| std::env::var("EXP_FUZZ_EXECS"))
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(400)
+}
+
+fn execs() -> usize {
+    execs_of("EXP_FUZZ_EXECS")
 }
 
 /// Tokens that tend to break parsers: sizes, signs, NaN, nesting, paths.
@@ -151,7 +159,7 @@ fn corpus_specs() -> Vec<Vec<u8>> {
 /// the loader, `extends`, `-s` and the sweep expander at once.
 #[test]
 fn specs_and_overrides_never_panic_or_hang() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     // A base every mutated `extends = "spec.toml"` or "base.toml" can find.
     let base =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/base.toml")).unwrap();
@@ -159,7 +167,7 @@ fn specs_and_overrides_never_panic_or_hang() {
     let seeds = corpus_specs();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let path = dir.path().join("spec.toml");
-    let n = execs();
+    let n = execs_of("EXP_FUZZ_SPEC_EXECS");
     for i in 0..n {
         let input = if i < seeds.len() {
             seeds[i].clone()
@@ -220,6 +228,12 @@ fn cub_seed(root: &Path, n: usize) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A scratch folder in memory where there is one (a fuzz pass writes
+/// files millions of times).
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap())
+}
+
 /// Mutate one annotation file at a time and read the whole set.
 fn fuzz_reader(name: &str, files: &[PathBuf], read: impl Fn()) {
     let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
@@ -237,7 +251,7 @@ fn fuzz_reader(name: &str, files: &[PathBuf], read: impl Fn()) {
 
 #[test]
 fn celeba_annotations_never_panic_or_hang() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     let files = celeba_seed(dir.path(), 12);
     assert!(
         exp::data::celeba::Celeba::open(dir.path()).is_ok(),
@@ -250,7 +264,7 @@ fn celeba_annotations_never_panic_or_hang() {
 
 #[test]
 fn cub_annotations_never_panic_or_hang() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch();
     let files = cub_seed(dir.path(), 12);
     assert!(
         exp::data::cub::Cub::open(dir.path()).is_ok(),
