@@ -39,21 +39,24 @@ fn a_killed_training_resumes_from_its_checkpoint_and_ends_equal() {
     let want = train_stage(&reference);
 
     let env = Env::new(LONG);
-    let mut run = env.cmd(&["run", "spec.toml"]).spawn().unwrap();
-    let start = Instant::now();
-    while epochs_checkpointed(&env) < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no checkpoint after two epochs"
-        );
-        assert!(
-            run.try_wait().unwrap().is_none(),
-            "finished before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    // Killed twice: after its second epoch, then (resumed) after its fifth.
+    for epochs in [2, 5] {
+        let mut run = env.cmd(&["run", "spec.toml"]).spawn().unwrap();
+        let start = Instant::now();
+        while epochs_checkpointed(&env) < epochs {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "no checkpoint after {epochs} epochs"
+            );
+            assert!(
+                run.try_wait().unwrap().is_none(),
+                "finished before it could be killed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        run.kill().unwrap();
+        run.wait().unwrap();
     }
-    run.kill().unwrap();
-    run.wait().unwrap();
 
     let out = env.exp(&["run", "spec.toml"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -57,7 +57,15 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         print_groups(&runs);
         return Ok(exit::OK);
     }
-    let mut t = table(&["run", "status", "stages", "ran", "mean acc", "overrides"]);
+    // Runs sent to a cluster: their job ids too.
+    let jobs = runs
+        .iter()
+        .any(|r| r.stages.iter().any(|s| s.job.is_some()));
+    let mut head = vec!["run", "status", "stages", "ran", "mean acc", "overrides"];
+    if jobs {
+        head.push("slurm jobs");
+    }
+    let mut t = table(&head);
     for r in &runs {
         let ran = r.stages.iter().filter(|s| s.status == "ran").count();
         let acc = r
@@ -67,14 +75,23 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
             .find_map(|s| s.summary["mean_accuracy"].as_f64());
         let mut overrides = r.overrides.clone();
         overrides.extend(r.point.iter().filter(|p| !r.overrides.contains(p)).cloned());
-        t.add_row(vec![
+        let mut row = vec![
             r.id.clone(),
             r.status.clone(),
             r.stages.len().to_string(),
             ran.to_string(),
             percent(acc),
             overrides.join(" "),
-        ]);
+        ];
+        if jobs {
+            let ids: Vec<&str> = r.stages.iter().filter_map(|s| s.job.as_deref()).collect();
+            row.push(match ids.len() {
+                0 => "-".into(),
+                n if n > 3 => format!("{} … ({n})", ids[..3].join(" ")),
+                _ => ids.join(" "),
+            });
+        }
+        t.add_row(row);
     }
     println!("{t}");
     Ok(exit::OK)
