@@ -57,3 +57,15 @@ fn bad_spec_exits_2_with_location() {
         text(&out)
     );
 }
+
+#[test]
+fn completions_know_every_subcommand() {
+    let env = Env::new("");
+    let out = env.exp(&["completions", "bash"]);
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    for sub in ["run", "plan", "ls", "show", "report", "ui", "gc", "verify"] {
+        assert!(script.contains(&format!("exp__{sub}")), "{sub} missing");
+    }
+    assert_eq!(env.exp(&["completions", "tcsh"]).status.code(), Some(2));
+}

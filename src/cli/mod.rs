@@ -83,6 +83,11 @@ enum Command {
     Compare(compare::Args),
     Bench(bench::Args),
     Ui(ui::Args),
+    /// Print a shell completion script: `exp completions bash > /etc/bash_completion.d/exp`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
     Gc(gc::Args),
     Verify(verify::Args),
     #[command(hide = true)]
@@ -115,6 +120,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         Command::Run(a) => run::exec(&cli, a),
         Command::Job(a) => job::exec(&cli, a),
         Command::Ui(a) => ui::exec(&cli, a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "exp", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
         Command::Gc(a) => gc::exec(&cli, a),
         Command::Verify(a) => verify::exec(&cli, a),
         Command::Plan(a) => plan::exec(&cli, a),
