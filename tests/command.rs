@@ -207,3 +207,34 @@ model = "mine"
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("a `command` stage"), "{}", text(&out));
 }
+
+#[test]
+fn braces_in_a_value_and_bytes_that_are_not_utf8_pass_through() {
+    let env = Env::new(
+        r#"
+[experiment]
+name = "raw"
+
+[[stage]]
+id = "echo"
+kind = "command"
+run = ["python3", "-c", "import json, os, sys; sys.stdout.buffer.write(b'\\xff\\xfe not utf-8\\n'); sys.stdout.flush(); print('after'); json.dump({{'msg': sys.argv[1]}}, open(os.environ['EXP_OUT'] + '/metrics.json', 'w'))", "{msg}"]
+params = { msg = "{literal} }}" }
+"#,
+    );
+    let out = env.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run = env.show("raw");
+    assert_eq!(run["stages"][0]["summary"]["msg"], "{literal} }}");
+    let log = std::fs::read_to_string(
+        env.path()
+            .join("results/runs")
+            .join(run["id"].as_str().unwrap())
+            .join("logs/echo.log"),
+    )
+    .unwrap();
+    assert!(
+        log.contains("after"),
+        "output after a non-UTF-8 line is kept: {log}"
+    );
+}

@@ -65,7 +65,10 @@ fn completions_know_every_subcommand() {
     assert!(out.status.success());
     let script = String::from_utf8_lossy(&out.stdout);
     for sub in ["run", "plan", "ls", "show", "report", "ui", "gc", "verify"] {
-        assert!(script.contains(&format!("exp__subcmd__{sub}")), "{sub} missing");
+        assert!(
+            script.contains(&format!("exp__subcmd__{sub}")),
+            "{sub} missing"
+        );
     }
     assert_eq!(env.exp(&["completions", "tcsh"]).status.code(), Some(2));
 }

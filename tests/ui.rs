@@ -69,10 +69,15 @@ fn serve(env: &Env) -> Ui {
 
 /// `(status, body)` of one request.
 fn request(addr: &str, method: &str, path: &str) -> (u16, String) {
+    request_as(addr, addr, method, path)
+}
+
+/// The same, with another `Host` header.
+fn request_as(addr: &str, host: &str, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = String::new();
@@ -161,6 +166,16 @@ fn the_ui_is_read_only_and_serves_nothing_outside_the_results() {
         404
     );
     assert_eq!(request(&ui.addr, "GET", "/etc/passwd").0, 404);
+    // DNS rebinding: a page on another name must not read the results.
+    assert_eq!(
+        request_as(&ui.addr, "evil.example:80", "GET", "/api/runs").0,
+        403
+    );
+    let port = ui.addr.rsplit_once(':').unwrap().1;
+    assert_eq!(
+        request_as(&ui.addr, &format!("localhost:{port}"), "GET", "/api/runs").0,
+        200
+    );
 }
 
 /// Chromium's DOM of `url` after its scripts ran.

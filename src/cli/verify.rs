@@ -32,9 +32,12 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         );
     }
     let cache = Cache::open(&cli.cache_root())?;
+    // Not under `tmp/`, whose leftovers every run clears.
+    let scratch_root = cache.root().join("verify");
+    std::fs::create_dir_all(&scratch_root)?;
     let scratch_dir = tempfile::Builder::new()
         .prefix("verify-")
-        .tempdir_in(cache.root().join("tmp"))?;
+        .tempdir_in(&scratch_root)?;
     let scratch = Cache::open(scratch_dir.path())?;
     let devices: crate::device::Devices = record
         .device

@@ -127,7 +127,12 @@ pub fn hit_or_compute(
     };
     // Training phases checkpoint here, so a rerun of this key resumes them.
     let checkpoints = cache.root().join("checkpoints").join(key);
-    if force {
+    // `--force` starts over — except in a Slurm job requeued to resume.
+    let requeued = std::env::var("SLURM_RESTART_COUNT")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|n| n > 0);
+    if force && !requeued {
         let _ = std::fs::remove_dir_all(&checkpoints);
     }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -107,6 +107,8 @@ pub struct Queue {
 /// One stage's submission: its sbatch arguments (resources), job name,
 /// script and log name.
 pub struct Request {
+    /// The stage's cache key: requests for one key share one job.
+    key: String,
     args: Vec<String>,
     name: String,
     script: PathBuf,
@@ -127,12 +129,13 @@ const BATCH_WINDOW: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 struct QueueState {
-    /// Jobs this process waits on.
-    watched: BTreeMap<String, ()>,
+    /// Jobs this process waits on, since when.
+    watched: BTreeMap<String, Instant>,
     /// Their states at the last query; a job squeue no longer knows is absent.
     states: BTreeMap<String, String>,
     last: Option<Instant>,
-    cancelled: bool,
+    /// Jobs already `scancel`ed.
+    cancelled: std::collections::BTreeSet<String>,
 }
 
 impl Queue {
@@ -168,8 +171,23 @@ impl Queue {
                 groups.entry(r.args.clone()).or_default().push((r, reply));
             }
             for (_, group) in groups {
-                let outcome = self.sbatch(&group, logs, scripts);
-                for (i, (_, reply)) in group.iter().enumerate() {
+                // Sweep points that share a stage (one key) share its job.
+                let mut unique: Vec<(Request, Arc<Reply>)> = Vec::new();
+                let mut task_of = Vec::with_capacity(group.len());
+                let mut replies = Vec::with_capacity(group.len());
+                for (r, reply) in group {
+                    let i = match unique.iter().position(|(u, _)| u.key == r.key) {
+                        Some(i) => i,
+                        None => {
+                            unique.push((r, reply.clone()));
+                            unique.len() - 1
+                        }
+                    };
+                    task_of.push(i);
+                    replies.push(reply);
+                }
+                let outcome = self.sbatch(&unique, logs, scripts);
+                for (reply, i) in replies.iter().zip(task_of) {
                     *reply.value.lock().expect("reply lock") =
                         Some(outcome.as_ref().map(|s| s[i].clone()).map_err(Clone::clone));
                     reply.ready.notify_all();
@@ -298,28 +316,47 @@ impl Queue {
 
     /// The job's state, refreshing every watched job's if the last query is
     /// older than the poll interval. `None`: squeue does not know it (long gone).
+    /// Start watching `job` (right after it is submitted, so Ctrl-C can
+    /// cancel it even before its first status query).
+    fn watch(&self, job: &str) {
+        let mut st = self.state.lock().expect("queue lock");
+        st.watched
+            .entry(job.to_string())
+            .or_insert_with(Instant::now);
+    }
+
+    /// The job's state, refreshing every watched job's if the last query is
+    /// older than the poll interval, or older than the job itself. `None`:
+    /// squeue, asked after the job was submitted, does not know it (gone);
+    /// `UNKNOWN`: squeue did not answer (the controller is busy): not final.
     fn state_of(&self, job: &str) -> Result<Option<String>, String> {
         let mut st = self.state.lock().expect("queue lock");
-        st.watched.insert(job.to_string(), ());
-        if st.last.is_none_or(|t| t.elapsed() >= self.poll) {
+        let since = *st
+            .watched
+            .entry(job.to_string())
+            .or_insert_with(Instant::now);
+        let stale = st
+            .last
+            .is_none_or(|t| t.elapsed() >= self.poll || t < since);
+        if stale {
             let ids: Vec<&str> = st.watched.keys().map(|s| s.as_str()).collect();
             let out = slurm_command("squeue")
                 .args(["-h", "-r", "-t", "all", "-o", "%i|%T", "-j", &ids.join(",")])
                 .output()
                 .map_err(|e| format!("cannot run `squeue`: {e}"))?;
-            // squeue exits non-zero when every listed id is unknown ("Invalid job id").
             let text = String::from_utf8_lossy(&out.stdout);
-            st.states = text
+            let states: BTreeMap<String, String> = text
                 .lines()
                 .filter_map(|l| l.split_once('|'))
                 .map(|(id, s)| (id.trim().to_string(), s.trim().to_string()))
                 .collect();
-            if !out.status.success() && !st.states.is_empty() {
-                return Err(format!(
-                    "`squeue` failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
+            // squeue exits non-zero when every listed id is unknown ("Invalid
+            // job id"): that is an answer. Any other failure is not.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() && !stderr.contains("Invalid job id") {
+                return Ok(Some("UNKNOWN".into()));
             }
+            st.states = states;
             st.last = Some(Instant::now());
         }
         Ok(st.states.get(job).cloned())
@@ -331,16 +368,21 @@ impl Queue {
         st.states.remove(job);
     }
 
-    /// After Ctrl-C: `scancel` every watched job, once.
+    /// After Ctrl-C: `scancel` every watched job not cancelled yet.
     fn cancel_all(&self) {
         let mut st = self.state.lock().expect("queue lock");
-        if st.cancelled || st.watched.is_empty() {
+        let ids: Vec<String> = st
+            .watched
+            .keys()
+            .filter(|id| !st.cancelled.contains(*id))
+            .cloned()
+            .collect();
+        if ids.is_empty() {
             return;
         }
-        st.cancelled = true;
-        let ids: Vec<String> = st.watched.keys().cloned().collect();
         let _ = slurm_command("scancel").args(&ids).status();
         eprintln!("cancelled Slurm jobs {}", ids.join(", "));
+        st.cancelled.extend(ids);
     }
 }
 
@@ -467,6 +509,7 @@ impl Slurm {
         args.extend(r.extra.iter().cloned());
         let submitted = self.queue.submit(
             Request {
+                key: key.to_string(),
                 args,
                 name: job.stage.id.clone(),
                 script,
@@ -522,10 +565,12 @@ impl Slurm {
                 last_state = shown.clone();
             }
             let ended = state.as_deref().is_none_or(|st| FINAL.contains(&st));
-            if ended {
+            if !ended {
+                ended_at = None; // back in the queue (requeued)
+            } else {
                 // The result may trail the state on a network filesystem: give it a moment.
                 let t = *ended_at.get_or_insert_with(Instant::now);
-                if t.elapsed() > Duration::from_secs(5) {
+                if t.elapsed() > Duration::from_secs(5).max(2 * self.queue.poll) {
                     return Err(format!(
                         "Slurm job {} ended {shown} without a result; last lines of {}:\n{}",
                         s.job,
@@ -560,6 +605,18 @@ impl Executor for Slurm {
         if !self.queue.acquire() {
             return Err("cancelled before it was submitted".into());
         }
+        // Another sweep point may have computed it while this one waited for a slot.
+        if !self.force {
+            if let Lookup::Hit(entry) = self.cache.lookup(job.key) {
+                self.queue.release();
+                job.reporter.cache_hit(job.key);
+                return Ok(Done {
+                    entry,
+                    cached: true,
+                    job_id: None,
+                });
+            }
+        }
         let outcome = self.submit_and_wait(job);
         self.queue.release();
         outcome
@@ -591,6 +648,7 @@ impl Slurm {
                 s
             }
         };
+        self.queue.watch(&submitted.job);
         let outcome = self.wait(job, &submitted);
         self.queue.forget(&submitted.job);
         job.reporter.log(&format!(

@@ -154,7 +154,10 @@ pub(super) fn resolve(
                 .inputs
                 .contains_key(&n["inputs.".len()..])
                 .then_some(Err(())),
-            n => params.get(n).map(|v| Ok(plain(v))),
+            // Braces in a value are literal: escaped here, restored when it runs.
+            n => params
+                .get(n)
+                .map(|v| Ok(plain(v).replace('{', "{{").replace('}', "}}"))),
         })
         .map_err(|bad| {
             let names: Vec<String> = params.keys().map(|k| format!("{{{k}}}")).collect();

@@ -35,12 +35,19 @@ pub fn run(ctx: &StageCtx, cfg: &CommandConfig) -> Result<serde_json::Value, Sta
         .argv
         .iter()
         .map(|arg| {
+            // Paths are escaped like values, so `unescape` restores them whole.
+            let esc = |p: &std::path::Path| {
+                p.display()
+                    .to_string()
+                    .replace('{', "{{")
+                    .replace('}', "}}")
+            };
             fill(arg, &|name| match name {
-                "out" => Some(Ok(out.display().to_string())),
+                "out" => Some(Ok(esc(&out))),
                 n => n
                     .strip_prefix("inputs.")
                     .and_then(input_dir)
-                    .map(|d| Ok(d.display().to_string())),
+                    .map(|d| Ok(esc(&d))),
             })
             .map(|a| unescape(&a))
             .map_err(&input_error)
@@ -87,7 +94,15 @@ pub fn run(ctx: &StageCtx, cfg: &CommandConfig) -> Result<serde_json::Value, Sta
         ] {
             let tail = &tail;
             scope.spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                // Bytes, not `lines()`: one invalid UTF-8 line must not stop the
+                // reader (the child would then die of a closed pipe).
+                let mut reader = BufReader::new(pipe);
+                let mut buf = Vec::new();
+                while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+                    let line = String::from_utf8_lossy(&buf)
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string();
+                    buf.clear();
                     ctx.progress.log(&line);
                     let mut t = tail.lock().expect("tail lock");
                     if t.len() == TAIL {

@@ -185,6 +185,13 @@ pub struct Restored<M> {
 /// there is none (an unreadable one is reported through `warn` and
 /// ignored: the phase starts over).
 pub fn load<M: Module>(dir: &Path, model: &M, warn: impl Fn(&str)) -> Option<Restored<M>> {
+    // A crash between the two renames of `save` leaves only `<phase>.old`.
+    let old = dir.with_extension("old");
+    let dir = if !dir.join("state.json").exists() && old.join("state.json").exists() {
+        old.as_path()
+    } else {
+        dir
+    };
     let saved: Saved = serde_json::from_slice(&std::fs::read(dir.join("state.json")).ok()?).ok()?;
     let state = State::from(saved);
     let restored = (|| -> Result<Restored<M>, String> {

@@ -232,9 +232,20 @@ pub fn route(url: &str, index: &Index, results: &Path, cache: &Cache) -> Reply {
             }
             Reply::json(&out)
         }
-        ["api", "log", id, stage] if is_id(id) && is_id(stage) => match load_run(results, id) {
+        ["api", "log", id, stage] if is_id(id) && is_id(stage) => match load_run(results, id)
+            .and_then(|r| {
+                // The record's own id names the folder: it must be an id too.
+                if is_id(&r.id) {
+                    Ok(r)
+                } else {
+                    Err(format!("run record `{id}` has a malformed id"))
+                }
+            }) {
             Ok(r) => {
-                let path = r.dir(results).join("logs").join(format!("{stage}.log"));
+                let path = runs::runs_dir(results)
+                    .join(&r.id)
+                    .join("logs")
+                    .join(format!("{stage}.log"));
                 match std::fs::read_to_string(&path) {
                     Ok(t) => Reply::text(200, t),
                     Err(_) => Reply::text(
@@ -264,6 +275,15 @@ pub fn route(url: &str, index: &Index, results: &Path, cache: &Cache) -> Reply {
     }
 }
 
+/// `127.0.0.1:…`, `localhost:…` or `[::1]:…` (no Host at all: a plain client).
+fn loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((n, p)) if p.chars().all(|c| c.is_ascii_digit()) => n,
+        _ => host,
+    };
+    host.is_empty() || matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 /// Serve until killed. `on_ready` gets the address actually bound (port 0
 /// picks a free one).
 pub fn serve(
@@ -286,7 +306,17 @@ pub fn serve(
         for _ in 0..4 {
             scope.spawn(|| {
                 for request in server.incoming_requests() {
-                    let reply = if *request.method() == tiny_http::Method::Get {
+                    // A page elsewhere cannot read the results through DNS
+                    // rebinding: on loopback, only a loopback Host is served.
+                    let host = request
+                        .headers()
+                        .iter()
+                        .find(|h| h.field.equiv("Host"))
+                        .map(|h| h.value.as_str().to_string())
+                        .unwrap_or_default();
+                    let reply = if addr.ip().is_loopback() && !loopback_host(&host) {
+                        Reply::text(403, "this server answers only to 127.0.0.1 and localhost")
+                    } else if *request.method() == tiny_http::Method::Get {
                         route(request.url(), &index, results, &cache)
                     } else {
                         Reply::text(405, "read-only: GET only")
