@@ -334,7 +334,7 @@ fn find_program(name: &str, workdir: &Path) -> Result<Program, String> {
                     .all(|c| c.is_ascii_digit() || c == '.'))
     });
     let version = if interpreter {
-        Some(version_of(&path)?)
+        Some(version_memo(&path, &sha256)?)
     } else {
         None
     };
@@ -350,6 +350,21 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+/// [`version_of`], asked once per process for each program file (a
+/// sweep loads its spec once per point; a pyenv shim takes ~0.1 s).
+fn version_memo(program: &Path, sha256: &str) -> Result<String, String> {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<BTreeMap<(PathBuf, String), String>>> =
+        std::sync::OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    let k = (program.to_path_buf(), sha256.to_string());
+    if let Some(v) = seen.lock().expect("memo lock").get(&k) {
+        return Ok(v.clone());
+    }
+    let v = version_of(program)?;
+    seen.lock().expect("memo lock").insert(k, v.clone());
+    Ok(v)
 }
 
 /// `program --version` (stdout and stderr: Python 2 printed to stderr),
