@@ -577,13 +577,25 @@ impl Head {
 /// Load, merge, override and validate a spec file.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Spec, SpecError> {
     let mut sources = Vec::new();
-    let mut table = read_with_bases(path, &mut sources)?;
+    let table = read_with_bases(path, &mut sources)?;
+    load_read(path, table, &sources, overrides)
+}
+
+/// [`load`] on a spec already read (with its bases): a sweep reads its
+/// files once, not once per point.
+fn load_read(
+    path: &Path,
+    mut table: toml::Table,
+    sources: &[Source],
+    overrides: &[String],
+) -> Result<Spec, SpecError> {
+    let sources = sources;
     let mut overridden = Vec::new();
     for arg in overrides {
         overridden.push(apply_override(&mut table, arg)?);
     }
     let ctx = Ctx {
-        sources: &sources,
+        sources,
         overridden: &overridden,
     };
     let raw: RawSpec = ctx.deserialize(toml::Value::Table(table), &[])?;
@@ -1200,7 +1212,17 @@ pub fn load_points(path: &Path, overrides: &[String]) -> Result<Vec<Spec>, SpecE
             _ => fixed.push(arg.clone()),
         }
     }
-    let base = load(path, &fixed)?;
+    let mut sources = Vec::new();
+    let read = read_with_bases(path, &mut sources)?;
+    let base = load_read(path, read.clone(), &sources, &fixed)?;
+    // A point is one run: it keeps the sweep's selection rule but does not
+    // expand the sweep again (that was quadratic in the number of points).
+    let mut read = read;
+    if let Some(sweep) = read.get_mut("sweep").and_then(|v| v.as_table_mut()) {
+        for k in ["grid", "space", "samples", "seeds", "search-seed"] {
+            sweep.remove(k);
+        }
+    }
     let mut points = Vec::new();
     let spec_points = if base.sweep.is_empty() {
         vec![Vec::new()]
@@ -1226,7 +1248,7 @@ pub fn load_points(path: &Path, overrides: &[String]) -> Result<Vec<Spec>, SpecE
                 .chain(&cli_point)
                 .cloned()
                 .collect();
-            let mut spec = load(path, &all)?;
+            let mut spec = load_read(path, read.clone(), &sources, &all)?;
             spec.point = point;
             points.push(spec);
         }
