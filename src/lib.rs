@@ -10,7 +10,7 @@
 //! [`train`] (training loop), [`metrics`] (scores, Parquet), [`runs`] (run
 //! records), [`device`], [`cli`]; leaves [`digest`] (sha256 of files and
 //! trees) and [`vocab`] (values shared without burn). The import rules are
-//! in `docs/architecture.md`, enforced by `tests/architecture.rs`.
+//! in `docs/architecture.md`, enforced by `tests/it/architecture.rs`.
 //!
 //! Files on disk and their owners:
 //! - `results/cache/<hh>/<key>/` — [`cache`]: one stage's artefact + `manifest.json`

@@ -1,9 +1,7 @@
 //! The cache: reuse, corruption, concurrency, kills, bitwise reproducibility.
 
-mod common;
-
 #[allow(unused_imports)]
-use common::*;
+use super::common::*;
 #[allow(unused_imports)]
 use std::path::{Path, PathBuf};
 #[allow(unused_imports)]

@@ -3,12 +3,10 @@
 //! `.ci/run` starts the cluster and runs them with `--ignored`; without a
 //! cluster they fail (not pass) with a message that says so.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Env, LONG, text};
+use super::common::{Env, LONG, text};
 
 fn require_slurm() {
     let ok = Command::new("sinfo")

@@ -1,9 +1,7 @@
 //! Bad specs and arguments: exit 2 with the file, line and key.
 
-mod common;
-
 #[allow(unused_imports)]
-use common::*;
+use super::common::*;
 #[allow(unused_imports)]
 use std::path::{Path, PathBuf};
 #[allow(unused_imports)]

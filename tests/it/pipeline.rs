@@ -1,9 +1,7 @@
 //! The paper's stage kinds end to end on tiny configurations.
 
-mod common;
-
 #[allow(unused_imports)]
-use common::*;
+use super::common::*;
 #[allow(unused_imports)]
 use std::path::{Path, PathBuf};
 #[allow(unused_imports)]

@@ -1,10 +1,8 @@
 //! `exp gc` and `exp verify`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Env, LONG, TINY, text};
+use super::common::{Env, LONG, TINY, text};
 
 fn gc(env: &Env, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["gc", "--json"];

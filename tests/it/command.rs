@@ -1,8 +1,6 @@
 //! `kind = "command"`: the user's own program as a stage.
 
-mod common;
-
-use common::{Env, copy_example, text};
+use super::common::{Env, copy_example, text};
 
 /// `experiments/command.toml` at test size.
 const SMALL: &[&str] = &[

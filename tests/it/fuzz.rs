@@ -6,7 +6,7 @@
 //! `cargo test` runs a short pass (a few seconds) and every file in
 //! `tests/fuzz-corpus/` (inputs that once broke exp). A long pass:
 //! `EXP_FUZZ_EXECS=4750000 EXP_FUZZ_SPEC_EXECS=500000 cargo test --release
-//! --test fuzz -- --nocapture` (executions per target; the totals are
+//! --test it -- --nocapture fuzz::` (executions per target; the totals are
 //! printed; scratch files live in /dev/shm where there is one).
 
 use std::path::{Path, PathBuf};

@@ -1,9 +1,7 @@
 //! Reports over sweeps: seeds of one configuration are pooled, different
 //! configurations never.
 
-mod common;
-
-use common::{Env, TINY, text};
+use super::common::{Env, TINY, text};
 
 #[test]
 fn a_sweep_report_gives_each_configuration_its_own_mean() {

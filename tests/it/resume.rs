@@ -1,11 +1,9 @@
 //! Epoch checkpoints: a training stage killed mid-way resumes from its last
 //! checkpoint and ends bit for bit where an uninterrupted run ends.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Env, LONG, text};
+use super::common::{Env, LONG, text};
 
 /// The deepest `state.json` under the cache's checkpoints, and its epochs.
 fn epochs_checkpointed(env: &Env) -> u64 {

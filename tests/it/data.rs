@@ -1,9 +1,7 @@
 //! Real data layouts (CelebA, CUB-200) read from fixtures in their formats.
 
-mod common;
-
 #[allow(unused_imports)]
-use common::*;
+use super::common::*;
 #[allow(unused_imports)]
 use std::path::{Path, PathBuf};
 #[allow(unused_imports)]

@@ -1,13 +1,11 @@
 //! `exp ui`: the JSON API over HTTP, and (with a browser, run by `.ci/run`)
 //! the pages as Chromium renders them.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 
-use common::{Env, text};
+use super::common::{Env, text};
 
 const TINY: &str = r#"
 [experiment]

@@ -1,0 +1,17 @@
+//! exp's end-to-end tests, one binary (one link, every test in parallel),
+//! a module per area. Tests that need a Slurm cluster or Chromium are
+//! `#[ignore]`d; `.ci/run` starts those and runs them.
+
+mod architecture;
+mod cache;
+mod command;
+mod common;
+mod data;
+mod fuzz;
+mod maintenance;
+mod pipeline;
+mod report;
+mod resume;
+mod slurm;
+mod spec_errors;
+mod ui;
