@@ -482,7 +482,7 @@ fn runs_table(runs: &[RunRecord]) -> Table {
         title: "Runs".into(),
         header: vec![
             "run".into(),
-            "point".into(),
+            "point / overrides".into(),
             "status".into(),
             "commit".into(),
             "stages ran / cached".into(),
@@ -503,9 +503,15 @@ fn runs_table(runs: &[RunRecord]) -> Table {
                         }
                     )
                 });
+                // A sweep point, or the overrides a single run was made with.
+                let point = if r.point.is_empty() {
+                    r.overrides.join(" ")
+                } else {
+                    r.point.join(" ")
+                };
                 vec![
                     r.id.clone(),
-                    r.point.join(" "),
+                    point,
                     r.status.clone(),
                     commit,
                     format!("{ran} / {cached}"),
