@@ -312,14 +312,16 @@ fn a_job_warned_before_its_time_limit_requeues_resumes_and_ends_equal() {
         .status()
         .unwrap();
     assert!(warned.success());
-    // Slurm holds a requeued job for two minutes (its begin time); start it now.
+    // Slurm holds a requeued job for two minutes (its begin time); start it
+    // sooner — but not at once, or slurmd refuses it ("Job credential
+    // revoked": the first instance's credential is still being torn down).
     wait_until("the requeue", || {
         jobs_named("exp:train-requeue")
             .iter()
             .any(|(id, s)| id == &job && s == "PENDING")
     });
     let _ = Command::new("scontrol")
-        .args(["update", &format!("JobId={job}"), "StartTime=now"])
+        .args(["update", &format!("JobId={job}"), "StartTime=now+10"])
         .status();
     let start = Instant::now();
     let status = loop {
@@ -377,8 +379,11 @@ fn a_job_near_its_real_time_limit_checkpoints_requeues_and_ends_equal() {
         .cmd(&["run", "spec.toml", "--executor", "slurm"])
         .spawn()
         .unwrap();
-    // Slurm holds a requeued job for two minutes; start it once it is back.
+    // Slurm holds a requeued job for two minutes; start it 10 s after it is
+    // back (at once, slurmd may refuse it: "Job credential revoked").
     let mut job = None;
+    // Once per requeue: a later update would push the start back again.
+    let mut was_running = false;
     let start = Instant::now();
     let status = loop {
         if let Some(s) = run.try_wait().unwrap() {
@@ -390,13 +395,19 @@ fn a_job_near_its_real_time_limit_checkpoints_requeues_and_ends_equal() {
                 .into_iter()
                 .find(|(_, s)| s == "RUNNING")
                 .map(|(id, _)| id);
+            was_running = job.is_some();
         } else if let Some(id) = &job {
-            if jobs_named("exp:train-limit")
-                .iter()
-                .any(|(j, s)| j == id && s == "PENDING")
-            {
+            let state = jobs_named("exp:train-limit")
+                .into_iter()
+                .find(|(j, _)| j == id)
+                .map(|(_, s)| s)
+                .unwrap_or_default();
+            if state == "RUNNING" {
+                was_running = true;
+            } else if state == "PENDING" && was_running {
+                was_running = false;
                 let _ = Command::new("scontrol")
-                    .args(["update", &format!("JobId={id}"), "StartTime=now"])
+                    .args(["update", &format!("JobId={id}"), "StartTime=now+10"])
                     .status();
             }
         }
