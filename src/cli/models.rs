@@ -13,6 +13,9 @@ pub struct Args {
     /// List the 40 CelebA attribute names and their face regions
     #[arg(long = "attribute-names")]
     names: bool,
+    /// Print JSON instead of tables
+    #[arg(long)]
+    json: bool,
 }
 
 /// Table 3's printed parameter counts.
@@ -26,6 +29,41 @@ fn paper(net: Net) -> &'static str {
 }
 
 pub fn exec(args: &Args) -> anyhow::Result<i32> {
+    if args.json {
+        let m = args.attributes as usize;
+        let out: Vec<serde_json::Value> = if args.names {
+            crate::attributes::CELEBA
+                .iter()
+                .enumerate()
+                .map(|(j, name)| {
+                    serde_json::json!({
+                        "index": j,
+                        "attribute": name,
+                        "region": format!("{:?}", crate::attributes::region(j)).to_lowercase(),
+                    })
+                })
+                .collect()
+        } else {
+            let mut rows: Vec<serde_json::Value> = Net::ALL
+                .iter()
+                .map(|&net| {
+                    serde_json::json!({
+                        "net": net.as_str(),
+                        "params": param_count(net, m),
+                        "paper": paper(net),
+                    })
+                })
+                .collect();
+            let (paw, subnet, fusion) = crate::models::paw::param_count(m);
+            rows.push(serde_json::json!({
+                "net": "paw", "params": paw, "paper": "11M",
+                "subnet_params": subnet, "fusion_params": fusion,
+            }));
+            rows
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(exit::OK);
+    }
     if args.names {
         let mut t = table(&["#", "attribute", "region"]);
         for (j, name) in crate::attributes::CELEBA.iter().enumerate() {

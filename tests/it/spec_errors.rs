@@ -70,3 +70,19 @@ fn completions_know_every_subcommand() {
     }
     assert_eq!(env.exp(&["completions", "tcsh"]).status.code(), Some(2));
 }
+
+#[test]
+fn models_print_json_for_scripts() {
+    let env = Env::new("");
+    let out = env.exp(&["models", "--json", "--attributes", "10"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nets: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["net"].as_str().unwrap())
+        .collect();
+    assert_eq!(nets, ["tnet", "snet1", "snet2", "snet3", "paw"]);
+    assert!(v[0]["params"].as_u64().unwrap() > v[3]["params"].as_u64().unwrap());
+}
