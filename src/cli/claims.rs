@@ -11,9 +11,34 @@ pub struct Args {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
-    let claims = crate::report::claims::check(&crate::runs::list(&cli.results));
+    let runs = crate::runs::list(&cli.results);
+    let claims = crate::report::claims::check(&runs);
+    // Which runs the verdicts rest on, spec by spec.
+    let mut specs: Vec<&str> = Vec::new();
+    for c in &claims {
+        if !specs.contains(&c.spec.as_str()) {
+            specs.push(&c.spec);
+        }
+    }
+    let used: Vec<(String, Vec<String>)> = specs
+        .iter()
+        .map(|s| {
+            let ids = crate::report::claims::latest_by_seed(&runs, s)
+                .iter()
+                .map(|r| r.id.clone())
+                .collect();
+            (s.to_string(), ids)
+        })
+        .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&claims)?);
+        let used: serde_json::Map<String, serde_json::Value> = used
+            .into_iter()
+            .map(|(s, ids)| (s, serde_json::json!(ids)))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "claims": claims, "runs": used }))?
+        );
         return Ok(exit::OK);
     }
     let mut t = table(&[
@@ -36,5 +61,14 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     }
     println!("{t}");
     println!("{}", crate::report::claims::RULE);
+    println!("runs used (the latest successful run of each seed of each spec as written):");
+    for (spec, ids) in &used {
+        let shown = if ids.is_empty() {
+            "none yet".to_string()
+        } else {
+            ids.join(" ")
+        };
+        println!("  {spec}: {shown}");
+    }
     Ok(exit::OK)
 }

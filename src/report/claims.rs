@@ -104,7 +104,9 @@ fn as_written(r: &RunRecord) -> bool {
 }
 
 /// Latest ok run per seed of a spec name.
-fn latest_by_seed<'a>(runs: &'a [RunRecord], name: &str) -> Vec<&'a RunRecord> {
+/// The runs a claim uses: of spec `name`, as written (overrides other than
+/// the seed are other experiments), the latest successful run of each seed.
+pub fn latest_by_seed<'a>(runs: &'a [RunRecord], name: &str) -> Vec<&'a RunRecord> {
     let mut by_seed: BTreeMap<u64, &RunRecord> = BTreeMap::new();
     for r in runs
         .iter()
