@@ -9,7 +9,7 @@ use crate::runs::{self, RunRecord};
 /// Write a report (Markdown + HTML + figures) of a spec's latest runs, or of named runs
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Spec files (their latest successful run of every sweep point), sweep ids (every run of the sweep) or run ids
+    /// Spec files (every configuration of the spec that ran — as written or with `-s` — the latest run of each seed), sweep ids (every run of the sweep) or run ids
     #[arg(required = true)]
     targets: Vec<String>,
     /// Report name [default: the first spec's or run's name]
@@ -37,35 +37,38 @@ pub fn select(results: &Path, targets: &[String]) -> anyhow::Result<Vec<RunRecor
             .into());
         }
         if t.ends_with(".toml") {
-            let points = crate::spec::load_points(Path::new(t), &[])?;
-            for p in &points {
-                // The latest run whose stages were exactly this point's.
-                let stages = serde_json::to_value(&p.stages)?;
-                match all
-                    .iter()
-                    .find(|r| r.name == p.name && r.status == "ok" && r.spec["stages"] == stages)
-                {
-                    Some(r) => out.push(r.clone()),
-                    None => {
-                        let others = all
-                            .iter()
-                            .filter(|r| r.name == p.name && r.status == "ok")
-                            .count();
-                        let why = if others > 0 {
-                            format!(
-                                "; {others} successful run(s) of `{}` differ from the spec as it is now (made with `-s` or before an edit): name them by id to report them",
-                                p.name
-                            )
-                        } else {
-                            String::new()
-                        };
-                        eprintln!(
-                            "warning: no successful run of `{}` {}; run `exp run {t}`{why}",
-                            p.name,
-                            p.point.join(" ")
-                        )
-                    }
+            // Every configuration of the spec that ran: runs as written and
+            // runs made with `-s`, each checked against the spec as it is now
+            // (loaded with that run's overrides), the latest of each seed.
+            let name = crate::spec::load(Path::new(t), &[])?.name;
+            let mut seen = std::collections::BTreeSet::new();
+            let mut stale = 0;
+            let mut found = 0;
+            for r in all.iter().filter(|r| r.name == name && r.status == "ok") {
+                let same = crate::spec::load(Path::new(t), &r.overrides)
+                    .ok()
+                    .and_then(|p| serde_json::to_value(&p.stages).ok())
+                    .is_some_and(|stages| r.spec["stages"] == stages);
+                if !same {
+                    stale += 1;
+                    continue;
                 }
+                let mut config = r.overrides.clone();
+                config.sort();
+                if seen.insert((config, r.spec["seed"].as_u64())) {
+                    out.push(r.clone());
+                    found += 1;
+                }
+            }
+            if found == 0 {
+                let why = if stale > 0 {
+                    format!(
+                        "; {stale} successful run(s) of `{name}` differ from the spec as it is now (made before an edit): name them by id to report them"
+                    )
+                } else {
+                    String::new()
+                };
+                eprintln!("warning: no successful run of `{name}`; run `exp run {t}`{why}");
             }
         } else if let Some(sweep) = {
             let of: Vec<&RunRecord> = all

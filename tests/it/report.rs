@@ -81,12 +81,13 @@ fn report_and_compare_over_a_tiny_sweep() {
     let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert!(!html.contains("<script>") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     let md = std::fs::read_to_string(dir.join("index.md")).unwrap();
-    // The spec stands for its own sweep points (2 seeds at its lr), not the -s sweep.
+    // The spec stands for every configuration of it that ran: its own
+    // sweep points and the `-s` ones, grouped by their overrides.
     assert_eq!(
         md.lines()
             .filter(|l| l.starts_with("| 2") && l.contains("-tiny-"))
             .count(),
-        2,
+        4,
         "{md}"
     );
     let mut args = vec!["report", "--name", "all"];
@@ -101,7 +102,7 @@ fn report_and_compare_over_a_tiny_sweep() {
         4,
         "{md_all}"
     );
-    // The evaluations table aggregates the spec's two seeds: mean ± sample std.
+    // The evaluations table aggregates each configuration's two seeds: mean ± sample std.
     let accs: Vec<f64> = runs
         .iter()
         .filter(|r| {
@@ -117,8 +118,9 @@ fn report_and_compare_over_a_tiny_sweep() {
     let std = ((accs[0] - mean).powi(2) + (accs[1] - mean).powi(2)).sqrt();
     let cell = format!("{mean:.2} ± {std:.2} (n=2)");
     assert!(
-        md.lines()
-            .any(|l| l.starts_with("| eval | train | loc | test |") && l.contains(&cell)),
+        md.lines().any(
+            |l| l.starts_with("| train.lr=0.01 | eval | train | loc | test |") && l.contains(&cell)
+        ),
         "{cell} not in\n{md}"
     );
 
@@ -141,4 +143,27 @@ fn report_and_compare_over_a_tiny_sweep() {
             .iter()
             .any(|d| d["stage"] == "eval")
     );
+}
+
+#[test]
+fn a_spec_report_includes_runs_made_with_overrides_grouped_by_them() {
+    let env = Env::new(TINY);
+    let out = env.exp(&[
+        "run",
+        "spec.toml",
+        "-s",
+        "train.lr=0.1,0.01",
+        "-s",
+        "experiment.seed=1,2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = env.exp(&["report", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(env.path().join("reports/tiny/index.md")).unwrap();
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.contains("| eval ") && l.contains("train.lr="))
+        .collect();
+    assert_eq!(rows.len(), 2, "{md}");
+    assert!(rows.iter().all(|r| r.contains("(n=2)")), "{md}");
 }
