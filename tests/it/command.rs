@@ -54,13 +54,7 @@ fn the_example_runs_a_python_script_beside_built_in_stages() {
     let entry = env.path().join("results/cache").join(&key[..2]).join(key);
     assert!(entry.join("weights.json").is_file());
     // Its output went to the stage log.
-    let log = std::fs::read_to_string(
-        env.path()
-            .join("results/runs")
-            .join(run["id"].as_str().unwrap())
-            .join("logs/landmarks.log"),
-    )
-    .unwrap();
+    let log = env.stage_log(run["id"].as_str().unwrap(), "landmarks");
     assert!(log.contains("mean accuracy"), "{log}");
 }
 
@@ -224,13 +218,7 @@ params = { msg = "{literal} }}" }
     assert!(out.status.success(), "{}", text(&out));
     let run = env.show("raw");
     assert_eq!(run["stages"][0]["summary"]["msg"], "{literal} }}");
-    let log = std::fs::read_to_string(
-        env.path()
-            .join("results/runs")
-            .join(run["id"].as_str().unwrap())
-            .join("logs/echo.log"),
-    )
-    .unwrap();
+    let log = env.stage_log(run["id"].as_str().unwrap(), "echo");
     assert!(
         log.contains("after"),
         "output after a non-UTF-8 line is kept: {log}"

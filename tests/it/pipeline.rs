@@ -294,13 +294,7 @@ fn a_train_stage_can_continue_another_stages_whole_net() {
         stage("longer")["summary"]["params"],
         stage("train")["summary"]["params"]
     );
-    let log = std::fs::read_to_string(
-        env.path()
-            .join("results/runs")
-            .join(run["id"].as_str().unwrap())
-            .join("logs/longer.log"),
-    )
-    .unwrap();
+    let log = env.stage_log(run["id"].as_str().unwrap(), "longer");
     assert!(
         log.contains("continuing snet3 (width 1) from stage `train`"),
         "{log}"

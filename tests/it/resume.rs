@@ -60,26 +60,13 @@ fn a_killed_training_resumes_from_its_checkpoint_and_ends_equal() {
     assert!(out.status.success(), "{}", text(&out));
     let got = train_stage(&env);
     assert_eq!(got["status"], "ran");
-    let log = std::fs::read_to_string(
-        env.path()
-            .join("results/runs")
-            .join(env.show("long")["id"].as_str().unwrap())
-            .join("logs/train.log"),
-    )
-    .unwrap();
+    let log = env.stage_log(env.show("long")["id"].as_str().unwrap(), "train");
     assert!(
         log.contains("resuming from its checkpoint after epoch"),
         "{log}"
     );
     // Same key, same bytes, same figures as the run nobody interrupted.
-    let ref_log = std::fs::read_to_string(
-        reference
-            .path()
-            .join("results/runs")
-            .join(reference.show("long")["id"].as_str().unwrap())
-            .join("logs/train.log"),
-    )
-    .unwrap();
+    let ref_log = reference.stage_log(reference.show("long")["id"].as_str().unwrap(), "train");
     assert_eq!(got["summary"], want["summary"], "{log}\n---\n{ref_log}");
     assert_eq!(got["key"], want["key"]);
     assert_eq!(got["digest"], want["digest"]);

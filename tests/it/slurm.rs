@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::common::{Env, LONG, text};
+use super::common::{self, Env, LONG, text};
 
 fn require_slurm() {
     let ok = Command::new("sinfo")
@@ -20,34 +20,10 @@ fn require_slurm() {
     );
 }
 
-const TINY: &str = r#"
-[experiment]
-name = "tiny"
-seed = 3
-
-[data]
-image-size = 32
-train-images = 64
-val-images = 16
-test-images = 16
-
-[train]
-epochs = 1
-batch-size = 16
-lr = 0.01
-
-[executor]
-poll = 0.2
-
-[[stage]]
-id = "train"
-kind = "train"
-
-[[stage]]
-id = "eval"
-kind = "evaluate"
-model = "train"
-"#;
+/// The common tiny spec, with status queries every 0.2 s.
+fn tiny() -> String {
+    format!("{}\n[executor]\npoll = 0.2\n", common::TINY)
+}
 
 fn stages(run: &serde_json::Value) -> Vec<serde_json::Value> {
     run["stages"].as_array().unwrap().clone()
@@ -57,7 +33,7 @@ fn stages(run: &serde_json::Value) -> Vec<serde_json::Value> {
 #[ignore = "needs a Slurm cluster: .ci/run starts one"]
 fn every_stage_runs_as_a_job_and_a_rerun_submits_none() {
     require_slurm();
-    let env = Env::new(TINY);
+    let env = Env::new(&tiny());
     let out = env.exp(&["run", "spec.toml", "--executor", "slurm"]);
     assert!(out.status.success(), "{}", text(&out));
     let run = env.show("tiny");
@@ -78,11 +54,11 @@ fn every_stage_runs_as_a_job_and_a_rerun_submits_none() {
 fn an_eight_point_sweep_on_slurm_equals_the_local_run_bit_for_bit() {
     require_slurm();
     let seeds = "experiment.seed=1,2,3,4,5,6,7,8";
-    let local = Env::new(TINY);
+    let local = Env::new(&tiny());
     let out = local.exp(&["run", "spec.toml", "-s", seeds, "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let a: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let cluster = Env::new(TINY);
+    let cluster = Env::new(&tiny());
     let out = cluster.exp(&[
         "run",
         "spec.toml",
@@ -346,13 +322,7 @@ fn a_job_warned_before_its_time_limit_requeues_resumes_and_ends_equal() {
         got["digest"], want["digest"],
         "bit for bit equal to the uninterrupted run"
     );
-    let log = std::fs::read_to_string(
-        env.path()
-            .join("results/runs")
-            .join(env.show("long")["id"].as_str().unwrap())
-            .join("logs/train-requeue.log"),
-    )
-    .unwrap();
+    let log = env.stage_log(env.show("long")["id"].as_str().unwrap(), "train-requeue");
     assert!(log.contains("resuming from its checkpoint"), "{log}");
 }
 
@@ -419,12 +389,6 @@ fn a_job_near_its_real_time_limit_checkpoints_requeues_and_ends_equal() {
         got["digest"], want["digest"],
         "bit for bit equal to the uninterrupted run"
     );
-    let log = std::fs::read_to_string(
-        env.path()
-            .join("results/runs")
-            .join(env.show("long")["id"].as_str().unwrap())
-            .join("logs/train-limit.log"),
-    )
-    .unwrap();
+    let log = env.stage_log(env.show("long")["id"].as_str().unwrap(), "train-limit");
     assert!(log.contains("resuming from its checkpoint"), "{log}");
 }

@@ -5,33 +5,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 
-use super::common::{Env, text};
+use super::common::{self, Env, text};
 
-const TINY: &str = r#"
-[experiment]
-name = "tiny"
-seed = 3
-
-[data]
-image-size = 32
-train-images = 64
-val-images = 16
-test-images = 16
-
-[train]
-epochs = 2
-batch-size = 16
-lr = 0.01
-
-[[stage]]
-id = "train"
-kind = "train"
-
-[[stage]]
-id = "eval"
-kind = "evaluate"
-model = "train"
-"#;
+/// The common tiny spec, trained two epochs (two points per curve).
+fn tiny() -> String {
+    common::TINY.replace("epochs = 1", "epochs = 2")
+}
 
 /// `exp ui --port 0` in `env`, and the address it serves.
 struct Ui {
@@ -95,7 +74,7 @@ fn json(addr: &str, path: &str) -> serde_json::Value {
 }
 
 fn two_runs() -> (Env, Vec<String>) {
-    let env = Env::new(TINY);
+    let env = Env::new(&tiny());
     let out = env.exp(&["run", "spec.toml", "-s", "experiment.seed=1,2", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();

@@ -41,6 +41,17 @@ impl Env {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// The log a stage wrote in run `run_id`.
+    pub fn stage_log(&self, run_id: &str, stage: &str) -> String {
+        let path = self
+            .path()
+            .join("results/runs")
+            .join(run_id)
+            .join("logs")
+            .join(format!("{stage}.log"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
     /// `stage id → status` in the latest run of `name`.
     pub fn statuses(&self, name: &str) -> Vec<(String, String)> {
         self.show(name)["stages"]
