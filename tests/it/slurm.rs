@@ -330,13 +330,12 @@ fn a_job_warned_before_its_time_limit_requeues_resumes_and_ends_equal() {
 #[ignore = "needs a Slurm cluster: .ci/run starts one"]
 fn a_job_near_its_real_time_limit_checkpoints_requeues_and_ends_equal() {
     require_slurm();
-    // 100 epochs (~40 s here) under a one-minute limit, warned 50 s before
-    // it: Slurm itself sends SIGUSR1 from about 10 s in (its time-limit
-    // check runs periodically, so the warning can come later), mid-training;
-    // a resumed instance may be warned again.
+    // 150 epochs (~60 s here) under a one-minute limit, warned 50 s before
+    // it. slurmctld checks time limits every 30 s and warns up to 30 s
+    // early, so Slurm itself sends SIGUSR1 within the first 30 s, mid-training.
     let spec = LONG
         .replace("id = \"train\"", "id = \"train-limit\"")
-        .replace("epochs = 8", "epochs = 100");
+        .replace("epochs = 8", "epochs = 150");
     let reference = Env::new(&spec);
     let out = reference.exp(&["run", "spec.toml"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -349,40 +348,46 @@ fn a_job_near_its_real_time_limit_checkpoints_requeues_and_ends_equal() {
         .cmd(&["run", "spec.toml", "--executor", "slurm"])
         .spawn()
         .unwrap();
-    // Slurm holds a requeued job for two minutes; start it 10 s after it is
-    // back (at once, slurmd may refuse it: "Job credential revoked").
+    // Once the job is back in the queue: give the resumed instance ten
+    // minutes, or it too is warned within 30 s and never gets far; and start
+    // it 10 s later (Slurm holds a requeued job for two minutes, and at once
+    // slurmd may refuse it: "Job credential revoked").
     let mut job = None;
-    // Once per requeue: a later update would push the start back again.
-    let mut was_running = false;
+    let mut requeued = false;
     let start = Instant::now();
     let status = loop {
         if let Some(s) = run.try_wait().unwrap() {
             break s;
         }
         assert!(start.elapsed() < Duration::from_secs(300), "never finished");
-        if job.is_none() {
-            job = jobs_named("exp:train-limit")
-                .into_iter()
-                .find(|(_, s)| s == "RUNNING")
-                .map(|(id, _)| id);
-            was_running = job.is_some();
-        } else if let Some(id) = &job {
-            let state = jobs_named("exp:train-limit")
-                .into_iter()
-                .find(|(j, _)| j == id)
-                .map(|(_, s)| s)
-                .unwrap_or_default();
-            if state == "RUNNING" {
-                was_running = true;
-            } else if state == "PENDING" && was_running {
-                was_running = false;
-                let _ = Command::new("scontrol")
-                    .args(["update", &format!("JobId={id}"), "StartTime=now+10"])
-                    .status();
+        let jobs = jobs_named("exp:train-limit");
+        match &job {
+            None => {
+                job = jobs
+                    .into_iter()
+                    .find(|(_, s)| s == "RUNNING")
+                    .map(|(id, _)| id)
             }
+            Some(id) if !requeued => {
+                if jobs.iter().any(|(j, s)| j == id && s == "PENDING") {
+                    requeued = true;
+                    let status = Command::new("scontrol")
+                        .args([
+                            "update",
+                            &format!("JobId={id}"),
+                            "TimeLimit=10",
+                            "StartTime=now+10",
+                        ])
+                        .status()
+                        .unwrap();
+                    assert!(status.success(), "scontrol update {id}");
+                }
+            }
+            Some(_) => {}
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    assert!(requeued, "Slurm never warned the job before its time limit");
     assert!(status.success());
     let got = env.show("long")["stages"][1].clone();
     assert_eq!(
