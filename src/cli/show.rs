@@ -18,7 +18,21 @@ pub struct Args {
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     let record = crate::runs::find(&cli.results, &args.run)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&record)?);
+        // The record, and each evaluation's per-attribute scores.
+        let cache = Cache::open(&cli.cache_root())?;
+        let mut value = serde_json::to_value(&record)?;
+        for (s, v) in record.stages.iter().zip(
+            value["stages"]
+                .as_array_mut()
+                .expect("a record has stages"),
+        ) {
+            let Some(key) = &s.key else { continue };
+            let attrs = cache.entry_dir(key).join("attributes.parquet");
+            if attrs.exists() {
+                v["attributes"] = serde_json::to_value(store::read_attributes(&attrs)?)?;
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(exit::OK);
     }
     println!(
@@ -116,14 +130,21 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
                 percent(s.summary["balanced_accuracy"].as_f64()),
                 percent(s.summary["majority_accuracy"].as_f64())
             );
-            let rows = store::read_attribute_accuracy(&attrs)?;
-            // Three attributes per line keeps 40 rows on one screen.
-            let mut t = table(&["attribute", "acc", "attribute", "acc", "attribute", "acc"]);
-            for chunk in rows.chunks(3) {
+            let rows = store::read_attributes(&attrs)?;
+            // Accuracy and balanced accuracy, two attributes per line: 40
+            // rows on one screen, 80 columns.
+            let mut t = table(&["attribute", "acc", "bal", "attribute", "acc", "bal"]);
+            for chunk in rows.chunks(2) {
                 t.add_row(
                     chunk
                         .iter()
-                        .flat_map(|(n, a)| [n.clone(), percent(Some(*a))])
+                        .flat_map(|r| {
+                            [
+                                r.attribute.clone(),
+                                percent(Some(r.accuracy)),
+                                percent(Some(r.balanced_accuracy).filter(|b| !b.is_nan())),
+                            ]
+                        })
                         .collect::<Vec<_>>(),
                 );
             }

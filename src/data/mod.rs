@@ -43,7 +43,7 @@ pub fn generate_synthetic_faces(
     let results: Vec<Result<(Record, Vec<(usize, [f32; 4])>), AnnotationError>> = (0..total)
         .into_par_iter()
         .map(|i| {
-            let face = synthetic_faces::generate(spec.seed, i as u64, size);
+            let face = synthetic_faces::generate(spec.seed, i as u64, size, spec.generator);
             let file = format!("{:06}.jpg", i + 1);
             let path = dir.join(&file);
             write_jpeg(&path, &face.rgb, size)?;
@@ -714,6 +714,7 @@ mod tests {
             test_images: 3,
             attributes: (0..40).collect(),
             seed: 1,
+            generator: 1,
             real: None,
         };
         generate_synthetic_faces(&spec, dir.path(), &|_| {}).unwrap();
@@ -726,7 +727,7 @@ mod tests {
         .unwrap();
         assert_eq!(set.len(), 3);
         assert_eq!(set.labels.len(), 6);
-        let face = synthetic_faces::generate(1, 8, 32); // first test image
+        let face = synthetic_faces::generate(1, 8, 32, 1); // first test image
         assert_eq!(
             &set.labels[..2],
             &[face.labels[20] as u8, face.labels[31] as u8]

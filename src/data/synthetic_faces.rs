@@ -134,27 +134,118 @@ const SKIN: [[f32; 3]; 4] = [
     [0.45, 0.31, 0.22],
 ];
 
+/// The generator versions. Each is frozen: a version's images never change,
+/// so cached data sets and the results trained on them keep their meaning.
+pub const VERSIONS: [u32; 2] = [1, 2];
+
+/// Sizes of the features that tell local attributes apart, in local units
+/// (face half-height = 1; at 128 px that is 35–46 px). Version 1 drew them
+/// 1–2 px wide at 64 px, below what a net can read; version 2 makes each
+/// local attribute's difference at least 3 px across at 128 px (0.087 local
+/// units at the smallest face), checked by [`legibility`].
+#[derive(Clone, Copy)]
+struct Features {
+    brow_cy: f32,
+    brow_t: f32,
+    bushy_t: f32,
+    arched_bend: f32,
+    glasses_t: f32,
+    bridge_hh: f32,
+    lip_t: f32,
+    big_lip_t: f32,
+    smile_bend: f32,
+    /// How far an open mouth drops the lower lip.
+    open_drop: f32,
+    earring_r: f32,
+    goatee_cy: f32,
+    wrinkle_t: f32,
+    wrinkle_gap: f32,
+    bags_t: f32,
+    pointy_hw: f32,
+}
+
+impl Features {
+    fn of(version: u32) -> Self {
+        match version {
+            1 => Features {
+                brow_cy: -0.3,
+                brow_t: 0.035,
+                bushy_t: 0.09,
+                arched_bend: -0.09,
+                glasses_t: 0.035,
+                bridge_hh: 0.018,
+                lip_t: 0.05,
+                big_lip_t: 0.1,
+                smile_bend: 0.09,
+                open_drop: 0.0,
+                earring_r: 0.06,
+                goatee_cy: 0.78,
+                wrinkle_t: 0.02,
+                wrinkle_gap: 0.07,
+                bags_t: 0.03,
+                pointy_hw: 0.03,
+            },
+            _ => Features {
+                brow_cy: -0.36,
+                brow_t: 0.09,
+                bushy_t: 0.27,
+                arched_bend: -0.15,
+                glasses_t: 0.09,
+                bridge_hh: 0.045,
+                lip_t: 0.1,
+                big_lip_t: 0.28,
+                smile_bend: 0.13,
+                open_drop: 0.16,
+                earring_r: 0.1,
+                goatee_cy: 0.86,
+                wrinkle_t: 0.09,
+                wrinkle_gap: 0.12,
+                bags_t: 0.1,
+                pointy_hw: 0.07,
+            },
+        }
+    }
+}
+
 /// Local boxes `[u0, v0, u1, v1]` of each region (face half-height = 1).
-fn region_box(r: Region) -> [f32; 4] {
+fn region_box(r: Region, version: u32) -> [f32; 4] {
+    let v2 = version >= 2;
     match r {
         Region::Eyes => [-0.55, -0.32, 0.55, 0.05],
+        Region::Brows if v2 => [-0.55, -0.68, 0.55, -0.2],
         Region::Brows => [-0.55, -0.48, 0.55, -0.22],
         Region::Nose => [-0.2, -0.08, 0.2, 0.32],
+        Region::Mouth if v2 => [-0.38, 0.14, 0.38, 0.92],
         Region::Mouth => [-0.35, 0.26, 0.35, 0.62],
         Region::Chin => [-0.5, 0.3, 0.5, 1.1],
         Region::Cheeks => [-0.8, 0.0, 0.8, 0.45],
         Region::Hair => [-0.95, -1.3, 0.95, -0.4],
         Region::HeadTop => [-0.85, -1.35, 0.85, -0.6],
+        Region::Ears if v2 => [-1.05, 0.0, 1.05, 0.45],
         Region::Ears => [-0.95, 0.0, 0.95, 0.4],
         Region::Neck => [-0.45, 0.95, 0.45, 1.8],
         Region::Global => [-0.9, -1.1, 0.9, 1.1],
     }
 }
 
-/// Draw image `index` of a data set with `seed`.
-pub fn generate(seed: u64, index: u64, size: usize) -> Face {
+/// Draw image `index` of a data set with `seed` by generator `version`.
+pub fn generate(seed: u64, index: u64, size: usize, version: u32) -> Face {
+    render(seed, index, size, version, |_| {})
+}
+
+/// [`generate`], with the sampled attributes edited before drawing (the
+/// rest of the image — pose, colours, clutter — stays the same).
+fn render(
+    seed: u64,
+    index: u64,
+    size: usize,
+    version: u32,
+    edit: impl FnOnce(&mut [bool; 40]),
+) -> Face {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let labels = sample_attributes(&mut rng);
+    let mut labels = sample_attributes(&mut rng);
+    edit(&mut labels);
+    let f = Features::of(version);
     let has = |n: &str| labels[idx(n)];
     let s = size as f32;
     // Like CelebA after the paper's face-detector crop: the face fills much
@@ -357,10 +448,10 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
                 &frame,
                 Shape::Arc {
                     cx: 0.0,
-                    cy: -0.52 - 0.07 * k as f32,
+                    cy: -0.52 - f.wrinkle_gap * k as f32,
                     hw: 0.3,
                     bend: -0.03,
-                    t: 0.02,
+                    t: f.wrinkle_t,
                 },
                 Paint::Solid(dark(skin, 0.75)),
                 0.8,
@@ -414,19 +505,27 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
                     cy: -0.06,
                     hw: 0.11,
                     bend: 0.03,
-                    t: 0.03,
+                    t: f.bags_t,
                 },
                 Paint::Solid([0.45, 0.32, 0.4]),
                 1.0,
             );
         }
-        let thick = if has("Bushy_Eyebrows") { 0.09 } else { 0.035 };
-        let bend = if has("Arched_Eyebrows") { -0.09 } else { -0.01 };
+        let thick = if has("Bushy_Eyebrows") {
+            f.bushy_t
+        } else {
+            f.brow_t
+        };
+        let bend = if has("Arched_Eyebrows") {
+            f.arched_bend
+        } else {
+            -0.01
+        };
         c.fill(
             &frame,
             Shape::Arc {
                 cx: ex,
-                cy: -0.3,
+                cy: f.brow_cy,
                 hw: 0.15,
                 bend,
                 t: thick,
@@ -442,7 +541,7 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
                     cy: -0.15,
                     a: 0.17,
                     b: 0.13,
-                    t: 0.035,
+                    t: f.glasses_t,
                 },
                 Paint::Solid([0.05, 0.05, 0.05]),
                 1.0,
@@ -493,8 +592,8 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
                 Shape::Ellipse {
                     cx: side * (width + 0.06),
                     cy: 0.28,
-                    a: 0.06,
-                    b: 0.06,
+                    a: f.earring_r,
+                    b: f.earring_r,
                 },
                 Paint::Solid([1.0, 0.85, 0.1]),
                 1.0,
@@ -508,7 +607,7 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
                 cx: 0.0,
                 cy: -0.17,
                 hw: 0.13,
-                hh: 0.018,
+                hh: f.bridge_hh,
             },
             Paint::Solid([0.05, 0.05, 0.05]),
             1.0,
@@ -536,7 +635,7 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
             Shape::Triangle {
                 cx: 0.0,
                 cy: 0.2,
-                hw: 0.03,
+                hw: f.pointy_hw,
                 h: 0.16,
             },
             Paint::Solid(dark(skin, 0.45)),
@@ -565,27 +664,49 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
     } else {
         dark(skin, 0.7)
     };
-    let lip_t = if has("Big_Lips") { 0.1 } else { 0.05 };
+    let lip_t = if has("Big_Lips") {
+        f.big_lip_t
+    } else {
+        f.lip_t
+    };
     let mouth_w = if has("Smiling") { 0.26 } else { 0.2 };
-    if has("Mouth_Slightly_Open") {
+    let bend = if has("Smiling") { f.smile_bend } else { 0.0 };
+    let open = has("Mouth_Slightly_Open");
+    // Later versions: thicker lips grow away from the mouth's centre line.
+    let spread = if version == 1 {
+        0.0
+    } else {
+        (lip_t - f.lip_t) / 2.0
+    };
+    let upper_cy = 0.38 - spread;
+    let lower_cy = 0.5 + spread + if open { f.open_drop } else { 0.0 };
+    if open {
+        // Version 1: a dark ellipse mostly hidden by the lips. Later: the
+        // lower lip drops and the dark gap fills the space between the lips.
+        let (cy, b) = if version == 1 {
+            (0.44, 0.07)
+        } else {
+            let upper = upper_cy + bend + lip_t / 2.0;
+            let lower = lower_cy + bend * 0.5 - lip_t / 2.0;
+            ((upper + lower) / 2.0, (lower - upper) / 2.0 + lip_t / 2.0)
+        };
         c.fill(
             &frame,
             Shape::Ellipse {
                 cx: 0.0,
-                cy: 0.44,
+                cy,
                 a: mouth_w * 0.8,
-                b: 0.07,
+                b,
             },
             Paint::Solid([0.2, 0.02, 0.05]),
             1.0,
         );
     }
-    let bend = if has("Smiling") { 0.09 } else { 0.0 };
     c.fill(
         &frame,
         Shape::Arc {
             cx: 0.0,
-            cy: 0.38,
+            cy: upper_cy,
             hw: mouth_w,
             bend,
             t: lip_t,
@@ -597,7 +718,7 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
         &frame,
         Shape::Arc {
             cx: 0.0,
-            cy: 0.5,
+            cy: lower_cy,
             hw: mouth_w * 0.85,
             bend: bend * 0.5,
             t: lip_t,
@@ -624,7 +745,7 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
             &frame,
             Shape::Ellipse {
                 cx: 0.0,
-                cy: 0.78,
+                cy: f.goatee_cy,
                 a: 0.14,
                 b: 0.13,
             },
@@ -698,7 +819,7 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
         c.blur((size / 32).max(2));
     }
 
-    let face = frame.image_box(region_box(Region::Global));
+    let face = frame.image_box(region_box(Region::Global, version));
     let lm = [
         (-0.3, -0.15),
         (0.3, -0.15),
@@ -708,7 +829,7 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
     ]
     .map(|(u, v)| frame.to_image(u, v));
     let regions = std::array::from_fn(|j| {
-        let b = frame.image_box(region_box(region(j)));
+        let b = frame.image_box(region_box(region(j), version));
         [b[0].max(0.0), b[1].max(0.0), b[2].min(s), b[3].min(s)]
     });
     Face {
@@ -719,6 +840,47 @@ pub fn generate(seed: u64, index: u64, size: usize) -> Face {
         landmarks: lm,
         regions,
     }
+}
+
+/// The smallest change, in 8-bit levels of any channel, that counts as
+/// visible in [`legibility`].
+pub const MIN_CHANGE: u8 = 24;
+
+/// How legible each attribute is: over faces `0..n` of seed `seed`, the
+/// fraction in which switching the attribute on rather than off (pose,
+/// colours and every other attribute unchanged) changes all pixels of some
+/// 3×3 block by at least [`MIN_CHANGE`]. Occluders and `Blurry` hide a few.
+pub fn legibility(version: u32, size: usize, seed: u64, n: u64, attributes: &[usize]) -> Vec<f64> {
+    use rayon::prelude::*;
+    attributes
+        .iter()
+        .map(|&j| {
+            let seen = (0..n)
+                .into_par_iter()
+                .filter(|&i| {
+                    let on = render(seed, i, size, version, |l| l[j] = true).rgb;
+                    let off = render(seed, i, size, version, |l| l[j] = false).rgb;
+                    has_changed_block(&on, &off, size)
+                })
+                .count();
+            seen as f64 / n as f64
+        })
+        .collect()
+}
+
+/// Whether two RGB images differ by at least [`MIN_CHANGE`] at every pixel
+/// of some 3×3 block.
+fn has_changed_block(a: &[u8], b: &[u8], size: usize) -> bool {
+    let changed: Vec<bool> = a
+        .chunks_exact(3)
+        .zip(b.chunks_exact(3))
+        .map(|(p, q)| (0..3).any(|c| p[c].abs_diff(q[c]) >= MIN_CHANGE))
+        .collect();
+    (1..size.saturating_sub(1)).any(|y| {
+        (1..size - 1).any(|x| {
+            (y - 1..=y + 1).all(|yy| (x - 1..=x + 1).all(|xx| changed[yy * size + xx]))
+        })
+    })
 }
 
 /// Prevalence of each attribute over `n` samples (for tests and docs).
@@ -777,11 +939,70 @@ mod tests {
         assert!((0..40).all(|j| p[j] > 0.0 && p[j] < 1.0));
     }
 
+    /// The attributes the paper's specs evaluate that live in one region.
+    const LOCAL: [&str; 8] = [
+        "Eyeglasses",
+        "Bushy_Eyebrows",
+        "Arched_Eyebrows",
+        "Smiling",
+        "Mouth_Slightly_Open",
+        "Wearing_Lipstick",
+        "Goatee",
+        "Wearing_Earrings",
+    ];
+
+    #[test]
+    fn version_2_draws_each_evaluated_local_attribute_at_3x3_px_at_128_px() {
+        let attrs: Vec<usize> = LOCAL.iter().map(|n| idx(n)).collect();
+        let seen = legibility(2, 128, 11, 60, &attrs);
+        for (name, s) in LOCAL.iter().zip(&seen) {
+            assert!(*s >= 0.9, "{name}: a 3×3 px change in only {:.0}% of faces", s * 100.0);
+        }
+    }
+
+    #[test]
+    fn version_1_at_64_px_hides_local_attributes_below_3x3_px() {
+        let attrs: Vec<usize> = ["Bushy_Eyebrows", "Mouth_Slightly_Open"]
+            .iter()
+            .map(|n| idx(n))
+            .collect();
+        let seen = legibility(1, 64, 11, 60, &attrs);
+        assert!(seen.iter().all(|s| *s < 0.5), "{seen:?}");
+    }
+
+    #[test]
+    fn a_changed_block_needs_all_nine_pixels() {
+        let size = 5;
+        let a = vec![0u8; size * size * 3];
+        let mut b = a.clone();
+        for y in 1..4 {
+            for x in 1..4 {
+                b[(y * size + x) * 3 + 1] = MIN_CHANGE;
+            }
+        }
+        assert!(has_changed_block(&a, &b, size));
+        b[(2 * size + 2) * 3 + 1] = MIN_CHANGE - 1;
+        assert!(!has_changed_block(&a, &b, size));
+    }
+
+    #[test]
+    fn version_1_images_are_frozen() {
+        // sha256 of faces 0..4 of seed 1 at 64 px, as generated before
+        // versions existed: cached data sets of version 1 stay valid.
+        let mut all = Vec::new();
+        for i in 0..4 {
+            all.extend(generate(1, i, 64, 1).rgb);
+        }
+        assert_eq!(crate::digest::sha256_hex(&all), V1_DIGEST);
+    }
+
+    const V1_DIGEST: &str = "d0f3495cc3a56ce6a7ba25670b07363415f189a0d205ecbb881d9eabd8f42bb4";
+
     #[test]
     fn deterministic_by_seed_and_index() {
-        let a = generate(7, 3, 48);
-        let b = generate(7, 3, 48);
-        let c = generate(7, 4, 48);
+        let a = generate(7, 3, 48, 1);
+        let b = generate(7, 3, 48, 1);
+        let c = generate(7, 4, 48, 1);
         assert_eq!(a.rgb, b.rgb);
         assert_ne!(a.rgb, c.rgb);
         assert_eq!(a.rgb.len(), 48 * 48 * 3);

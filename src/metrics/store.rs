@@ -42,6 +42,7 @@ pub struct EpochRow {
 }
 
 /// One attribute's scores on a split.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct AttributeRow {
     pub attribute: String,
     pub accuracy: f64,
@@ -117,6 +118,50 @@ pub fn read(path: &Path) -> Result<DataFrame, StoreError> {
             path: path.into(),
             source,
         })
+}
+
+/// Every row of an `attributes.parquet` (files written before balanced
+/// accuracy and the baseline existed read them as NaN).
+pub fn read_attributes(path: &Path) -> Result<Vec<AttributeRow>, StoreError> {
+    let df = read(path)?;
+    let err = |source| StoreError::Read {
+        path: path.into(),
+        source,
+    };
+    let names = df
+        .column("attribute")
+        .map_err(err)?
+        .str()
+        .map_err(err)?
+        .clone();
+    let column = |name: &str| -> Result<Vec<f64>, StoreError> {
+        match df.column(name) {
+            Ok(c) => Ok(c
+                .f64()
+                .map_err(err)?
+                .iter()
+                .map(|v| v.unwrap_or(f64::NAN))
+                .collect()),
+            Err(_) => Ok(vec![f64::NAN; df.height()]),
+        }
+    };
+    let (acc, bal, maj, pos) = (
+        column("accuracy")?,
+        column("balanced_accuracy")?,
+        column("majority_accuracy")?,
+        column("positive_rate")?,
+    );
+    Ok(names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| AttributeRow {
+            attribute: n.unwrap_or_default().to_string(),
+            accuracy: acc[i],
+            balanced_accuracy: bal[i],
+            majority_accuracy: maj[i],
+            positive_rate: pos[i],
+        })
+        .collect())
 }
 
 /// `(attribute, accuracy)` pairs from an `attributes.parquet`.

@@ -81,6 +81,11 @@ pub struct DataSpec {
     /// single-label sets (`synthetic-birds`, `cub200`) the classes `0..C`.
     pub attributes: Vec<usize>,
     pub seed: u64,
+    /// Generated sets: the frozen generator version
+    /// ([`crate::data::synthetic_faces::VERSIONS`]). Left out of the key at 1,
+    /// so data sets made before versions existed keep their keys.
+    #[serde(default = "first_generator", skip_serializing_if = "is_first_generator")]
+    pub generator: u32,
     /// A data set on disk (`celeba`); absent for generated sets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real: Option<RealData>,
@@ -99,6 +104,14 @@ impl StageConfig {
             _ => None,
         }
     }
+}
+
+fn first_generator() -> u32 {
+    1
+}
+
+fn is_first_generator(v: &u32) -> bool {
+    *v == 1
 }
 
 impl DataSpec {
@@ -1653,6 +1666,7 @@ fn resolve_data(
         test_images,
         attributes,
         classes,
+        generator,
     } = raw.unwrap_or_default();
     let dataset = dataset.unwrap_or_else(|| "synthetic-faces".into());
     if !DATASETS.contains(&dataset.as_str()) {
@@ -1772,6 +1786,25 @@ fn resolve_data(
             (None, v) => positive(v.unwrap_or(default), ctx, &key(&p, name)),
         }
     };
+    let generator = match generator {
+        None => 1,
+        Some(v) if dataset == "synthetic-faces" => {
+            let versions = crate::data::synthetic_faces::VERSIONS;
+            if !versions.contains(&v) {
+                return Err(ctx.error(
+                    &key(&p, "generator"),
+                    format!("unknown generator version {v}; `synthetic-faces` has {versions:?}"),
+                ));
+            }
+            v
+        }
+        Some(_) => {
+            return Err(ctx.error(
+                &key(&p, "generator"),
+                format!("`{dataset}` has one generator; `generator` is for `synthetic-faces`"),
+            ));
+        }
+    };
     let image_size = positive(image_size.unwrap_or(64), ctx, &key(&p, "image-size"))?;
     if !(32..=512).contains(&image_size) {
         return Err(ctx.error(
@@ -1852,6 +1885,7 @@ fn resolve_data(
         test_images: cap(test_images, 400, "test-images")?,
         attributes,
         seed,
+        generator,
         real,
     })
 }

@@ -86,6 +86,9 @@ pub struct RawData {
     pub attributes: Option<toml::Value>,
     /// `synthetic-birds`: how many of the 200 classes to generate. Default: 200.
     pub classes: Option<u32>,
+    /// `synthetic-faces`: the generator version (1, the default, or 2: local
+    /// features at least 3 px across at 128 px). Versions are frozen.
+    pub generator: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]

@@ -424,3 +424,21 @@ fn from_is_an_edge_and_excludes_init_and_backbone() {
         "{e}"
     );
 }
+
+#[test]
+fn generator_versions_are_checked_and_keyed_only_past_the_first() {
+    let e = err(&format!("{BASE}\n[data]\ngenerator = 3\n"));
+    assert!(e.contains("`data.generator`: unknown generator version 3"), "{e}");
+    let e = err(&format!(
+        "{BASE}\n[data]\ndataset = \"synthetic-birds\"\ngenerator = 2\n"
+    ));
+    assert!(e.contains("`synthetic-birds` has one generator"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = |text: &str| {
+        let p = write(dir.path(), "s.toml", &format!("{BASE}\n[data]\n{text}"));
+        let spec = load(&p, &[]).unwrap();
+        serde_json::to_value(&spec.data).unwrap()
+    };
+    assert!(data("").get("generator").is_none(), "version 1 keeps old keys");
+    assert_eq!(data("generator = 2\n")["generator"], 2);
+}
