@@ -34,6 +34,9 @@ pub struct Args {
     /// Print the run record(s) as JSON instead of tables
     #[arg(long)]
     json: bool,
+    /// Run only this stage and the stages it reads from (repeatable)
+    #[arg(long = "stage", value_name = "ID")]
+    stages: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -43,7 +46,13 @@ enum ExecutorChoice {
 }
 
 pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
-    let points = crate::spec::load_points(&args.spec, &args.set)?;
+    let mut points = crate::spec::load_points(&args.spec, &args.set)?;
+    for spec in &mut points {
+        if let Err(e) = spec.select_stages(&args.stages) {
+            eprintln!("error: {e}");
+            return Ok(exit::BAD_INPUT);
+        }
+    }
     for spec in &points {
         super::dag_of(spec, &args.spec)?;
     }

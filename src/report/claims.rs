@@ -95,12 +95,14 @@ impl Claim {
     }
 }
 
-/// Whether a run is the spec as written: at most its seed was overridden.
+/// Whether a run is the spec as written: at most its seed was overridden,
+/// and every stage ran (not `exp run --stage`).
 fn as_written(r: &RunRecord) -> bool {
-    r.overrides
-        .iter()
-        .chain(&r.point)
-        .all(|o| o.starts_with("experiment.seed="))
+    r.spec.get("only").is_none()
+        && r.overrides
+            .iter()
+            .chain(&r.point)
+            .all(|o| o.starts_with("experiment.seed="))
 }
 
 /// Latest ok run per seed of a spec name.
@@ -486,5 +488,13 @@ mod tests {
             &[("eval-loc", 0.9), ("eval-plain", 0.5)],
         );
         assert_eq!(mnl_claim(&[seeded]).seeds, 1);
+    }
+
+    #[test]
+    fn partial_runs_are_not_evidence() {
+        let mut partial = run("ablation_mnl", 1, &[], &[("eval-loc", 0.9), ("eval-plain", 0.5)]);
+        assert_eq!(mnl_claim(std::slice::from_ref(&partial)).seeds, 1);
+        partial.spec["only"] = serde_json::json!(["eval-loc"]);
+        assert_eq!(mnl_claim(&[partial]).verdict, Verdict::Missing);
     }
 }

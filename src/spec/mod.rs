@@ -16,7 +16,7 @@ pub mod executor;
 pub mod locate;
 pub mod schema;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -66,6 +66,42 @@ pub struct Spec {
     pub stage_locations: BTreeMap<String, String>,
     /// Where the stages run (`[executor]`); in no cache key.
     pub executor: ExecutorSpec,
+    /// `exp run --stage`: the stages asked for (their upstream runs too);
+    /// empty for the whole spec. A partial run is not the spec as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+}
+
+impl Spec {
+    /// Keep only the stages `ids` and the stages they read from, in order.
+    pub fn select_stages(&mut self, ids: &[String]) -> Result<(), String> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut keep: BTreeSet<String> = BTreeSet::new();
+        let mut todo: Vec<String> = Vec::new();
+        for id in ids {
+            if !self.stages.iter().any(|s| &s.id == id) {
+                let known: Vec<String> = self.stages.iter().map(|s| format!("`{}`", s.id)).collect();
+                return Err(format!(
+                    "--stage `{id}`: `{}` has no such stage; its stages are {}",
+                    self.path.display(),
+                    known.join(", ")
+                ));
+            }
+            todo.push(id.clone());
+        }
+        while let Some(id) = todo.pop() {
+            if keep.insert(id.clone()) {
+                if let Some(s) = self.stages.iter().find(|s| s.id == id) {
+                    todo.extend(s.inputs.values().cloned());
+                }
+            }
+        }
+        self.stages.retain(|s| keep.contains(&s.id));
+        self.only = ids.to_vec();
+        Ok(())
+    }
 }
 
 /// Which data set, at which size.
@@ -1026,6 +1062,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         point: Vec::new(),
         stage_locations,
         executor,
+        only: Vec::new(),
     })
 }
 

@@ -301,3 +301,30 @@ fn a_train_stage_can_continue_another_stages_whole_net() {
     );
     assert!(stage("eval-longer")["summary"]["mean_accuracy"].is_number());
 }
+
+#[test]
+fn run_stage_runs_that_stage_and_its_upstream_only() {
+    let env = Env::new(TINY);
+    let out = env.exp(&["run", "spec.toml", "--stage", "train"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ran: Vec<String> = env.show("tiny")["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ran, ["data", "train"]);
+    assert_eq!(env.show("tiny")["spec"]["only"], serde_json::json!(["train"]));
+    // The rest of the spec then reuses what the partial run computed.
+    let out = env.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let statuses = env.statuses("tiny");
+    assert!(
+        statuses.contains(&("train".into(), "cached".into())),
+        "{statuses:?}"
+    );
+
+    let out = env.exp(&["run", "spec.toml", "--stage", "nope"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--stage `nope`: "), "{}", text(&out));
+}
