@@ -385,7 +385,7 @@ impl StageKind {
                 "seed",
             ],
             Self::Evaluate => &["data", "model", "split", "head"],
-            Self::CropData => &["data", "regions", "expand"],
+            Self::CropData => &["data", "regions", "expand", "box"],
             // Its own table type (`command::RawCommand`) checks its keys.
             Self::Command => &[],
         }
@@ -431,6 +431,9 @@ pub enum StageConfig {
     /// annotated box) × `expand`, as a new data stage.
     CropData {
         expand: f64,
+        /// The same centred box in every image (`box = "centre"`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        centre: bool,
     },
     /// The user's own program (`command.rs`).
     Command(CommandConfig),
@@ -1664,7 +1667,24 @@ fn resolve_stage(
             if s.regions.is_some() {
                 require("regions", &s.regions)?;
             }
+            let centre = match s.crop_box.as_deref() {
+                None | Some("annotated") => false,
+                Some("centre") if s.regions.is_some() => {
+                    return Err(ctx.error(
+                        &key(here, "box"),
+                        "`box = \"centre\"` crops without `regions`; remove one",
+                    ));
+                }
+                Some("centre") => true,
+                Some(other) => {
+                    return Err(ctx.error(
+                        &key(here, "box"),
+                        format!("unknown box `{other}`; allowed: `annotated`, `centre`"),
+                    ));
+                }
+            };
             StageConfig::CropData {
+                centre,
                 expand: in_range(
                     s.expand.unwrap_or(1.0),
                     ctx,

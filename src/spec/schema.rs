@@ -199,6 +199,11 @@ pub struct RawStage {
     pub grid: Option<u32>,
     /// `crop-data`: side of the square crop as a multiple of the box's longer side. Default: 1.
     pub expand: Option<f64>,
+    /// `crop-data` without `regions`: `annotated` (default: each image's
+    /// annotated box) or `centre` (the same centred box in every image, of
+    /// the training images' mean annotated size — a control).
+    #[serde(rename = "box")]
+    pub crop_box: Option<String>,
     /// `evaluate`: `test` (default) or `val`.
     pub split: Option<String>,
     /// `evaluate`: which output to score: `loc` (default), `mnl`, `paw`,

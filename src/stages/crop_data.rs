@@ -29,7 +29,7 @@ pub struct Derived {
     pub source: Source,
 }
 
-pub fn run(ctx: &StageCtx, expand: f64) -> Result<serde_json::Value, StageError> {
+pub fn run(ctx: &StageCtx, expand: f64, centre: bool) -> Result<serde_json::Value, StageError> {
     let (spec, upstream) = ctx.data()?;
     let fail = |message: String| StageError::Input {
         stage: ctx.stage.id.clone(),
@@ -75,6 +75,7 @@ pub fn run(ctx: &StageCtx, expand: f64) -> Result<serde_json::Value, StageError>
             }
             (out, "cam")
         }
+        None if centre => (centre_boxes(&items, &upstream.images, &ctx.stage.id)?, "centre"),
         None => {
             let mut out = Vec::with_capacity(items.len());
             for item in &items {
@@ -128,6 +129,49 @@ pub fn run(ctx: &StageCtx, expand: f64) -> Result<serde_json::Value, StageError>
         boxes.len()
     ));
     Ok(json!({ "images": boxes.len(), "boxes": rule, "expand": expand }))
+}
+
+/// The same box in every image: centred, with the mean size of the
+/// training images' annotated boxes relative to their image.
+fn centre_boxes(
+    items: &[data::Item],
+    images: &Path,
+    stage: &str,
+) -> Result<Vec<(String, [f32; 4])>, StageError> {
+    let dims = |file: &str| {
+        let path = images.join(file);
+        image::image_dimensions(&path).map_err(|e| StageError::Read {
+            path,
+            source: std::io::Error::other(e),
+        })
+    };
+    let (mut sw, mut sh, mut n) = (0.0f64, 0.0f64, 0usize);
+    for item in items.iter().filter(|i| i.split == 0) {
+        if let Some(b) = item.bbox {
+            let (w, h) = dims(&item.file)?;
+            sw += (b[2] / w as f32) as f64;
+            sh += (b[3] / h as f32) as f64;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return Err(StageError::Input {
+            stage: stage.into(),
+            message: "`box = \"centre\"` sizes its box from the annotated boxes of the training images, and there are none".into(),
+        });
+    }
+    let (rw, rh) = ((sw / n as f64) as f32, (sh / n as f64) as f32);
+    items
+        .iter()
+        .map(|item| {
+            let (w, h) = dims(&item.file)?;
+            let (bw, bh) = (rw * w as f32, rh * h as f32);
+            Ok((
+                item.file.clone(),
+                [(w as f32 - bw) / 2.0, (h as f32 - bh) / 2.0, bw, bh],
+            ))
+        })
+        .collect()
 }
 
 /// Resolve the box file of a derived source against its entry.

@@ -170,7 +170,7 @@ fn run_kind(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
         StageConfig::TrainFusion(cfg) => paw::fusion(ctx, cfg),
         StageConfig::FinetunePaw(cfg) => paw::finetune(ctx, cfg),
         StageConfig::Evaluate(cfg) => evaluate::run(ctx, cfg),
-        StageConfig::CropData { expand } => crop_data::run(ctx, *expand),
+        StageConfig::CropData { expand, centre } => crop_data::run(ctx, *expand, *centre),
         StageConfig::Command(cfg) => command::run(ctx, cfg),
     }
 }

@@ -328,3 +328,50 @@ fn run_stage_runs_that_stage_and_its_upstream_only() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--stage `nope`: "), "{}", text(&out));
 }
+
+#[test]
+fn crop_data_centre_box_is_the_same_centred_box_in_every_image() {
+    let spec = format!(
+        "{TINY}\n[[stage]]\nid = \"centre\"\nkind = \"crop-data\"\nbox = \"centre\"\n"
+    );
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stage = run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "centre")
+        .unwrap();
+    assert_eq!(stage["summary"]["boxes"], "centre");
+    let key = stage["key"].as_str().unwrap();
+    let crops = std::fs::read_to_string(
+        env.path()
+            .join("results/cache")
+            .join(&key[..2])
+            .join(key)
+            .join("crops.tsv"),
+    )
+    .unwrap();
+    let boxes: std::collections::BTreeSet<&str> = crops
+        .lines()
+        .skip(1)
+        .map(|l| l.split_once('\t').unwrap().1)
+        .collect();
+    assert_eq!(boxes.len(), 1, "one box for every image: {boxes:?}");
+    let b: Vec<f32> = boxes
+        .first()
+        .unwrap()
+        .split('\t')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    // Centred in the 32 px images.
+    assert!((b[0] + b[2] / 2.0 - 16.0).abs() < 1e-3 && (b[1] + b[3] / 2.0 - 16.0).abs() < 1e-3, "{b:?}");
+
+    let both = format!("{spec}regions = \"centre\"\n");
+    std::fs::write(env.path().join("both.toml"), both).unwrap();
+    let out = env.exp(&["run", "both.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("`box = \"centre\"` crops without `regions`"), "{}", text(&out));
+}
