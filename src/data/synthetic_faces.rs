@@ -218,10 +218,13 @@ fn region_box(r: Region, version: u32) -> [f32; 4] {
         Region::Mouth if v2 => [-0.38, 0.14, 0.38, 0.92],
         Region::Mouth => [-0.35, 0.26, 0.35, 0.62],
         Region::Chin => [-0.5, 0.3, 0.5, 1.1],
+        Region::Cheeks if v2 => [-0.9, -0.05, -0.3, 0.5],
         Region::Cheeks => [-0.8, 0.0, 0.8, 0.45],
         Region::Hair => [-0.95, -1.3, 0.95, -0.4],
         Region::HeadTop => [-0.85, -1.35, 0.85, -0.6],
-        Region::Ears if v2 => [-1.05, 0.0, 1.05, 0.45],
+        // One ear (image left when upright), as a patch covers one: a box
+        // over both would centre every patch on the nose.
+        Region::Ears if v2 => [-1.05, 0.1, -0.55, 0.45],
         Region::Ears => [-0.95, 0.0, 0.95, 0.4],
         Region::Neck => [-0.45, 0.95, 0.45, 1.8],
         Region::Global => [-0.9, -1.1, 0.9, 1.1],
