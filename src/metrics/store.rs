@@ -13,6 +13,7 @@
 //!   `index.parquet`, so a run's cost does not grow with history.
 //!   [`read_run_index`] gives the merged view.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -205,6 +206,28 @@ struct IndexRow {
     seconds: f64,
     key: Option<String>,
     mean_accuracy: Option<f64>,
+    #[serde(default)]
+    balanced_accuracy: Option<f64>,
+    #[serde(default)]
+    majority_accuracy: Option<f64>,
+    /// The run's seed.
+    #[serde(default)]
+    seed: Option<u64>,
+    /// Every `-s key=value` that made the run (overrides and sweep point), as
+    /// a JSON object: one schema for every spec, so indexes always merge.
+    #[serde(default)]
+    params: String,
+}
+
+/// A run's overrides and sweep point as `{"key": "value"}` (later wins).
+fn params_json(run: &crate::runs::RunRecord) -> String {
+    let map: BTreeMap<&str, &str> = run
+        .overrides
+        .iter()
+        .chain(&run.point)
+        .filter_map(|o| o.split_once('='))
+        .collect();
+    serde_json::to_string(&map).expect("strings serialize")
 }
 
 fn index_rows(run: &crate::runs::RunRecord) -> Vec<IndexRow> {
@@ -223,6 +246,10 @@ fn index_rows(run: &crate::runs::RunRecord) -> Vec<IndexRow> {
             seconds: s.seconds,
             key: s.key.clone(),
             mean_accuracy: s.summary["mean_accuracy"].as_f64(),
+            balanced_accuracy: s.summary["balanced_accuracy"].as_f64(),
+            majority_accuracy: s.summary["majority_accuracy"].as_f64(),
+            seed: run.spec["seed"].as_u64(),
+            params: params_json(run),
         })
         .collect()
 }
@@ -241,6 +268,10 @@ fn index_frame(path: &Path, rows: &[IndexRow]) -> Result<DataFrame, StoreError> 
         "seconds" => rows.iter().map(|r| r.seconds).collect::<Vec<_>>(),
         "key" => rows.iter().map(|r| r.key.as_deref()).collect::<Vec<_>>(),
         "mean_accuracy" => rows.iter().map(|r| r.mean_accuracy).collect::<Vec<_>>(),
+        "balanced_accuracy" => rows.iter().map(|r| r.balanced_accuracy).collect::<Vec<_>>(),
+        "majority_accuracy" => rows.iter().map(|r| r.majority_accuracy).collect::<Vec<_>>(),
+        "seed" => rows.iter().map(|r| r.seed).collect::<Vec<_>>(),
+        "params" => rows.iter().map(|r| r.params.as_str()).collect::<Vec<_>>(),
     )
     .map_err(|source| StoreError::Write {
         path: path.into(),
@@ -336,6 +367,21 @@ fn merged_index(runs_dir: &Path, pending: &[PathBuf]) -> Result<Option<DataFrame
         let new = index_frame(&base, &rows)?;
         all = Some(match all {
             Some(mut df) => {
+                // An index written before a column existed has nulls there.
+                for field in new.schema().iter_fields() {
+                    if df.column(field.name()).is_err() {
+                        let nulls = Series::full_null(field.name().clone(), df.height(), field.dtype());
+                        df.with_column(nulls.into_column()).map_err(|source| StoreError::Read {
+                            path: base.clone(),
+                            source,
+                        })?;
+                    }
+                }
+                let df = df.select(new.get_column_names_owned()).map_err(|source| StoreError::Read {
+                    path: base.clone(),
+                    source,
+                })?;
+                let mut df = df;
                 df.vstack_mut(&new).map_err(|source| StoreError::Read {
                     path: base.clone(),
                     source,
@@ -468,6 +514,44 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn the_index_has_seed_params_and_merges_with_an_older_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        // An index.parquet from before `seed`, `params` and the baselines.
+        let mut old = df!(
+            "run" => ["old"], "name" => ["n"], "run_status" => ["ok"], "started" => ["0"],
+            "sweep" => [None::<&str>], "point" => [""], "stage" => ["train"],
+            "kind" => ["train"], "status" => ["ran"], "seconds" => [1.0],
+            "key" => [Some("k")], "mean_accuracy" => [Some(0.8)],
+        )
+        .unwrap();
+        write(&dir.path().join("index.parquet"), &mut old).unwrap();
+        let mut new = run("new");
+        new.overrides = vec!["train.lr=0.1".into()];
+        new.point = vec!["experiment.seed=2".into()];
+        new.spec = serde_json::json!({ "seed": 2 });
+        append_run_index(dir.path(), &new).unwrap();
+        let df = read_run_index(dir.path()).unwrap().unwrap();
+        assert_eq!(runs_in(&df), ["new", "old"]);
+        let at = |run: &str, col: &str| {
+            let i = df
+                .column("run")
+                .unwrap()
+                .str()
+                .unwrap()
+                .iter()
+                .position(|r| r == Some(run))
+                .unwrap();
+            df.column(col).unwrap().get(i).unwrap().to_string()
+        };
+        assert_eq!(at("new", "seed"), "2");
+        assert_eq!(at("old", "seed"), "null");
+        assert_eq!(
+            at("new", "params"),
+            r#""{"experiment.seed":"2","train.lr":"0.1"}""#
+        );
     }
 
     #[test]
