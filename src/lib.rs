@@ -22,6 +22,7 @@ pub mod atomic;
 pub mod attributes;
 pub mod cache;
 pub mod cli;
+pub mod colour;
 pub mod data;
 pub mod device;
 pub mod digest;

@@ -320,3 +320,69 @@ pub fn heatmap(
     let side = 260 + 40 * labels.len() as u32;
     both!(dir, name, (side + 230, side), draw, title, labels, m)
 }
+
+/// A CAM strip from `localize` (the image, then one overlay per attribute,
+/// each its own CAM scaled from its minimum to its maximum), enlarged to
+/// `tile` px per panel, each panel named, with the colour scale below.
+/// Written as `<dir>/<name>.png`.
+pub fn cam_strip(
+    dir: &Path,
+    name: &str,
+    strip: &image::RgbImage,
+    labels: &[String],
+    tile: u32,
+) -> Result<Vec<String>> {
+    let side = strip.height().max(1);
+    let panels = (strip.width() / side).max(1);
+    let (head, foot) = (22u32, 46u32);
+    let (w, h) = (panels * tile, head + tile + foot);
+    let png = dir.join(format!("{name}.png"));
+    let root = BitMapBackend::new(&png, (w, h)).into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    let scale = side as f32 / tile as f32;
+    for y in 0..tile {
+        for x in 0..w {
+            let (sx, sy) = (
+                (((x % tile) as f32 * scale) as u32).min(side - 1) + (x / tile) * side,
+                ((y as f32 * scale) as u32).min(side - 1),
+            );
+            let p = strip.get_pixel(sx.min(strip.width() - 1), sy);
+            root.draw_pixel((x as i32, (head + y) as i32), &RGBColor(p[0], p[1], p[2]))
+                .map_err(e)?;
+        }
+    }
+    let font = ("sans-serif", 13).into_font();
+    let names = std::iter::once("image").chain(labels.iter().map(String::as_str));
+    for (k, label) in names.take(panels as usize).enumerate() {
+        // Long names are cut to what fits over the panel.
+        let fits = (tile as usize / 7).max(4);
+        let shown: String = if label.chars().count() > fits {
+            label.chars().take(fits - 1).chain(['…']).collect()
+        } else {
+            label.to_string()
+        };
+        root.draw_text(&shown, &font.color(&BLACK), ((k as u32 * tile + 4) as i32, 4))
+            .map_err(e)?;
+    }
+    // The colour scale: jet from each CAM's minimum to its maximum.
+    let (bx, by, bw) = (70i32, (head + tile + 10) as i32, (w as i32 - 140).clamp(60, 400));
+    for i in 0..bw {
+        let c = crate::colour::jet(i as f32 / (bw - 1) as f32).map(|v| v as u8);
+        root.draw(&Rectangle::new(
+            [(bx + i, by), (bx + i + 1, by + 12)],
+            RGBColor(c[0], c[1], c[2]).filled(),
+        ))
+        .map_err(e)?;
+    }
+    let small = ("sans-serif", 12).into_font().color(&BLACK);
+    root.draw_text("min", &small, (bx - 30, by)).map_err(e)?;
+    root.draw_text("max", &small, (bx + bw + 6, by)).map_err(e)?;
+    root.draw_text(
+        "each overlay: its attribute's CAM, from its minimum to its maximum",
+        &small,
+        (bx, by + 16),
+    )
+    .map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(vec![format!("{name}.png")])
+}

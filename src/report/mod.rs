@@ -333,40 +333,31 @@ pub fn generate(
             })
             .unwrap_or_default();
         pngs.sort();
+        let names: Vec<String> = std::fs::read(dir.join("heatmaps.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| {
+                v["attributes"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
         let mut copied = Vec::new();
         for p in pngs.iter().take(4) {
-            let dst = fig_dir.join(format!("cam_{p}"));
-            // Tiles are the input size (64 px on CPU): enlarge so faces are visible.
-            let img =
-                image::open(dir.join("heatmaps").join(p)).map_err(|e| ReportError::Write {
-                    path: dst.clone(),
+            let src = dir.join("heatmaps").join(p);
+            let strip = image::open(&src)
+                .map_err(|e| ReportError::Write {
+                    path: src.clone(),
                     source: std::io::Error::other(e),
-                })?;
-            let scale = (768 / img.height().max(1)).clamp(1, 4);
-            img.resize(
-                img.width() * scale,
-                img.height() * scale,
-                image::imageops::FilterType::Nearest,
-            )
-            .save(&dst)
-            .map_err(|e| ReportError::Write {
-                path: dst.clone(),
-                source: std::io::Error::other(e),
-            })?;
-            copied.push(format!("cam_{p}"));
+                })?
+                .to_rgb8();
+            let stem = format!("cam_{}", p.trim_end_matches(".png"));
+            // Tiles are the input size (64 px on CPU): enlarge so faces are visible.
+            copied.extend(fig(&stem, figures::cam_strip(&fig_dir, &stem, &strip, &names, 160))?);
         }
         if !copied.is_empty() {
-            let names: Vec<String> = std::fs::read(dir.join("heatmaps.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| {
-                    v["attributes"].as_array().map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.as_str().map(String::from))
-                            .collect()
-                    })
-                })
-                .unwrap_or_default();
             figs.push((
                 format!("Figure 4: CAM heatmaps (image, then {})", names.join(", ")),
                 copied,

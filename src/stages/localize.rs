@@ -654,7 +654,7 @@ fn overlay(
                     None => px,
                     Some(c) => {
                         let v = (c[y * s + x] - lo) / (hi - lo).max(1e-6);
-                        let j = jet(v);
+                        let j = crate::colour::jet(v);
                         [0, 1, 2].map(|k| 0.5 * px[k] + 0.5 * j[k])
                     }
                 };
@@ -672,11 +672,6 @@ fn overlay(
     })
 }
 
-/// The jet colour map, 0 → blue, 1 → red.
-pub fn jet(v: f32) -> [f32; 3] {
-    let f = |x: f32| (1.5 - (4.0 * v - x).abs()).clamp(0.0, 1.0) * 255.0;
-    [f(3.0), f(2.0), f(1.0)]
-}
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("attributes", &[]),
     ("digest", &[]),
     ("vocab", &[]),
+    ("colour", &[]),
     ("progress", &[]),
     ("device", &[]),
     ("ops", &["vocab"]),
@@ -33,6 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "attributes",
             "cache",
+            "colour",
             "data",
             "device",
             "digest",
@@ -53,7 +55,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "spec", "stages", "train",
         ],
     ),
-    ("report", &["cache", "metrics", "models", "runs", "spec"]),
+    ("report", &["cache", "colour", "metrics", "models", "runs", "spec"]),
     ("ui", &["cache", "report", "runs"]),
 ];
 

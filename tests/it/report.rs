@@ -167,3 +167,44 @@ fn a_spec_report_includes_runs_made_with_overrides_grouped_by_them() {
     assert_eq!(rows.len(), 2, "{md}");
     assert!(rows.iter().all(|r| r.contains("(n=2)")), "{md}");
 }
+
+#[test]
+fn cam_figures_are_enlarged_with_a_panel_per_attribute_and_a_colour_scale() {
+    let spec = format!("{TINY}\n[[stage]]\nid = \"loc\"\nkind = \"localize\"\nmodel = \"train\"\n");
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = env.exp(&["report", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let figures = env.path().join("reports/tiny/figures");
+    let cams: Vec<_> = std::fs::read_dir(&figures)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("cam_"))
+        .collect();
+    assert!(!cams.is_empty(), "no CAM figure in {}", figures.display());
+    let md = std::fs::read_to_string(env.path().join("reports/tiny/index.md")).unwrap();
+    let attributes = md
+        .lines()
+        .find(|l| l.contains("Figure 4: CAM heatmaps (image, then "))
+        .unwrap_or_else(|| panic!("{md}"))
+        .split_once("then ")
+        .unwrap()
+        .1
+        .matches(", ")
+        .count()
+        + 1;
+    // The image and one 160 px panel per attribute; a head and a foot for
+    // the names and the colour scale.
+    let (w, h) = read_png_size(&cams[0]);
+    assert_eq!(w, 160 * (attributes as u32 + 1), "{}", cams[0].display());
+    assert!(h > 160 + 40, "{h}");
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn read_png_size(path: &std::path::Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    (be(16), be(20))
+}
