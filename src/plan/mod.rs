@@ -41,9 +41,25 @@ impl PlanError {
     }
 }
 
+/// A role as the spec writes it: `member-N` is `ensemble[N-1]`.
+fn written(role: &str) -> String {
+    match role
+        .strip_prefix(crate::spec::MEMBER_ROLE)
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        Some(n) => format!("ensemble[{}]", n - 1),
+        None => role.to_string(),
+    }
+}
+
 /// Which kinds each input role accepts.
 fn allowed(role: &str) -> &'static [StageKind] {
     use StageKind::*;
+    let role = if role.starts_with(crate::spec::MEMBER_ROLE) {
+        "model"
+    } else {
+        role
+    };
     match role {
         "data" => &[GenerateData, ReadData, CropData],
         "model" => &[
@@ -101,7 +117,7 @@ pub fn order(stages: &[StageSpec]) -> Result<Vec<StageSpec>, PlanError> {
             if !ids.contains(&target.as_str()) {
                 return Err(PlanError::Dangling {
                     stage: s.id.clone(),
-                    role: role.clone(),
+                    role: written(role),
                     target: target.clone(),
                     known: ids
                         .iter()
@@ -147,7 +163,7 @@ pub fn order(stages: &[StageSpec]) -> Result<Vec<StageSpec>, PlanError> {
                 let names: Vec<String> = ok.iter().map(|k| format!("`{}`", k.as_str())).collect();
                 return Err(PlanError::WrongKind {
                     stage: s.id.clone(),
-                    role: role.clone(),
+                    role: written(role),
                     target: target.clone(),
                     found: t.kind.as_str().into(),
                     allowed: format!("one of {}", names.join(", ")),

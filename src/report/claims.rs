@@ -293,6 +293,10 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
             "eval-whole-longer",
             "Whole-only (SNet3) given PaW's extra epochs",
         ),
+        (
+            "eval-ensemble",
+            "an ensemble of two SNet3s (fewer extra epochs than PaW's)",
+        ),
     ] {
         if rc.iter().any(|r| acc(r, stage).is_some()) {
             out.push(beats(

@@ -104,6 +104,9 @@ impl Spec {
     }
 }
 
+/// Input roles `member-1`, `member-2`, …: an `evaluate` ensemble's other models.
+pub const MEMBER_ROLE: &str = "member-";
+
 /// Which data set, at which size.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -289,6 +292,7 @@ impl StageKind {
                 "loss-normalization",
                 "loss-scale",
                 "seed",
+                "seed-offset",
             ],
             Self::TrainFrl => &[
                 "data",
@@ -311,6 +315,7 @@ impl StageKind {
                 "loss-normalization",
                 "loss-scale",
                 "seed",
+                "seed-offset",
             ],
             Self::Localize => &["data", "model", "patch", "samples", "centre"],
             Self::Compress => &[
@@ -332,6 +337,7 @@ impl StageKind {
                 "loss-normalization",
                 "loss-scale",
                 "seed",
+                "seed-offset",
             ],
             Self::TrainParts => &[
                 "data",
@@ -351,6 +357,7 @@ impl StageKind {
                 "loss-normalization",
                 "loss-scale",
                 "seed",
+                "seed-offset",
             ],
             Self::TrainFusion => &[
                 "data",
@@ -367,6 +374,7 @@ impl StageKind {
                 "loss-normalization",
                 "loss-scale",
                 "seed",
+                "seed-offset",
             ],
             Self::FinetunePaw => &[
                 "data",
@@ -383,8 +391,9 @@ impl StageKind {
                 "loss-normalization",
                 "loss-scale",
                 "seed",
+                "seed-offset",
             ],
-            Self::Evaluate => &["data", "model", "split", "head"],
+            Self::Evaluate => &["data", "model", "ensemble", "split", "head"],
             Self::CropData => &["data", "regions", "expand", "box"],
             // Its own table type (`command::RawCommand`) checks its keys.
             Self::Command => &[],
@@ -1004,7 +1013,16 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
             }
         }
         let s: RawStage = ctx.deserialize(toml::Value::Table(table), &here)?;
-        let stage_seed = s.seed.unwrap_or(seed);
+        let stage_seed = match (s.seed, s.seed_offset) {
+            (Some(_), Some(_)) => {
+                return Err(ctx.error(
+                    &key(&here, "seed-offset"),
+                    "give either `seed` (this stage's own) or `seed-offset` (added to the experiment's), not both",
+                ));
+            }
+            (Some(v), None) => v,
+            (None, offset) => seed + offset.unwrap_or(0),
+        };
         let spec = resolve_stage(kind, s, &defaults, stage_seed, &here, ctx)?;
         if let Some(loc) = ctx
             .sources
@@ -1638,6 +1656,10 @@ fn resolve_stage(
         }
         StageKind::Evaluate => {
             require("model", &s.model)?;
+            // An ensemble: more models, their probabilities averaged with `model`'s.
+            for (i, member) in s.ensemble.iter().flatten().enumerate() {
+                inputs.insert(format!("{}{}", MEMBER_ROLE, i + 1), member.clone());
+            }
             let split = match s.split.as_deref() {
                 None | Some("test") => Split::Test,
                 Some("val") => Split::Val,

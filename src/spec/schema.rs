@@ -166,6 +166,12 @@ pub struct RawStage {
     /// instead of the experiment's, so every sweep seed shares the stage
     /// (a pretrained start paid once).
     pub seed: Option<u64>,
+    /// Training stages: the experiment's seed plus this, so that nets which
+    /// must differ (an ensemble's members) still vary with every sweep seed.
+    pub seed_offset: Option<u64>,
+    /// `evaluate`: more model stages; their probabilities are averaged with
+    /// `model`'s (an ensemble).
+    pub ensemble: Option<Vec<String>>,
     // Kind-specific.
     /// `train`, `train-frl`: start every conv layer except the last (the
     /// attribute maps) from this training stage's net: a pretrained

@@ -47,7 +47,7 @@ fn unknown_key_names_line_and_allowed_keys() {
     let e = err(&format!("{BASE}mnl = true\n"));
     assert_eq!(
         e,
-        "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`, `backbone`, `from`, `precision`, `lr-schedule`, `keep`, `loss-normalization`, `loss-scale`, `seed`"
+        "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`, `backbone`, `from`, `precision`, `lr-schedule`, `keep`, `loss-normalization`, `loss-scale`, `seed`, `seed-offset`"
     );
     let e = err(&format!("{BASE}epoch = 3\n").replace("kind = \"train\"", "kind = \"train-frl\""));
     assert!(e.starts_with("s.toml:7:1: `stage[0].epoch`: unknown key `epoch` for kind `train-frl`; allowed keys are"), "{e}");

@@ -26,7 +26,31 @@ pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageE
         cfg.split.as_str(),
         cfg.head.as_str()
     ));
-    let (attributes, scores, labels, train_rate) = scores(ctx, &dir, &source, cfg, &device)?;
+    let (attributes, mut scores, labels, train_rate) = scores(ctx, &dir, &source, cfg, &device)?;
+    // An ensemble: every member scored the same way, probabilities averaged.
+    let members: Vec<&std::path::PathBuf> = ctx
+        .inputs
+        .iter()
+        .filter(|(role, _)| role.starts_with(crate::spec::MEMBER_ROLE))
+        .map(|(_, entry)| &entry.dir)
+        .collect();
+    if !members.is_empty() {
+        let mut all = vec![scores];
+        for member in &members {
+            let (a, s, l, _) = self::scores(ctx, member, &source, cfg, &device)?;
+            if a != attributes || l != labels {
+                return Err(StageError::Input {
+                    stage: ctx.stage.id.clone(),
+                    message: format!(
+                        "ensemble member `{}` predicts other labels than `model`",
+                        member.display()
+                    ),
+                });
+            }
+            all.push(s);
+        }
+        scores = average_probabilities(&all, source.single_label(), attributes.len());
+    }
     let names = source.label_names()?;
     let m = attributes.len();
     let n = labels.len() / m;
@@ -106,6 +130,41 @@ pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageE
     }))
 }
 
+/// The ensemble of several models' logits: the mean of their probabilities
+/// (sigmoid per attribute, or softmax over the classes of single-label
+/// data), returned as logits (log-odds, or log-probabilities) so every
+/// metric reads them as it reads one model's.
+fn average_probabilities(all: &[Vec<f32>], single_label: bool, m: usize) -> Vec<f32> {
+    let k = all.len() as f64;
+    let n = all[0].len();
+    let mut mean = vec![0.0f64; n];
+    for scores in all {
+        if single_label {
+            for (row, out) in scores.chunks(m).zip(mean.chunks_mut(m)) {
+                let max = row.iter().copied().fold(f32::MIN, f32::max) as f64;
+                let z: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o += (v as f64 - max).exp() / z / k;
+                }
+            }
+        } else {
+            for (o, &v) in mean.iter_mut().zip(scores) {
+                *o += 1.0 / (1.0 + (-v as f64).exp()) / k;
+            }
+        }
+    }
+    mean.into_iter()
+        .map(|p| {
+            let p = p.clamp(1e-12, 1.0 - 1e-12);
+            if single_label {
+                p.ln() as f32
+            } else {
+                (p / (1.0 - p)).ln() as f32
+            }
+        })
+        .collect()
+}
+
 type Scored = (Vec<usize>, Vec<f32>, Vec<u8>, Vec<f64>);
 
 fn scores(
@@ -182,4 +241,24 @@ fn scores(
         }
     };
     Ok((info.whole.attributes, scores, sets.whole.labels, train_rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ensemble_averages_probabilities_not_logits() {
+        // Attributes: p = 0.5 (logit 0) and p = sigmoid(4) ≈ 0.982 average
+        // to 0.741, logit ≈ 1.05 (the mean logit would be 2).
+        let got = average_probabilities(&[vec![0.0], vec![4.0]], false, 1);
+        assert!((got[0] - 1.0513).abs() < 1e-3, "{got:?}");
+        // One model: its own logits back.
+        let got = average_probabilities(&[vec![-2.0, 3.0]], false, 2);
+        assert!((got[0] + 2.0).abs() < 1e-4 && (got[1] - 3.0).abs() < 1e-4);
+        // Classes: the mean softmax, as log-probabilities.
+        let got = average_probabilities(&[vec![0.0, 0.0], vec![10.0, 0.0]], true, 2);
+        let p: Vec<f32> = got.iter().map(|v| v.exp()).collect();
+        assert!((p[0] - 0.75).abs() < 1e-3 && (p[1] - 0.25).abs() < 1e-3, "{p:?}");
+    }
 }

@@ -375,3 +375,47 @@ fn crop_data_centre_box_is_the_same_centred_box_in_every_image() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("`box = \"centre\"` crops without `regions`"), "{}", text(&out));
 }
+
+#[test]
+fn an_ensemble_evaluates_members_that_differ_by_seed_offset() {
+    let spec = format!(
+        "{TINY}\n[[stage]]\nid = \"train-b\"\nkind = \"train\"\nseed-offset = 1\n\n[[stage]]\nid = \"eval-both\"\nkind = \"evaluate\"\nmodel = \"train\"\nensemble = [\"train-b\"]\n"
+    );
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run = env.show("tiny");
+    let stage = |id: &str| {
+        run["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_ne!(stage("train")["digest"], stage("train-b")["digest"], "another seed, another net");
+    let both = stage("eval-both");
+    assert_eq!(
+        both["key_inputs"]["inputs"]["member-1"],
+        stage("train-b")["digest"]
+    );
+    let acc = both["summary"]["mean_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{both}");
+
+    // A member must be a model; `seed` and `seed-offset` exclude each other.
+    for (bad, says) in [
+        ("ensemble = [\"data\"]", "`ensemble[0] = \"data\"`, a `generate-data` stage"),
+        ("seed-offset = 1\nseed = 4", "give either `seed`"),
+    ] {
+        let text_ = if bad.starts_with("ensemble") {
+            format!("{TINY}\n[[stage]]\nid = \"e\"\nkind = \"evaluate\"\nmodel = \"train\"\n{bad}\n")
+        } else {
+            format!("{TINY}\n[[stage]]\nid = \"t\"\nkind = \"train\"\n{bad}\n")
+        };
+        std::fs::write(env.path().join("bad.toml"), text_).unwrap();
+        let out = env.exp(&["run", "bad.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(says), "{}", text(&out));
+    }
+}
