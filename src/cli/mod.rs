@@ -73,22 +73,64 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[command(after_help = "Examples:
+  exp run experiments/quickstart.toml
+  exp run experiments/paw.toml -s experiment.seed=1        one seed of the spec's sweep
+  exp run spec.toml -s train.lr=0.1,0.01 -s experiment.seed=1,2   a 2 x 2 sweep
+  exp run experiments/paw.toml --stage localize            that stage and what it reads from
+  exp run spec.toml --executor slurm                       one cluster job per stage")]
     Run(run::Args),
+    #[command(after_help = "Examples:
+  exp plan experiments/paw.toml                      what is cached, what would run and why
+  exp plan experiments/paw.toml -s train.epochs=10   which stages an edit reruns")]
     Plan(plan::Args),
+    #[command(after_help = "Examples:
+  exp ls
+  exp ls --name paw --group      seeds of each configuration together
+  exp ls --sweep 20261201-0740-paw-1a2b --json")]
     Ls(ls::Args),
+    #[command(after_help = "Examples:
+  exp show paw                   the latest run of spec `paw`
+  exp show 1a2b                  a run by a unique part of its id
+  exp show paw --json | jq '.stages[] | {id, status, summary}'")]
     Show(show::Args),
+    #[command(after_help = "Examples:
+  exp models
+  exp models --attributes 10 --json")]
     Models(models::Args),
+    #[command(after_help = "Examples:
+  exp claims
+  exp claims --json | jq '.claims[] | {claim, verdict}'")]
     Claims(claims::Args),
+    #[command(after_help = "Examples:
+  exp report experiments/paw.toml          every configuration of the spec that ran
+  exp report 20261201-0740-paw-1a2b        one sweep
+  exp report RUN RUN --name mine --out /tmp/reports")]
     Report(report::Args),
+    #[command(after_help = "Examples:
+  exp compare paw ablation_mnl
+  exp compare 1a2b 3c4d --json")]
     Compare(compare::Args),
+    #[command(after_help = "Examples:
+  exp bench --net snet3 --size 64 --batch 32
+  exp bench --net tnet --size 128 --device cuda:0 --precision bf16")]
     Bench(bench::Args),
+    #[command(after_help = "Examples:
+  exp ui                         http://127.0.0.1:8765/
+  exp ui --port 9000")]
     Ui(ui::Args),
     /// Print a shell completion script: `exp completions bash > /etc/bash_completion.d/exp`
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
     },
+    #[command(after_help = "Examples:
+  exp gc                         what would be freed (a dry run)
+  exp gc --keep-last 5 --apply   keep the last 5 runs of each spec")]
     Gc(gc::Args),
+    #[command(after_help = "Examples:
+  exp verify paw                 recompute every stage of the latest `paw` run
+  exp verify paw --stage frl")]
     Verify(verify::Args),
     #[command(hide = true)]
     Job(job::Args),
