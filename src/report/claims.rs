@@ -105,6 +105,72 @@ fn as_written(r: &RunRecord) -> bool {
             .all(|o| o.starts_with("experiment.seed="))
 }
 
+/// The spec names the claims read.
+pub const SPECS: [&str; 6] = [
+    "ablation_mnl",
+    "compression",
+    "paw",
+    "paw_controls",
+    "block_baseline",
+    "cub_mnl",
+];
+
+/// Splits the claims' candidate runs into those whose recorded spec agrees
+/// with their spec file as it now reads (with the run's seed) and those
+/// whose does not, with why: after an edit to a paper spec, its older runs
+/// are another experiment. Only the data and the stages both have are
+/// compared, so adding a stage (a new control) keeps older runs. Runs of
+/// other specs pass through.
+pub fn as_the_files_read(runs: Vec<RunRecord>) -> (Vec<RunRecord>, Vec<(String, String)>) {
+    let mut current: BTreeMap<(String, u64), Result<serde_json::Value, String>> = BTreeMap::new();
+    let (mut kept, mut skipped) = (Vec::new(), Vec::new());
+    for r in runs {
+        if !SPECS.contains(&r.name.as_str()) || r.status != "ok" || !as_written(&r) {
+            kept.push(r);
+            continue;
+        }
+        let seed = r.spec["seed"].as_u64().unwrap_or(0);
+        let now = current
+            .entry((r.spec_path.clone(), seed))
+            .or_insert_with(|| {
+                crate::spec::load(
+                    std::path::Path::new(&r.spec_path),
+                    &[format!("experiment.seed={seed}")],
+                )
+                .map(|s| serde_json::to_value(&s).expect("a spec serializes"))
+                .map_err(|e| e.to_string())
+            });
+        match now {
+            Err(e) => skipped.push((r.id.clone(), format!("`{}` no longer loads: {e}", r.spec_path))),
+            Ok(now) => match spec_difference(&r.spec, now) {
+                Some(why) => skipped.push((r.id.clone(), format!("`{}` now differs: {why}", r.spec_path))),
+                None => kept.push(r),
+            },
+        }
+    }
+    (kept, skipped)
+}
+
+/// Where a recorded spec and the current one disagree: the data, or a
+/// stage both have.
+fn spec_difference(then: &serde_json::Value, now: &serde_json::Value) -> Option<String> {
+    if then["data"] != now["data"] {
+        return Some("[data]".into());
+    }
+    let stages = |v: &serde_json::Value| -> BTreeMap<String, serde_json::Value> {
+        v["stages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some((s["id"].as_str()?.to_string(), s.clone())))
+            .collect()
+    };
+    let (a, b) = (stages(then), stages(now));
+    a.iter()
+        .find(|(id, s)| b.get(*id).is_some_and(|t| t != *s))
+        .map(|(id, _)| format!("stage `{id}`"))
+}
+
 /// Latest ok run per seed of a spec name.
 /// The runs a claim uses: of spec `name`, as written (overrides other than
 /// the seed are other experiments), the latest successful run of each seed.

@@ -257,7 +257,7 @@ pub fn route(url: &str, index: &Index, results: &Path, cache: &Cache) -> Reply {
             Err(e) => Reply::text(404, e),
         },
         ["api", "claims"] => {
-            let all = runs::list(results);
+            let (all, _) = crate::report::claims::as_the_files_read(runs::list(results));
             let claims: Vec<serde_json::Value> = crate::report::claims::check(&all)
                 .iter()
                 .filter(|c| c.seeds > 0)

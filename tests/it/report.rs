@@ -208,3 +208,33 @@ fn read_png_size(path: &std::path::Path) -> (u32, u32) {
     let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
     (be(16), be(20))
 }
+
+#[test]
+fn claims_leave_out_runs_of_a_paper_spec_edited_since() {
+    // A tiny spec under a paper spec's name, so the claims read it.
+    let env = Env::new(&TINY.replace("name = \"tiny\"", "name = \"paw\""));
+    let out = env.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let used = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["claims", "--json"];
+        args.extend_from_slice(extra);
+        let out = env.exp(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let before = used(&[]);
+    assert_eq!(before["runs"]["paw"].as_array().unwrap().len(), 1, "{before}");
+    assert_eq!(before["skipped"], serde_json::json!([]));
+
+    // Adding a stage keeps the run; changing one it ran does not.
+    let spec = env.path().join("spec.toml");
+    let text_ = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("{text_}\n[[stage]]\nid = \"more\"\nkind = \"evaluate\"\nmodel = \"train\"\nsplit = \"val\"\n")).unwrap();
+    assert_eq!(used(&[])["runs"]["paw"].as_array().unwrap().len(), 1);
+    std::fs::write(&spec, text_.replace("epochs = 1", "epochs = 2")).unwrap();
+    let after = used(&[]);
+    assert_eq!(after["runs"]["paw"], serde_json::json!([]), "{after}");
+    let why = after["skipped"][0]["why"].as_str().unwrap();
+    assert!(why.contains("now differs: stage `train`"), "{why}");
+    assert_eq!(used(&["--any-spec"])["runs"]["paw"].as_array().unwrap().len(), 1);
+}
