@@ -121,6 +121,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
             inputs: &inputs,
             devices: &pool,
             reporter: &reporter,
+            computing: &|| {},
         };
         let again = exec::executor::hit_or_compute(&job, &scratch, true, &None, None)
             .map_err(|e| anyhow::anyhow!("recomputing `{}`: {e}", stage.id))?;

@@ -27,6 +27,9 @@ pub struct Job<'a> {
     /// holds none, so it never waits behind a training stage).
     pub devices: &'a Pool,
     pub reporter: &'a StageReporter,
+    /// Called once the stage is known to compute (not a cache hit): the
+    /// scheduler saves the run record then, so a live view shows it running.
+    pub computing: &'a (dyn Fn() + Sync),
 }
 
 /// A finished stage: its entry, and whether it came from the cache.
@@ -83,6 +86,7 @@ pub fn hit_or_compute(
         inputs,
         devices,
         reporter,
+        computing,
     } = *job;
     let status = cache
         .acquire(key, force, |reason| {
@@ -105,6 +109,7 @@ pub fn hit_or_compute(
     };
     use crate::progress::Progress;
     let lease = devices.take();
+    computing();
     reporter.log(&format!(
         "computing {} `{}` into cache key {key} on {}",
         stage.kind.as_str(),

@@ -380,6 +380,12 @@ impl Scheduler<'_> {
         };
         let reporter = self.bars.stage(&shown, &log_path);
         let start = Instant::now();
+        let computing = || {
+            let mut guard = self.shared.lock().expect("lock");
+            let (_, record) = &mut *guard;
+            record.stages[i].key = Some(key.clone());
+            let _ = record.save(&self.opts.results);
+        };
         let job = Job {
             stage,
             key_inputs: &ki,
@@ -387,6 +393,7 @@ impl Scheduler<'_> {
             inputs,
             devices: self.pool,
             reporter: &reporter,
+            computing: &computing,
         };
         let outcome = self.executor.execute(&job);
         let seconds = start.elapsed().as_secs_f64();

@@ -645,6 +645,7 @@ impl Slurm {
                     s.job,
                     s.log.display()
                 ));
+                (job.computing)();
                 s
             }
         };
@@ -815,6 +816,8 @@ fn compute(ticket: &Ticket, cache_root: &Path) -> Result<bool, String> {
         inputs: &inputs,
         devices: &pool,
         reporter: &reporter,
+        // The submitter keeps the run record; nothing to save in the job.
+        computing: &|| {},
     };
     let (commit, dirty) = crate::runs::git_state();
     super::executor::hit_or_compute(&job, &cache, ticket.force, &commit, dirty).map(|d| d.cached)

@@ -224,3 +224,34 @@ params = { msg = "{literal} }}" }
         "output after a non-UTF-8 line is kept: {log}"
     );
 }
+
+#[test]
+fn the_run_record_says_running_while_a_stage_computes() {
+    let env = Env::new(
+        r#"
+[experiment]
+name = "slowly"
+
+[[stage]]
+id = "nap"
+kind = "command"
+run = ["python3", "-c", "import time; time.sleep(3)"]
+"#,
+    );
+    let mut child = env.cmd(&["run", "spec.toml"]).spawn().unwrap();
+    let runs = env.path().join("results/runs");
+    let start = std::time::Instant::now();
+    let mut seen = false;
+    while child.try_wait().unwrap().is_none() && !seen {
+        seen = std::fs::read_dir(&runs).into_iter().flatten().flatten().any(|d| {
+            std::fs::read_to_string(d.path().join("run.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .is_some_and(|r| r["stages"][0]["status"] == "running" && r["stages"][0]["key"].is_string())
+        });
+        assert!(start.elapsed().as_secs() < 30, "the run never finished");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(seen, "run.json never said `running` while the stage computed");
+}
