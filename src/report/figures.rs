@@ -41,17 +41,17 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
-/// Lines of `(label, [(epoch, value)])`.
+/// Lines of `(label, [(epoch, mean, std)])`, each with a ± std band.
 pub fn curves(
     dir: &Path,
     name: &str,
     title: &str,
-    series: &[(String, Vec<(f64, f64)>)],
+    series: &[(String, Vec<(f64, f64, f64)>)],
 ) -> Result<Vec<String>> {
     fn draw<DB: DrawingBackend>(
         root: DrawingArea<DB, Shift>,
         title: &str,
-        series: &[(String, Vec<(f64, f64)>)],
+        series: &[(String, Vec<(f64, f64, f64)>)],
     ) -> Result<()> {
         root.fill(&WHITE).map_err(e)?;
         // The legend gets its own column, so it never covers a curve.
@@ -59,7 +59,7 @@ pub fn curves(
         let xs = series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
         let ys: Vec<f64> = series
             .iter()
-            .flat_map(|s| s.1.iter().map(|p| p.1))
+            .flat_map(|s| s.1.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]))
             .collect();
         let xmax = xs.fold(1.0f64, f64::max);
         let (ymin, ymax) = ys
@@ -98,8 +98,19 @@ pub fn curves(
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(e)?;
-        for (i, (label, pts)) in series.iter().enumerate() {
+        for (i, (label, pts3)) in series.iter().enumerate() {
             let c = PALETTE[i % PALETTE.len()];
+            if pts3.iter().any(|p| p.2 > 0.0) {
+                let band: Vec<(f64, f64)> = pts3
+                    .iter()
+                    .map(|p| (p.0, (p.1 + p.2).min(y1)))
+                    .chain(pts3.iter().rev().map(|p| (p.0, (p.1 - p.2).max(y0))))
+                    .collect();
+                chart
+                    .draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled())))
+                    .map_err(e)?;
+            }
+            let pts: Vec<(f64, f64)> = pts3.iter().map(|p| (p.0, p.1)).collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
                 .map_err(e)?;

@@ -166,7 +166,7 @@ pub fn generate(
     // Training curves: validation accuracy per epoch, the mean over runs
     // (seeds) of each stage, so one figure shows every arm. A stage cached
     // in several runs counts once per run, like its evaluations.
-    let mut sums: std::collections::BTreeMap<(String, u32), (f64, usize)> = Default::default();
+    let mut sums: std::collections::BTreeMap<(String, u32), (f64, f64, usize)> = Default::default();
     for run in runs {
         for (stage, metric, epoch, value) in collect::epochs(run, cache) {
             let keep = metric == "val_accuracy"
@@ -182,29 +182,37 @@ pub fn generate(
                 );
                 let e = sums.entry((label.trim().to_string(), epoch)).or_default();
                 e.0 += 100.0 * value;
-                e.1 += 1;
+                e.1 += (100.0 * value).powi(2);
+                e.2 += 1;
             }
         }
     }
-    let mut series: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
-    for ((label, epoch), (sum, n)) in sums {
+    // Mean and (sample) standard deviation over the runs, per epoch.
+    let mut series: std::collections::BTreeMap<String, Vec<(f64, f64, f64)>> = Default::default();
+    for ((label, epoch), (sum, squares, n)) in sums {
+        let mean = sum / n as f64;
+        let std = if n > 1 {
+            ((squares - n as f64 * mean * mean) / (n - 1) as f64).max(0.0).sqrt()
+        } else {
+            0.0
+        };
         series
             .entry(label)
             .or_default()
-            .push((epoch as f64, sum / n as f64));
+            .push((epoch as f64, mean, std));
     }
     if !series.is_empty() {
-        let s: Vec<(String, Vec<(f64, f64)>)> = series.into_iter().collect();
+        let s: Vec<(String, Vec<(f64, f64, f64)>)> = series.into_iter().collect();
         let title = if runs.len() > 1 {
             format!(
-                "Validation accuracy per epoch (mean of {} runs)",
+                "Validation accuracy per epoch (mean ± std of {} runs)",
                 runs.len()
             )
         } else {
             "Validation accuracy per epoch".to_string()
         };
         figs.push((
-            "Training curves (validation accuracy, mean over runs)".into(),
+            "Training curves (validation accuracy, mean over runs; the band is ± one standard deviation)".into(),
             fig("curves", figures::curves(&fig_dir, "curves", &title, &s))?,
         ));
     }
