@@ -247,22 +247,22 @@ fn print_record(cli: &Cli, record: &crate::runs::RunRecord) {
 /// One line about a stage's summary, whatever its kind.
 pub fn describe(summary: &serde_json::Value) -> String {
     let f = |k: &str| summary[k].as_f64();
-    if let Some(acc) = f("mean_accuracy") {
-        let head = summary["head"]
-            .as_str()
-            .map(|h| format!("{h}: "))
-            .unwrap_or_default();
-        let what = if summary["metric"] == "top1" {
-            "top-1"
-        } else {
-            "mean acc"
-        };
-        let mut line = format!("{head}{what} {}", percent(Some(acc)));
-        if let Some(m) = f("majority_accuracy") {
+    if let Some(e) = crate::metrics::EvalSummary::of(summary) {
+        let what = if e.single_label() { "top-1" } else { "mean acc" };
+        let mut line = format!("{}: {what} {}", e.head, percent(Some(e.mean_accuracy)));
+        if let Some(m) = e.majority_accuracy {
             line += &format!(" (majority {})", percent(Some(m)));
         }
-        if let Some(b) = f("balanced_accuracy") {
+        if let Some(b) = e.balanced_accuracy {
             line += &format!(", balanced {}", percent(Some(b)));
+        }
+        return line;
+    }
+    // A command stage's own metrics may name a mean accuracy too.
+    if let Some(acc) = f("mean_accuracy") {
+        let mut line = format!("mean acc {}", percent(Some(acc)));
+        if let Some(m) = f("majority_accuracy") {
+            line += &format!(" (majority {})", percent(Some(m)));
         }
         return line;
     }

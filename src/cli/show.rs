@@ -122,13 +122,14 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         let dir = cache.entry_dir(key);
         let attrs = dir.join("attributes.parquet");
         if attrs.exists() {
+            let eval = crate::metrics::EvalSummary::of(&s.summary);
             println!(
                 "\n{} ({}): mean accuracy {}, balanced {}, majority baseline {}",
                 s.id,
-                s.summary["split"].as_str().unwrap_or("test"),
-                percent(s.summary["mean_accuracy"].as_f64()),
-                percent(s.summary["balanced_accuracy"].as_f64()),
-                percent(s.summary["majority_accuracy"].as_f64())
+                eval.as_ref().map_or("test", |e| e.split.as_str()),
+                percent(eval.as_ref().map(|e| e.mean_accuracy)),
+                percent(eval.as_ref().and_then(|e| e.balanced_accuracy)),
+                percent(eval.as_ref().and_then(|e| e.majority_accuracy))
             );
             let rows = store::read_attributes(&attrs)?;
             // Accuracy and balanced accuracy, two attributes per line: 40

@@ -3,6 +3,38 @@
 
 pub mod store;
 
+/// What an `evaluate` stage records as its summary, typed for every reader
+/// (run tables, reports, claims, the run index).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EvalSummary {
+    /// `test` or `val`.
+    pub split: String,
+    /// The head scored: `loc`, `mnl`, `paw`, `whole-only`, `part-only`.
+    pub head: String,
+    pub images: usize,
+    /// `mean` (mean accuracy over attributes) or `top1` (one class per image).
+    pub metric: String,
+    pub mean_accuracy: f64,
+    /// Absent from summaries written before they were recorded.
+    #[serde(default)]
+    pub balanced_accuracy: Option<f64>,
+    #[serde(default)]
+    pub majority_accuracy: Option<f64>,
+}
+
+impl EvalSummary {
+    /// The evaluation in a stage's summary, if the stage is one.
+    pub fn of(summary: &serde_json::Value) -> Option<Self> {
+        summary.get("mean_accuracy")?;
+        serde_json::from_value(summary.clone()).ok()
+    }
+
+    /// Single-label data (birds): `mean_accuracy` is top-1.
+    pub fn single_label(&self) -> bool {
+        self.metric == "top1"
+    }
+}
+
 /// Per-attribute accuracy of logits (`n × m`) against 0/1 labels.
 pub fn accuracy(logits: &[f32], labels: &[u8], m: usize) -> Vec<f64> {
     let n = labels.len() / m;

@@ -196,7 +196,8 @@ fn stage_value(r: &RunRecord, stage: &str, path: &[&str]) -> Option<f64> {
 }
 
 fn acc(r: &RunRecord, stage: &str) -> Option<f64> {
-    stage_value(r, stage, &["mean_accuracy"]).map(|a| 100.0 * a)
+    let s = r.stages.iter().find(|s| s.id == stage)?;
+    crate::metrics::EvalSummary::of(&s.summary).map(|e| 100.0 * e.mean_accuracy)
 }
 
 fn pm(v: &[f64]) -> String {
@@ -469,7 +470,8 @@ mod tests {
             "git_commit": null, "git_dirty": null, "status": "ok", "spec": { "seed": seed },
             "stages": stages.iter().map(|(id, a)| serde_json::json!({
                 "id": id, "kind": "evaluate", "status": "ran", "key": null, "key_inputs": null,
-                "digest": null, "seconds": 0.0, "summary": { "mean_accuracy": a }, "error": null, "log": ""
+                "digest": null, "seconds": 0.0, "summary": { "mean_accuracy": a, "split": "test", "head": "loc", "images": 100, "metric": "mean" },
+                "error": null, "log": ""
             })).collect::<Vec<_>>(),
         }))
         .unwrap()

@@ -102,6 +102,9 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
             let Some(spec) = stage_config(run, &s.id) else {
                 continue;
             };
+            let Some(eval) = crate::metrics::EvalSummary::of(&s.summary) else {
+                continue;
+            };
             let model_stage = spec["inputs"]["model"]
                 .as_str()
                 .unwrap_or_default()
@@ -125,8 +128,8 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                 seed: run.spec["seed"].as_u64().unwrap_or(0),
                 config: config_of(run),
                 stage: s.id.clone(),
-                head: s.summary["head"].as_str().unwrap_or("loc").to_string(),
-                split: s.summary["split"].as_str().unwrap_or("test").to_string(),
+                head: eval.head.clone(),
+                split: eval.split.clone(),
                 model_stage,
                 model_kind: cfg
                     .and_then(|c| c["kind"].as_str())
@@ -136,9 +139,9 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                 mnl: cfg.and_then(|c| c["mnl"].as_bool()),
                 loss_scale: cfg.and_then(|c| c["loss-scale"].as_f64()).unwrap_or(1.0),
                 grid: upstream_value(run, &model_stage_id(spec), "grid").and_then(|v| v.as_u64()),
-                single_label: s.summary["metric"] == "top1",
+                single_label: eval.single_label(),
                 crop: crop_of(run, spec["inputs"]["data"].as_str().unwrap_or("data")),
-                mean_accuracy: s.summary["mean_accuracy"].as_f64().unwrap_or(f64::NAN),
+                mean_accuracy: eval.mean_accuracy,
                 params: model_summary["params_loc"]
                     .as_f64()
                     .or(model_summary["params"].as_f64()),

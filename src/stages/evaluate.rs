@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use serde_json::json;
 
 use super::paw::{PawSets, load_paw, subnet_scores};
 use super::{StageCtx, StageError, load_attr_net, read_boxes};
@@ -119,15 +118,16 @@ pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageE
         100.0 * mean_bal,
         100.0 * mean_maj
     ));
-    Ok(json!({
-        "split": cfg.split.as_str(),
-        "head": cfg.head.as_str(),
-        "images": n,
-        "metric": if source.single_label() { "top1" } else { "mean" },
-        "mean_accuracy": mean_acc,
-        "balanced_accuracy": mean_bal,
-        "majority_accuracy": mean_maj,
-    }))
+    let summary = metrics::EvalSummary {
+        split: cfg.split.as_str().into(),
+        head: cfg.head.as_str().into(),
+        images: n,
+        metric: if source.single_label() { "top1" } else { "mean" }.into(),
+        mean_accuracy: mean_acc,
+        balanced_accuracy: Some(mean_bal),
+        majority_accuracy: Some(mean_maj),
+    };
+    Ok(serde_json::to_value(summary).expect("a summary serializes"))
 }
 
 /// The ensemble of several models' logits: the mean of their probabilities
