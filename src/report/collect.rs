@@ -105,6 +105,9 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
             let Some(eval) = crate::metrics::EvalSummary::of(&s.summary) else {
                 continue;
             };
+            let ensemble = spec["inputs"]
+                .as_object()
+                .is_some_and(|i| i.keys().any(|k| k.starts_with(crate::spec::MEMBER_ROLE)));
             let model_stage = spec["inputs"]["model"]
                 .as_str()
                 .unwrap_or_default()
@@ -130,11 +133,32 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                 stage: s.id.clone(),
                 head: eval.head.clone(),
                 split: eval.split.clone(),
-                model_stage,
-                model_kind: cfg
-                    .and_then(|c| c["kind"].as_str())
-                    .unwrap_or_default()
-                    .to_string(),
+                // An ensemble shows every member.
+                model_stage: if ensemble {
+                    spec["inputs"]
+                        .as_object()
+                        .map(|i| {
+                            std::iter::once(model_stage.as_str())
+                                .chain(
+                                    i.iter()
+                                        .filter(|(k, _)| k.starts_with(crate::spec::MEMBER_ROLE))
+                                        .filter_map(|(_, v)| v.as_str()),
+                                )
+                                .collect::<Vec<_>>()
+                                .join(" + ")
+                        })
+                        .unwrap_or(model_stage)
+                } else {
+                    model_stage
+                },
+                // An ensemble is not its first member: the paper's rows skip it.
+                model_kind: if ensemble {
+                    "ensemble".to_string()
+                } else {
+                    cfg.and_then(|c| c["kind"].as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                },
                 net: cfg.and_then(|c| c["net"].as_str()).map(String::from),
                 mnl: cfg.and_then(|c| c["mnl"].as_bool()),
                 loss_scale: cfg.and_then(|c| c["loss-scale"].as_f64()).unwrap_or(1.0),
