@@ -402,6 +402,11 @@ fn an_ensemble_evaluates_members_that_differ_by_seed_offset() {
     );
     let acc = both["summary"]["mean_accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc), "{both}");
+    // The report shows the ensemble as its own row, every member named.
+    let out = env.exp(&["report", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(env.path().join("reports/tiny/index.md")).unwrap();
+    assert!(md.contains("| eval-both | train + train-b |"), "{md}");
 
     // A member must be a model; `seed` and `seed-offset` exclude each other.
     for (bad, says) in [
