@@ -415,8 +415,11 @@ fn fusion_of(run: &RunRecord, cache: &Cache) -> Option<(serde_json::Value, Vec<S
 
 /// Pointing game per attribute (mean over runs) from `localize` stages.
 fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
-    let mut per: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
-    let mut boxes: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    // Pooled over seeds only: each configuration and each localize stage
+    // (the CAM's patches, fixed or ground-truth ones) is its own group.
+    type Group = (String, String);
+    let mut per: std::collections::BTreeMap<(Group, String), Vec<f64>> = Default::default();
+    let mut boxes: std::collections::BTreeMap<(Group, String), Vec<f64>> = Default::default();
     let mut seen = std::collections::BTreeSet::new();
     for r in runs {
         for s in r.stages.iter().filter(|s| s.kind == "localize") {
@@ -426,12 +429,13 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
             let Some(dir) = collect::entry_dir(cache, r, &s.id) else {
                 continue;
             };
+            let group = (collect::config_of(r), s.id.clone());
             for (a, v) in
                 crate::metrics::store::read_attribute_accuracy(&dir.join("pointing.parquet"))
                     .unwrap_or_default()
             {
                 if v.is_finite() {
-                    per.entry(a).or_default().push(100.0 * v);
+                    per.entry((group.clone(), a)).or_default().push(100.0 * v);
                 }
             }
             for (a, v) in
@@ -439,7 +443,7 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
                     .unwrap_or_default()
             {
                 if v.is_finite() {
-                    boxes.entry(a).or_default().push(100.0 * v);
+                    boxes.entry((group.clone(), a)).or_default().push(100.0 * v);
                 }
             }
         }
@@ -447,24 +451,44 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
     if per.is_empty() {
         return None;
     }
+    let groups: std::collections::BTreeSet<&Group> = per.keys().map(|(g, _)| g).collect();
+    let configs: std::collections::BTreeSet<&String> = groups.iter().map(|g| &g.0).collect();
+    let (show_config, show_stage) = (configs.len() > 1, groups.len() > configs.len());
     let rows = per
-        .into_iter()
-        .map(|(a, v)| {
-            let (m, s) = claims::mean_std(&v);
-            let b = boxes.get(&a).map_or("—".to_string(), |b| {
+        .iter()
+        .map(|((g, a), v)| {
+            let (m, s) = claims::mean_std(v);
+            let b = boxes.get(&(g.clone(), a.clone())).map_or("—".to_string(), |b| {
                 let (bm, bs) = claims::mean_std(b);
                 format!("{bm:.1} ± {bs:.1}")
             });
-            vec![a, format!("{m:.1} ± {s:.1}"), b, v.len().to_string()]
+            let mut row = Vec::new();
+            if show_config {
+                row.push(if g.0.is_empty() { "(as written)".into() } else { g.0.clone() });
+            }
+            if show_stage {
+                row.push(g.1.clone());
+            }
+            row.extend([a.clone(), format!("{m:.1} ± {s:.1}"), b, v.len().to_string()]);
+            row
         })
         .collect();
+    let mut header = Vec::new();
+    if show_config {
+        header.push("configuration".to_string());
+    }
+    if show_stage {
+        header.push("stage".to_string());
+    }
+    header.extend(["attribute", "pointing game", "MaxBoxAcc", "runs"].map(String::from));
     Some(Table {
         title: "Localisation: pointing game (%) of the FRL CAM peaks on the test split".into(),
-        header: vec!["attribute".into(), "pointing game".into(), "MaxBoxAcc".into(), "runs".into()],
+        header,
         rows,
         notes: vec![
             "Pointing game: a hit when the CAM's peak lies within 15 px at 224 (scaled) of the attribute's ground-truth region; images where the attribute is present.".into(),
             "MaxBoxAcc: the box of the largest region above a threshold of the CAM overlaps the ground truth with IoU >= 0.5; the threshold is chosen on val, reported on test.".into(),
+            "Mean ± std over seeds, each configuration and localize stage on its own.".into(),
         ],
     })
 }
