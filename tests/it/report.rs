@@ -238,3 +238,21 @@ fn claims_leave_out_runs_of_a_paper_spec_edited_since() {
     assert!(why.contains("now differs: stage `train`"), "{why}");
     assert_eq!(used(&["--any-spec"])["runs"]["paw"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn localisation_is_never_pooled_across_configurations() {
+    let spec = format!("{TINY}\n[[stage]]\nid = \"loc\"\nkind = \"localize\"\nmodel = \"train\"\n");
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml", "-s", "train.lr=0.1,0.01"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = env.exp(&["report", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(env.path().join("reports/tiny/index.md")).unwrap();
+    let table = md
+        .split("### Localisation")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no localisation table:\n{md}"));
+    assert!(table.contains("| configuration | attribute |"), "{table}");
+    assert!(table.contains("| train.lr=0.1 |") && table.contains("| train.lr=0.01 |"), "{table}");
+    assert!(!table.contains("| 2 |"), "one run per configuration, never pooled:\n{table}");
+}
