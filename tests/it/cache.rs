@@ -203,15 +203,7 @@ fn two_fresh_clones_give_bitwise_equal_weights_and_the_same_keys() {
         })
         .collect();
     let stage = |run: &serde_json::Value, id: &str, field: &str| -> String {
-        run["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id)
-            .unwrap()[field]
-            .as_str()
-            .unwrap()
-            .to_string()
+        stage_of(&run, id)[field].as_str().unwrap().to_string()
     };
     assert_eq!(
         stage(&runs[0], "train", "digest"),

@@ -1,6 +1,6 @@
 //! `kind = "command"`: the user's own program as a stage.
 
-use super::common::{Env, copy_example, text};
+use super::common::{Env, copy_example, stage_of, text};
 
 /// `experiments/command.toml` at test size.
 const SMALL: &[&str] = &[
@@ -40,12 +40,7 @@ fn the_example_runs_a_python_script_beside_built_in_stages() {
     let out = run_example(&env, &[]);
     assert!(out.status.success(), "{}", text(&out));
     let run = env.show("command");
-    let stage = run["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "landmarks")
-        .unwrap();
+    let stage = stage_of(&run, "landmarks");
     assert_eq!(stage["status"], "ran");
     // Its metrics file is the stage's summary; its declared output is in the entry.
     let acc = stage["summary"]["mean_accuracy"].as_f64().unwrap();
@@ -243,15 +238,24 @@ run = ["python3", "-c", "import time; time.sleep(3)"]
     let start = std::time::Instant::now();
     let mut seen = false;
     while child.try_wait().unwrap().is_none() && !seen {
-        seen = std::fs::read_dir(&runs).into_iter().flatten().flatten().any(|d| {
-            std::fs::read_to_string(d.path().join("run.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .is_some_and(|r| r["stages"][0]["status"] == "running" && r["stages"][0]["key"].is_string())
-        });
+        seen = std::fs::read_dir(&runs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|d| {
+                std::fs::read_to_string(d.path().join("run.json"))
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .is_some_and(|r| {
+                        r["stages"][0]["status"] == "running" && r["stages"][0]["key"].is_string()
+                    })
+            });
         assert!(start.elapsed().as_secs() < 30, "the run never finished");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(child.wait().unwrap().success());
-    assert!(seen, "run.json never said `running` while the stage computed");
+    assert!(
+        seen,
+        "run.json never said `running` while the stage computed"
+    );
 }

@@ -105,15 +105,7 @@ fn birds_table_2_pipeline_and_the_real_cub_reader() {
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 3);
     let run = runs[0].clone();
-    let stage = |id: &str| {
-        run["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let stage = |id: &str| stage_of(&run, id).clone();
     let entry = |id: &str| {
         let key = stage(id)["key"].as_str().unwrap().to_string();
         env.path().join("results/cache").join(&key[..2]).join(key)

@@ -45,12 +45,7 @@ fn every_paper_stage_kind_runs_on_a_tiny_config() {
     let block_run = run.clone();
     // Part-only, Whole-only and PaW: one scored row each.
     for stage in ["eval-part", "eval-whole", "eval-paw", "eval-blocks"] {
-        let s = run["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == stage)
-            .unwrap();
+        let s = stage_of(&run, stage);
         let acc = s["summary"]["mean_accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc), "{stage}: {acc}");
     }
@@ -76,12 +71,7 @@ fn every_paper_stage_kind_runs_on_a_tiny_config() {
     for t in ["Table 5:", "FRL patches vs 4x4 blocks"] {
         assert!(md.contains(t), "{t} missing:\n{md}");
     }
-    let paw = run["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "eval-paw")
-        .unwrap();
+    let paw = stage_of(&run, "eval-paw");
     let cell = format!(
         "{:.2}",
         100.0 * paw["summary"]["mean_accuracy"].as_f64().unwrap()
@@ -241,12 +231,7 @@ fn crop_data_on_faces_and_what_a_stage_cannot_do() {
     let out = env.exp(&["run", "spec.toml", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let crop = run["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "faces")
-        .unwrap();
+    let crop = stage_of(&run, "faces");
     assert_eq!(crop["summary"]["boxes"], "annotated");
     assert_eq!(crop["summary"]["images"], 96);
     // CAM boxes come only from a localize stage on single-label data.
@@ -280,15 +265,7 @@ fn a_train_stage_can_continue_another_stages_whole_net() {
     let out = env.exp(&["run", "spec.toml"]);
     assert!(out.status.success(), "{}", text(&out));
     let run = env.show("tiny");
-    let stage = |id: &str| {
-        run["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id)
-            .unwrap()
-            .clone()
-    };
+    let stage = |id: &str| stage_of(&run, id).clone();
     // The upstream net as it was (width 1, not this stage's 0.5), trained on.
     assert_eq!(
         stage("longer")["summary"]["params"],
@@ -314,7 +291,10 @@ fn run_stage_runs_that_stage_and_its_upstream_only() {
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ran, ["data", "train"]);
-    assert_eq!(env.show("tiny")["spec"]["only"], serde_json::json!(["train"]));
+    assert_eq!(
+        env.show("tiny")["spec"]["only"],
+        serde_json::json!(["train"])
+    );
     // The rest of the spec then reuses what the partial run computed.
     let out = env.exp(&["run", "spec.toml"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -331,19 +311,13 @@ fn run_stage_runs_that_stage_and_its_upstream_only() {
 
 #[test]
 fn crop_data_centre_box_is_the_same_centred_box_in_every_image() {
-    let spec = format!(
-        "{TINY}\n[[stage]]\nid = \"centre\"\nkind = \"crop-data\"\nbox = \"centre\"\n"
-    );
+    let spec =
+        format!("{TINY}\n[[stage]]\nid = \"centre\"\nkind = \"crop-data\"\nbox = \"centre\"\n");
     let env = Env::new(&spec);
     let out = env.exp(&["run", "spec.toml", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let stage = run["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "centre")
-        .unwrap();
+    let stage = stage_of(&run, "centre");
     assert_eq!(stage["summary"]["boxes"], "centre");
     let key = stage["key"].as_str().unwrap();
     let crops = std::fs::read_to_string(
@@ -367,13 +341,20 @@ fn crop_data_centre_box_is_the_same_centred_box_in_every_image() {
         .map(|v| v.parse().unwrap())
         .collect();
     // Centred in the 32 px images.
-    assert!((b[0] + b[2] / 2.0 - 16.0).abs() < 1e-3 && (b[1] + b[3] / 2.0 - 16.0).abs() < 1e-3, "{b:?}");
+    assert!(
+        (b[0] + b[2] / 2.0 - 16.0).abs() < 1e-3 && (b[1] + b[3] / 2.0 - 16.0).abs() < 1e-3,
+        "{b:?}"
+    );
 
     let both = format!("{spec}regions = \"centre\"\n");
     std::fs::write(env.path().join("both.toml"), both).unwrap();
     let out = env.exp(&["run", "both.toml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("`box = \"centre\"` crops without `regions`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("`box = \"centre\"` crops without `regions`"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -385,16 +366,12 @@ fn an_ensemble_evaluates_members_that_differ_by_seed_offset() {
     let out = env.exp(&["run", "spec.toml"]);
     assert!(out.status.success(), "{}", text(&out));
     let run = env.show("tiny");
-    let stage = |id: &str| {
-        run["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id)
-            .unwrap()
-            .clone()
-    };
-    assert_ne!(stage("train")["digest"], stage("train-b")["digest"], "another seed, another net");
+    let stage = |id: &str| stage_of(&run, id).clone();
+    assert_ne!(
+        stage("train")["digest"],
+        stage("train-b")["digest"],
+        "another seed, another net"
+    );
     let both = stage("eval-both");
     assert_eq!(
         both["key_inputs"]["inputs"]["member-1"],
@@ -410,11 +387,16 @@ fn an_ensemble_evaluates_members_that_differ_by_seed_offset() {
 
     // A member must be a model; `seed` and `seed-offset` exclude each other.
     for (bad, says) in [
-        ("ensemble = [\"data\"]", "`ensemble[0] = \"data\"`, a `generate-data` stage"),
+        (
+            "ensemble = [\"data\"]",
+            "`ensemble[0] = \"data\"`, a `generate-data` stage",
+        ),
         ("seed-offset = 1\nseed = 4", "give either `seed`"),
     ] {
         let text_ = if bad.starts_with("ensemble") {
-            format!("{TINY}\n[[stage]]\nid = \"e\"\nkind = \"evaluate\"\nmodel = \"train\"\n{bad}\n")
+            format!(
+                "{TINY}\n[[stage]]\nid = \"e\"\nkind = \"evaluate\"\nmodel = \"train\"\n{bad}\n"
+            )
         } else {
             format!("{TINY}\n[[stage]]\nid = \"t\"\nkind = \"train\"\n{bad}\n")
         };

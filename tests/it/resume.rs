@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::common::{Env, LONG, text};
+use super::common::{Env, LONG, stage_of, text};
 
 /// The deepest `state.json` under the cache's checkpoints, and its epochs.
 fn epochs_checkpointed(env: &Env) -> u64 {
@@ -20,13 +20,7 @@ fn epochs_checkpointed(env: &Env) -> u64 {
 }
 
 fn train_stage(env: &Env) -> serde_json::Value {
-    env.show("long")["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == "train")
-        .unwrap()
-        .clone()
+    stage_of(&env.show("long"), "train").clone()
 }
 
 #[test]

@@ -140,6 +140,14 @@ kind = "evaluate"
 model = "train"
 "#;
 
+/// Stage `id` of a run record (`exp run --json`, `exp show --json`).
+pub fn stage_of<'a>(run: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    run["stages"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("no stage `{id}` in {run}"))
+}
+
 /// Whether every stage has status `want`.
 pub fn all(statuses: &[(String, String)], want: &str) -> bool {
     statuses.iter().all(|(_, s)| s == want)
