@@ -135,22 +135,23 @@ pub fn read_attributes(path: &Path) -> Result<Vec<AttributeRow>, StoreError> {
         .str()
         .map_err(err)?
         .clone();
-    let column = |name: &str| -> Result<Vec<f64>, StoreError> {
-        match df.column(name) {
-            Ok(c) => Ok(c
-                .f64()
-                .map_err(err)?
-                .iter()
-                .map(|v| v.unwrap_or(f64::NAN))
-                .collect()),
-            Err(_) => Ok(vec![f64::NAN; df.height()]),
-        }
+    let values = |c: &Column| -> Result<Vec<f64>, StoreError> {
+        Ok(c.f64()
+            .map_err(err)?
+            .iter()
+            .map(|v| v.unwrap_or(f64::NAN))
+            .collect())
+    };
+    // Accuracy is required; the other scores came later.
+    let optional = |name: &str| match df.column(name) {
+        Ok(c) => values(c),
+        Err(_) => Ok(vec![f64::NAN; df.height()]),
     };
     let (acc, bal, maj, pos) = (
-        column("accuracy")?,
-        column("balanced_accuracy")?,
-        column("majority_accuracy")?,
-        column("positive_rate")?,
+        values(df.column("accuracy").map_err(err)?)?,
+        optional("balanced_accuracy")?,
+        optional("majority_accuracy")?,
+        optional("positive_rate")?,
     );
     Ok(names
         .iter()
@@ -167,27 +168,9 @@ pub fn read_attributes(path: &Path) -> Result<Vec<AttributeRow>, StoreError> {
 
 /// `(attribute, accuracy)` pairs from an `attributes.parquet`.
 pub fn read_attribute_accuracy(path: &Path) -> Result<Vec<(String, f64)>, StoreError> {
-    let df = read(path)?;
-    let err = |source| StoreError::Read {
-        path: path.into(),
-        source,
-    };
-    let names = df
-        .column("attribute")
-        .map_err(err)?
-        .str()
-        .map_err(err)?
-        .clone();
-    let acc = df
-        .column("accuracy")
-        .map_err(err)?
-        .f64()
-        .map_err(err)?
-        .clone();
-    Ok(names
-        .iter()
-        .zip(acc.iter())
-        .map(|(n, a)| (n.unwrap_or_default().to_string(), a.unwrap_or(f64::NAN)))
+    Ok(read_attributes(path)?
+        .into_iter()
+        .map(|r| (r.attribute, r.accuracy))
         .collect())
 }
 
