@@ -406,26 +406,46 @@ mod tests {
         }
     }
 
+    /// Fixed pseudo-random values in [-1, 1): the bf16 test must not depend
+    /// on an unseeded generator (CI once drew inputs it could not pass).
+    fn fixed(dims: [usize; 4], salt: usize) -> TensorData {
+        let n = dims.iter().product::<usize>();
+        let v = (0..n)
+            .map(|i| (((i * 7919 + salt * 104_729) % 1000) as f32 / 500.0) - 1.0)
+            .collect::<Vec<_>>();
+        TensorData::new(v, dims)
+    }
+
     #[test]
     fn bf16_convolution_keeps_fp32_weights_and_is_close() {
         let torch = Device::libtorch().autodiff();
-        let flex = Device::flex();
-        let x =
-            Tensor::<4>::random([2, 4, 8, 8], Distribution::Normal(0.0, 1.0), &flex).into_data();
-        let w =
-            Tensor::<4>::random([6, 4, 3, 3], Distribution::Normal(0.0, 1.0), &flex).into_data();
-        let fp32 = grads(&torch, true, &x, &w, None, 1, 1);
-        let bf16 = crate::ops::with_precision(crate::ops::Precision::Bf16, || {
-            grads(&torch, true, &x, &w, None, 1, 1)
-        });
+        let x = fixed([2, 4, 8, 8], 1);
+        let w = fixed([6, 4, 3, 3], 2);
+        // A linear loss Σ y·r: through a ReLU one output whose sign flips
+        // under rounding moves dx by ~5% of its norm, which measures luck,
+        // not precision (CI failed that way at 7%).
+        let run = || {
+            let conv = conv_on(&torch, &w, None, 1, 1);
+            let x = Tensor::<4>::from_data(x.clone(), &torch).require_grad();
+            let y = conv2d(&conv, x.clone()).expect("symmetric padding");
+            let r = Tensor::<4>::from_data(fixed(y.dims(), 3), &torch);
+            let g = (y.clone() * r).sum().backward();
+            [
+                vals(y),
+                vals(x.grad(&g).unwrap()),
+                vals(conv.weight.grad(&g).unwrap()),
+            ]
+        };
+        let fp32 = run();
+        let bf16 = crate::ops::with_precision(crate::ops::Precision::Bf16, run);
         assert_ne!(fp32[0], bf16[0], "bf16 must actually round");
-        // Relative L2 error: bf16 keeps ~3 significant digits (a few ReLU
-        // masks flip near zero, so no element-wise bound).
+        // bf16 keeps 8 significant bits (relative rounding 2^-9 ≈ 0.2%);
+        // sums of rounded products stay within ~1% in relative L2.
         for k in 0..3 {
             let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
             let diff: Vec<f32> = fp32[k].iter().zip(&bf16[k]).map(|(a, b)| a - b).collect();
             let rel = norm(&diff) / norm(&fp32[k]);
-            assert!(rel < 3e-2, "part {k}: relative L2 error {rel}");
+            assert!(rel < 1e-2, "part {k}: relative L2 error {rel}");
         }
         // The weight gradient comes back in fp32 (master weights stay fp32).
         let conv = conv_on(&torch, &w, None, 1, 1);
