@@ -395,4 +395,22 @@ mod tests {
             .count();
         assert_eq!(far, 0, "pixels far from the crown changed");
     }
+
+    #[test]
+    fn version_1_images_are_frozen() {
+        let mut all = Vec::new();
+        for i in 0..6 {
+            let bird = generate(1, i, (i as usize * 7) % 20, 128);
+            all.extend(bird.rgb);
+            all.extend(bird.bbox.iter().flat_map(|v| v.to_le_bytes()));
+            for (p, x, y) in bird.parts {
+                all.extend((p as u32).to_le_bytes());
+                all.extend(x.to_le_bytes());
+                all.extend(y.to_le_bytes());
+            }
+        }
+        assert_eq!(crate::digest::sha256_hex(&all), V1_DIGEST);
+    }
+
+    const V1_DIGEST: &str = "3469e6f463807196e0a051fa6c12be26166ff29edc76a827ac300acc0316884d";
 }
