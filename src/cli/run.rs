@@ -49,7 +49,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     let mut points = crate::spec::load_points(&args.spec, &args.set)?;
     for spec in &mut points {
         if let Err(e) = spec.select_stages(&args.stages) {
-            eprintln!("error: {e}");
+            eprintln!("error: --stage: {e}");
             return Ok(exit::BAD_INPUT);
         }
     }

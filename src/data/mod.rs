@@ -98,7 +98,12 @@ pub fn generate_synthetic_birds(
     let train = spec.train_images as usize;
     let total = train + spec.test_images as usize;
     let size = 2 * spec.image_size as usize;
-    let names: Vec<String> = (0..classes).map(synthetic_birds::class_name).collect();
+    // `spec.attributes` holds the generator's class of each label.
+    let names: Vec<String> = spec
+        .attributes
+        .iter()
+        .map(|&c| synthetic_birds::class_name(c))
+        .collect();
     let dir = Cub::image_dir(root);
     for name in &names {
         let folder = dir.join(name);
@@ -112,7 +117,8 @@ pub fn generate_synthetic_birds(
         .into_par_iter()
         .map(|i| {
             let class = class_of(spec.seed, i, classes);
-            let bird = synthetic_birds::generate(spec.seed, i as u64, class, size);
+            let drawn = spec.attributes[class];
+            let bird = synthetic_birds::generate(spec.seed, i as u64, drawn, size, spec.generator);
             let file = format!("{}/{:05}.jpg", names[class], i + 1);
             let path = dir.join(&file);
             write_jpeg(&path, &bird.rgb, size)?;

@@ -14,12 +14,13 @@ use super::draw::{Canvas, Frame, Paint, Shape};
 /// patterns × 2 eye rings), like CUB-200's 200 species.
 pub const CLASSES: usize = 200;
 
-const BEAKS: [(&str, f32, [f32; 3]); 5] = [
-    ("ShortYellowBeak", 0.3, [0.95, 0.8, 0.1]),
-    ("LongYellowBeak", 0.6, [0.95, 0.8, 0.1]),
-    ("ShortBlackBeak", 0.3, [0.08, 0.08, 0.08]),
-    ("LongBlackBeak", 0.6, [0.08, 0.08, 0.08]),
-    ("ShortOrangeBeak", 0.3, [0.95, 0.45, 0.1]),
+/// Beaks: name, long, colour.
+const BEAKS: [(&str, bool, [f32; 3]); 5] = [
+    ("ShortYellowBeak", false, [0.95, 0.8, 0.1]),
+    ("LongYellowBeak", true, [0.95, 0.8, 0.1]),
+    ("ShortBlackBeak", false, [0.08, 0.08, 0.08]),
+    ("LongBlackBeak", true, [0.08, 0.08, 0.08]),
+    ("ShortOrangeBeak", false, [0.95, 0.45, 0.1]),
 ];
 const CROWNS: [(&str, Option<[f32; 3]>); 4] = [
     ("PlainCrown", None),
@@ -44,6 +45,72 @@ const BODIES: [[f32; 3]; 6] = [
     [0.3, 0.35, 0.45],
     [0.6, 0.4, 0.3],
 ];
+
+/// The generator versions. Each is frozen: a version's images never change,
+/// so cached data sets and the results trained on them keep their meaning.
+pub const VERSIONS: [u32; 2] = [1, 2];
+
+/// The sizes that tell classes apart, in local units (body half-length = 1).
+/// Version 1 drew short beaks 3–6 px long and 3 px wide at 64 px, below
+/// what a net can read; version 2 draws birds a little larger and every
+/// class-telling feature at least 3 px across at 64 px, checked by
+/// [`legibility`].
+#[derive(Clone, Copy)]
+struct Geometry {
+    /// Local unit in image sizes.
+    scale: (f32, f32),
+    /// Range of the centre in image sizes, and how far (local units) the
+    /// body sits behind it, so a long beak stays in the frame.
+    centre: (f32, f32),
+    behind: f32,
+    beak_short: f32,
+    beak_long: f32,
+    /// Half-width of the beak's base: short, long.
+    beak_hw: (f32, f32),
+    /// Crown ellipse: centre v, half-axes.
+    crown_cv: f32,
+    crown_a: f32,
+    crown_b: f32,
+    ring_r: f32,
+    bar_hh: f32,
+    /// Top of the bird's box (the crown may rise above the head).
+    top: f32,
+}
+
+impl Geometry {
+    fn of(version: u32) -> Self {
+        match version {
+            1 => Geometry {
+                scale: (0.15, 0.3),
+                centre: (0.3, 0.7),
+                behind: 0.0,
+                beak_short: 0.3,
+                beak_long: 0.6,
+                beak_hw: (0.15, 0.15),
+                crown_cv: -0.84,
+                crown_a: 0.32,
+                crown_b: 0.17,
+                ring_r: 0.16,
+                bar_hh: 0.06,
+                top: -0.95,
+            },
+            _ => Geometry {
+                scale: (0.2, 0.26),
+                centre: (0.38, 0.62),
+                behind: 0.36,
+                beak_short: 0.5,
+                beak_long: 1.0,
+                beak_hw: (0.28, 0.36),
+                crown_cv: -0.86,
+                crown_a: 0.38,
+                crown_b: 0.24,
+                ring_r: 0.22,
+                bar_hh: 0.09,
+                top: -1.1,
+            },
+        }
+    }
+}
 
 /// The class's local features: indices into BEAKS, CROWNS, BARS, RINGS.
 fn features(class: usize) -> (usize, usize, usize, usize) {
@@ -77,8 +144,11 @@ pub struct Bird {
     pub parts: Vec<(usize, f32, f32)>,
 }
 
-/// Draw image `index` of class `class` at `size` × `size`.
-pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
+/// Draw image `index` of class `class` at `size` × `size` by generator
+/// `version`. The random draws do not depend on the class, so two classes
+/// at the same `(seed, index)` differ only in their features.
+pub fn generate(seed: u64, index: u64, class: usize, size: usize, version: u32) -> Bird {
+    let g = Geometry::of(version);
     let mut rng =
         ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xB1D5);
     let s = size as f32;
@@ -86,9 +156,9 @@ pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
     // Facing left or right (u is mirrored), tilted a little; the bird spans
     // about 3 local units, i.e. 45–90% of the frame.
     let facing: f32 = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
-    let scale = s * rng.random_range(0.15..0.3);
+    let scale = s * rng.random_range(g.scale.0..g.scale.1);
     let frame = Frame {
-        cx: s * rng.random_range(0.3..0.7),
+        cx: s * rng.random_range(g.centre.0..g.centre.1) - facing * g.behind * scale,
         cy: s * rng.random_range(0.35..0.65),
         scale,
         angle: rng.random_range(-0.3f32..0.3),
@@ -228,7 +298,7 @@ pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
                 cx: u(-0.15),
                 cy: -0.1 + 0.17 * k as f32,
                 hw: 0.45,
-                hh: 0.06,
+                hh: g.bar_hh,
             },
             Paint::Solid(bar_color),
             1.0,
@@ -251,9 +321,9 @@ pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
             &frame,
             Shape::Ellipse {
                 cx: u(0.82),
-                cy: -0.84,
-                a: 0.32,
-                b: 0.17,
+                cy: g.crown_cv,
+                a: g.crown_a,
+                b: g.crown_b,
             },
             Paint::Solid(color),
             1.0,
@@ -265,8 +335,8 @@ pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
             Shape::Ellipse {
                 cx: u(0.98),
                 cy: -0.6,
-                a: 0.16,
-                b: 0.16,
+                a: g.ring_r,
+                b: g.ring_r,
             },
             Paint::Solid([0.98; 3]),
             1.0,
@@ -283,13 +353,14 @@ pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
         Paint::Solid([0.03; 3]),
         1.0,
     );
-    let (_, beak_len, beak_color) = BEAKS[beak];
+    let (_, long, beak_color) = BEAKS[beak];
+    let beak_len = if long { g.beak_long } else { g.beak_short };
     c.fill(
         &turned(1.18, -0.52, 1.0),
         Shape::Triangle {
             cx: 0.0,
             cy: -beak_len / 2.0,
-            hw: 0.15,
+            hw: if long { g.beak_hw.1 } else { g.beak_hw.0 },
             h: beak_len,
         },
         Paint::Solid(beak_color),
@@ -317,9 +388,9 @@ pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
     }
 
     let b = frame.image_box(if facing > 0.0 {
-        [-1.45, -0.95, 1.18 + beak_len, 0.9]
+        [-1.45, g.top, 1.18 + beak_len, 0.9]
     } else {
-        [-1.18 - beak_len, -0.95, 1.45, 0.9]
+        [-1.18 - beak_len, g.top, 1.45, 0.9]
     });
     let b = [b[0].max(0.0), b[1].max(0.0), b[2].min(s), b[3].min(s)];
     // CUB's 15 parts; the eye, wing and leg on the far side are not visible.
@@ -353,6 +424,43 @@ pub fn generate(seed: u64, index: u64, class: usize, size: usize) -> Bird {
     }
 }
 
+/// The class-telling features: name, and the class index step and count
+/// of its values (see [`features`]).
+pub const FEATURES: [(&str, usize, usize); 4] = [
+    ("beak", 1, 5),
+    ("crown", 5, 4),
+    ("wing bars", 20, 5),
+    ("eye ring", 100, 2),
+];
+
+/// For each feature in [`FEATURES`]: over `n` birds and every pair of its
+/// values (the other features and the whole scene fixed), the smallest
+/// fraction of birds in which switching the value changes some 3×3 block by
+/// at least [`super::synthetic_faces::MIN_CHANGE`] — a difference a net can read.
+pub fn legibility(version: u32, size: usize, seed: u64, n: u64) -> Vec<f64> {
+    use rayon::prelude::*;
+    FEATURES
+        .iter()
+        .map(|&(_, step, values)| {
+            let mut worst = 1.0f64;
+            for a in 0..values {
+                for b in a + 1..values {
+                    let seen = (0..n)
+                        .into_par_iter()
+                        .filter(|&i| {
+                            let x = generate(seed, i, a * step, size, version).rgb;
+                            let y = generate(seed, i, b * step, size, version).rgb;
+                            super::synthetic_faces::has_changed_block(&x, &y, size)
+                        })
+                        .count();
+                    worst = worst.min(seen as f64 / n as f64);
+                }
+            }
+            worst
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,9 +473,9 @@ mod tests {
             class_name(0),
             "001.ShortYellowBeak_PlainCrown_NoBars_NoEyeRing"
         );
-        let a = generate(3, 17, 42, 64);
-        assert_eq!(a.rgb, generate(3, 17, 42, 64).rgb);
-        assert_ne!(a.rgb, generate(3, 18, 42, 64).rgb);
+        let a = generate(3, 17, 42, 64, 1);
+        assert_eq!(a.rgb, generate(3, 17, 42, 64, 1).rgb);
+        assert_ne!(a.rgb, generate(3, 18, 42, 64, 1).rgb);
         let [x, y, w, h] = a.bbox;
         assert!(
             x >= 0.0 && y >= 0.0 && x + w <= 64.0 && y + h <= 64.0 && w > 10.0 && h > 8.0,
@@ -383,7 +491,7 @@ mod tests {
     fn only_the_local_detail_differs_between_classes() {
         // Same seed and index, two classes that differ only in the crown:
         // the images differ, and only near the crown.
-        let (a, b) = (generate(1, 5, 0, 96), generate(1, 5, 5, 96));
+        let (a, b) = (generate(1, 5, 0, 96, 1), generate(1, 5, 5, 96, 1));
         let diff: Vec<usize> = (0..96 * 96)
             .filter(|&p| a.rgb[3 * p..3 * p + 3] != b.rgb[3 * p..3 * p + 3])
             .collect();
@@ -400,7 +508,7 @@ mod tests {
     fn version_1_images_are_frozen() {
         let mut all = Vec::new();
         for i in 0..6 {
-            let bird = generate(1, i, (i as usize * 7) % 20, 128);
+            let bird = generate(1, i, (i as usize * 7) % 20, 128, 1);
             all.extend(bird.rgb);
             all.extend(bird.bbox.iter().flat_map(|v| v.to_le_bytes()));
             for (p, x, y) in bird.parts {
@@ -413,4 +521,31 @@ mod tests {
     }
 
     const V1_DIGEST: &str = "3469e6f463807196e0a051fa6c12be26166ff29edc76a827ac300acc0316884d";
+
+    #[test]
+    fn version_2_at_64_px_shows_every_feature_at_3x3_px() {
+        let seen = legibility(2, 64, 11, 100);
+        for ((name, ..), s) in FEATURES.iter().zip(&seen) {
+            assert!(*s >= 0.9, "{name}: a 3×3 px change in only {:.0}% of birds", s * 100.0);
+        }
+    }
+
+    #[test]
+    fn version_1_at_64_px_hides_beak_length_below_3x3_px() {
+        let beak = legibility(1, 64, 11, 100)[0];
+        assert!(beak < 0.5, "{beak}");
+    }
+
+    #[test]
+    fn version_2_images_are_frozen() {
+        let mut all = Vec::new();
+        for i in 0..6 {
+            let bird = generate(1, i, (i as usize * 7) % 20, 128, 2);
+            all.extend(bird.rgb);
+            all.extend(bird.bbox.iter().flat_map(|v| v.to_le_bytes()));
+        }
+        assert_eq!(crate::digest::sha256_hex(&all), V2_DIGEST);
+    }
+
+    const V2_DIGEST: &str = "c9f57becc4775849e7dead002e716382b0bb04c9d2fd990ba3435f21aade6259";
 }

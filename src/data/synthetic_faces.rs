@@ -873,7 +873,7 @@ pub fn legibility(version: u32, size: usize, seed: u64, n: u64, attributes: &[us
 
 /// Whether two RGB images differ by at least [`MIN_CHANGE`] at every pixel
 /// of some 3×3 block.
-fn has_changed_block(a: &[u8], b: &[u8], size: usize) -> bool {
+pub(crate) fn has_changed_block(a: &[u8], b: &[u8], size: usize) -> bool {
     let changed: Vec<bool> = a
         .chunks_exact(3)
         .zip(b.chunks_exact(3))

@@ -84,7 +84,7 @@ impl Spec {
             if !self.stages.iter().any(|s| &s.id == id) {
                 let known: Vec<String> = self.stages.iter().map(|s| format!("`{}`", s.id)).collect();
                 return Err(format!(
-                    "--stage `{id}`: `{}` has no such stage; its stages are {}",
+                    "no stage `{id}` in `{}`; its stages are {}",
                     self.path.display(),
                     known.join(", ")
                 ));
@@ -1070,7 +1070,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
             ));
         }
     }
-    Ok(Spec {
+    let mut spec = Spec {
         name: experiment.name.clone(),
         title: experiment.title.unwrap_or(experiment.name),
         seed,
@@ -1084,7 +1084,12 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         stage_locations,
         executor,
         only: Vec::new(),
-    })
+    };
+    if let Some(only) = &experiment.only {
+        spec.select_stages(only)
+            .map_err(|e| ctx.error(&[Seg::Key("experiment".into()), Seg::Key("only".into())], e))?;
+    }
+    Ok(spec)
 }
 
 /// The most runs one sweep may expand to (grid × samples × seeds).
@@ -1745,6 +1750,7 @@ fn resolve_data(
         test_images,
         attributes,
         classes,
+        first_class,
         generator,
     } = raw.unwrap_or_default();
     let dataset = dataset.unwrap_or_else(|| "synthetic-faces".into());
@@ -1865,25 +1871,33 @@ fn resolve_data(
             (None, v) => positive(v.unwrap_or(default), ctx, &key(&p, name)),
         }
     };
+    let versions: &[u32] = match dataset.as_str() {
+        "synthetic-faces" => &crate::data::synthetic_faces::VERSIONS,
+        "synthetic-birds" => &crate::data::synthetic_birds::VERSIONS,
+        _ => &[],
+    };
     let generator = match generator {
         None => 1,
-        Some(v) if dataset == "synthetic-faces" => {
-            let versions = crate::data::synthetic_faces::VERSIONS;
-            if !versions.contains(&v) {
-                return Err(ctx.error(
-                    &key(&p, "generator"),
-                    format!("unknown generator version {v}; `synthetic-faces` has {versions:?}"),
-                ));
-            }
-            v
+        Some(v) if versions.contains(&v) => v,
+        Some(v) if !versions.is_empty() => {
+            return Err(ctx.error(
+                &key(&p, "generator"),
+                format!("unknown generator version {v}; `{dataset}` has {versions:?}"),
+            ));
         }
         Some(_) => {
             return Err(ctx.error(
                 &key(&p, "generator"),
-                format!("`{dataset}` has one generator; `generator` is for `synthetic-faces`"),
+                format!("`{dataset}` is not generated; `generator` is for `synthetic-faces` and `synthetic-birds`"),
             ));
         }
     };
+    if first_class.is_some() && dataset != "synthetic-birds" {
+        return Err(ctx.error(
+            &key(&p, "first-class"),
+            format!("`{dataset}` takes no `first-class`; it is for `synthetic-birds`"),
+        ));
+    }
     let image_size = positive(image_size.unwrap_or(64), ctx, &key(&p, "image-size"))?;
     if !(32..=512).contains(&image_size) {
         return Err(ctx.error(
@@ -1894,11 +1908,23 @@ fn resolve_data(
     let attributes = match attributes {
         // Single-label sets: the outputs are the classes.
         None if dataset == "synthetic-birds" => {
-            let n = classes.unwrap_or(200);
-            if !(2..=200).contains(&n) {
-                return Err(ctx.error(&key(&p, "classes"), format!("must be in 2..=200, got {n}")));
+            let all = crate::data::synthetic_birds::CLASSES as u32;
+            let first = first_class.unwrap_or(1);
+            if !(1..all).contains(&first) {
+                return Err(ctx.error(
+                    &key(&p, "first-class"),
+                    format!("must be in 1..={}, got {first}", all - 1),
+                ));
             }
-            (0..n as usize).collect()
+            let left = all - (first - 1);
+            let n = classes.unwrap_or(left);
+            if !(2..=left).contains(&n) {
+                return Err(ctx.error(
+                    &key(&p, "classes"),
+                    format!("must be in 2..={left} (classes {first}..={all}), got {n}"),
+                ));
+            }
+            (first as usize - 1..(first - 1 + n) as usize).collect()
         }
         None if dataset == "cub200" => {
             let root = &real.as_ref().expect("cub200 is real").root;

@@ -57,6 +57,9 @@ pub struct RawExperiment {
     pub title: Option<String>,
     /// Seed for data generation, initialisation and shuffling. Default: 0.
     pub seed: Option<u64>,
+    /// Run only these stages and the stages they read from, as `exp run
+    /// --stage` does (a calibration that shares a pipeline's stages).
+    pub only: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,8 +89,13 @@ pub struct RawData {
     pub attributes: Option<toml::Value>,
     /// `synthetic-birds`: how many of the 200 classes to generate. Default: 200.
     pub classes: Option<u32>,
-    /// `synthetic-faces`: the generator version (1, the default, or 2: local
-    /// features at least 3 px across at 128 px). Versions are frozen.
+    /// `synthetic-birds`: the first class generated, numbered from 1 as in
+    /// CUB's `classes.txt` (default 1). `first-class = 21` with
+    /// `classes = 180` gives the classes disjoint from `classes = 20`.
+    pub first_class: Option<u32>,
+    /// Generated sets: the generator version (1, the default, or 2: every
+    /// class-telling feature at least 3 px across — faces at 128 px, birds
+    /// at 64 px). Versions are frozen.
     pub generator: Option<u32>,
 }
 

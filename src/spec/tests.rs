@@ -430,9 +430,9 @@ fn generator_versions_are_checked_and_keyed_only_past_the_first() {
     let e = err(&format!("{BASE}\n[data]\ngenerator = 3\n"));
     assert!(e.contains("`data.generator`: unknown generator version 3"), "{e}");
     let e = err(&format!(
-        "{BASE}\n[data]\ndataset = \"synthetic-birds\"\ngenerator = 2\n"
+        "{BASE}\n[data]\ndataset = \"synthetic-birds\"\ngenerator = 3\n"
     ));
-    assert!(e.contains("`synthetic-birds` has one generator"), "{e}");
+    assert!(e.contains("`synthetic-birds` has [1, 2]"), "{e}");
     let dir = tempfile::tempdir().unwrap();
     let data = |text: &str| {
         let p = write(dir.path(), "s.toml", &format!("{BASE}\n[data]\n{text}"));
@@ -441,4 +441,41 @@ fn generator_versions_are_checked_and_keyed_only_past_the_first() {
     };
     assert!(data("").get("generator").is_none(), "version 1 keeps old keys");
     assert_eq!(data("generator = 2\n")["generator"], 2);
+}
+
+#[test]
+fn first_class_gives_birds_disjoint_from_the_first_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let classes = |text: &str| {
+        let p = write(
+            dir.path(),
+            "s.toml",
+            &format!("{BASE}\n[data]\ndataset = \"synthetic-birds\"\n{text}"),
+        );
+        load(&p, &[]).unwrap().data.attributes
+    };
+    assert_eq!(classes("classes = 20\n"), (0..20).collect::<Vec<_>>());
+    assert_eq!(classes("first-class = 21\n"), (20..200).collect::<Vec<_>>());
+    assert_eq!(classes("first-class = 21\nclasses = 5\n"), (20..25).collect::<Vec<_>>());
+    let e = err(&format!(
+        "{BASE}\n[data]\ndataset = \"synthetic-birds\"\nfirst-class = 191\nclasses = 20\n"
+    ));
+    assert!(e.contains("`data.classes`: must be in 2..=10 (classes 191..=200)"), "{e}");
+    let e = err(&format!("{BASE}\n[data]\nfirst-class = 2\n"));
+    assert!(e.contains("takes no `first-class`"), "{e}");
+}
+
+#[test]
+fn only_keeps_the_named_stages_and_what_they_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{BASE}\n[[stage]]\nid = \"other\"\nkind = \"train\"\n\n[[stage]]\nid = \"eval\"\nkind = \"evaluate\"\nmodel = \"train\"\n"
+    );
+    let p = write(dir.path(), "s.toml", &text.replace("name = \"t\"", "name = \"t\"\nonly = [\"eval\"]"));
+    let spec = load(&p, &[]).unwrap();
+    let ids: Vec<&str> = spec.stages.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["data", "train", "eval"]);
+    assert_eq!(spec.only, ["eval"]);
+    let e = err(&text.replace("name = \"t\"", "name = \"t\"\nonly = [\"nope\"]"));
+    assert!(e.contains("s.toml:3:") && e.contains("`experiment.only`: no stage `nope`"), "{e}");
 }
