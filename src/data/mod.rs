@@ -98,11 +98,10 @@ pub fn generate_synthetic_birds(
     let train = spec.train_images as usize;
     let total = train + spec.test_images as usize;
     let size = 2 * spec.image_size as usize;
-    // `spec.attributes` holds the generator's class of each label.
-    let names: Vec<String> = spec
-        .attributes
-        .iter()
-        .map(|&c| synthetic_birds::class_name(c))
+    // Label k is the generator's class `class_offset + k`.
+    let drawn = |k: usize| spec.class_offset as usize + k;
+    let names: Vec<String> = (0..classes)
+        .map(|k| synthetic_birds::class_name(drawn(k)))
         .collect();
     let dir = Cub::image_dir(root);
     for name in &names {
@@ -117,8 +116,8 @@ pub fn generate_synthetic_birds(
         .into_par_iter()
         .map(|i| {
             let class = class_of(spec.seed, i, classes);
-            let drawn = spec.attributes[class];
-            let bird = synthetic_birds::generate(spec.seed, i as u64, drawn, size, spec.generator);
+            let bird =
+                synthetic_birds::generate(spec.seed, i as u64, drawn(class), size, spec.generator);
             let file = format!("{}/{:05}.jpg", names[class], i + 1);
             let path = dir.join(&file);
             write_jpeg(&path, &bird.rgb, size)?;
@@ -710,6 +709,29 @@ mod tests {
     }
 
     #[test]
+    fn birds_from_a_class_offset_are_named_and_labelled_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = DataSpec {
+            dataset: "synthetic-birds".into(),
+            image_size: 32,
+            train_images: 6,
+            val_images: 0,
+            test_images: 3,
+            attributes: (0..3).collect(),
+            seed: 1,
+            generator: 2,
+            class_offset: 20,
+            real: None,
+        };
+        generate_synthetic_birds(&spec, dir.path(), &|_| {}).unwrap();
+        let classes = std::fs::read_to_string(dir.path().join("classes.txt")).unwrap();
+        let names: Vec<&str> = classes.lines().collect();
+        assert_eq!(names.len(), 3);
+        assert_eq!(names[0], format!("1 {}", synthetic_birds::class_name(20)));
+        assert!(names[0].starts_with("1 021."), "{}", names[0]);
+    }
+
+    #[test]
     fn generated_set_reads_back_through_the_celeba_reader() {
         let dir = tempfile::tempdir().unwrap();
         let spec = DataSpec {
@@ -721,6 +743,7 @@ mod tests {
             attributes: (0..40).collect(),
             seed: 1,
             generator: 1,
+            class_offset: 0,
             real: None,
         };
         generate_synthetic_faces(&spec, dir.path(), &|_| {}).unwrap();

@@ -117,7 +117,8 @@ pub struct DataSpec {
     pub val_images: u32,
     pub test_images: u32,
     /// The labels modelled: indices into [`attributes::CELEBA`], or for
-    /// single-label sets (`synthetic-birds`, `cub200`) the classes `0..C`.
+    /// single-label sets (`synthetic-birds`, `cub200`) the classes `0..C`
+    /// (label indices; see `class_offset`).
     pub attributes: Vec<usize>,
     pub seed: u64,
     /// Generated sets: the frozen generator version
@@ -125,6 +126,10 @@ pub struct DataSpec {
     /// so data sets made before versions existed keep their keys.
     #[serde(default = "first_generator", skip_serializing_if = "is_first_generator")]
     pub generator: u32,
+    /// `synthetic-birds`: the generator's class of label 0, counted from 0
+    /// (`[data] first-class` − 1). Left out of the key at 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub class_offset: u32,
     /// A data set on disk (`celeba`); absent for generated sets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real: Option<RealData>,
@@ -151,6 +156,10 @@ fn first_generator() -> u32 {
 
 fn is_first_generator(v: &u32) -> bool {
     *v == 1
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl DataSpec {
@@ -1924,7 +1933,7 @@ fn resolve_data(
                     format!("must be in 2..={left} (classes {first}..={all}), got {n}"),
                 ));
             }
-            (first as usize - 1..(first - 1 + n) as usize).collect()
+            (0..n as usize).collect()
         }
         None if dataset == "cub200" => {
             let root = &real.as_ref().expect("cub200 is real").root;
@@ -1991,6 +2000,7 @@ fn resolve_data(
         attributes,
         seed,
         generator,
+        class_offset: first_class.map_or(0, |f| f - 1),
         real,
     })
 }

@@ -92,13 +92,28 @@ fn real_celeba_layout_is_read_cropped_and_fingerprinted() {
 #[test]
 fn birds_table_2_pipeline_and_the_real_cub_reader() {
     let env = Env::new("");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/cub_mnl.toml"),
-        env.path().join("cub_mnl.toml"),
-    )
-    .unwrap();
+    for file in ["cub_mnl.toml", "cub_common.toml"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").join(file),
+            env.path().join(file),
+        )
+        .unwrap();
+    }
     let mut args = vec!["run", "cub_mnl.toml", "--json"];
     args.extend_from_slice(TINY_BIRDS);
+    // The pretrained start, as small: 4 of the other classes.
+    args.extend_from_slice(&[
+        "-s",
+        "stage.pretrain-data.classes=4",
+        "-s",
+        "stage.pretrain-data.image-size=32",
+        "-s",
+        "stage.pretrain-data.train-images=40",
+        "-s",
+        "stage.pretrain-data.test-images=8",
+        "-s",
+        "stage.pretrain.epochs=1",
+    ]);
     let out = env.exp(&args);
     assert!(out.status.success(), "{}", text(&out));
     // The spec sweeps three seeds; look at the first.

@@ -306,7 +306,7 @@ fn run_stage_runs_that_stage_and_its_upstream_only() {
 
     let out = env.exp(&["run", "spec.toml", "--stage", "nope"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--stage `nope`: "), "{}", text(&out));
+    assert!(text(&out).contains("--stage: no stage `nope`"), "{}", text(&out));
 }
 
 #[test]
