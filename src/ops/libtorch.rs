@@ -237,8 +237,8 @@ impl<C: CheckpointStrategy> TorchOps for Autodiff<LibTorch, C> {
 /// `conv.forward(x)` through [`TorchOps`]; `None` when the padding is not
 /// symmetric (libtorch's conv2d takes one padding per side pair).
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
-    let padding = symmetric_padding(conv)?;
     let i = |v: [usize; 2]| v.map(|x| x as i64);
+    let padding = i(super::symmetric_padding(conv)?);
     let bf16 = super::precision() == super::Precision::Bf16;
     let geometry = Geometry {
         stride: i(conv.stride),
@@ -255,24 +255,6 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
         None => <Dispatch as TorchOps>::torch_conv2d_no_bias(x, weight, geometry),
     };
     Some(Tensor::from_dispatch(y))
-}
-
-/// The conv's padding as one value per spatial dimension, when it is the
-/// same on both sides (burn's `Same` is, for stride 1 and odd kernels).
-fn symmetric_padding(conv: &Conv2d) -> Option<[i64; 2]> {
-    use burn::nn::PaddingConfig2d;
-    match conv.padding {
-        PaddingConfig2d::Valid => Some([0, 0]),
-        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
-            Some([top as i64, left as i64])
-        }
-        PaddingConfig2d::Same
-            if conv.stride == [1, 1] && conv.kernel_size.iter().all(|k| k % 2 == 1) =>
-        {
-            Some([0, 1].map(|d| (conv.dilation[d] * (conv.kernel_size[d] - 1) / 2) as i64))
-        }
-        _ => None,
-    }
 }
 
 pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
