@@ -480,3 +480,18 @@ fn only_keeps_the_named_stages_and_what_they_read() {
     let e = err(&text.replace("name = \"t\"", "name = \"t\"\nonly = [\"nope\"]"));
     assert!(e.contains("s.toml:3:") && e.contains("`experiment.only`: no stage `nope`"), "{e}");
 }
+
+#[test]
+fn the_birds_share_the_face_specs_pretrained_start() {
+    // cub_mnl.toml repeats base.toml's pretrain stages so that both train
+    // them once: their resolved configurations must stay equal.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let stage = |spec: &str, id: &str| {
+        let spec = load(&dir.join(spec), &[]).unwrap();
+        let s = spec.stages.iter().find(|s| s.id == id).unwrap();
+        (serde_json::to_value(&s.config).unwrap(), s.inputs.clone())
+    };
+    for id in ["pretrain-data", "pretrain"] {
+        assert_eq!(stage("cub_mnl.toml", id), stage("base.toml", id), "{id}");
+    }
+}

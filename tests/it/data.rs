@@ -101,14 +101,14 @@ fn birds_table_2_pipeline_and_the_real_cub_reader() {
     }
     let mut args = vec!["run", "cub_mnl.toml", "--json"];
     args.extend_from_slice(TINY_BIRDS);
-    // The pretrained start, as small: 4 of the other classes.
+    // The pretrained start (the face specs' one), as small.
     args.extend_from_slice(&[
-        "-s",
-        "stage.pretrain-data.classes=4",
         "-s",
         "stage.pretrain-data.image-size=32",
         "-s",
         "stage.pretrain-data.train-images=40",
+        "-s",
+        "stage.pretrain-data.val-images=10",
         "-s",
         "stage.pretrain-data.test-images=8",
         "-s",
