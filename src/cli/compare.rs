@@ -34,12 +34,12 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
             let mut attrs: Vec<(String, f64)> = e
                 .attributes
                 .iter()
-                .filter_map(|(a, x)| {
+                .filter_map(|a| {
                     other
                         .attributes
                         .iter()
-                        .find(|(b, _)| b == a)
-                        .map(|(_, y)| (a.clone(), 100.0 * (y - x)))
+                        .find(|b| b.attribute == a.attribute)
+                        .map(|b| (a.attribute.clone(), 100.0 * (b.accuracy - a.accuracy)))
                 })
                 .collect();
             attrs.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));

@@ -33,7 +33,9 @@ pub struct Evaluation {
     pub crop: String,
     pub mean_accuracy: f64,
     pub params: Option<f64>,
-    pub attributes: Vec<(String, f64)>,
+    /// Per attribute (per class on birds): accuracy, balanced accuracy,
+    /// majority baseline.
+    pub attributes: Vec<crate::metrics::store::AttributeRow>,
 }
 
 /// An entry of a stage in a run, if cached.
@@ -122,7 +124,7 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                 .unwrap_or_default();
             let attributes = entry_dir(cache, run, &s.id)
                 .and_then(|d| {
-                    crate::metrics::store::read_attribute_accuracy(&d.join("attributes.parquet"))
+                    crate::metrics::store::read_attributes(&d.join("attributes.parquet"))
                         .ok()
                 })
                 .unwrap_or_default();

@@ -94,6 +94,9 @@ pub fn generate(
     if has(&|e| matches!(e.stage.as_str(), "eval-paw" | "eval-whole" | "eval-part")) {
         tables.push(tables::table5(&evals));
     }
+    if has(&|e| !e.single_label && !e.attributes.is_empty()) {
+        tables.push(tables::balanced(&evals));
+    }
     if has(&|e| e.grid.is_some()) {
         tables.push(tables::blocks(&evals));
     }
@@ -229,9 +232,9 @@ pub fn generate(
         });
     let mut attrs: Vec<String> = Vec::new();
     for e in &evals {
-        for (a, _) in &e.attributes {
-            if !attrs.contains(a) {
-                attrs.push(a.clone());
+        for r in &e.attributes {
+            if !attrs.contains(&r.attribute) {
+                attrs.push(r.attribute.clone());
             }
         }
     }
@@ -259,8 +262,8 @@ pub fn generate(
                             .filter_map(|e| {
                                 e.attributes
                                     .iter()
-                                    .find(|(n, _)| n == a)
-                                    .map(|(_, x)| 100.0 * x)
+                                    .find(|r| &r.attribute == a)
+                                    .map(|r| 100.0 * r.accuracy)
                             })
                             .collect();
                         if xs.is_empty() {
