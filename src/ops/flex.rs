@@ -121,14 +121,7 @@ fn tracked<const N: usize, C: CheckpointStrategy>(
     geometry: Geometry,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let nodes = inputs.each_ref().map(|t| t.node());
-    let forward = |p: &[FlexTensor]| {
-        Flex::conv2d(
-            p[0].clone(),
-            p[1].clone(),
-            p.get(2).cloned(),
-            geometry.options(),
-        )
-    };
+    let forward = |p: &[FlexTensor]| forward(&p[0], &p[1], p.get(2), geometry);
     match ConvBackward::<N>
         .prepare::<C>(nodes)
         .compute_bound()
@@ -190,6 +183,62 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
         None => <Dispatch as FlexConvOps>::flex_conv2d_no_bias(x, weight, geometry),
     };
     Some(Tensor::from_dispatch(y))
+}
+
+/// The convolution as im2col + one GEMM per image and group, the same
+/// lowering as the gradients (flex's own forward spends its time in index
+/// arithmetic per element).
+fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) -> FlexTensor {
+    let (xs, ws) = (x.layout().shape().clone(), w.layout().shape().clone());
+    let out = |size: usize, k: usize, a: usize| {
+        (size + 2 * g.padding[a]).saturating_sub(g.dilation[a] * (k - 1) + 1) / g.stride[a] + 1
+    };
+    let d = Dims {
+        n: xs[0],
+        cin: xs[1],
+        h: xs[2],
+        w: xs[3],
+        cout: ws[0],
+        kh: ws[2],
+        kw: ws[3],
+        oh: out(xs[2], ws[2], 0),
+        ow: out(xs[3], ws[3], 1),
+        g,
+    };
+    let (x, w) = (f32s(x), f32s(w));
+    let bias = b.map(f32s);
+    let (rows, p, cg, coutg) = (d.rows(), d.pixels(), d.cg(), d.coutg());
+    let image_x = d.cin * d.h * d.w;
+    let image_y = d.cout * p;
+    let mut y = vec![0.0f32; d.n * image_y];
+    y.par_chunks_mut(CHUNK * image_y)
+        .enumerate()
+        .for_each(|(t, y)| {
+            let mut cols = vec![0.0f32; rows * p];
+            for (k, y) in y.chunks_mut(image_y).enumerate() {
+                let img = t * CHUNK + k;
+                for grp in 0..g.groups {
+                    im2col(&x[img * image_x + grp * cg * d.h * d.w..][..cg * d.h * d.w], &d, &mut cols);
+                    gemm(
+                        (coutg, p, rows),
+                        &mut y[grp * coutg * p..][..coutg * p],
+                        p,
+                        false,
+                        &w[grp * coutg * rows..][..coutg * rows],
+                        (rows, 1),
+                        &cols,
+                        (p, 1),
+                        false,
+                    );
+                }
+                if let Some(bias) = &bias {
+                    for (plane, b) in y.chunks_mut(p).zip(bias) {
+                        plane.iter_mut().for_each(|v| *v += b);
+                    }
+                }
+            }
+        });
+    tensor(y, Shape::new([d.n, d.cout, d.oh, d.ow]))
 }
 
 /// The f32 values of a flex tensor, in row-major order.
