@@ -7,7 +7,10 @@
 //! convolution; both materialise large intermediate layouts. Here, per image
 //! and group, with `cols` the image's im2col matrix (C·K² × OH·OW):
 //! `dW += dY · colsᵀ` and `dX = col2im(Wᵀ · dY)`, each one GEMM through the
-//! `gemm` crate flex's own matmul uses. The forward is flex's own.
+//! `gemm` crate flex's own matmul uses; the training forward is `W · cols`
+//! the same way (inference keeps flex's own convolution). Numerics differ
+//! from burn's fallback by float rounding only; cache keys do not record
+//! the change (like a BLAS upgrade), so entries computed before it stay.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
