@@ -100,7 +100,7 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward<N> {
             weight,
             geometry,
         } = ops.state;
-        let shape = Dims::of(&x, &weight, &dy, geometry);
+        let shape = Dims::new(&x, &weight, geometry);
         let (x, weight, dy) = (f32s(&x), f32s(&weight), f32s(&dy));
         if let Some(node) = &ops.parents[0] {
             let dx = input_grad(&weight, &dy, &shape);
@@ -192,22 +192,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
 /// lowering as the gradients (flex's own forward spends its time in index
 /// arithmetic per element).
 fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) -> FlexTensor {
-    let (xs, ws) = (x.layout().shape().clone(), w.layout().shape().clone());
-    let out = |size: usize, k: usize, a: usize| {
-        (size + 2 * g.padding[a]).saturating_sub(g.dilation[a] * (k - 1) + 1) / g.stride[a] + 1
-    };
-    let d = Dims {
-        n: xs[0],
-        cin: xs[1],
-        h: xs[2],
-        w: xs[3],
-        cout: ws[0],
-        kh: ws[2],
-        kw: ws[3],
-        oh: out(xs[2], ws[2], 0),
-        ow: out(xs[3], ws[3], 1),
-        g,
-    };
+    let d = Dims::new(x, w, g);
     let (x, w) = (f32s(x), f32s(w));
     let bias = b.map(f32s);
     let (rows, p, cg, coutg) = (d.rows(), d.pixels(), d.cg(), d.coutg());
@@ -278,12 +263,13 @@ struct Dims {
 }
 
 impl Dims {
-    fn of(x: &FlexTensor, w: &FlexTensor, y: &FlexTensor, g: Geometry) -> Self {
-        let (xs, ws, ys) = (
-            x.layout().shape().clone(),
-            w.layout().shape().clone(),
-            y.layout().shape().clone(),
-        );
+    /// The sizes of convolving `x` with `w`.
+    fn new(x: &FlexTensor, w: &FlexTensor, g: Geometry) -> Self {
+        let (xs, ws) = (x.layout().shape(), w.layout().shape());
+        let out = |size: usize, k: usize, a: usize| {
+            (size + 2 * g.padding[a]).saturating_sub(g.dilation[a] * (k - 1) + 1) / g.stride[a]
+                + 1
+        };
         Dims {
             n: xs[0],
             cin: xs[1],
@@ -292,8 +278,8 @@ impl Dims {
             cout: ws[0],
             kh: ws[2],
             kw: ws[3],
-            oh: ys[2],
-            ow: ys[3],
+            oh: out(xs[2], ws[2], 0),
+            ow: out(xs[3], ws[3], 1),
             g,
         }
     }
