@@ -166,11 +166,68 @@ pub fn read_attributes(path: &Path) -> Result<Vec<AttributeRow>, StoreError> {
         .collect())
 }
 
-/// `(attribute, accuracy)` pairs from an `attributes.parquet`.
-pub fn read_attribute_accuracy(path: &Path) -> Result<Vec<(String, f64)>, StoreError> {
-    Ok(read_attributes(path)?
-        .into_iter()
-        .map(|r| (r.attribute, r.accuracy))
+/// One attribute's localisation score (pointing game, MaxBoxAcc): the
+/// fraction of `images` that were hits.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LocalisationRow {
+    pub attribute: String,
+    pub rate: f64,
+    pub images: u32,
+}
+
+/// `pointing.parquet` / `maxboxacc.parquet`: stage, split, attribute, rate,
+/// images.
+pub fn write_localisation(
+    path: &Path,
+    stage: &str,
+    split: &str,
+    rows: &[LocalisationRow],
+) -> Result<(), StoreError> {
+    let mut df = df!(
+        "stage" => vec![stage; rows.len()],
+        "split" => vec![split; rows.len()],
+        "attribute" => rows.iter().map(|r| r.attribute.as_str()).collect::<Vec<_>>(),
+        "rate" => rows.iter().map(|r| r.rate).collect::<Vec<_>>(),
+        "images" => rows.iter().map(|r| r.images).collect::<Vec<_>>(),
+    )
+    .map_err(|source| StoreError::Write {
+        path: path.into(),
+        source,
+    })?;
+    write(path, &mut df)
+}
+
+/// Rows of a `pointing.parquet` / `maxboxacc.parquet`. Files written before
+/// these had their own schema (the attributes schema: the rate as
+/// `accuracy`, the image count in `positive_rate`) read the same.
+pub fn read_localisation(path: &Path) -> Result<Vec<LocalisationRow>, StoreError> {
+    let df = read(path)?;
+    if df.column("rate").is_err() {
+        return Ok(read_attributes(path)?
+            .into_iter()
+            .map(|r| LocalisationRow {
+                attribute: r.attribute,
+                rate: r.accuracy,
+                images: if r.positive_rate.is_finite() { r.positive_rate as u32 } else { 0 },
+            })
+            .collect());
+    }
+    let err = |source| StoreError::Read {
+        path: path.into(),
+        source,
+    };
+    let names = df.column("attribute").map_err(err)?.str().map_err(err)?.clone();
+    let rates = df.column("rate").map_err(err)?.f64().map_err(err)?.clone();
+    let images = df.column("images").map_err(err)?.u32().map_err(err)?.clone();
+    Ok(names
+        .iter()
+        .zip(rates.iter())
+        .zip(images.iter())
+        .map(|((n, r), i)| LocalisationRow {
+            attribute: n.unwrap_or_default().to_string(),
+            rate: r.unwrap_or(f64::NAN),
+            images: i.unwrap_or(0),
+        })
         .collect())
 }
 
@@ -468,9 +525,58 @@ mod tests {
         ];
         write_attributes(&p, "eval", "test", &rows).unwrap();
         assert_eq!(
-            read_attribute_accuracy(&p).unwrap(),
+            read_attributes(&p)
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.attribute, r.accuracy))
+                .collect::<Vec<_>>(),
             vec![("Smiling".to_string(), 0.9), ("Male".to_string(), 0.8)]
         );
+    }
+
+    #[test]
+    fn localisation_tables_have_their_own_columns_and_old_files_read_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = vec![
+            LocalisationRow {
+                attribute: "Eyeglasses".into(),
+                rate: 0.25,
+                images: 120,
+            },
+            LocalisationRow {
+                attribute: "Goatee".into(),
+                rate: f64::NAN,
+                images: 0,
+            },
+        ];
+        let new = dir.path().join("pointing.parquet");
+        write_localisation(&new, "localize", "test", &rows).unwrap();
+        let columns: Vec<String> = read(&new)
+            .unwrap()
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(columns, ["stage", "split", "attribute", "rate", "images"]);
+        // Entries cached before: the attributes schema, count in `positive_rate`.
+        let old = dir.path().join("old.parquet");
+        let as_attributes: Vec<AttributeRow> = rows
+            .iter()
+            .map(|r| AttributeRow {
+                attribute: r.attribute.clone(),
+                accuracy: r.rate,
+                balanced_accuracy: f64::NAN,
+                majority_accuracy: f64::NAN,
+                positive_rate: r.images as f64,
+            })
+            .collect();
+        write_attributes(&old, "localize", "test", &as_attributes).unwrap();
+        for p in [&new, &old] {
+            let back = read_localisation(p).unwrap();
+            assert_eq!(back.len(), 2);
+            assert_eq!((back[0].attribute.as_str(), back[0].rate, back[0].images), ("Eyeglasses", 0.25, 120));
+            assert!(back[1].rate.is_nan() && back[1].images == 0);
+        }
     }
 
     fn run(id: &str) -> crate::runs::RunRecord {

@@ -434,17 +434,23 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
                 continue;
             };
             let group = (collect::config_of(r), s.id.clone());
-            for (a, v) in
-                crate::metrics::store::read_attribute_accuracy(&dir.join("pointing.parquet"))
-                    .unwrap_or_default()
+            for crate::metrics::store::LocalisationRow {
+                attribute: a,
+                rate: v,
+                ..
+            } in crate::metrics::store::read_localisation(&dir.join("pointing.parquet"))
+                .unwrap_or_default()
             {
                 if v.is_finite() {
                     per.entry((group.clone(), a)).or_default().push(100.0 * v);
                 }
             }
-            for (a, v) in
-                crate::metrics::store::read_attribute_accuracy(&dir.join("maxboxacc.parquet"))
-                    .unwrap_or_default()
+            for crate::metrics::store::LocalisationRow {
+                attribute: a,
+                rate: v,
+                ..
+            } in crate::metrics::store::read_localisation(&dir.join("maxboxacc.parquet"))
+                .unwrap_or_default()
             {
                 if v.is_finite() {
                     boxes.entry((group.clone(), a)).or_default().push(100.0 * v);

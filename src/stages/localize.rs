@@ -14,7 +14,7 @@ use super::{StageCtx, StageError, load_attr_net, write_boxes, write_json};
 use crate::attributes::CELEBA;
 use crate::data::celeba::{Celeba, read_regions};
 use crate::data::{ImageSet, SquareBox, patch_around};
-use crate::metrics::store::{self, AttributeRow};
+use crate::metrics::store::{self, LocalisationRow};
 use crate::models::AttrNet;
 use crate::spec::{PatchCentre, Split};
 use crate::train::to_vec;
@@ -322,20 +322,18 @@ pub fn run(
             .max_by(|&a, &b| mean_at(0, a).total_cmp(&mean_at(0, b)))
             .unwrap_or(0);
         if regions.is_some() {
-            let rows: Vec<AttributeRow> = (0..m)
-                .map(|j| AttributeRow {
+            let rows: Vec<LocalisationRow> = (0..m)
+                .map(|j| LocalisationRow {
                     attribute: CELEBA[info.attributes[j]].to_string(),
-                    accuracy: if box_counts[1][j] > 0 {
+                    rate: if box_counts[1][j] > 0 {
                         box_hits[1][best][j] as f64 / box_counts[1][j] as f64
                     } else {
                         f64::NAN
                     },
-                    balanced_accuracy: f64::NAN,
-                    majority_accuracy: f64::NAN,
-                    positive_rate: box_counts[1][j] as f64,
+                    images: box_counts[1][j] as u32,
                 })
                 .collect();
-            store::write_attributes(
+            store::write_localisation(
                 &ctx.out.join("maxboxacc.parquet"),
                 &ctx.stage.id,
                 "test",
@@ -348,20 +346,18 @@ pub fn run(
                 taus[best]
             ));
         }
-        let rows: Vec<AttributeRow> = (0..m)
-            .map(|j| AttributeRow {
+        let rows: Vec<LocalisationRow> = (0..m)
+            .map(|j| LocalisationRow {
                 attribute: CELEBA[info.attributes[j]].to_string(),
-                accuracy: if counts[j] > 0 {
+                rate: if counts[j] > 0 {
                     hits[j] as f64 / counts[j] as f64
                 } else {
                     f64::NAN
                 },
-                balanced_accuracy: f64::NAN,
-                majority_accuracy: f64::NAN,
-                positive_rate: counts[j] as f64,
+                images: counts[j] as u32,
             })
             .collect();
-        store::write_attributes(
+        store::write_localisation(
             &ctx.out.join("pointing.parquet"),
             &ctx.stage.id,
             "test",
@@ -537,22 +533,20 @@ fn run_classes(
             .unwrap_or(0);
         maxboxacc = Some((rate(box_hits[1][best], 1), taus[best]));
         pointing = Some(rate(point_hits[1], 1));
-        let row = |accuracy: f64| {
-            vec![AttributeRow {
+        let row = |rate: f64| {
+            vec![LocalisationRow {
                 attribute: "bird".into(),
-                accuracy,
-                balanced_accuracy: f64::NAN,
-                majority_accuracy: f64::NAN,
-                positive_rate: counts[1] as f64,
+                rate,
+                images: counts[1] as u32,
             }]
         };
-        store::write_attributes(
+        store::write_localisation(
             &ctx.out.join("maxboxacc.parquet"),
             &ctx.stage.id,
             "test",
             &row(rate(box_hits[1][best], 1)),
         )?;
-        store::write_attributes(
+        store::write_localisation(
             &ctx.out.join("pointing.parquet"),
             &ctx.stage.id,
             "test",
