@@ -522,24 +522,12 @@ fn bias_grad(dy: &[f32], d: &Dims) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_values::{close, fixed, vals};
     use super::*;
     use burn::module::Param;
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::TensorData;
-
-    /// Fixed values in [-1, 1): tests must not depend on an unseeded draw.
-    fn fixed(dims: [usize; 4], salt: usize) -> TensorData {
-        let n = dims.iter().product::<usize>();
-        let v = (0..n)
-            .map(|i| (((i * 7919 + salt * 104_729) % 1000) as f32 / 500.0) - 1.0)
-            .collect::<Vec<_>>();
-        TensorData::new(v, dims)
-    }
-
-    fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
-    }
 
     struct Case {
         x: [usize; 4],
@@ -590,14 +578,6 @@ mod tests {
                 .map(|b| vals(b.grad(&g).unwrap()))
                 .unwrap_or_default(),
         ]
-    }
-
-    fn close(a: &[f32], b: &[f32], what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}");
-        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * scale, "{what}[{i}]: {x} vs {y}");
-        }
     }
 
     #[test]

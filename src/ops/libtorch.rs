@@ -263,18 +263,12 @@ pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_values::{close, fixed, vals};
     use super::*;
     use burn::module::Param;
     use burn::nn::PaddingConfig2d;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::{Distribution, TensorData};
-
-    fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap()
-    }
 
     /// A conv with fixed random weights on `device`.
     fn conv_on(
@@ -335,20 +329,6 @@ mod tests {
         ]
     }
 
-    fn close(a: &[f32], b: &[f32], what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}");
-        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        let worst = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max);
-        assert!(
-            worst <= 1e-4 * scale,
-            "{what}: max abs diff {worst} (scale {scale})"
-        );
-    }
-
     #[test]
     fn conv_and_relu_gradients_match_burns_and_flex() {
         let flex = Device::flex();
@@ -386,16 +366,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    /// Fixed pseudo-random values in [-1, 1): the bf16 test must not depend
-    /// on an unseeded generator (CI once drew inputs it could not pass).
-    fn fixed(dims: [usize; 4], salt: usize) -> TensorData {
-        let n = dims.iter().product::<usize>();
-        let v = (0..n)
-            .map(|i| (((i * 7919 + salt * 104_729) % 1000) as f32 / 500.0) - 1.0)
-            .collect::<Vec<_>>();
-        TensorData::new(v, dims)
     }
 
     #[test]

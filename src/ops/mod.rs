@@ -75,3 +75,35 @@ fn symmetric_padding(conv: &Conv2d) -> Option<[usize; 2]> {
         _ => None,
     }
 }
+
+/// Values the ops' tests share: fixed inputs (never an unseeded draw) and
+/// a tolerance relative to the larger side.
+#[cfg(test)]
+pub(crate) mod test_values {
+    use burn::tensor::{Tensor, TensorData};
+
+    /// Fixed pseudo-random values in [-1, 1), varied by `salt`.
+    pub fn fixed(dims: [usize; 4], salt: usize) -> TensorData {
+        let n = dims.iter().product::<usize>();
+        let v = (0..n)
+            .map(|i| (((i * 7919 + salt * 104_729) % 1000) as f32 / 500.0) - 1.0)
+            .collect::<Vec<_>>();
+        TensorData::new(v, dims)
+    }
+
+    pub fn vals<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap()
+    }
+
+    /// Every element within 1e-4 of `b`'s largest magnitude.
+    pub fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * scale, "{what}[{i}]: {x} vs {y}");
+        }
+    }
+}
