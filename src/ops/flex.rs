@@ -101,18 +101,19 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward<N> {
             geometry,
         } = ops.state;
         let shape = Dims::new(&x, &weight, geometry);
-        let (x, weight, dy) = (f32s(&x), f32s(&weight), f32s(&dy));
+        let (x, weight, dy) = (Values::of(&x), Values::of(&weight), Values::of(&dy));
+        let (x, weight, dy) = (x.get(), weight.get(), dy.get());
         if let Some(node) = &ops.parents[0] {
-            let dx = input_grad(&weight, &dy, &shape);
+            let dx = input_grad(weight, dy, &shape);
             grads.register::<Flex>(node.id, tensor(dx, shape.x_shape()));
         }
         if let Some(node) = &ops.parents[1] {
-            let dw = weight_grad(&x, &dy, &shape);
+            let dw = weight_grad(x, dy, &shape);
             grads.register::<Flex>(node.id, tensor(dw, shape.w_shape()));
         }
         if N == 3 {
             if let Some(node) = &ops.parents[2] {
-                let db = bias_grad(&dy, &shape);
+                let db = bias_grad(dy, &shape);
                 grads.register::<Flex>(node.id, tensor(db, Shape::new([shape.cout])));
             }
         }
@@ -193,8 +194,8 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
 /// arithmetic per element).
 fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) -> FlexTensor {
     let d = Dims::new(x, w, g);
-    let (x, w) = (f32s(x), f32s(w));
-    let bias = b.map(f32s);
+    let (x, w, bias) = (Values::of(x), Values::of(w), b.map(Values::of));
+    let (x, w, bias) = (x.get(), w.get(), bias.as_ref().map(Values::get));
     let (rows, p, cg, coutg) = (d.rows(), d.pixels(), d.cg(), d.coutg());
     let image_x = d.cin * d.h * d.w;
     let image_y = d.cout * p;
@@ -219,7 +220,7 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) 
                         false,
                     );
                 }
-                if let Some(bias) = &bias {
+                if let Some(bias) = bias {
                     for (plane, b) in y.chunks_mut(p).zip(bias) {
                         plane.iter_mut().for_each(|v| *v += b);
                     }
@@ -229,14 +230,24 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) 
     tensor(y, Shape::new([d.n, d.cout, d.oh, d.ow]))
 }
 
-/// The f32 values of a flex tensor, in row-major order.
-fn f32s(t: &FlexTensor) -> Vec<f32> {
-    let t = t.to_contiguous();
-    let (start, end) = t
-        .layout()
-        .contiguous_offsets()
-        .expect("to_contiguous gives a contiguous layout");
-    t.storage::<f32>()[start..end].to_vec()
+/// A flex tensor in row-major order, its f32 values read in place (a
+/// tensor that already is contiguous is shared, not copied: these are the
+/// hot path's inputs).
+struct Values(FlexTensor);
+
+impl Values {
+    fn of(t: &FlexTensor) -> Self {
+        Values(t.to_contiguous())
+    }
+
+    fn get(&self) -> &[f32] {
+        let (start, end) = self
+            .0
+            .layout()
+            .contiguous_offsets()
+            .expect("to_contiguous gives a contiguous layout");
+        &self.0.storage::<f32>()[start..end]
+    }
 }
 
 fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
