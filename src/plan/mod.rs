@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod artefact;
+
 use crate::spec::{Spec, StageKind, StageSpec};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -17,6 +19,9 @@ pub enum PlanError {
         target: String,
         known: String,
     },
+    /// An edge whose upstream will not hold what the stage needs.
+    #[error("stage `{stage}`: {message}")]
+    Mismatch { stage: String, message: String },
     #[error("stages form a cycle: {}", cycle.join(" -> "))]
     Cycle { cycle: Vec<String> },
     #[error(
@@ -35,7 +40,9 @@ impl PlanError {
     /// The stage whose table the error points at.
     pub fn stage(&self) -> &str {
         match self {
-            Self::Dangling { stage, .. } | Self::WrongKind { stage, .. } => stage,
+            Self::Dangling { stage, .. }
+            | Self::WrongKind { stage, .. }
+            | Self::Mismatch { stage, .. } => stage,
             Self::Cycle { cycle } => &cycle[0],
         }
     }
@@ -171,6 +178,7 @@ pub fn order(stages: &[StageSpec]) -> Result<Vec<StageSpec>, PlanError> {
             }
         }
     }
+    artefact::check(&out).map_err(|(stage, message)| PlanError::Mismatch { stage, message })?;
     Ok(out)
 }
 
