@@ -87,9 +87,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         println!("  {spec}: {shown}");
     }
     if !skipped.is_empty() {
-        println!(
-            "not counted (their spec file has changed since; --any-spec counts them):"
-        );
+        println!("not counted (their spec file has changed since; --any-spec counts them):");
         for (id, why) in &skipped {
             println!("  {id}: {why}");
         }

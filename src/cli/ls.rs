@@ -77,7 +77,11 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         overrides.extend(r.point.iter().filter(|p| !r.overrides.contains(p)).cloned());
         // A partial run (`--stage`) says which stages it was asked for.
         if let Some(only) = r.spec["only"].as_array() {
-            overrides.extend(only.iter().filter_map(|s| s.as_str()).map(|s| format!("--stage {s}")));
+            overrides.extend(
+                only.iter()
+                    .filter_map(|s| s.as_str())
+                    .map(|s| format!("--stage {s}")),
+            );
         }
         let mut row = vec![
             r.id.clone(),

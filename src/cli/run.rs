@@ -248,7 +248,11 @@ fn print_record(cli: &Cli, record: &crate::runs::RunRecord) {
 pub fn describe(summary: &serde_json::Value) -> String {
     let f = |k: &str| summary[k].as_f64();
     if let Some(e) = crate::metrics::EvalSummary::of(summary) {
-        let what = if e.single_label() { "top-1" } else { "mean acc" };
+        let what = if e.single_label() {
+            "top-1"
+        } else {
+            "mean acc"
+        };
         let mut line = format!("{}: {what} {}", e.head, percent(Some(e.mean_accuracy)));
         if let Some(m) = e.majority_accuracy {
             line += &format!(" (majority {})", percent(Some(m)));

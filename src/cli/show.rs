@@ -21,11 +21,11 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         // The record, and each evaluation's per-attribute scores.
         let cache = Cache::open(&cli.cache_root())?;
         let mut value = serde_json::to_value(&record)?;
-        for (s, v) in record.stages.iter().zip(
-            value["stages"]
-                .as_array_mut()
-                .expect("a record has stages"),
-        ) {
+        for (s, v) in record
+            .stages
+            .iter()
+            .zip(value["stages"].as_array_mut().expect("a record has stages"))
+        {
             let Some(key) = &s.key else { continue };
             let attrs = cache.entry_dir(key).join("attributes.parquet");
             if attrs.exists() {

@@ -526,7 +526,11 @@ mod tests {
     fn version_2_at_64_px_shows_every_feature_at_3x3_px() {
         let seen = legibility(2, 64, 11, 100);
         for ((name, ..), s) in FEATURES.iter().zip(&seen) {
-            assert!(*s >= 0.9, "{name}: a 3×3 px change in only {:.0}% of birds", s * 100.0);
+            assert!(
+                *s >= 0.9,
+                "{name}: a 3×3 px change in only {:.0}% of birds",
+                s * 100.0
+            );
         }
     }
 

@@ -880,9 +880,8 @@ pub(crate) fn has_changed_block(a: &[u8], b: &[u8], size: usize) -> bool {
         .map(|(p, q)| (0..3).any(|c| p[c].abs_diff(q[c]) >= MIN_CHANGE))
         .collect();
     (1..size.saturating_sub(1)).any(|y| {
-        (1..size - 1).any(|x| {
-            (y - 1..=y + 1).all(|yy| (x - 1..=x + 1).all(|xx| changed[yy * size + xx]))
-        })
+        (1..size - 1)
+            .any(|x| (y - 1..=y + 1).all(|yy| (x - 1..=x + 1).all(|xx| changed[yy * size + xx])))
     })
 }
 
@@ -959,7 +958,11 @@ mod tests {
         let attrs: Vec<usize> = LOCAL.iter().map(|n| idx(n)).collect();
         let seen = legibility(2, 128, 11, 60, &attrs);
         for (name, s) in LOCAL.iter().zip(&seen) {
-            assert!(*s >= 0.9, "{name}: a 3×3 px change in only {:.0}% of faces", s * 100.0);
+            assert!(
+                *s >= 0.9,
+                "{name}: a 3×3 px change in only {:.0}% of faces",
+                s * 100.0
+            );
         }
     }
 

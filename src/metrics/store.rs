@@ -208,7 +208,11 @@ pub fn read_localisation(path: &Path) -> Result<Vec<LocalisationRow>, StoreError
             .map(|r| LocalisationRow {
                 attribute: r.attribute,
                 rate: r.accuracy,
-                images: if r.positive_rate.is_finite() { r.positive_rate as u32 } else { 0 },
+                images: if r.positive_rate.is_finite() {
+                    r.positive_rate as u32
+                } else {
+                    0
+                },
             })
             .collect());
     }
@@ -216,9 +220,19 @@ pub fn read_localisation(path: &Path) -> Result<Vec<LocalisationRow>, StoreError
         path: path.into(),
         source,
     };
-    let names = df.column("attribute").map_err(err)?.str().map_err(err)?.clone();
+    let names = df
+        .column("attribute")
+        .map_err(err)?
+        .str()
+        .map_err(err)?
+        .clone();
     let rates = df.column("rate").map_err(err)?.f64().map_err(err)?.clone();
-    let images = df.column("images").map_err(err)?.u32().map_err(err)?.clone();
+    let images = df
+        .column("images")
+        .map_err(err)?
+        .u32()
+        .map_err(err)?
+        .clone();
     Ok(names
         .iter()
         .zip(rates.iter())
@@ -410,17 +424,21 @@ fn merged_index(runs_dir: &Path, pending: &[PathBuf]) -> Result<Option<DataFrame
                 // An index written before a column existed has nulls there.
                 for field in new.schema().iter_fields() {
                     if df.column(field.name()).is_err() {
-                        let nulls = Series::full_null(field.name().clone(), df.height(), field.dtype());
-                        df.with_column(nulls.into_column()).map_err(|source| StoreError::Read {
+                        let nulls =
+                            Series::full_null(field.name().clone(), df.height(), field.dtype());
+                        df.with_column(nulls.into_column())
+                            .map_err(|source| StoreError::Read {
+                                path: base.clone(),
+                                source,
+                            })?;
+                    }
+                }
+                let df =
+                    df.select(new.get_column_names_owned())
+                        .map_err(|source| StoreError::Read {
                             path: base.clone(),
                             source,
                         })?;
-                    }
-                }
-                let df = df.select(new.get_column_names_owned()).map_err(|source| StoreError::Read {
-                    path: base.clone(),
-                    source,
-                })?;
                 let mut df = df;
                 df.vstack_mut(&new).map_err(|source| StoreError::Read {
                     path: base.clone(),
@@ -574,7 +592,10 @@ mod tests {
         for p in [&new, &old] {
             let back = read_localisation(p).unwrap();
             assert_eq!(back.len(), 2);
-            assert_eq!((back[0].attribute.as_str(), back[0].rate, back[0].images), ("Eyeglasses", 0.25, 120));
+            assert_eq!(
+                (back[0].attribute.as_str(), back[0].rate, back[0].images),
+                ("Eyeglasses", 0.25, 120)
+            );
             assert!(back[1].rate.is_nan() && back[1].images == 0);
         }
     }

@@ -17,10 +17,10 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor, Layout};
+use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, backend_extension};
 use burn::nn::conv::Conv2d;
-use burn::backend::ops::{ConvOptions, ModuleOps};
 use burn::tensor::{DType, Device, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -207,7 +207,11 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) 
             for (k, y) in y.chunks_mut(image_y).enumerate() {
                 let img = t * CHUNK + k;
                 for grp in 0..g.groups {
-                    im2col(&x[img * image_x + grp * cg * d.h * d.w..][..cg * d.h * d.w], &d, &mut cols);
+                    im2col(
+                        &x[img * image_x + grp * cg * d.h * d.w..][..cg * d.h * d.w],
+                        &d,
+                        &mut cols,
+                    );
                     gemm(
                         (coutg, p, rows),
                         &mut y[grp * coutg * p..][..coutg * p],
@@ -278,8 +282,7 @@ impl Dims {
     fn new(x: &FlexTensor, w: &FlexTensor, g: Geometry) -> Self {
         let (xs, ws) = (x.layout().shape(), w.layout().shape());
         let out = |size: usize, k: usize, a: usize| {
-            (size + 2 * g.padding[a]).saturating_sub(g.dilation[a] * (k - 1) + 1) / g.stride[a]
-                + 1
+            (size + 2 * g.padding[a]).saturating_sub(g.dilation[a] * (k - 1) + 1) / g.stride[a] + 1
         };
         Dims {
             n: xs[0],
@@ -594,11 +597,56 @@ mod tests {
     #[test]
     fn gradients_match_burns_with_stride_padding_dilation_and_groups() {
         let cases = [
-            Case { x: [2, 3, 9, 8], cout: 4, k: 3, stride: 1, pad: 1, dilation: 1, groups: 1, bias: true },
-            Case { x: [3, 4, 9, 9], cout: 6, k: 3, stride: 2, pad: 1, dilation: 1, groups: 2, bias: false },
-            Case { x: [2, 2, 10, 7], cout: 3, k: 3, stride: 1, pad: 2, dilation: 2, groups: 1, bias: true },
-            Case { x: [1, 3, 6, 6], cout: 2, k: 1, stride: 1, pad: 0, dilation: 1, groups: 1, bias: true },
-            Case { x: [5, 2, 7, 7], cout: 4, k: 5, stride: 3, pad: 0, dilation: 1, groups: 2, bias: true },
+            Case {
+                x: [2, 3, 9, 8],
+                cout: 4,
+                k: 3,
+                stride: 1,
+                pad: 1,
+                dilation: 1,
+                groups: 1,
+                bias: true,
+            },
+            Case {
+                x: [3, 4, 9, 9],
+                cout: 6,
+                k: 3,
+                stride: 2,
+                pad: 1,
+                dilation: 1,
+                groups: 2,
+                bias: false,
+            },
+            Case {
+                x: [2, 2, 10, 7],
+                cout: 3,
+                k: 3,
+                stride: 1,
+                pad: 2,
+                dilation: 2,
+                groups: 1,
+                bias: true,
+            },
+            Case {
+                x: [1, 3, 6, 6],
+                cout: 2,
+                k: 1,
+                stride: 1,
+                pad: 0,
+                dilation: 1,
+                groups: 1,
+                bias: true,
+            },
+            Case {
+                x: [5, 2, 7, 7],
+                cout: 4,
+                k: 5,
+                stride: 3,
+                pad: 0,
+                dilation: 1,
+                groups: 2,
+                bias: true,
+            },
         ];
         for (n, c) in cases.iter().enumerate() {
             let (ours, burns) = (grads(c, true), grads(c, false));
@@ -610,7 +658,16 @@ mod tests {
 
     #[test]
     fn weight_gradient_matches_finite_differences() {
-        let c = Case { x: [2, 2, 6, 6], cout: 3, k: 3, stride: 2, pad: 1, dilation: 1, groups: 1, bias: false };
+        let c = Case {
+            x: [2, 2, 6, 6],
+            cout: 3,
+            k: 3,
+            stride: 2,
+            pad: 1,
+            dilation: 1,
+            groups: 1,
+            bias: false,
+        };
         let device = Device::flex();
         let x = fixed(c.x, 1);
         // L = Σ y², computed in f64 from f32 outputs.
@@ -644,13 +701,21 @@ mod tests {
     fn valid_output_ranges_stay_inside_the_input() {
         // o·stride + offset must lie in 0..size for o in the range, and
         // just outside it at both ends.
-        for (o_len, size, stride, offset) in
-            [(8, 8, 1, -1isize), (4, 9, 2, -1), (4, 9, 2, 1), (3, 7, 3, 2), (5, 5, 1, 3)]
-        {
+        for (o_len, size, stride, offset) in [
+            (8, 8, 1, -1isize),
+            (4, 9, 2, -1),
+            (4, 9, 2, 1),
+            (3, 7, 3, 2),
+            (5, 5, 1, 3),
+        ] {
             let (a, b) = Dims::valid(o_len, size, stride, offset);
             for o in 0..o_len {
                 let i = (o * stride) as isize + offset;
-                assert_eq!((a..b).contains(&o), (0..size as isize).contains(&i), "{o_len} {size} {stride} {offset} o={o}");
+                assert_eq!(
+                    (a..b).contains(&o),
+                    (0..size as isize).contains(&i),
+                    "{o_len} {size} {stride} {offset} o={o}"
+                );
             }
         }
     }

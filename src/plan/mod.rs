@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod artefact;
 
-use crate::spec::{Spec, StageKind, StageSpec};
+use crate::spec::{Spec, StageSpec};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
@@ -56,36 +56,6 @@ fn written(role: &str) -> String {
     {
         Some(n) => format!("ensemble[{}]", n - 1),
         None => role.to_string(),
-    }
-}
-
-/// Which kinds each input role accepts.
-fn allowed(role: &str) -> &'static [StageKind] {
-    use StageKind::*;
-    let role = if role.starts_with(crate::spec::MEMBER_ROLE) {
-        "model"
-    } else {
-        role
-    };
-    match role {
-        "data" => &[GenerateData, ReadData, CropData],
-        "model" => &[
-            Train,
-            TrainFrl,
-            Compress,
-            TrainParts,
-            TrainFusion,
-            FinetunePaw,
-        ],
-        "teacher" => &[TrainFrl, Train],
-        "backbone" => &[TrainFrl, Train],
-        "from" => &[Train, TrainFrl, Compress],
-        "whole" => &[Compress, Train],
-        "regions" => &[Localize],
-        "parts" => &[TrainParts],
-        "fusion" => &[TrainFusion],
-        // Unknown roles (tests, future kinds) are not checked.
-        _ => &[],
     }
 }
 
@@ -157,15 +127,16 @@ pub fn order(stages: &[StageSpec]) -> Result<Vec<StageSpec>, PlanError> {
             }
         }
     }
-    // Edges must join compatible kinds (a `model` must be a trained model, …).
-    // (A command stage names its own roles and takes any artefact.)
-    for s in stages.iter().filter(|s| s.kind != StageKind::Command) {
+    // Edges must join compatible kinds (a `model` must be a trained model,
+    // …), as each kind's `KindDef` says. (A command stage names its own roles
+    // and takes any artefact.)
+    for s in stages {
         for (role, target) in &s.inputs {
             let t = stages
                 .iter()
                 .find(|x| &x.id == target)
                 .expect("checked above");
-            let ok = allowed(role);
+            let ok = s.kind.accepts(role).unwrap_or_default();
             if !ok.is_empty() && !ok.contains(&t.kind) {
                 let names: Vec<String> = ok.iter().map(|k| format!("`{}`", k.as_str())).collect();
                 return Err(PlanError::WrongKind {

@@ -142,9 +142,15 @@ pub fn as_the_files_read(runs: Vec<RunRecord>) -> (Vec<RunRecord>, Vec<(String, 
                 .map_err(|e| e.to_string())
             });
         match now {
-            Err(e) => skipped.push((r.id.clone(), format!("`{}` no longer loads: {e}", r.spec_path))),
+            Err(e) => skipped.push((
+                r.id.clone(),
+                format!("`{}` no longer loads: {e}", r.spec_path),
+            )),
             Ok(now) => match spec_difference(&r.spec, now) {
-                Some(why) => skipped.push((r.id.clone(), format!("`{}` now differs: {why}", r.spec_path))),
+                Some(why) => skipped.push((
+                    r.id.clone(),
+                    format!("`{}` now differs: {why}", r.spec_path),
+                )),
                 None => kept.push(r),
             },
         }
@@ -583,7 +589,12 @@ mod tests {
 
     #[test]
     fn partial_runs_are_not_evidence() {
-        let mut partial = run("ablation_mnl", 1, &[], &[("eval-loc", 0.9), ("eval-plain", 0.5)]);
+        let mut partial = run(
+            "ablation_mnl",
+            1,
+            &[],
+            &[("eval-loc", 0.9), ("eval-plain", 0.5)],
+        );
         assert_eq!(mnl_claim(std::slice::from_ref(&partial)).seeds, 1);
         partial.spec["only"] = serde_json::json!(["eval-loc"]);
         assert_eq!(mnl_claim(&[partial]).verdict, Verdict::Missing);

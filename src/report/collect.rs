@@ -124,8 +124,7 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                 .unwrap_or_default();
             let attributes = entry_dir(cache, run, &s.id)
                 .and_then(|d| {
-                    crate::metrics::store::read_attributes(&d.join("attributes.parquet"))
-                        .ok()
+                    crate::metrics::store::read_attributes(&d.join("attributes.parquet")).ok()
                 })
                 .unwrap_or_default();
             out.push(Evaluation {

@@ -372,11 +372,19 @@ pub fn cam_strip(
         } else {
             label.to_string()
         };
-        root.draw_text(&shown, &font.color(&BLACK), ((k as u32 * tile + 4) as i32, 4))
-            .map_err(e)?;
+        root.draw_text(
+            &shown,
+            &font.color(&BLACK),
+            ((k as u32 * tile + 4) as i32, 4),
+        )
+        .map_err(e)?;
     }
     // The colour scale: jet from each CAM's minimum to its maximum.
-    let (bx, by, bw) = (70i32, (head + tile + 10) as i32, (w as i32 - 140).clamp(60, 400));
+    let (bx, by, bw) = (
+        70i32,
+        (head + tile + 10) as i32,
+        (w as i32 - 140).clamp(60, 400),
+    );
     for i in 0..bw {
         let c = crate::colour::jet(i as f32 / (bw - 1) as f32).map(|v| v as u8);
         root.draw(&Rectangle::new(
@@ -387,7 +395,8 @@ pub fn cam_strip(
     }
     let small = ("sans-serif", 12).into_font().color(&BLACK);
     root.draw_text("min", &small, (bx - 30, by)).map_err(e)?;
-    root.draw_text("max", &small, (bx + bw + 6, by)).map_err(e)?;
+    root.draw_text("max", &small, (bx + bw + 6, by))
+        .map_err(e)?;
     // The caption fits the figure: two panels (birds) are 320 px wide.
     let caption = if w >= 560 {
         "each overlay: its attribute's CAM, from its minimum to its maximum"

@@ -196,7 +196,9 @@ pub fn generate(
     for ((label, epoch), (sum, squares, n)) in sums {
         let mean = sum / n as f64;
         let std = if n > 1 {
-            ((squares - n as f64 * mean * mean) / (n - 1) as f64).max(0.0).sqrt()
+            ((squares - n as f64 * mean * mean) / (n - 1) as f64)
+                .max(0.0)
+                .sqrt()
         } else {
             0.0
         };
@@ -369,7 +371,10 @@ pub fn generate(
                 .to_rgb8();
             let stem = format!("cam_{}", p.trim_end_matches(".png"));
             // Tiles are the input size (64 px on CPU): enlarge so faces are visible.
-            copied.extend(fig(&stem, figures::cam_strip(&fig_dir, &stem, &strip, &names, 160))?);
+            copied.extend(fig(
+                &stem,
+                figures::cam_strip(&fig_dir, &stem, &strip, &names, 160),
+            )?);
         }
         if !copied.is_empty() {
             figs.push((
@@ -468,18 +473,29 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
         .iter()
         .map(|((g, a), v)| {
             let (m, s) = claims::mean_std(v);
-            let b = boxes.get(&(g.clone(), a.clone())).map_or("—".to_string(), |b| {
-                let (bm, bs) = claims::mean_std(b);
-                format!("{bm:.1} ± {bs:.1}")
-            });
+            let b = boxes
+                .get(&(g.clone(), a.clone()))
+                .map_or("—".to_string(), |b| {
+                    let (bm, bs) = claims::mean_std(b);
+                    format!("{bm:.1} ± {bs:.1}")
+                });
             let mut row = Vec::new();
             if show_config {
-                row.push(if g.0.is_empty() { "(as written)".into() } else { g.0.clone() });
+                row.push(if g.0.is_empty() {
+                    "(as written)".into()
+                } else {
+                    g.0.clone()
+                });
             }
             if show_stage {
                 row.push(g.1.clone());
             }
-            row.extend([a.clone(), format!("{m:.1} ± {s:.1}"), b, v.len().to_string()]);
+            row.extend([
+                a.clone(),
+                format!("{m:.1} ± {s:.1}"),
+                b,
+                v.len().to_string(),
+            ]);
             row
         })
         .collect();

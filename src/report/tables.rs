@@ -391,7 +391,11 @@ pub fn balanced(evals: &[Evaluation]) -> Table {
                 .flat_map(|s| of(s, a, |r| r.majority_accuracy))
                 .collect();
             let mut row = vec![a.to_string(), cell(majority)];
-            row.extend(stages.iter().map(|s| cell(of(s, a, |r| r.balanced_accuracy))));
+            row.extend(
+                stages
+                    .iter()
+                    .map(|s| cell(of(s, a, |r| r.balanced_accuracy))),
+            );
             row
         })
         .collect();
@@ -401,7 +405,10 @@ pub fn balanced(evals: &[Evaluation]) -> Table {
         "Balanced accuracy: (true-positive rate + true-negative rate) / 2; 50 is chance. Mean over runs; the paper reports plain accuracy only.".to_string(),
     ];
     if all > stages.len() {
-        notes.push(format!("The first {} of {all} evaluation stages.", stages.len()));
+        notes.push(format!(
+            "The first {} of {all} evaluation stages.",
+            stages.len()
+        ));
     }
     Table {
         title: "Per-attribute balanced accuracy (%)".into(),
@@ -559,12 +566,23 @@ mod tests {
     #[test]
     fn balanced_table_averages_runs_per_stage_beside_the_majority() {
         let evals = [
-            eval("r1", "eval-a", &[("Smiling", 0.9, 0.8, 0.52), ("Goatee", 0.93, 0.5, 0.93)]),
-            eval("r2", "eval-a", &[("Smiling", 0.9, 0.6, 0.52), ("Goatee", 0.93, 0.52, 0.93)]),
+            eval(
+                "r1",
+                "eval-a",
+                &[("Smiling", 0.9, 0.8, 0.52), ("Goatee", 0.93, 0.5, 0.93)],
+            ),
+            eval(
+                "r2",
+                "eval-a",
+                &[("Smiling", 0.9, 0.6, 0.52), ("Goatee", 0.93, 0.52, 0.93)],
+            ),
             eval("r1", "eval-b", &[("Smiling", 0.7, 0.7, 0.52)]),
         ];
         let t = balanced(&evals);
-        assert_eq!(t.header, ["attribute", "majority (accuracy)", "eval-a", "eval-b"]);
+        assert_eq!(
+            t.header,
+            ["attribute", "majority (accuracy)", "eval-a", "eval-b"]
+        );
         assert_eq!(t.rows[0], ["Smiling", "52.00", "70.00", "70.00"]);
         // A stage without the attribute shows a dash, not zero.
         assert_eq!(t.rows[1], ["Goatee", "93.00", "51.00", "—"]);

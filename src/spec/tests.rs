@@ -428,7 +428,10 @@ fn from_is_an_edge_and_excludes_init_and_backbone() {
 #[test]
 fn generator_versions_are_checked_and_keyed_only_past_the_first() {
     let e = err(&format!("{BASE}\n[data]\ngenerator = 3\n"));
-    assert!(e.contains("`data.generator`: unknown generator version 3"), "{e}");
+    assert!(
+        e.contains("`data.generator`: unknown generator version 3"),
+        "{e}"
+    );
     let e = err(&format!(
         "{BASE}\n[data]\ndataset = \"synthetic-birds\"\ngenerator = 3\n"
     ));
@@ -439,7 +442,10 @@ fn generator_versions_are_checked_and_keyed_only_past_the_first() {
         let spec = load(&p, &[]).unwrap();
         serde_json::to_value(&spec.data).unwrap()
     };
-    assert!(data("").get("generator").is_none(), "version 1 keeps old keys");
+    assert!(
+        data("").get("generator").is_none(),
+        "version 1 keeps old keys"
+    );
     assert_eq!(data("generator = 2\n")["generator"], 2);
 }
 
@@ -461,7 +467,10 @@ fn first_class_gives_birds_disjoint_from_the_first_ones() {
     let e = err(&format!(
         "{BASE}\n[data]\ndataset = \"synthetic-birds\"\nfirst-class = 191\nclasses = 20\n"
     ));
-    assert!(e.contains("`data.classes`: must be in 2..=10 (classes 191..=200)"), "{e}");
+    assert!(
+        e.contains("`data.classes`: must be in 2..=10 (classes 191..=200)"),
+        "{e}"
+    );
     let e = err(&format!("{BASE}\n[data]\nfirst-class = 2\n"));
     assert!(e.contains("takes no `first-class`"), "{e}");
 }
@@ -472,13 +481,20 @@ fn only_keeps_the_named_stages_and_what_they_read() {
     let text = format!(
         "{BASE}\n[[stage]]\nid = \"other\"\nkind = \"train\"\n\n[[stage]]\nid = \"eval\"\nkind = \"evaluate\"\nmodel = \"train\"\n"
     );
-    let p = write(dir.path(), "s.toml", &text.replace("name = \"t\"", "name = \"t\"\nonly = [\"eval\"]"));
+    let p = write(
+        dir.path(),
+        "s.toml",
+        &text.replace("name = \"t\"", "name = \"t\"\nonly = [\"eval\"]"),
+    );
     let spec = load(&p, &[]).unwrap();
     let ids: Vec<&str> = spec.stages.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["data", "train", "eval"]);
     assert_eq!(spec.only, ["eval"]);
     let e = err(&text.replace("name = \"t\"", "name = \"t\"\nonly = [\"nope\"]"));
-    assert!(e.contains("s.toml:3:") && e.contains("`experiment.only`: no stage `nope`"), "{e}");
+    assert!(
+        e.contains("s.toml:3:") && e.contains("`experiment.only`: no stage `nope`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -493,5 +509,41 @@ fn the_birds_share_the_face_specs_pretrained_start() {
     };
     for id in ["pretrain-data", "pretrain"] {
         assert_eq!(stage("cub_mnl.toml", id), stage("base.toml", id), "{id}");
+    }
+}
+
+#[test]
+fn every_edge_a_kind_makes_is_a_role_its_def_declares() {
+    // The plan checks edges by the kinds each role accepts: a role the
+    // resolver adds but the `KindDef` lacks would go unchecked.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut edges = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let Ok(spec) = load(&entry.unwrap().path(), &[]) else {
+            continue;
+        };
+        for s in spec.stages.iter().filter(|s| s.kind != StageKind::Command) {
+            for role in s.inputs.keys() {
+                assert!(
+                    s.kind.accepts(role).is_some_and(|k| !k.is_empty()),
+                    "{}: `{role}` of kind `{}`",
+                    s.id,
+                    s.kind.as_str()
+                );
+                edges += 1;
+            }
+        }
+    }
+    assert!(edges > 50, "{edges}");
+}
+
+#[test]
+fn every_kind_is_defined_once_under_its_own_name() {
+    let names: BTreeSet<&str> = StageKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(names.len(), StageKind::ALL.len());
+    for k in StageKind::ALL {
+        assert_eq!(StageKind::parse(k.as_str()), Some(k));
+        // The serialised name (in cache keys and run records) is the def's.
+        assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
     }
 }

@@ -1,5 +1,5 @@
 //! `kind = "command"`: run the user's program (resolved by
-//! `spec::command`) with its output folder, upstream entries, seed and
+//! `spec::kinds::command`) with its output folder, upstream entries, seed and
 //! parameters; stream its output into the stage log; check its declared
 //! outputs; read its metrics as the stage's summary. A failure caches
 //! nothing: the scheduler drops the partial output.
@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use super::{StageCtx, StageError};
-use crate::spec::command::{CommandConfig, fill, unescape};
+use crate::spec::kinds::command::{CommandConfig, fill, unescape};
 
 /// Lines of output shown when the command fails.
 const TAIL: usize = 20;

@@ -75,7 +75,10 @@ pub fn run(ctx: &StageCtx, expand: f64, centre: bool) -> Result<serde_json::Valu
             }
             (out, "cam")
         }
-        None if centre => (centre_boxes(&items, &upstream.images, &ctx.stage.id)?, "centre"),
+        None if centre => (
+            centre_boxes(&items, &upstream.images, &ctx.stage.id)?,
+            "centre",
+        ),
         None => {
             let mut out = Vec::with_capacity(items.len());
             for item in &items {

@@ -122,7 +122,12 @@ pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageE
         split: cfg.split.as_str().into(),
         head: cfg.head.as_str().into(),
         images: n,
-        metric: if source.single_label() { "top1" } else { "mean" }.into(),
+        metric: if source.single_label() {
+            "top1"
+        } else {
+            "mean"
+        }
+        .into(),
         mean_accuracy: mean_acc,
         balanced_accuracy: Some(mean_bal),
         majority_accuracy: Some(mean_maj),
@@ -259,6 +264,9 @@ mod tests {
         // Classes: the mean softmax, as log-probabilities.
         let got = average_probabilities(&[vec![0.0, 0.0], vec![10.0, 0.0]], true, 2);
         let p: Vec<f32> = got.iter().map(|v| v.exp()).collect();
-        assert!((p[0] - 0.75).abs() < 1e-3 && (p[1] - 0.25).abs() < 1e-3, "{p:?}");
+        assert!(
+            (p[0] - 0.75).abs() < 1e-3 && (p[1] - 0.25).abs() < 1e-3,
+            "{p:?}"
+        );
     }
 }

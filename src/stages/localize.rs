@@ -666,7 +666,6 @@ fn overlay(
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

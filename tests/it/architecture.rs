@@ -55,7 +55,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "spec", "stages", "train",
         ],
     ),
-    ("report", &["cache", "colour", "metrics", "models", "runs", "spec"]),
+    (
+        "report",
+        &["cache", "colour", "metrics", "models", "runs", "spec"],
+    ),
     ("ui", &["cache", "report", "runs"]),
 ];
 

@@ -94,7 +94,9 @@ fn birds_table_2_pipeline_and_the_real_cub_reader() {
     let env = Env::new("");
     for file in ["cub_mnl.toml", "cub_common.toml"] {
         std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").join(file),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("experiments")
+                .join(file),
             env.path().join(file),
         )
         .unwrap();

@@ -234,15 +234,16 @@ fn crop_data_on_faces_and_what_a_stage_cannot_do() {
     let crop = stage_of(&run, "faces");
     assert_eq!(crop["summary"]["boxes"], "annotated");
     assert_eq!(crop["summary"]["images"], 96);
-    // CAM boxes come only from a localize stage on single-label data.
+    // CAM boxes come only from a localize stage on single-label data: a plan
+    // error at the stage's table, before anything runs.
     let bad = format!(
         "{spec}\n[[stage]]\nid = \"loc\"\nkind = \"localize\"\nmodel = \"train\"\n\n[[stage]]\nid = \"cam\"\nkind = \"crop-data\"\nregions = \"loc\"\n"
     );
     std::fs::write(env.path().join("bad.toml"), bad).unwrap();
     let out = env.exp(&["run", "bad.toml"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("`regions` must be a `localize` stage on single-label data"),
+        text(&out).contains("bad.toml:") && text(&out).contains("`crop-data` needs one box per image, from a `localize` stage on single-label data"),
         "{}",
         text(&out)
     );
@@ -306,7 +307,11 @@ fn run_stage_runs_that_stage_and_its_upstream_only() {
 
     let out = env.exp(&["run", "spec.toml", "--stage", "nope"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("--stage: no stage `nope`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("--stage: no stage `nope`"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

@@ -223,7 +223,11 @@ fn claims_leave_out_runs_of_a_paper_spec_edited_since() {
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let before = used(&[]);
-    assert_eq!(before["runs"]["paw"].as_array().unwrap().len(), 1, "{before}");
+    assert_eq!(
+        before["runs"]["paw"].as_array().unwrap().len(),
+        1,
+        "{before}"
+    );
     assert_eq!(before["skipped"], serde_json::json!([]));
 
     // Adding a stage keeps the run; changing one it ran does not.
@@ -236,7 +240,13 @@ fn claims_leave_out_runs_of_a_paper_spec_edited_since() {
     assert_eq!(after["runs"]["paw"], serde_json::json!([]), "{after}");
     let why = after["skipped"][0]["why"].as_str().unwrap();
     assert!(why.contains("now differs: stage `train`"), "{why}");
-    assert_eq!(used(&["--any-spec"])["runs"]["paw"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        used(&["--any-spec"])["runs"]["paw"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -253,6 +263,12 @@ fn localisation_is_never_pooled_across_configurations() {
         .nth(1)
         .unwrap_or_else(|| panic!("no localisation table:\n{md}"));
     assert!(table.contains("| configuration | attribute |"), "{table}");
-    assert!(table.contains("| train.lr=0.1 |") && table.contains("| train.lr=0.01 |"), "{table}");
-    assert!(!table.contains("| 2 |"), "one run per configuration, never pooled:\n{table}");
+    assert!(
+        table.contains("| train.lr=0.1 |") && table.contains("| train.lr=0.01 |"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("| 2 |"),
+        "one run per configuration, never pooled:\n{table}"
+    );
 }

@@ -24,8 +24,20 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::locate::Seg;
-use super::{Ctx, SpecError, StageConfig, StageKind, StageSpec, backticked, key};
+use super::{KindDef, StageConfig, StageKind, StageSpec};
+use crate::spec::locate::Seg;
+use crate::spec::{Ctx, SpecError, backticked, key};
+
+pub const DEF: KindDef = KindDef {
+    name: "command",
+    version: 1,
+    // Whatever the program does, exp's backend is not part of it.
+    backend: false,
+    // Its own table type (`RawCommand`) checks its keys.
+    keys: &[],
+    // Its own roles, any upstream artefact.
+    roles: &[],
+};
 
 /// The raw `[[stage]]` table of a command stage.
 #[derive(Debug, Deserialize)]
@@ -99,7 +111,7 @@ const INTERPRETERS: &[&str] = &[
     "python", "python3", "Rscript", "julia", "node", "perl", "ruby", "bash", "sh",
 ];
 
-pub(super) fn resolve(
+pub(in crate::spec) fn resolve(
     table: toml::Table,
     default_seed: u64,
     here: &[Seg],

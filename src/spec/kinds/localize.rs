@@ -1,0 +1,67 @@
+//! `localize`: class activation maps of an attribute net, turned into one
+//! patch per attribute and image (the parts PaW reads), with the pointing
+//! game and MaxBoxAcc where regions are known.
+
+use serde::Serialize;
+
+use super::{ATTRIBUTE_NETS, DATA_ROLE, KindDef, Role, StageConfig, Table};
+use crate::spec::schema::RawStage;
+use crate::spec::{SpecError, choice, in_range};
+
+pub const DEF: KindDef = KindDef {
+    name: "localize",
+    // 2: MaxBoxAcc beside the pointing game; 3: averages over local
+    // attributes only.
+    version: 3,
+    backend: true,
+    keys: &["data", "model", "patch", "samples", "centre"],
+    roles: &[
+        DATA_ROLE,
+        Role {
+            name: "model",
+            accepts: ATTRIBUTE_NETS,
+        },
+    ],
+};
+
+/// Where `localize` centres each attribute's patch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PatchCentre {
+    /// The CAM's peak in each image (the paper's FRL; the default).
+    #[default]
+    Cam,
+    /// The attribute's mean CAM peak over the training images, the same in
+    /// every image: does per-image localisation matter?
+    Mean,
+    /// The centre of the attribute's ground-truth region (synthetic data):
+    /// an oracle localiser. Where an image has no region for the attribute,
+    /// its mean ground-truth centre.
+    Truth,
+}
+
+pub(in crate::spec) fn resolve(s: &RawStage, t: &mut Table) -> Result<StageConfig, SpecError> {
+    t.require("model", &s.model)?;
+    let patch = in_range(
+        s.patch.unwrap_or(64.0 / 224.0),
+        t.ctx,
+        &t.key("patch"),
+        "must be in (0, 1]",
+        |v| v > 0.0 && v <= 1.0,
+    )?;
+    let centre = choice(
+        s.centre.as_ref(),
+        &[
+            ("cam", PatchCentre::Cam),
+            ("mean", PatchCentre::Mean),
+            ("truth", PatchCentre::Truth),
+        ],
+        t.ctx,
+        &t.key("centre"),
+    )?;
+    Ok(StageConfig::Localize {
+        patch,
+        samples: s.samples.unwrap_or(8),
+        centre,
+    })
+}

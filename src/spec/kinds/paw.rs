@@ -1,0 +1,83 @@
+//! `train-fusion` (the region switch and attribute relation layers on
+//! frozen subnets) and `finetune-paw` (the whole PaW net end to end).
+
+use super::training::TrainConfig;
+use super::{DATA_ROLE, KindDef, Role, StageConfig, StageKind, Table};
+use crate::spec::SpecError;
+use crate::spec::schema::RawStage;
+
+pub const FUSION: KindDef = KindDef {
+    name: "train-fusion",
+    version: 1,
+    backend: true,
+    keys: &[
+        "data",
+        "parts",
+        "epochs",
+        "batch-size",
+        "lr",
+        "momentum",
+        "weight-decay",
+        "flip",
+        "precision",
+        "lr-schedule",
+        "keep",
+        "loss-normalization",
+        "loss-scale",
+        "seed",
+        "seed-offset",
+    ],
+    roles: &[
+        DATA_ROLE,
+        Role {
+            name: "parts",
+            accepts: &[StageKind::TrainParts],
+        },
+    ],
+};
+
+pub const FINETUNE: KindDef = KindDef {
+    name: "finetune-paw",
+    // 2: every subnet's parameters have their own ids (they shared SNet3's,
+    // so fine-tuning mixed their gradients).
+    version: 2,
+    backend: true,
+    keys: &[
+        "data",
+        "fusion",
+        "epochs",
+        "batch-size",
+        "lr",
+        "momentum",
+        "weight-decay",
+        "flip",
+        "precision",
+        "lr-schedule",
+        "keep",
+        "loss-normalization",
+        "loss-scale",
+        "seed",
+        "seed-offset",
+    ],
+    roles: &[
+        DATA_ROLE,
+        Role {
+            name: "fusion",
+            accepts: &[StageKind::TrainFusion],
+        },
+    ],
+};
+
+pub(in crate::spec) fn resolve(
+    s: &RawStage,
+    train: TrainConfig,
+    t: &mut Table,
+) -> Result<StageConfig, SpecError> {
+    if t.kind == StageKind::TrainFusion {
+        t.require("parts", &s.parts)?;
+        Ok(StageConfig::TrainFusion(train))
+    } else {
+        t.require("fusion", &s.fusion)?;
+        Ok(StageConfig::FinetunePaw(train))
+    }
+}
