@@ -1,10 +1,23 @@
 //! What a report is made of: every `evaluate` stage of the chosen runs,
 //! described by the model it scored (read from the run's resolved spec).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::cache::Cache;
 use crate::runs::RunRecord;
+use crate::spec::{Head, Net, Split, StageConfig, StageKind, StageSpec};
+
+/// How the evaluated images were cropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crop {
+    /// Whole images.
+    Full,
+    /// A `crop-data` stage on CAM boxes (`regions`).
+    Cam,
+    /// A `crop-data` stage on the annotated boxes.
+    Box,
+}
 
 /// One scored model in one run.
 #[derive(Debug, Clone)]
@@ -16,21 +29,20 @@ pub struct Evaluation {
     /// configuration are pooled; different configurations never are.
     pub config: String,
     pub stage: String,
-    pub head: String,
-    pub split: String,
-    /// The scored model's stage, kind, and details.
+    pub head: Head,
+    pub split: Split,
+    /// The scored model's stage (an ensemble's joined by ` + `), kind
+    /// (none for an ensemble: the paper's rows skip it) and details.
     pub model_stage: String,
-    pub model_kind: String,
-    pub net: Option<String>,
+    pub model_kind: Option<StageKind>,
+    pub net: Option<Net>,
     pub mnl: Option<bool>,
     /// The model's `loss-scale` (1 unless it is a control such as a doubled loss).
     pub loss_scale: f64,
-    pub grid: Option<u64>,
+    pub grid: Option<u32>,
     /// Single-label data (birds): `mean_accuracy` is top-1.
     pub single_label: bool,
-    /// How the evaluated images were cropped: `full`, `cam` (a `crop-data`
-    /// stage on CAM boxes) or `box` (on the annotated boxes).
-    pub crop: String,
+    pub crop: Crop,
     pub mean_accuracy: f64,
     pub params: Option<f64>,
     /// Per attribute (per class on birds): accuracy, balanced accuracy,
@@ -45,45 +57,42 @@ pub fn entry_dir(cache: &Cache, run: &RunRecord, stage: &str) -> Option<PathBuf>
     dir.exists().then_some(dir)
 }
 
-fn stage_config<'a>(run: &'a RunRecord, id: &str) -> Option<&'a serde_json::Value> {
+/// A run's stages as it resolved them, typed. A stage written by an older
+/// `exp` that no longer reads is left out (with it, its evaluations).
+pub fn stages(run: &RunRecord) -> BTreeMap<String, StageSpec> {
     run.spec["stages"]
-        .as_array()?
-        .iter()
-        .find(|s| s["id"] == id)
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| serde_json::from_value::<StageSpec>(v.clone()).ok())
+        .map(|s| (s.id.clone(), s))
+        .collect()
 }
 
-fn model_stage_id(eval: &serde_json::Value) -> String {
-    eval["inputs"]["model"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// A config value of `stage` or, if absent, of the stages it was built from
-/// (finetune-paw → train-fusion → train-parts).
-fn upstream_value(run: &RunRecord, stage: &str, key: &str) -> Option<serde_json::Value> {
-    let s = stage_config(run, stage)?;
-    let v = &s["config"][key];
-    if !v.is_null() {
-        return Some(v.clone());
+/// The grid of a PaW model's parts, found through the stages it was built
+/// from (finetune-paw → train-fusion → train-parts).
+fn grid_of(stages: &BTreeMap<String, StageSpec>, id: &str) -> Option<u32> {
+    let s = stages.get(id)?;
+    match &s.config {
+        StageConfig::TrainParts { grid, .. } => *grid,
+        _ => ["fusion", "parts"]
+            .iter()
+            .find_map(|role| s.inputs.get(*role))
+            .and_then(|up| grid_of(stages, up)),
     }
-    ["fusion", "parts"].iter().find_map(|role| {
-        s["inputs"][role]
-            .as_str()
-            .and_then(|up| upstream_value(run, up, key))
-    })
 }
 
-/// `cam`, `box` or `full`: whether the data stage `id` is a crop and of which boxes.
-fn crop_of(run: &RunRecord, id: &str) -> String {
-    match stage_config(run, id) {
-        Some(d) if d["kind"] == "crop-data" => if d["inputs"]["regions"].is_string() {
-            "cam"
-        } else {
-            "box"
+/// How the data stage `id` crops its images.
+fn crop_of(stages: &BTreeMap<String, StageSpec>, id: &str) -> Crop {
+    match stages.get(id) {
+        Some(d) if d.kind == StageKind::CropData => {
+            if d.inputs.contains_key("regions") {
+                Crop::Cam
+            } else {
+                Crop::Box
+            }
         }
-        .into(),
-        _ => "full".into(),
+        _ => Crop::Full,
     }
 }
 
@@ -92,6 +101,7 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for run in runs {
+        let stages = stages(run);
         for s in run
             .stages
             .iter()
@@ -101,21 +111,24 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
             if !seen.insert(s.key.clone()) {
                 continue;
             }
-            let Some(spec) = stage_config(run, &s.id) else {
+            let Some(spec) = stages.get(&s.id) else {
+                continue;
+            };
+            let StageConfig::Evaluate(cfg) = &spec.config else {
                 continue;
             };
             let Some(eval) = crate::metrics::EvalSummary::of(&s.summary) else {
                 continue;
             };
-            let ensemble = spec["inputs"]
-                .as_object()
-                .is_some_and(|i| i.keys().any(|k| k.starts_with(crate::spec::MEMBER_ROLE)));
-            let model_stage = spec["inputs"]["model"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let model = stage_config(run, &model_stage);
-            let cfg = model.map(|m| &m["config"]);
+            let members: Vec<&str> = spec
+                .inputs
+                .iter()
+                .filter(|(role, _)| role.starts_with(crate::spec::MEMBER_ROLE))
+                .map(|(_, id)| id.as_str())
+                .collect();
+            let model_stage = spec.inputs.get("model").cloned().unwrap_or_default();
+            let model = stages.get(&model_stage);
+            let train = model.and_then(|m| m.config.train());
             let model_summary = run
                 .stages
                 .iter()
@@ -132,40 +145,31 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                 seed: run.spec["seed"].as_u64().unwrap_or(0),
                 config: config_of(run),
                 stage: s.id.clone(),
-                head: eval.head.clone(),
-                split: eval.split.clone(),
+                head: cfg.head,
+                split: cfg.split,
                 // An ensemble shows every member.
-                model_stage: if ensemble {
-                    spec["inputs"]
-                        .as_object()
-                        .map(|i| {
-                            std::iter::once(model_stage.as_str())
-                                .chain(
-                                    i.iter()
-                                        .filter(|(k, _)| k.starts_with(crate::spec::MEMBER_ROLE))
-                                        .filter_map(|(_, v)| v.as_str()),
-                                )
-                                .collect::<Vec<_>>()
-                                .join(" + ")
-                        })
-                        .unwrap_or(model_stage)
-                } else {
-                    model_stage
-                },
+                model_stage: std::iter::once(model_stage.as_str())
+                    .chain(members.iter().copied())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
                 // An ensemble is not its first member: the paper's rows skip it.
-                model_kind: if ensemble {
-                    "ensemble".to_string()
+                model_kind: if members.is_empty() {
+                    model.map(|m| m.kind)
                 } else {
-                    cfg.and_then(|c| c["kind"].as_str())
-                        .unwrap_or_default()
-                        .to_string()
+                    None
                 },
-                net: cfg.and_then(|c| c["net"].as_str()).map(String::from),
-                mnl: cfg.and_then(|c| c["mnl"].as_bool()),
-                loss_scale: cfg.and_then(|c| c["loss-scale"].as_f64()).unwrap_or(1.0),
-                grid: upstream_value(run, &model_stage_id(spec), "grid").and_then(|v| v.as_u64()),
+                net: train.map(|t| t.net),
+                mnl: model.and_then(|m| match m.config {
+                    StageConfig::TrainFrl { mnl, .. } => Some(mnl),
+                    _ => None,
+                }),
+                loss_scale: train.map_or(1.0, |t| t.loss_scale),
+                grid: grid_of(&stages, &model_stage),
                 single_label: eval.single_label(),
-                crop: crop_of(run, spec["inputs"]["data"].as_str().unwrap_or("data")),
+                crop: crop_of(
+                    &stages,
+                    spec.inputs.get("data").map_or("data", |d| d.as_str()),
+                ),
                 mean_accuracy: eval.mean_accuracy,
                 params: model_summary["params_loc"]
                     .as_f64()

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
 use crate::runs::RunRecord;
+use crate::spec::StageKind;
 use tables::{Html, Markdown, Markup, Table};
 
 #[derive(Debug, thiserror::Error)]
@@ -76,19 +77,24 @@ pub fn generate(
     let first_paper_table = tables.len();
     let has = |f: &dyn Fn(&collect::Evaluation) -> bool| evals.iter().any(f);
     // The paper's tables appear when the runs are the paper's system.
-    let paper = has(&|e| e.model_kind != "train");
-    if has(&|e| e.model_kind == "train-frl" && !e.single_label) {
+    let paper = has(&|e| e.model_kind != Some(StageKind::Train));
+    if has(&|e| e.model_kind == Some(StageKind::TrainFrl) && !e.single_label) {
         tables.push(tables::table1(&evals));
     }
     if has(&|e| e.single_label) {
         tables.push(tables::table2(&evals));
     }
-    if has(&|e| (e.model_kind == "train-frl" || e.model_kind == "compress") && !e.single_label) {
+    if has(&|e| {
+        matches!(
+            e.model_kind,
+            Some(StageKind::TrainFrl | StageKind::Compress)
+        ) && !e.single_label
+    }) {
         tables.push(tables::table3(&evals));
     }
     // Table 4 sets SNet3 beside other authors' compact face models: only
     // where a compressed net ran on faces.
-    if paper && has(&|e| e.model_kind == "compress" && !e.single_label) {
+    if paper && has(&|e| e.model_kind == Some(StageKind::Compress) && !e.single_label) {
         tables.push(tables::table4());
     }
     if has(&|e| matches!(e.stage.as_str(), "eval-paw" | "eval-whole" | "eval-part")) {

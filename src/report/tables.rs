@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::collect::Evaluation;
+use super::collect::{Crop, Evaluation};
 use super::paper;
 use crate::report::claims::mean_std;
+use crate::spec::{Head, Net, Split, StageKind};
 
 /// A rendered table: title, header, rows and footnotes.
 #[derive(Debug, Clone)]
@@ -135,14 +136,14 @@ pub fn evaluations(evals: &[Evaluation]) -> Table {
     // configurations never.
     let configs: BTreeSet<&str> = evals.iter().map(|e| e.config.as_str()).collect();
     let several = configs.len() > 1;
-    let mut by: BTreeMap<(String, String, String, String, String), Vec<f64>> = BTreeMap::new();
+    let mut by: BTreeMap<(String, String, String, Head, Split), Vec<f64>> = BTreeMap::new();
     for e in evals {
         by.entry((
             e.config.clone(),
             e.stage.clone(),
             e.model_stage.clone(),
-            e.head.clone(),
-            e.split.clone(),
+            e.head,
+            e.split,
         ))
         .or_default()
         .push(100.0 * e.mean_accuracy);
@@ -160,7 +161,7 @@ pub fn evaluations(evals: &[Evaluation]) -> Table {
         rows: by
             .into_iter()
             .map(|((c, s, m, h, sp), v)| {
-                let mut row = vec![s, m, h, sp, pm(&v)];
+                let mut row = vec![s, m, h.as_str().into(), sp.as_str().into(), pm(&v)];
                 if several {
                     row.insert(
                         0,
@@ -188,12 +189,12 @@ pub fn evaluations(evals: &[Evaluation]) -> Table {
 /// Table 1: with and without MNL, both branches, on test (controls with a
 /// scaled loss are in the evaluations table, not here).
 pub fn table1(evals: &[Evaluation]) -> Table {
-    let frl = |mnl: bool, head: &str| {
+    let frl = |mnl: bool, head: Head| {
         accs(evals.iter().filter(|e| {
             !e.single_label
-                && e.model_kind == "train-frl"
+                && e.model_kind == Some(StageKind::TrainFrl)
                 && e.loss_scale == 1.0
-                && e.split == "test"
+                && e.split == Split::Test
                 && e.mnl == Some(mnl)
                 && e.head == head
         }))
@@ -202,19 +203,19 @@ pub fn table1(evals: &[Evaluation]) -> Table {
         vec![
             "Without MNL".into(),
             "Loc. Branch".into(),
-            pm(&frl(false, "loc")),
+            pm(&frl(false, Head::Loc)),
             paper_or_dash("1", "Without MNL", "Loc. Branch"),
         ],
         vec![
             "MNL".into(),
             "Classif. Branch".into(),
-            pm(&frl(true, "mnl")),
+            pm(&frl(true, Head::Mnl)),
             paper_or_dash("1", "MNL", "Classif. Branch"),
         ],
         vec![
             "MNL".into(),
             "Loc. Branch".into(),
-            pm(&frl(true, "loc")),
+            pm(&frl(true, Head::Loc)),
             paper_or_dash("1", "MNL", "Loc. Branch"),
         ],
     ];
@@ -229,10 +230,10 @@ pub fn table1(evals: &[Evaluation]) -> Table {
 /// Table 2 (CUB-200-2011): FRL with and without MNL, on full images and on
 /// CAM-box crops, plus our extra ground-truth-box row; top-1 accuracy.
 pub fn table2(evals: &[Evaluation]) -> Table {
-    let frl = |mnl: bool, crop: &str, head: &str| {
+    let frl = |mnl: bool, crop: Crop, head: Head| {
         accs(evals.iter().filter(|e| {
             e.single_label
-                && e.model_kind == "train-frl"
+                && e.model_kind == Some(StageKind::TrainFrl)
                 && e.mnl == Some(mnl)
                 && e.crop == crop
                 && e.head == head
@@ -240,14 +241,14 @@ pub fn table2(evals: &[Evaluation]) -> Table {
     };
     let mut rows = Vec::new();
     for (crop, where_) in [
-        ("full", "on full image"),
-        ("cam", "on crop"),
-        ("box", "on ground-truth box"),
+        (Crop::Full, "on full image"),
+        (Crop::Cam, "on crop"),
+        (Crop::Box, "on ground-truth box"),
     ] {
         for (mnl, head, branch) in [
-            (false, "loc", "Loc. Branch"),
-            (true, "mnl", "Classif. Branch"),
-            (true, "loc", "Loc. Branch"),
+            (false, Head::Loc, "Loc. Branch"),
+            (true, Head::Mnl, "Classif. Branch"),
+            (true, Head::Loc, "Loc. Branch"),
         ] {
             let training = format!("{} {where_}", if mnl { "MNL" } else { "Without MNL" });
             let ours = frl(mnl, crop, head);
@@ -272,26 +273,26 @@ pub fn table2(evals: &[Evaluation]) -> Table {
 pub fn table3(evals: &[Evaluation]) -> Table {
     let mut rows = Vec::new();
     for (name, net, kind) in [
-        ("TNet", "tnet", "train-frl"),
-        ("SNet1", "snet1", "compress"),
-        ("SNet2", "snet2", "compress"),
-        ("SNet3", "snet3", "compress"),
+        ("TNet", Net::Tnet, StageKind::TrainFrl),
+        ("SNet1", Net::Snet1, StageKind::Compress),
+        ("SNet2", Net::Snet2, StageKind::Compress),
+        ("SNet3", Net::Snet3, StageKind::Compress),
     ] {
         let sel: Vec<&Evaluation> = evals
             .iter()
             .filter(|e| {
                 !e.single_label
-                    && e.model_kind == kind
-                    && e.net.as_deref() == Some(net)
-                    && e.head == "loc"
-                    && (kind != "train-frl" || e.mnl == Some(true))
+                    && e.model_kind == Some(kind)
+                    && e.net == Some(net)
+                    && e.head == Head::Loc
+                    && (kind != StageKind::TrainFrl || e.mnl == Some(true))
             })
             .collect();
         let params = sel
             .first()
             .and_then(|e| e.params)
             .map_or("—".into(), |p| format!("{:.3}M", p / 1e6));
-        let full = crate::models::attr_net::param_count(net_of(net), 40);
+        let full = crate::models::attr_net::param_count(net, 40);
         rows.push(vec![
             name.into(),
             pm(&accs(sel.iter().copied())),
@@ -307,13 +308,6 @@ pub fn table3(evals: &[Evaluation]) -> Table {
         rows,
         notes: vec!["Counting Table 3's layers with biases and a per-attribute (block-diagonal) FC gives the middle column; the paper prints 19M/6M/2M/0.27M. Our runs use fewer attributes and a width multiplier (see the spec), hence their smaller counts.".into()],
     }
-}
-
-fn net_of(name: &str) -> crate::spec::Net {
-    crate::spec::Net::ALL
-        .into_iter()
-        .find(|n| n.as_str() == name)
-        .unwrap_or(crate::spec::Net::Snet3)
 }
 
 /// Table 4: comparison with other compact models on aligned CelebA (paper only).
@@ -491,7 +485,11 @@ pub fn blocks(evals: &[Evaluation]) -> Table {
             .iter()
             .filter(|e| e.stage == "eval-paw" && e.grid.is_none()),
     );
-    let blocks = accs(evals.iter().filter(|e| e.head == "paw" && e.grid.is_some()));
+    let blocks = accs(
+        evals
+            .iter()
+            .filter(|e| e.head == Head::Paw && e.grid.is_some()),
+    );
     Table {
         title: "PaW parts: FRL patches vs 4x4 blocks, mean accuracy (%)".into(),
         header: vec!["parts".into(), "ours".into(), "paper".into()],
@@ -538,16 +536,16 @@ mod tests {
             seed: 1,
             config: String::new(),
             stage: stage.into(),
-            head: "loc".into(),
-            split: "test".into(),
+            head: Head::Loc,
+            split: Split::Test,
             model_stage: "m".into(),
-            model_kind: "train".into(),
+            model_kind: Some(StageKind::Train),
             net: None,
             mnl: None,
             loss_scale: 1.0,
             grid: None,
             single_label: false,
-            crop: "full".into(),
+            crop: Crop::Full,
             mean_accuracy: 0.8,
             params: None,
             attributes: rows

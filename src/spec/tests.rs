@@ -547,3 +547,22 @@ fn every_kind_is_defined_once_under_its_own_name() {
         assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
     }
 }
+
+#[test]
+fn resolved_stages_read_back_as_run_records_store_them() {
+    // Reports read a run's stages back typed from its record (JSON).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let Ok(spec) = load(&entry.unwrap().path(), &[]) else {
+            continue;
+        };
+        for s in &spec.stages {
+            let stored = serde_json::to_value(s).unwrap();
+            let back: StageSpec = serde_json::from_value(stored.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&back).unwrap(), stored);
+            read += 1;
+        }
+    }
+    assert!(read > 100, "{read}");
+}

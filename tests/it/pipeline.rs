@@ -243,7 +243,10 @@ fn crop_data_on_faces_and_what_a_stage_cannot_do() {
     let out = env.exp(&["run", "bad.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("bad.toml:") && text(&out).contains("`crop-data` needs one box per image, from a `localize` stage on single-label data"),
+        text(&out).contains("bad.toml:")
+            && text(&out).contains(
+                "`crop-data` needs one box per image, from a `localize` stage on single-label data"
+            ),
         "{}",
         text(&out)
     );

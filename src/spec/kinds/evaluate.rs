@@ -29,7 +29,7 @@ pub const DEF: KindDef = KindDef {
     ],
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Split {
     Train,
@@ -47,7 +47,7 @@ impl Split {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct EvalConfig {
     pub split: Split,
@@ -55,7 +55,7 @@ pub struct EvalConfig {
 }
 
 /// Which output of a model `evaluate` scores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Head {
     /// The localisation (GAP) branch of an attribute net: Table 1's "Loc. Branch".

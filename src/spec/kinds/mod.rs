@@ -20,7 +20,7 @@ pub mod training;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::locate::Seg;
 use super::schema::{RawStage, RawTrain};
@@ -35,8 +35,8 @@ pub use training::{InitWeights, KeepEpoch, LossNormalization, LrSchedule, Net, T
 /// Input roles `member-1`, `member-2`, …: an `evaluate` ensemble's other models.
 pub const MEMBER_ROLE: &str = "member-";
 
-/// One stage of the DAG.
-#[derive(Debug, Clone, Serialize)]
+/// One stage of the DAG (also as run records store it: reports read it back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageSpec {
     pub id: String,
     pub kind: StageKind,
@@ -46,7 +46,7 @@ pub struct StageSpec {
 }
 
 /// The stage kinds `exp` can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StageKind {
     GenerateData,
@@ -168,7 +168,7 @@ impl StageKind {
 }
 
 /// Resolved parameters of a stage: what goes into its cache key.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum StageConfig {
     GenerateData(DataSpec),
