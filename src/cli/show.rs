@@ -154,7 +154,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
         let epochs = dir.join("epochs.parquet");
         if epochs.exists() {
             // Pivot: one row per epoch, one column per metric.
-            let rows = store::read_epochs(&epochs)?;
+            let rows = crate::report::collect::read_epochs(&dir)?;
             let mut metrics: Vec<String> = Vec::new();
             for (m, _, _) in &rows {
                 if !metrics.contains(m) && !m.ends_with("seconds") {

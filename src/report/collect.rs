@@ -198,12 +198,65 @@ pub fn epochs(run: &RunRecord, cache: &Cache) -> Vec<(String, String, u32, f64)>
         let Some(dir) = entry_dir(cache, run, &s.id) else {
             continue;
         };
-        let path = dir.join("epochs.parquet");
-        if path.exists() {
-            if let Ok(rows) = crate::metrics::store::read_epochs(&path) {
+        if dir.join("epochs.parquet").exists() {
+            if let Ok(rows) = read_epochs(&dir) {
                 out.extend(rows.into_iter().map(|(m, e, v)| (s.id.clone(), m, e, v)));
             }
         }
     }
     out
+}
+
+/// `(metric, epoch, value)` rows of an entry's `epochs.parquet`, part
+/// subnets named by their attribute (`part-Smiling/val_accuracy`). Entries
+/// written before parts were named number them (`part03/…`); their
+/// `paw.json` says which attribute each is.
+pub fn read_epochs(
+    dir: &std::path::Path,
+) -> Result<Vec<(String, u32, f64)>, crate::metrics::store::StoreError> {
+    let rows = crate::metrics::store::read_epochs(&dir.join("epochs.parquet"))?;
+    let info: Option<serde_json::Value> = std::fs::read(dir.join("paw.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let names: Vec<&str> = info
+        .as_ref()
+        .filter(|v| v["grid"].is_null())
+        .and_then(|v| v["whole"]["attributes"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| crate::attributes::CELEBA.get(i.as_u64()? as usize).copied())
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|(m, e, v)| (named_part(&m, &names).unwrap_or(m), e, v))
+        .collect())
+}
+
+/// `part03/x` → `part-<attribute 3>/x`.
+fn named_part(metric: &str, names: &[&str]) -> Option<String> {
+    let rest = metric.strip_prefix("part")?;
+    let (digits, tail) = rest.split_once('/')?;
+    if digits.len() != 2 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let name = names.get(digits.parse::<usize>().ok()?)?;
+    Some(format!("part-{name}/{tail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_part;
+
+    #[test]
+    fn numbered_parts_of_older_entries_get_their_attribute_names() {
+        let names = ["Eyeglasses", "Smiling"];
+        assert_eq!(
+            named_part("part01/val_accuracy", &names).as_deref(),
+            Some("part-Smiling/val_accuracy")
+        );
+        // Already named, out of range, or not a part: unchanged.
+        assert_eq!(named_part("part-Smiling/val_accuracy", &names), None);
+        assert_eq!(named_part("part07/val_accuracy", &names), None);
+        assert_eq!(named_part("hint/train_loss", &names), None);
+    }
 }

@@ -19,7 +19,7 @@ use crate::data::celeba::Celeba;
 use crate::data::{ImageSet, grid_boxes};
 use crate::metrics;
 use crate::spec::{Split, TrainConfig};
-use crate::train::{self, Phase};
+use crate::train::{self, EpochRecord, Phase};
 
 pub fn run(
     ctx: &StageCtx,
@@ -93,7 +93,12 @@ pub fn run(
                 train::predict(&burn::module::Module::valid(&net), &val_p, &plain, 64);
             own.push(metrics::accuracy(&scores, &val_p.labels, m)[p]);
         }
-        history.extend(h);
+        // Curves name the part by its attribute; the phase name (which salts
+        // the shuffling seed and names checkpoints) stays `partNN`.
+        history.extend(h.into_iter().map(|r| EpochRecord {
+            phase: name.clone(),
+            ..r
+        }));
         save_attr_net(ctx.out, &format!("part_{p:02}"), net, &part_info)?;
     }
     save_attr_net(ctx.out, "whole", whole, &whole_info)?;

@@ -57,7 +57,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "report",
-        &["cache", "colour", "metrics", "models", "runs", "spec"],
+        &[
+            "attributes",
+            "cache",
+            "colour",
+            "metrics",
+            "models",
+            "runs",
+            "spec",
+        ],
     ),
     ("ui", &["cache", "report", "runs"]),
 ];
