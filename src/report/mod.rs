@@ -60,111 +60,10 @@ pub fn generate(
         source,
     })?;
     figures::register_font();
-    let evals = collect::evaluations(runs, cache);
-
-    let mut tables: Vec<Table> = vec![runs_table(runs), tables::evaluations(&evals)];
-    // The paper's tables pool seeds of one configuration: the spec as
-    // written if it ran, else the first; the evaluations table has them all.
-    let configs: std::collections::BTreeSet<String> =
-        evals.iter().map(|e| e.config.clone()).collect();
-    let shown = configs.iter().next().cloned().unwrap_or_default();
-    let all_evals = evals;
-    let evals: Vec<collect::Evaluation> = all_evals
-        .iter()
-        .filter(|e| e.config == shown)
-        .cloned()
-        .collect();
-    let first_paper_table = tables.len();
-    let has = |f: &dyn Fn(&collect::Evaluation) -> bool| evals.iter().any(f);
-    // The paper's tables appear when the runs are the paper's system.
-    let paper = has(&|e| e.model_kind != Some(StageKind::Train));
-    if has(&|e| e.model_kind == Some(StageKind::TrainFrl) && !e.single_label) {
-        tables.push(tables::table1(&evals));
-    }
-    if has(&|e| e.single_label) {
-        tables.push(tables::table2(&evals));
-    }
-    if has(&|e| {
-        matches!(
-            e.model_kind,
-            Some(StageKind::TrainFrl | StageKind::Compress)
-        ) && !e.single_label
-    }) {
-        tables.push(tables::table3(&evals));
-    }
-    // Table 4 sets SNet3 beside other authors' compact face models: only
-    // where a compressed net ran on faces.
-    if paper && has(&|e| e.model_kind == Some(StageKind::Compress) && !e.single_label) {
-        tables.push(tables::table4());
-    }
-    if has(&|e| matches!(e.stage.as_str(), "eval-paw" | "eval-whole" | "eval-part")) {
-        tables.push(tables::table5(&evals));
-    }
-    if has(&|e| !e.single_label && !e.attributes.is_empty()) {
-        tables.push(tables::balanced(&evals));
-    }
-    if has(&|e| e.grid.is_some()) {
-        tables.push(tables::blocks(&evals));
-    }
-    if configs.len() > 1 {
-        let which = if shown.is_empty() {
-            "the spec as written".to_string()
-        } else {
-            format!("`{shown}`")
-        };
-        for t in &mut tables[first_paper_table..] {
-            t.notes.push(format!(
-                "Runs of {} configurations: this table shows {which}; the evaluations table lists each.",
-                configs.len()
-            ));
-        }
-    }
-    if runs.len() > 1 {
-        let changed = compare::changed_params(runs);
-        let mut header = vec!["parameter".to_string()];
-        header.extend(runs.iter().map(|r| r.id.clone()));
-        tables.push(Table {
-            title: "Parameters that differ between these runs".into(),
-            header,
-            rows: changed
-                .into_iter()
-                .map(|(k, v)| std::iter::once(k).chain(v).collect())
-                .collect(),
-            notes: vec![],
-        });
-    }
-    if let Some(t) = localisation(runs, cache) {
-        tables.push(t);
-    }
-    // As `exp claims` counts them: runs of an edited paper spec left out.
-    let (current, _) = claims::as_the_files_read(runs.to_vec());
-    let claims = claims::check(&current);
-    tables.push(Table {
-        title: "The paper's claims on these runs".into(),
-        header: vec![
-            "claim".into(),
-            "seeds".into(),
-            "ours".into(),
-            "tested: 95% interval".into(),
-            "paper".into(),
-            "verdict".into(),
-        ],
-        rows: claims
-            .iter()
-            .filter(|c| c.seeds > 0)
-            .map(|c| {
-                vec![
-                    c.claim.clone(),
-                    c.seeds.to_string(),
-                    c.ours.clone(),
-                    c.interval_cell().replace('\n', "; "),
-                    c.paper.clone(),
-                    c.verdict.as_str().into(),
-                ]
-            })
-            .collect(),
-        notes: vec![format!("{}.", claims::RULE)],
-    });
+    let all_evals = collect::evaluations(runs, cache);
+    let tables = tables_of(runs, &all_evals, cache);
+    // Figures, like the paper's tables, show one configuration.
+    let evals = shown_config(&all_evals).1;
 
     let mut figs: Vec<(String, Vec<String>)> = Vec::new();
     let fig = |name: &str, r: Result<Vec<String>, String>| {
@@ -405,6 +304,129 @@ pub fn generate(
         tables: tables.iter().map(|t| t.title.clone()).collect(),
         figures: figs.into_iter().flat_map(|f| f.1).collect(),
     })
+}
+
+/// The tables of a report on `runs` (what `exp ui` shows too): the runs,
+/// every evaluation, the paper's tables that these runs fill, what differs
+/// between them, localisation, and the claims.
+pub fn tables(runs: &[RunRecord], cache: &Cache) -> Vec<Table> {
+    tables_of(runs, &collect::evaluations(runs, cache), cache)
+}
+
+/// The paper's tables pool seeds of one configuration: the spec as written
+/// if it ran, else the first; the evaluations table has them all.
+fn shown_config(evals: &[collect::Evaluation]) -> (String, Vec<collect::Evaluation>) {
+    let shown = evals
+        .iter()
+        .map(|e| e.config.as_str())
+        .min()
+        .unwrap_or_default()
+        .to_string();
+    let evals = evals
+        .iter()
+        .filter(|e| e.config == shown)
+        .cloned()
+        .collect();
+    (shown, evals)
+}
+
+fn tables_of(runs: &[RunRecord], evals: &[collect::Evaluation], cache: &Cache) -> Vec<Table> {
+    let mut tables: Vec<Table> = vec![runs_table(runs), tables::evaluations(evals)];
+    let configs: std::collections::BTreeSet<&str> =
+        evals.iter().map(|e| e.config.as_str()).collect();
+    let (shown, evals) = shown_config(evals);
+    let first_paper_table = tables.len();
+    let has = |f: &dyn Fn(&collect::Evaluation) -> bool| evals.iter().any(f);
+    // The paper's tables appear when the runs are the paper's system.
+    let paper = has(&|e| e.model_kind != Some(StageKind::Train));
+    if has(&|e| e.model_kind == Some(StageKind::TrainFrl) && !e.single_label) {
+        tables.push(tables::table1(&evals));
+    }
+    if has(&|e| e.single_label) {
+        tables.push(tables::table2(&evals));
+    }
+    if has(&|e| {
+        matches!(
+            e.model_kind,
+            Some(StageKind::TrainFrl | StageKind::Compress)
+        ) && !e.single_label
+    }) {
+        tables.push(tables::table3(&evals));
+    }
+    // Table 4 sets SNet3 beside other authors' compact face models: only
+    // where a compressed net ran on faces.
+    if paper && has(&|e| e.model_kind == Some(StageKind::Compress) && !e.single_label) {
+        tables.push(tables::table4());
+    }
+    if has(&|e| matches!(e.stage.as_str(), "eval-paw" | "eval-whole" | "eval-part")) {
+        tables.push(tables::table5(&evals));
+    }
+    if has(&|e| !e.single_label && !e.attributes.is_empty()) {
+        tables.push(tables::balanced(&evals));
+    }
+    if has(&|e| e.grid.is_some()) {
+        tables.push(tables::blocks(&evals));
+    }
+    if configs.len() > 1 {
+        let which = if shown.is_empty() {
+            "the spec as written".to_string()
+        } else {
+            format!("`{shown}`")
+        };
+        for t in &mut tables[first_paper_table..] {
+            t.notes.push(format!(
+                "Runs of {} configurations: this table shows {which}; the evaluations table lists each.",
+                configs.len()
+            ));
+        }
+    }
+    if runs.len() > 1 {
+        let changed = compare::changed_params(runs);
+        let mut header = vec!["parameter".to_string()];
+        header.extend(runs.iter().map(|r| r.id.clone()));
+        tables.push(Table {
+            title: "Parameters that differ between these runs".into(),
+            header,
+            rows: changed
+                .into_iter()
+                .map(|(k, v)| std::iter::once(k).chain(v).collect())
+                .collect(),
+            notes: vec![],
+        });
+    }
+    if let Some(t) = localisation(runs, cache) {
+        tables.push(t);
+    }
+    // As `exp claims` counts them: runs of an edited paper spec left out.
+    let (current, _) = claims::as_the_files_read(runs.to_vec());
+    let claims = claims::check(&current);
+    tables.push(Table {
+        title: "The paper's claims on these runs".into(),
+        header: vec![
+            "claim".into(),
+            "seeds".into(),
+            "ours".into(),
+            "tested: 95% interval".into(),
+            "paper".into(),
+            "verdict".into(),
+        ],
+        rows: claims
+            .iter()
+            .filter(|c| c.seeds > 0)
+            .map(|c| {
+                vec![
+                    c.claim.clone(),
+                    c.seeds.to_string(),
+                    c.ours.clone(),
+                    c.interval_cell().replace('\n', "; "),
+                    c.paper.clone(),
+                    c.verdict.as_str().into(),
+                ]
+            })
+            .collect(),
+        notes: vec![format!("{}.", claims::RULE)],
+    });
+    tables
 }
 
 fn fusion_of(run: &RunRecord, cache: &Cache) -> Option<(serde_json::Value, Vec<String>)> {

@@ -9,7 +9,7 @@ use crate::report::claims::mean_std;
 use crate::spec::{Head, Net, Split, StageKind};
 
 /// A rendered table: title, header, rows and footnotes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Table {
     pub title: String,
     pub header: Vec<String>,

@@ -10,6 +10,8 @@
 //! - `/api/run/<id>`: the run record;
 //! - `/api/curves?runs=<id>,<id>`: per-epoch metrics of each run's stages;
 //! - `/api/log/<id>/<stage>`: the stage log (text);
+//! - `/api/tables?runs=<id>,<id>`: a report's tables on those runs (the
+//!   paper's tables they fill, every evaluation, localisation, claims);
 //! - `/api/claims`: the paper's claims on every run.
 
 use std::collections::BTreeMap;
@@ -214,12 +216,8 @@ pub fn route(url: &str, index: &Index, results: &Path, cache: &Cache) -> Reply {
             Err(e) => Reply::text(404, e),
         },
         ["api", "curves"] => {
-            let ids = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("runs="))
-                .unwrap_or_default();
             let mut out = BTreeMap::new();
-            for id in ids.split(',').filter(|i| is_id(i)).take(50) {
+            for id in ids_of(query) {
                 if let Ok(r) = load_run(results, id) {
                     let rows: Vec<_> = crate::report::collect::epochs(&r, cache)
                         .into_iter()
@@ -231,6 +229,15 @@ pub fn route(url: &str, index: &Index, results: &Path, cache: &Cache) -> Reply {
                 }
             }
             Reply::json(&out)
+        }
+        ["api", "tables"] => {
+            let runs: Vec<RunRecord> = ids_of(query)
+                .filter_map(|id| load_run(results, id).ok())
+                .collect();
+            if runs.is_empty() {
+                return Reply::json(&Vec::<()>::new());
+            }
+            Reply::json(&crate::report::tables(&runs, cache))
         }
         ["api", "log", id, stage] if is_id(id) && is_id(stage) => match load_run(results, id)
             .and_then(|r| {
@@ -273,6 +280,17 @@ pub fn route(url: &str, index: &Index, results: &Path, cache: &Cache) -> Reply {
         }
         _ => Reply::text(404, format!("nothing at `{path}`")),
     }
+}
+
+/// The run ids of a `runs=<id>,<id>` query (at most 50).
+fn ids_of(query: &str) -> impl Iterator<Item = &str> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("runs="))
+        .unwrap_or_default()
+        .split(',')
+        .filter(|i| is_id(i))
+        .take(50)
 }
 
 /// `127.0.0.1:…`, `localhost:…` or `[::1]:…` (no Host at all: a plain client).

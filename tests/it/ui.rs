@@ -124,6 +124,25 @@ fn the_api_serves_runs_curves_and_logs() {
 }
 
 #[test]
+fn the_api_serves_a_reports_tables_of_chosen_runs() {
+    let (env, ids) = two_runs();
+    let ui = serve(&env);
+    let tables = json(&ui.addr, &format!("/api/tables?runs={},{}", ids[0], ids[1]));
+    let evals = tables
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["title"] == "Evaluations: mean accuracy (%)")
+        .unwrap_or_else(|| panic!("{tables}"));
+    // Both seeds pooled into the one `eval` row: mean ± std.
+    let row = &evals["rows"][0];
+    assert_eq!(row[0], "eval");
+    assert!(row[4].as_str().unwrap().contains(" ± "), "{row}");
+    // No runs asked for: no tables, not an error.
+    assert_eq!(json(&ui.addr, "/api/tables"), serde_json::json!([]));
+}
+
+#[test]
 fn the_ui_is_read_only_and_serves_nothing_outside_the_results() {
     let (env, ids) = two_runs();
     let ui = serve(&env);

@@ -107,6 +107,14 @@ async fn rows(c: &Client) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The run ids of the runs table's rows (each row's text starts with it).
+fn ids_of(rows: &[String]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|r| r.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
 async fn shot(c: &Client, dir: &Path, name: &str) -> Result<()> {
     let png = c.screenshot().await.map_err(|e| e.to_string())?;
     std::fs::write(dir.join(name), png).map_err(|e| e.to_string())
@@ -165,8 +173,25 @@ async fn check(c: &Client, base: &str, shots: &Path) -> Result<()> {
     let e = errors(c).await?;
     step("the compare view logs no script error", e.is_empty(), format!("{e:?}"))?;
 
+    // The same selection's report tables: a row per configuration, never pooled.
+    c.goto(&format!("{base}#/tables/{}", ids_of(&all).join(","))).await.map_err(|e| e.to_string())?;
+    c.wait()
+        .for_element(Locator::XPath("//h3[text()='Evaluations: mean accuracy (%)']"))
+        .await
+        .map_err(|e| format!("the tables view showed no evaluations table: {e}"))?;
+    let cells = c.find_all(Locator::Css("#view td")).await.map_err(|e| e.to_string())?;
+    let mut text = Vec::new();
+    for cell in cells {
+        text.push(cell.text().await.map_err(|e| e.to_string())?);
+    }
+    let row_of = |lr: &str| text.iter().any(|t| t == &format!("train.lr={lr}"));
+    step("the tables view gives each learning rate its own row", row_of("0.1") && row_of("0.01"), format!("{text:?}"))?;
+    shot(c, shots, "tables.png").await?;
+    let e = errors(c).await?;
+    step("the tables view logs no script error", e.is_empty(), format!("{e:?}"))?;
+
     // A run's page and the claims page.
-    let id = all[0].split_whitespace().next().unwrap_or_default().to_string();
+    let id = ids_of(&all).remove(0);
     c.goto(&format!("{base}#/run/{id}")).await.map_err(|e| e.to_string())?;
     c.wait().for_element(Locator::Css("#stages table")).await.map_err(|e| format!("run page: {e}"))?;
     shot(c, shots, "run.png").await?;
