@@ -22,6 +22,63 @@ pub struct EvalSummary {
     pub majority_accuracy: Option<f64>,
 }
 
+/// What `train` and `train-frl` record: the net and its kept epoch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainSummary {
+    pub net: String,
+    /// Every parameter, the MNL branch included.
+    pub params: u64,
+    /// Without the MNL branch: the localisation net that is evaluated.
+    pub params_loc: u64,
+    pub epochs: u32,
+    /// The epoch kept (`keep`), and how it did.
+    pub epoch: u32,
+    pub train_loss: f64,
+    pub val_accuracy: f64,
+    pub val_accuracy_mnl: Option<f64>,
+}
+
+/// What `compress` records: student and teacher sizes, the hint phase's loss.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CompressSummary {
+    pub net: String,
+    pub params: u64,
+    /// The teacher's localisation net (its MNL branch left out).
+    pub teacher_params: u64,
+    pub hint_loss_first: Option<f64>,
+    pub hint_loss_last: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    pub epoch: Option<u32>,
+}
+
+/// What `train-fusion` and `finetune-paw` record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PawSummary {
+    pub parts: usize,
+    pub val_accuracy: Option<f64>,
+    pub epoch: Option<u32>,
+    /// Absent for parts on a grid (no attribute owns a block).
+    pub rsl: Option<RslSummary>,
+}
+
+/// The region switch layer's weights (Figure 5): own part minus whole,
+/// averaged over local and over global attributes (absent: none of them).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RslSummary {
+    pub local_part_minus_whole: Option<f64>,
+    pub global_part_minus_whole: Option<f64>,
+}
+
+/// A stage summary as the JSON its manifest and run record store.
+pub fn to_summary(s: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(s).expect("summaries are plain data")
+}
+
+/// A stage summary read back typed; `None` where it is another kind's.
+pub fn summary_of<T: serde::de::DeserializeOwned>(summary: &serde_json::Value) -> Option<T> {
+    serde_json::from_value(summary.clone()).ok()
+}
+
 impl EvalSummary {
     /// The evaluation in a stage's summary, if the stage is one.
     pub fn of(summary: &serde_json::Value) -> Option<Self> {
@@ -143,6 +200,25 @@ pub fn mean(v: &[f64]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn summaries_stored_by_earlier_runs_read_back_typed() {
+        // As run records of 2026-12-01 store them.
+        let train: TrainSummary = summary_of(&serde_json::json!({"epoch": 6, "epochs": 6, "net": "tnet", "params": 1596678, "params_loc": 1596678, "train_loss": 0.2767, "val_accuracy": 0.8745, "val_accuracy_mnl": null})).unwrap();
+        assert_eq!((train.params_loc, train.val_accuracy_mnl), (1596678, None));
+        let compress: CompressSummary = summary_of(&serde_json::json!({"epoch": 21, "hint_loss_first": 917974.2, "hint_loss_last": 865554.1, "net": "snet3", "params": 139050, "teacher_params": 858098, "val_accuracy": 0.8236})).unwrap();
+        assert_eq!(compress.teacher_params, 858098);
+        let paw: PawSummary = summary_of(&serde_json::json!({"epoch": 1, "parts": 10, "rsl": {"global_part_minus_whole": -0.19, "local_part_minus_whole": -0.16}, "val_accuracy": 0.8452})).unwrap();
+        assert_eq!(paw.rsl.unwrap().local_part_minus_whole, Some(-0.16));
+        // Another kind's summary is not this one.
+        assert!(
+            summary_of::<CompressSummary>(
+                &serde_json::json!({"epoch": 1, "parts": 10, "rsl": null})
+            )
+            .is_none()
+        );
+    }
+
     use super::*;
 
     #[test]

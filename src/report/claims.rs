@@ -13,6 +13,7 @@ use serde::Serialize;
 
 pub use super::stats::mean_std;
 use super::stats::{Interval, Verdict, seeds_to_resolve};
+use crate::metrics::{CompressSummary, PawSummary};
 use crate::runs::RunRecord;
 
 /// How verdicts are reached, printed under every claims table.
@@ -193,13 +194,10 @@ pub fn latest_by_seed<'a>(runs: &'a [RunRecord], name: &str) -> Vec<&'a RunRecor
     by_seed.into_values().collect()
 }
 
-fn stage_value(r: &RunRecord, stage: &str, path: &[&str]) -> Option<f64> {
+/// The typed summary of stage `stage` of a run, if it ran and is of that kind.
+fn summary<T: serde::de::DeserializeOwned>(r: &RunRecord, stage: &str) -> Option<T> {
     let s = r.stages.iter().find(|s| s.id == stage)?;
-    let mut v = &s.summary;
-    for p in path {
-        v = &v[*p];
-    }
-    v.as_f64()
+    crate::metrics::summary_of(&s.summary)
 }
 
 fn acc(r: &RunRecord, stage: &str) -> Option<f64> {
@@ -302,10 +300,8 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     let ratio: Vec<f64> = r
         .iter()
         .filter_map(|r| {
-            Some(
-                stage_value(r, "snet3", &["teacher_params"])?
-                    / stage_value(r, "snet3", &["params"])?,
-            )
+            let s: CompressSummary = summary(r, "snet3")?;
+            Some(s.teacher_params as f64 / s.params as f64)
         })
         .collect();
     let mut c = Claim::new(
@@ -408,8 +404,12 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     let r = latest_by_seed(runs, "paw");
     let (local, global) = pairs(
         &r,
-        |r| stage_value(r, "paw", &["rsl", "local_part_minus_whole"]),
-        |r| stage_value(r, "paw", &["rsl", "global_part_minus_whole"]),
+        |r| summary::<PawSummary>(r, "paw")?.rsl?.local_part_minus_whole,
+        |r| {
+            summary::<PawSummary>(r, "paw")?
+                .rsl?
+                .global_part_minus_whole
+        },
     );
     let rsl = |v: &[f64], above: bool, part: &str| {
         Claim::new("", "paw", part, "Figure 5", None).judge(String::new(), v, 0.0, above)

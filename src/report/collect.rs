@@ -129,12 +129,14 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
             let model_stage = spec.inputs.get("model").cloned().unwrap_or_default();
             let model = stages.get(&model_stage);
             let train = model.and_then(|m| m.config.train());
-            let model_summary = run
-                .stages
-                .iter()
-                .find(|x| x.id == model_stage)
-                .map(|x| x.summary.clone())
-                .unwrap_or_default();
+            let model_summary = run.stages.iter().find(|x| x.id == model_stage);
+            // The evaluated net's size: an FRL's without its MNL branch.
+            let params = model_summary.and_then(|x| {
+                let train = crate::metrics::summary_of::<crate::metrics::TrainSummary>(&x.summary);
+                let compress =
+                    crate::metrics::summary_of::<crate::metrics::CompressSummary>(&x.summary);
+                train.map(|t| t.params_loc).or(compress.map(|c| c.params))
+            });
             let attributes = entry_dir(cache, run, &s.id)
                 .and_then(|d| {
                     crate::metrics::store::read_attributes(&d.join("attributes.parquet")).ok()
@@ -171,9 +173,7 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                     spec.inputs.get("data").map_or("data", |d| d.as_str()),
                 ),
                 mean_accuracy: eval.mean_accuracy,
-                params: model_summary["params_loc"]
-                    .as_f64()
-                    .or(model_summary["params"].as_f64()),
+                params: params.map(|p| p as f64),
                 attributes,
             });
         }

@@ -4,9 +4,9 @@
 //! loss (λ1 = 1, λ2 = 0, lr `hint-lr`), then the attributes alone (λ1 = 0,
 //! λ2 = 1, lr `lr`).
 
+use crate::metrics;
 use burn::module::Module;
 use burn::tensor::Tensor;
-use serde_json::json;
 
 use super::train::write_epochs;
 use super::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
@@ -110,13 +110,13 @@ pub fn run(
         .map(|h| h.train_loss)
         .collect::<Vec<_>>();
     let _ = data;
-    Ok(json!({
-        "net": cfg.net.as_str(),
-        "params": params,
-        "teacher_params": tinfo.params - teacher.mnl.as_ref().map_or(0, |b| b.num_params()),
-        "hint_loss_first": hint_loss.first(),
-        "hint_loss_last": hint_loss.last(),
-        "val_accuracy": kept_epoch(&h_attr, cfg.keep).map(|h| h.val_accuracy),
-        "epoch": kept_epoch(&h_attr, cfg.keep).map(|h| h.epoch),
+    Ok(metrics::to_summary(&metrics::CompressSummary {
+        net: cfg.net.as_str().into(),
+        params: params as u64,
+        teacher_params: (tinfo.params - teacher.mnl.as_ref().map_or(0, |b| b.num_params())) as u64,
+        hint_loss_first: hint_loss.first().copied(),
+        hint_loss_last: hint_loss.last().copied(),
+        val_accuracy: kept_epoch(&h_attr, cfg.keep).map(|h| h.val_accuracy),
+        epoch: kept_epoch(&h_attr, cfg.keep).map(|h| h.epoch),
     }))
 }

@@ -143,9 +143,9 @@ fn save(ctx: &StageCtx, paw: Paw, mut info: PawInfo) -> Result<(), StageError> {
 
 /// Weight of the whole subnet vs attribute j's own part subnet in RSL,
 /// averaged over local and global attributes (the paper's Figure 5 claim).
-fn rsl_summary(paw: &Paw, info: &PawInfo) -> serde_json::Value {
+fn rsl_summary(paw: &Paw, info: &PawInfo) -> Option<metrics::RslSummary> {
     if info.grid.is_some() {
-        return serde_json::Value::Null;
+        return None;
     }
     let m = info.whole.attributes.len();
     let w = to_vec(paw.fusion.rsl_weight.val());
@@ -159,7 +159,11 @@ fn rsl_summary(paw: &Paw, info: &PawInfo) -> serde_json::Value {
             local.push(diff)
         }
     }
-    json!({ "local_part_minus_whole": metrics::mean(&local), "global_part_minus_whole": metrics::mean(&global) })
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| metrics::mean(v));
+    Some(metrics::RslSummary {
+        local_part_minus_whole: mean(&local),
+        global_part_minus_whole: mean(&global),
+    })
 }
 
 pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, StageError> {
@@ -219,7 +223,12 @@ pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, St
         parts: paw.parts,
         fusion: fusion.valid(),
     };
-    let summary = json!({ "parts": info.parts, "val_accuracy": train::kept_epoch(&history, cfg.keep).map(|h| h.val_accuracy), "epoch": train::kept_epoch(&history, cfg.keep).map(|h| h.epoch), "rsl": rsl_summary(&paw, &info) });
+    let summary = metrics::to_summary(&metrics::PawSummary {
+        parts: info.parts,
+        val_accuracy: train::kept_epoch(&history, cfg.keep).map(|h| h.val_accuracy),
+        epoch: train::kept_epoch(&history, cfg.keep).map(|h| h.epoch),
+        rsl: rsl_summary(&paw, &info),
+    });
     save(ctx, paw, info)?;
     write_boxes_copy(parts_dir, ctx.out)?;
     write_epochs(ctx, &history)?;
@@ -281,7 +290,12 @@ pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, 
         },
     )?;
     let paw = paw.valid();
-    let summary = json!({ "parts": info.parts, "val_accuracy": train::kept_epoch(&history, cfg.keep).map(|h| h.val_accuracy), "epoch": train::kept_epoch(&history, cfg.keep).map(|h| h.epoch), "rsl": rsl_summary(&paw, &info) });
+    let summary = metrics::to_summary(&metrics::PawSummary {
+        parts: info.parts,
+        val_accuracy: train::kept_epoch(&history, cfg.keep).map(|h| h.val_accuracy),
+        epoch: train::kept_epoch(&history, cfg.keep).map(|h| h.epoch),
+        rsl: rsl_summary(&paw, &info),
+    });
     save(ctx, paw, info)?;
     write_boxes_copy(dir, ctx.out)?;
     write_epochs(ctx, &history)?;

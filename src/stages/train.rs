@@ -2,7 +2,7 @@
 //! (the FRL net = TNet, with the MNL classification branch when `mnl`).
 //! Writes `model.bpk`, `model.json` and `epochs.parquet`.
 
-use serde_json::json;
+use crate::metrics;
 
 use super::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::data::ImageSet;
@@ -140,9 +140,16 @@ pub fn run(
     save_attr_net(ctx.out, "model", model, &info)?;
     write_epochs(ctx, &history)?;
     let kept = crate::train::kept_epoch(&history, cfg.keep).expect("epochs >= 1");
-    Ok(
-        json!({ "net": info.net.as_str(), "params": params, "params_loc": params_loc, "epochs": cfg.epochs, "epoch": kept.epoch, "train_loss": kept.train_loss, "val_accuracy": kept.val_accuracy, "val_accuracy_mnl": kept.val_accuracy_mnl }),
-    )
+    Ok(metrics::to_summary(&metrics::TrainSummary {
+        net: info.net.as_str().into(),
+        params: params as u64,
+        params_loc: params_loc as u64,
+        epochs: cfg.epochs,
+        epoch: kept.epoch,
+        train_loss: kept.train_loss,
+        val_accuracy: kept.val_accuracy,
+        val_accuracy_mnl: kept.val_accuracy_mnl,
+    }))
 }
 
 /// Every conv layer but the last (the attribute maps, which depend on the
