@@ -14,7 +14,7 @@ use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 
 use crate::ops;
-use crate::spec::Net;
+use crate::vocab::Net;
 
 /// One conv stage: `repeat` convs of `kernel`×`kernel` to `channels`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

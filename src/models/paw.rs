@@ -82,7 +82,7 @@ impl Paw {
 /// `m`, and the fusion layers. Returns (total, one subnet, fusion).
 pub fn param_count(m: usize) -> (usize, usize, usize) {
     let d = Device::flex();
-    let subnet = super::attr_net::param_count(crate::spec::Net::Snet3, m);
+    let subnet = super::attr_net::param_count(crate::vocab::Net::Snet3, m);
     let fusion = Fusion::init(m + 1, m, &d).num_params();
     ((m + 1) * subnet + fusion, subnet, fusion)
 }

@@ -27,7 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("metrics", &["atomic", "runs"]),
     // Data, nets, training.
     ("data", &["attributes", "digest", "spec"]),
-    ("models", &["ops", "spec", "vocab"]),
+    ("models", &["ops", "vocab"]),
     ("train", &["data", "metrics", "models", "progress", "spec"]),
     (
         "stages",

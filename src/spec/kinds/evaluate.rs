@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+pub use crate::vocab::Split;
+
 use super::{DATA_ROLE, KindDef, MEMBER_ROLE, Role, StageConfig, StageKind, Table};
 use crate::spec::schema::RawStage;
 use crate::spec::{SpecError, backticked};
@@ -28,24 +30,6 @@ pub const DEF: KindDef = KindDef {
         },
     ],
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Split {
-    Train,
-    Val,
-    Test,
-}
-
-impl Split {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Val => "val",
-            Split::Test => "test",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -9,6 +9,7 @@ use super::StageKind;
 use crate::spec::locate::Seg;
 use crate::spec::schema::{RawStage, RawTrain};
 use crate::spec::{Ctx, SpecError, backticked, choice, in_range, key, positive};
+pub use crate::vocab::Net;
 
 /// Training hyperparameters, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -97,28 +98,6 @@ pub enum LossNormalization {
 pub struct InitWeights {
     pub path: PathBuf,
     pub sha256: String,
-}
-
-/// The architectures of the paper's Table 3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Net {
-    Tnet,
-    Snet1,
-    Snet2,
-    Snet3,
-}
-
-impl Net {
-    pub const ALL: [Net; 4] = [Net::Tnet, Net::Snet1, Net::Snet2, Net::Snet3];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Net::Tnet => "tnet",
-            Net::Snet1 => "snet1",
-            Net::Snet2 => "snet2",
-            Net::Snet3 => "snet3",
-        }
-    }
 }
 
 /// Where a training key was set: on the stage, else in `[train]`.
