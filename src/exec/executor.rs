@@ -120,7 +120,6 @@ pub fn hit_or_compute(
     let start = Instant::now();
     let ctx = StageCtx {
         stage,
-        key,
         inputs,
         out: lock.dir(),
         device,

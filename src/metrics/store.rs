@@ -52,19 +52,9 @@ pub struct AttributeRow {
     pub positive_rate: f64,
 }
 
-/// Which entry a table belongs to: its stage id and cache key, written in
-/// every row so that files gathered from the cache (`pl.scan_parquet`) join
-/// the run index without their paths.
-#[derive(Debug, Clone, Copy)]
-pub struct Tag<'a> {
-    pub stage: &'a str,
-    pub key: &'a str,
-}
-
-pub fn write_epochs(path: &Path, tag: Tag, rows: &[EpochRow]) -> Result<(), StoreError> {
+pub fn write_epochs(path: &Path, stage: &str, rows: &[EpochRow]) -> Result<(), StoreError> {
     let mut df = df!(
-        "stage" => vec![tag.stage; rows.len()],
-        "key" => vec![tag.key; rows.len()],
+        "stage" => vec![stage; rows.len()],
         "epoch" => rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
         "metric" => rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
         "value" => rows.iter().map(|r| r.value).collect::<Vec<_>>(),
@@ -78,13 +68,12 @@ pub fn write_epochs(path: &Path, tag: Tag, rows: &[EpochRow]) -> Result<(), Stor
 
 pub fn write_attributes(
     path: &Path,
-    tag: Tag,
+    stage: &str,
     split: &str,
     rows: &[AttributeRow],
 ) -> Result<(), StoreError> {
     let mut df = df!(
-        "stage" => vec![tag.stage; rows.len()],
-        "key" => vec![tag.key; rows.len()],
+        "stage" => vec![stage; rows.len()],
         "split" => vec![split; rows.len()],
         "attribute" => rows.iter().map(|r| r.attribute.as_str()).collect::<Vec<_>>(),
         "accuracy" => rows.iter().map(|r| r.accuracy).collect::<Vec<_>>(),
@@ -190,13 +179,12 @@ pub struct LocalisationRow {
 /// images.
 pub fn write_localisation(
     path: &Path,
-    tag: Tag,
+    stage: &str,
     split: &str,
     rows: &[LocalisationRow],
 ) -> Result<(), StoreError> {
     let mut df = df!(
-        "stage" => vec![tag.stage; rows.len()],
-        "key" => vec![tag.key; rows.len()],
+        "stage" => vec![stage; rows.len()],
         "split" => vec![split; rows.len()],
         "attribute" => rows.iter().map(|r| r.attribute.as_str()).collect::<Vec<_>>(),
         "rate" => rows.iter().map(|r| r.rate).collect::<Vec<_>>(),
@@ -533,28 +521,6 @@ pub fn read_epochs(path: &Path) -> Result<Vec<(String, u32, f64)>, StoreError> {
 mod tests {
     use super::*;
 
-    const TAG: Tag = Tag {
-        stage: "eval",
-        key: "0123abcd",
-    };
-
-    #[test]
-    fn every_row_names_its_stage_and_cache_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("e.parquet");
-        let rows = [0.5, 0.7].map(|value| EpochRow {
-            epoch: 1,
-            metric: "val_accuracy".into(),
-            value,
-        });
-        write_epochs(&p, TAG, &rows).unwrap();
-        let df = read(&p).unwrap();
-        for (column, want) in [("stage", "eval"), ("key", "0123abcd")] {
-            let got: Vec<Option<&str>> = df.column(column).unwrap().str().unwrap().iter().collect();
-            assert_eq!(got, [Some(want), Some(want)], "{column}");
-        }
-    }
-
     #[test]
     fn attribute_table_round_trips() {
         let dir = tempfile::tempdir().unwrap();
@@ -575,7 +541,7 @@ mod tests {
                 positive_rate: 0.42,
             },
         ];
-        write_attributes(&p, TAG, "test", &rows).unwrap();
+        write_attributes(&p, "eval", "test", &rows).unwrap();
         assert_eq!(
             read_attributes(&p)
                 .unwrap()
@@ -602,17 +568,14 @@ mod tests {
             },
         ];
         let new = dir.path().join("pointing.parquet");
-        write_localisation(&new, TAG, "test", &rows).unwrap();
+        write_localisation(&new, "localize", "test", &rows).unwrap();
         let columns: Vec<String> = read(&new)
             .unwrap()
             .get_column_names()
             .iter()
             .map(|c| c.to_string())
             .collect();
-        assert_eq!(
-            columns,
-            ["stage", "key", "split", "attribute", "rate", "images"]
-        );
+        assert_eq!(columns, ["stage", "split", "attribute", "rate", "images"]);
         // Entries cached before: the attributes schema, count in `positive_rate`.
         let old = dir.path().join("old.parquet");
         let as_attributes: Vec<AttributeRow> = rows
@@ -625,7 +588,7 @@ mod tests {
                 positive_rate: r.images as f64,
             })
             .collect();
-        write_attributes(&old, TAG, "test", &as_attributes).unwrap();
+        write_attributes(&old, "localize", "test", &as_attributes).unwrap();
         for p in [&new, &old] {
             let back = read_localisation(p).unwrap();
             assert_eq!(back.len(), 2);

@@ -101,7 +101,7 @@ pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageE
     };
     store::write_attributes(
         &ctx.out.join("attributes.parquet"),
-        ctx.tag(),
+        &ctx.stage.id,
         cfg.split.as_str(),
         &rows,
     )?;

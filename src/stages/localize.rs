@@ -335,7 +335,7 @@ pub fn run(
                 .collect();
             store::write_localisation(
                 &ctx.out.join("maxboxacc.parquet"),
-                ctx.tag(),
+                &ctx.stage.id,
                 "test",
                 &rows,
             )?;
@@ -357,7 +357,12 @@ pub fn run(
                 images: counts[j] as u32,
             })
             .collect();
-        store::write_localisation(&ctx.out.join("pointing.parquet"), ctx.tag(), "test", &rows)?;
+        store::write_localisation(
+            &ctx.out.join("pointing.parquet"),
+            &ctx.stage.id,
+            "test",
+            &rows,
+        )?;
         let scored: Vec<f64> = (0..m)
             .filter(|&j| local(j) && counts[j] > 0)
             .map(|j| hits[j] as f64 / counts[j] as f64)
@@ -537,13 +542,13 @@ fn run_classes(
         };
         store::write_localisation(
             &ctx.out.join("maxboxacc.parquet"),
-            ctx.tag(),
+            &ctx.stage.id,
             "test",
             &row(rate(box_hits[1][best], 1)),
         )?;
         store::write_localisation(
             &ctx.out.join("pointing.parquet"),
-            ctx.tag(),
+            &ctx.stage.id,
             "test",
             &row(rate(point_hits[1], 1)),
         )?;

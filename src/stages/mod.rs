@@ -33,8 +33,6 @@ use crate::spec::{DataSpec, Net, StageConfig, StageSpec};
 /// Everything a stage kind may touch.
 pub struct StageCtx<'a> {
     pub stage: &'a StageSpec,
-    /// The cache key the output is committed under.
-    pub key: &'a str,
     /// Upstream entries by role (`data`, `model`).
     pub inputs: &'a BTreeMap<String, Entry>,
     /// Where to write; becomes the cache entry on success.
@@ -48,14 +46,6 @@ pub struct StageCtx<'a> {
 }
 
 impl StageCtx<'_> {
-    /// What every Parquet table of this entry is tagged with.
-    fn tag(&self) -> crate::metrics::store::Tag<'_> {
-        crate::metrics::store::Tag {
-            stage: &self.stage.id,
-            key: self.key,
-        }
-    }
-
     fn input(&self, role: &str) -> &Entry {
         self.inputs
             .get(role)

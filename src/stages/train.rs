@@ -219,6 +219,6 @@ pub fn write_epochs(ctx: &StageCtx, history: &[EpochRecord]) -> Result<(), Stage
             });
         }
     }
-    store::write_epochs(&ctx.out.join("epochs.parquet"), ctx.tag(), &rows)?;
+    store::write_epochs(&ctx.out.join("epochs.parquet"), &ctx.stage.id, &rows)?;
     Ok(())
 }
