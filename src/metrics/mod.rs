@@ -31,10 +31,12 @@ pub struct TrainSummary {
     /// Without the MNL branch: the localisation net that is evaluated.
     pub params_loc: u64,
     pub epochs: u32,
-    /// The epoch kept (`keep`), and how it did.
-    pub epoch: u32,
-    pub train_loss: f64,
-    pub val_accuracy: f64,
+    /// The epoch kept (`keep`; absent from summaries written before it
+    /// was recorded), and how it did (a NaN loss is stored as null).
+    #[serde(default)]
+    pub epoch: Option<u32>,
+    pub train_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
     pub val_accuracy_mnl: Option<f64>,
 }
 
@@ -204,6 +206,8 @@ mod tests {
     #[test]
     fn summaries_stored_by_earlier_runs_read_back_typed() {
         // As run records of 2026-12-01 store them.
+        let old: TrainSummary = summary_of(&serde_json::json!({"epochs": 6, "net": "tnet", "params": 10, "params_loc": 10, "train_loss": null, "val_accuracy": 0.5, "val_accuracy_mnl": null})).unwrap();
+        assert_eq!((old.epoch, old.train_loss), (None, None));
         let train: TrainSummary = summary_of(&serde_json::json!({"epoch": 6, "epochs": 6, "net": "tnet", "params": 1596678, "params_loc": 1596678, "train_loss": 0.2767, "val_accuracy": 0.8745, "val_accuracy_mnl": null})).unwrap();
         assert_eq!((train.params_loc, train.val_accuracy_mnl), (1596678, None));
         let compress: CompressSummary = summary_of(&serde_json::json!({"epoch": 21, "hint_loss_first": 917974.2, "hint_loss_last": 865554.1, "net": "snet3", "params": 139050, "teacher_params": 858098, "val_accuracy": 0.8236})).unwrap();

@@ -208,9 +208,8 @@ pub fn epochs(run: &RunRecord, cache: &Cache) -> Vec<(String, String, u32, f64)>
 }
 
 /// `(metric, epoch, value)` rows of an entry's `epochs.parquet`, part
-/// subnets named by their attribute (`part-Smiling/val_accuracy`). Entries
-/// written before parts were named number them (`part03/…`); their
-/// `paw.json` says which attribute each is.
+/// subnets named by their attribute (`part-Smiling/val_accuracy`): the
+/// entry numbers them (`part03/…`), its `paw.json` says which is which.
 pub fn read_epochs(
     dir: &std::path::Path,
 ) -> Result<Vec<(String, u32, f64)>, crate::metrics::store::StoreError> {

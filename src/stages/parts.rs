@@ -19,7 +19,7 @@ use crate::data::celeba::Celeba;
 use crate::data::{ImageSet, grid_boxes};
 use crate::metrics;
 use crate::spec::{Split, TrainConfig};
-use crate::train::{self, EpochRecord, Phase};
+use crate::train::{self, Phase};
 
 pub fn run(
     ctx: &StageCtx,
@@ -93,12 +93,9 @@ pub fn run(
                 train::predict(&burn::module::Module::valid(&net), &val_p, &plain, 64);
             own.push(metrics::accuracy(&scores, &val_p.labels, m)[p]);
         }
-        // Curves name the part by its attribute; the phase name (which salts
-        // the shuffling seed and names checkpoints) stays `partNN`.
-        history.extend(h.into_iter().map(|r| EpochRecord {
-            phase: name.clone(),
-            ..r
-        }));
+        // Curves stay `partNN/…` in the entry (its bytes are its digest);
+        // readers name them by attribute (`report::collect::read_epochs`).
+        history.extend(h);
         save_attr_net(ctx.out, &format!("part_{p:02}"), net, &part_info)?;
     }
     save_attr_net(ctx.out, "whole", whole, &whole_info)?;

@@ -145,9 +145,9 @@ pub fn run(
         params: params as u64,
         params_loc: params_loc as u64,
         epochs: cfg.epochs,
-        epoch: kept.epoch,
-        train_loss: kept.train_loss,
-        val_accuracy: kept.val_accuracy,
+        epoch: Some(kept.epoch),
+        train_loss: Some(kept.train_loss),
+        val_accuracy: Some(kept.val_accuracy),
         val_accuracy_mnl: kept.val_accuracy_mnl,
     }))
 }
