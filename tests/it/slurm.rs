@@ -330,12 +330,14 @@ fn a_job_warned_before_its_time_limit_requeues_resumes_and_ends_equal() {
 #[ignore = "needs a Slurm cluster: .ci/run starts one"]
 fn a_job_near_its_real_time_limit_checkpoints_requeues_and_ends_equal() {
     require_slurm();
-    // 150 epochs (~60 s here) under a one-minute limit, warned 50 s before
-    // it. slurmctld checks time limits every 30 s and warns up to 30 s
-    // early, so Slurm itself sends SIGUSR1 within the first 30 s, mid-training.
+    // 250 epochs (~70 s on 2 cores as of 2026-12-01; 150 took ~60 s before
+    // the faster convolutions, too close to the 30 s below) under a
+    // one-minute limit, warned 50 s before it. slurmctld checks time limits
+    // every 30 s and warns up to 30 s early, so Slurm itself sends SIGUSR1
+    // within the first 30 s, mid-training.
     let spec = LONG
         .replace("id = \"train\"", "id = \"train-limit\"")
-        .replace("epochs = 8", "epochs = 150");
+        .replace("epochs = 8", "epochs = 250");
     let reference = Env::new(&spec);
     let out = reference.exp(&["run", "spec.toml"]);
     assert!(out.status.success(), "{}", text(&out));
