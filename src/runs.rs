@@ -35,7 +35,16 @@ pub struct RunRecord {
     pub pid: Option<u32>,
     #[serde(default)]
     pub host: Option<String>,
+    /// The commit the `exp` binary was built from (`+dirty`: with
+    /// uncommitted changes) — `git_commit` is the working tree's at run
+    /// time, which a binary built elsewhere does not share. Absent from
+    /// records written before 2026-12-01.
+    #[serde(default)]
+    pub exp_build: Option<String>,
 }
+
+/// The commit this binary was built from (see `build.rs`).
+pub const BUILD_COMMIT: &str = env!("EXP_BUILD_COMMIT");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageRecord {

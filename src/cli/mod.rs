@@ -53,7 +53,7 @@ Environment: EXP_CACHE_DIR (artefact cache, shareable by a lab), EXP_RESULTS_DIR
 EXP_REHASH=1 (hash every cached file on every lookup instead of trusting unchanged size and mtime).";
 
 #[derive(Debug, Parser)]
-#[command(name = "exp", version, about = "Reproducible experiments for the FRL + PaW face-attribute system", after_help = AFTER_HELP)]
+#[command(name = "exp", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("EXP_BUILD_SHORT"), ")"), about = "Reproducible experiments for the FRL + PaW face-attribute system", after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

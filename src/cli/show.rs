@@ -51,6 +51,13 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
             ""
         }
     );
+    // A binary built from another commit than the tree it ran in.
+    if let Some(build) = &record.exp_build {
+        let head = record.git_commit.as_deref().unwrap_or("-");
+        if build.trim_end_matches("+dirty") != head || build.ends_with("+dirty") {
+            println!("exp      built from {build}");
+        }
+    }
     // The resolved spec, one line per stage (`--json` has all of it).
     let mut t = table(&["stage", "kind", "inputs", "resolved parameters"]);
     for s in record.spec["stages"].as_array().into_iter().flatten() {

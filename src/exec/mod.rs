@@ -188,6 +188,7 @@ pub fn run_with(
         point: spec.point.clone(),
         pid: Some(std::process::id()),
         host: Some(runs::hostname()),
+        exp_build: Some(runs::BUILD_COMMIT.to_string()),
     };
     record.save(&opts.results)?;
     // Created by a stage's first log line (a cache hit writes none).

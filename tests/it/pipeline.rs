@@ -414,3 +414,31 @@ fn an_ensemble_evaluates_members_that_differ_by_seed_offset() {
         assert!(text(&out).contains(says), "{}", text(&out));
     }
 }
+
+#[test]
+fn a_run_records_the_commit_its_exp_was_built_from() {
+    let env = Env::new(TINY);
+    let version = env.exp(&["--version"]);
+    let version = String::from_utf8_lossy(&version.stdout).to_string();
+    assert!(
+        version.starts_with("exp ") && version.contains(" ("),
+        "{version}"
+    );
+    assert!(env.exp(&["run", "spec.toml"]).status.success());
+    let run = env.show("tiny");
+    let build = run["exp_build"].as_str().unwrap().to_string();
+    // The short form in `--version` is the record's commit, shortened.
+    let short = version
+        .trim()
+        .rsplit_once(" (")
+        .unwrap()
+        .1
+        .trim_end_matches(')');
+    assert!(
+        build.starts_with(short.trim_end_matches("+dirty")),
+        "{build} vs {short}"
+    );
+    // The test's folder is no git checkout: `show` says what the binary was built from.
+    let shown = text(&env.exp(&["show", "tiny"]));
+    assert!(shown.contains(&format!("built from {build}")), "{shown}");
+}
