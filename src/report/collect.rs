@@ -198,10 +198,10 @@ pub fn epochs(run: &RunRecord, cache: &Cache) -> Vec<(String, String, u32, f64)>
         let Some(dir) = entry_dir(cache, run, &s.id) else {
             continue;
         };
-        if dir.join("epochs.parquet").exists() {
-            if let Ok(rows) = read_epochs(&dir) {
-                out.extend(rows.into_iter().map(|(m, e, v)| (s.id.clone(), m, e, v)));
-            }
+        if dir.join("epochs.parquet").exists()
+            && let Ok(rows) = read_epochs(&dir)
+        {
+            out.extend(rows.into_iter().map(|(m, e, v)| (s.id.clone(), m, e, v)));
         }
     }
     out
