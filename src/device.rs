@@ -32,6 +32,10 @@ pub enum DeviceError {
     NoCuda { device: String, count: usize },
     #[error("devices `{0}` mix backends; their numbers would differ, so one run uses one backend")]
     Mixed(String),
+    #[error(
+        "stage `{stage}`: precision = \"{precision}\" needs a libtorch device (`--device tch-cpu` or `cuda:N`); burn's flex CPU backend computes in fp32"
+    )]
+    Precision { stage: String, precision: String },
 }
 
 /// CUDA devices libtorch can see (0 without the `tch` feature).

@@ -55,6 +55,7 @@ pub fn exec(cli: &Cli, args: &Args) -> anyhow::Result<i32> {
     }
     for spec in &points {
         super::dag_of(spec, &args.spec)?;
+        precision_fits(spec, &args.device)?;
     }
     let sweep = (points.len() > 1).then(|| crate::runs::new_id(&points[0].name));
     let cancel = on_ctrl_c()?;
@@ -414,4 +415,35 @@ fn print_best(records: &[crate::runs::RunRecord], sel: &crate::spec::Selection) 
             sel.stage
         ),
     }
+}
+
+/// A stage asking for bf16 on the flex CPU backend fails before anything
+/// runs, at its table, not after its upstream stages have trained.
+fn precision_fits(
+    spec: &crate::spec::Spec,
+    devices: &crate::device::Devices,
+) -> anyhow::Result<()> {
+    if devices.first() != crate::device::DeviceChoice::Cpu {
+        return Ok(());
+    }
+    for s in &spec.stages {
+        let precision = s
+            .config
+            .train()
+            .and_then(|t| t.precision)
+            .unwrap_or_default();
+        if precision != crate::vocab::Precision::Fp32 {
+            let at = spec
+                .stage_locations
+                .get(&s.id)
+                .cloned()
+                .unwrap_or_else(|| spec.path.display().to_string());
+            return Err(anyhow::Error::new(crate::device::DeviceError::Precision {
+                stage: s.id.clone(),
+                precision: precision.as_str().into(),
+            })
+            .context(at));
+        }
+    }
+    Ok(())
 }

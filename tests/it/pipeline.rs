@@ -250,11 +250,12 @@ fn crop_data_on_faces_and_what_a_stage_cannot_do() {
         "{}",
         text(&out)
     );
-    // bf16 needs libtorch: the flex CPU backend says so instead of silently computing fp32.
+    // bf16 needs libtorch: the flex CPU backend says so instead of silently
+    // computing fp32 — before anything runs, naming the stage.
     let out = env.exp(&["run", "spec.toml", "-s", "train.precision=bf16"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("precision = \"bf16\" needs a libtorch device"),
+        text(&out).contains("stage `train`: precision = \"bf16\" needs a libtorch device"),
         "{}",
         text(&out)
     );
