@@ -1,7 +1,7 @@
 //! `compress`: hint-based compression of a frozen teacher into a small
 //! student net (the paper's SNet1–3).
 
-use super::training::{Net, TrainConfig, at};
+use super::training::{Net, OPTIMISER_KEYS, RUN_KEYS, TrainConfig, at};
 use super::{DATA_ROLE, KindDef, Role, StageConfig, StageKind, Table};
 use crate::spec::schema::RawStage;
 use crate::spec::{SpecError, in_range};
@@ -11,25 +11,10 @@ pub const DEF: KindDef = KindDef {
     version: 1,
     backend: true,
     keys: &[
-        "data",
-        "teacher",
-        "net",
-        "width",
-        "epochs",
-        "batch-size",
-        "lr",
-        "momentum",
-        "weight-decay",
-        "flip",
-        "hint-epochs",
-        "hint-lr",
-        "precision",
-        "lr-schedule",
-        "keep",
-        "loss-normalization",
-        "loss-scale",
-        "seed",
-        "seed-offset",
+        &["data", "teacher", "net", "width"],
+        OPTIMISER_KEYS,
+        &["hint-epochs", "hint-lr"],
+        RUN_KEYS,
     ],
     roles: &[
         DATA_ROLE,

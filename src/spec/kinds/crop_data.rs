@@ -10,7 +10,7 @@ pub const DEF: KindDef = KindDef {
     name: "crop-data",
     version: 1,
     backend: true,
-    keys: &["data", "regions", "expand", "box"],
+    keys: &[&["data", "regions", "expand", "box"]],
     roles: &[
         DATA_ROLE,
         Role {

@@ -13,7 +13,7 @@ pub const DEF: KindDef = KindDef {
     name: "evaluate",
     version: 1,
     backend: true,
-    keys: &["data", "model", "ensemble", "split", "head"],
+    keys: &[&["data", "model", "ensemble", "split", "head"]],
     roles: &[
         DATA_ROLE,
         // `member-N` (the ensemble's other models) takes what `model` takes.

@@ -14,7 +14,7 @@ pub const DEF: KindDef = KindDef {
     // attributes only.
     version: 3,
     backend: true,
-    keys: &["data", "model", "patch", "samples", "centre"],
+    keys: &[&["data", "model", "patch", "samples", "centre"]],
     roles: &[
         DATA_ROLE,
         Role {

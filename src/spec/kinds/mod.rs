@@ -73,9 +73,10 @@ pub struct KindDef {
     /// Whether results depend on the compute backend and dtype. Data
     /// generation does not, so a GPU run reuses the CPU's data.
     pub backend: bool,
-    /// Keys a `[[stage]]` of this kind accepts, beyond `id` and `kind`
-    /// (`command` checks its own table).
-    pub keys: &'static [&'static str],
+    /// Keys a `[[stage]]` of this kind accepts, beyond `id` and `kind`, in
+    /// groups (the training kinds share [`training::OPTIMISER_KEYS`] and
+    /// [`training::RUN_KEYS`]); `command` checks its own table.
+    pub keys: &'static [&'static [&'static str]],
     /// The upstream roles it reads and which kinds may fill each.
     pub roles: &'static [Role],
 }
@@ -240,7 +241,12 @@ pub(in crate::spec) fn resolve(
     here: &[Seg],
     ctx: &Ctx,
 ) -> Result<StageSpec, SpecError> {
-    let keys = kind.def().keys;
+    let keys: Vec<&str> = kind
+        .def()
+        .keys
+        .iter()
+        .flat_map(|g| g.iter().copied())
+        .collect();
     for k in table.keys() {
         if k != "id" && k != "kind" && !keys.contains(&k.as_str()) {
             let allowed: Vec<&str> = ["id", "kind"]

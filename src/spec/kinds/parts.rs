@@ -2,7 +2,7 @@
 //! (or per block of a fixed grid, the paper's 4×4 baseline), each started
 //! from the whole-image net.
 
-use super::training::TrainConfig;
+use super::training::{OPTIMISER_KEYS, RUN_KEYS, TrainConfig};
 use super::{DATA_ROLE, KindDef, Role, StageConfig, StageKind, Table};
 use crate::spec::schema::RawStage;
 use crate::spec::{SpecError, in_range, positive};
@@ -12,24 +12,9 @@ pub const DEF: KindDef = KindDef {
     version: 1,
     backend: true,
     keys: &[
-        "data",
-        "whole",
-        "regions",
-        "grid",
-        "part-size",
-        "epochs",
-        "batch-size",
-        "lr",
-        "momentum",
-        "weight-decay",
-        "flip",
-        "precision",
-        "lr-schedule",
-        "keep",
-        "loss-normalization",
-        "loss-scale",
-        "seed",
-        "seed-offset",
+        &["data", "whole", "regions", "grid", "part-size"],
+        OPTIMISER_KEYS,
+        RUN_KEYS,
     ],
     roles: &[
         DATA_ROLE,

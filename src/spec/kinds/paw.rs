@@ -1,7 +1,7 @@
 //! `train-fusion` (the region switch and attribute relation layers on
 //! frozen subnets) and `finetune-paw` (the whole PaW net end to end).
 
-use super::training::TrainConfig;
+use super::training::{OPTIMISER_KEYS, RUN_KEYS, TrainConfig};
 use super::{DATA_ROLE, KindDef, Role, StageConfig, StageKind, Table};
 use crate::spec::SpecError;
 use crate::spec::schema::RawStage;
@@ -10,23 +10,7 @@ pub const FUSION: KindDef = KindDef {
     name: "train-fusion",
     version: 1,
     backend: true,
-    keys: &[
-        "data",
-        "parts",
-        "epochs",
-        "batch-size",
-        "lr",
-        "momentum",
-        "weight-decay",
-        "flip",
-        "precision",
-        "lr-schedule",
-        "keep",
-        "loss-normalization",
-        "loss-scale",
-        "seed",
-        "seed-offset",
-    ],
+    keys: &[&["data", "parts"], OPTIMISER_KEYS, RUN_KEYS],
     roles: &[
         DATA_ROLE,
         Role {
@@ -42,23 +26,7 @@ pub const FINETUNE: KindDef = KindDef {
     // so fine-tuning mixed their gradients).
     version: 2,
     backend: true,
-    keys: &[
-        "data",
-        "fusion",
-        "epochs",
-        "batch-size",
-        "lr",
-        "momentum",
-        "weight-decay",
-        "flip",
-        "precision",
-        "lr-schedule",
-        "keep",
-        "loss-normalization",
-        "loss-scale",
-        "seed",
-        "seed-offset",
-    ],
+    keys: &[&["data", "fusion"], OPTIMISER_KEYS, RUN_KEYS],
     roles: &[
         DATA_ROLE,
         Role {

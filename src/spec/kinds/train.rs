@@ -1,7 +1,7 @@
 //! `train` and `train-frl`: an attribute (or class) net trained on a data
 //! set; `train-frl` adds the paper's multi-net-learning branch.
 
-use super::training::TrainConfig;
+use super::training::{OPTIMISER_KEYS, RUN_KEYS, TrainConfig};
 use super::{ATTRIBUTE_NETS, DATA_ROLE, KindDef, Role, StageConfig, StageKind, Table};
 use crate::spec::SpecError;
 use crate::spec::positive;
@@ -18,26 +18,10 @@ pub const TRAIN: KindDef = KindDef {
     version: 2,
     backend: true,
     keys: &[
-        "data",
-        "net",
-        "width",
-        "maps",
-        "epochs",
-        "batch-size",
-        "lr",
-        "momentum",
-        "weight-decay",
-        "flip",
-        "init",
-        "backbone",
-        "from",
-        "precision",
-        "lr-schedule",
-        "keep",
-        "loss-normalization",
-        "loss-scale",
-        "seed",
-        "seed-offset",
+        &["data", "net", "width", "maps"],
+        OPTIMISER_KEYS,
+        &["init", "backbone", "from"],
+        RUN_KEYS,
     ],
     roles: &[
         DATA_ROLE,
@@ -55,27 +39,10 @@ pub const TRAIN_FRL: KindDef = KindDef {
     version: 2,
     backend: true,
     keys: &[
-        "data",
-        "net",
-        "width",
-        "maps",
-        "epochs",
-        "batch-size",
-        "lr",
-        "momentum",
-        "weight-decay",
-        "flip",
-        "mnl",
-        "mnl-hidden",
-        "init",
-        "backbone",
-        "precision",
-        "lr-schedule",
-        "keep",
-        "loss-normalization",
-        "loss-scale",
-        "seed",
-        "seed-offset",
+        &["data", "net", "width", "maps"],
+        OPTIMISER_KEYS,
+        &["mnl", "mnl-hidden", "init", "backbone"],
+        RUN_KEYS,
     ],
     roles: &[DATA_ROLE, BACKBONE],
 };

@@ -11,6 +11,27 @@ use crate::spec::schema::{RawStage, RawTrain};
 use crate::spec::{Ctx, SpecError, backticked, choice, in_range, key, positive};
 pub use crate::vocab::Net;
 
+/// Keys of every training kind: the SGD run's length and settings.
+pub const OPTIMISER_KEYS: &[&str] = &[
+    "epochs",
+    "batch-size",
+    "lr",
+    "momentum",
+    "weight-decay",
+    "flip",
+];
+
+/// Keys of every training kind: numerics, schedule, loss, seed.
+pub const RUN_KEYS: &[&str] = &[
+    "precision",
+    "lr-schedule",
+    "keep",
+    "loss-normalization",
+    "loss-scale",
+    "seed",
+    "seed-offset",
+];
+
 /// Training hyperparameters, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
