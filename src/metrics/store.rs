@@ -53,17 +53,13 @@ pub struct AttributeRow {
 }
 
 pub fn write_epochs(path: &Path, stage: &str, rows: &[EpochRow]) -> Result<(), StoreError> {
-    let mut df = df!(
+    let df = df!(
         "stage" => vec![stage; rows.len()],
         "epoch" => rows.iter().map(|r| r.epoch).collect::<Vec<_>>(),
         "metric" => rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
         "value" => rows.iter().map(|r| r.value).collect::<Vec<_>>(),
-    )
-    .map_err(|source| StoreError::Write {
-        path: path.into(),
-        source,
-    })?;
-    write(path, &mut df)
+    );
+    write(path, &mut frame(path, df)?)
 }
 
 pub fn write_attributes(
@@ -72,7 +68,7 @@ pub fn write_attributes(
     split: &str,
     rows: &[AttributeRow],
 ) -> Result<(), StoreError> {
-    let mut df = df!(
+    let df = df!(
         "stage" => vec![stage; rows.len()],
         "split" => vec![split; rows.len()],
         "attribute" => rows.iter().map(|r| r.attribute.as_str()).collect::<Vec<_>>(),
@@ -80,12 +76,16 @@ pub fn write_attributes(
         "balanced_accuracy" => rows.iter().map(|r| r.balanced_accuracy).collect::<Vec<_>>(),
         "majority_accuracy" => rows.iter().map(|r| r.majority_accuracy).collect::<Vec<_>>(),
         "positive_rate" => rows.iter().map(|r| r.positive_rate).collect::<Vec<_>>(),
-    )
-    .map_err(|source| StoreError::Write {
+    );
+    write(path, &mut frame(path, df)?)
+}
+
+/// A table built for `path`, its column errors as a write error of `path`.
+fn frame(path: &Path, df: PolarsResult<DataFrame>) -> Result<DataFrame, StoreError> {
+    df.map_err(|source| StoreError::Write {
         path: path.into(),
         source,
-    })?;
-    write(path, &mut df)
+    })
 }
 
 fn write(path: &Path, df: &mut DataFrame) -> Result<(), StoreError> {
@@ -183,18 +183,14 @@ pub fn write_localisation(
     split: &str,
     rows: &[LocalisationRow],
 ) -> Result<(), StoreError> {
-    let mut df = df!(
+    let df = df!(
         "stage" => vec![stage; rows.len()],
         "split" => vec![split; rows.len()],
         "attribute" => rows.iter().map(|r| r.attribute.as_str()).collect::<Vec<_>>(),
         "rate" => rows.iter().map(|r| r.rate).collect::<Vec<_>>(),
         "images" => rows.iter().map(|r| r.images).collect::<Vec<_>>(),
-    )
-    .map_err(|source| StoreError::Write {
-        path: path.into(),
-        source,
-    })?;
-    write(path, &mut df)
+    );
+    write(path, &mut frame(path, df)?)
 }
 
 /// Rows of a `pointing.parquet` / `maxboxacc.parquet`. Files written before
@@ -309,7 +305,7 @@ fn index_rows(run: &crate::runs::RunRecord) -> Vec<IndexRow> {
 }
 
 fn index_frame(path: &Path, rows: &[IndexRow]) -> Result<DataFrame, StoreError> {
-    df!(
+    let df = df!(
         "run" => rows.iter().map(|r| r.run.as_str()).collect::<Vec<_>>(),
         "name" => rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         "run_status" => rows.iter().map(|r| r.run_status.as_str()).collect::<Vec<_>>(),
@@ -326,11 +322,8 @@ fn index_frame(path: &Path, rows: &[IndexRow]) -> Result<DataFrame, StoreError> 
         "majority_accuracy" => rows.iter().map(|r| r.majority_accuracy).collect::<Vec<_>>(),
         "seed" => rows.iter().map(|r| r.seed).collect::<Vec<_>>(),
         "params" => rows.iter().map(|r| r.params.as_str()).collect::<Vec<_>>(),
-    )
-    .map_err(|source| StoreError::Write {
-        path: path.into(),
-        source,
-    })
+    );
+    frame(path, df)
 }
 
 /// Pending per-run index files are merged into `index.parquet` once this many exist.
