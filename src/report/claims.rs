@@ -107,12 +107,13 @@ fn as_written(r: &RunRecord) -> bool {
 }
 
 /// The spec names the claims read.
-pub const SPECS: [&str; 7] = [
+pub const SPECS: [&str; 8] = [
     "ablation_mnl",
     "compression",
     "paw",
     "paw128",
     "paw_controls",
+    "paw128_controls",
     "block_baseline",
     "cub_mnl",
 ];
@@ -363,30 +364,33 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
             ),
         );
     }
-    // Controls (paw_controls.toml), where they ran.
-    let rc = latest_by_seed(runs, "paw_controls");
-    for (stage, name) in [
-        ("eval-fixed", "PaW on fixed mean-position patches"),
-        ("eval-oracle", "PaW on ground-truth-region patches"),
-        (
-            "eval-whole-longer",
-            "Whole-only (SNet3) given PaW's extra epochs",
-        ),
-        (
-            "eval-ensemble",
-            "an ensemble of two SNet3s (fewer extra epochs than PaW's)",
-        ),
-    ] {
-        if rc.iter().any(|r| acc(r, stage).is_some()) {
-            out.push(beats(
-                &format!("PaW beats {name} (control)"),
-                "paw_controls",
-                &rc,
-                ("eval-paw", "PaW"),
-                (stage, name),
-                "not in the paper",
-                f64::NAN,
-            ));
+    // Controls (paw_controls.toml at 64 px, paw128_controls.toml at 128 px),
+    // where they ran.
+    for spec in ["paw_controls", "paw128_controls"] {
+        let rc = latest_by_seed(runs, spec);
+        for (stage, name) in [
+            ("eval-fixed", "PaW on fixed mean-position patches"),
+            ("eval-oracle", "PaW on ground-truth-region patches"),
+            (
+                "eval-whole-longer",
+                "Whole-only (SNet3) given PaW's extra epochs",
+            ),
+            (
+                "eval-ensemble",
+                "an ensemble of two SNet3s (fewer extra epochs than PaW's)",
+            ),
+        ] {
+            if rc.iter().any(|r| acc(r, stage).is_some()) {
+                out.push(beats(
+                    &format!("PaW beats {name} (control)"),
+                    spec,
+                    &rc,
+                    ("eval-paw", "PaW"),
+                    (stage, name),
+                    "not in the paper",
+                    f64::NAN,
+                ));
+            }
         }
     }
 
