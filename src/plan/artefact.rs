@@ -1,289 +1,30 @@
 //! What each stage's entry will hold, derived from the resolved spec before
-//! anything runs. An edge that cannot work — a backbone of another width, an
-//! ensemble member trained on other labels, a PaW head asked of a plain net —
-//! is a plan error pointing at the stage's table, not a failure after the
-//! upstream stages have trained for an hour.
+//! anything runs (each kind's [`crate::spec::Kind::artefact`]). An edge that
+//! cannot work — a backbone of another width, an ensemble member trained on
+//! other labels, a PaW head asked of a plain net — is a plan error pointing
+//! at the stage's table, not a failure after the upstream stages have
+//! trained for an hour.
 
 use std::collections::BTreeMap;
 
-use crate::spec::{Head, MEMBER_ROLE, Net, StageConfig, StageKind, StageSpec};
-
-/// The labels a data set or a model carries.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Labels {
-    /// One class per image (birds) rather than independent attributes.
-    pub single: bool,
-    /// Attribute indices, or class labels `0..C`.
-    pub ids: Vec<usize>,
-    /// Birds: the generator's class of label 0.
-    pub class_offset: u32,
-}
-
-impl Labels {
-    fn describe(&self) -> String {
-        let (n, what) = (
-            self.ids.len(),
-            if self.single { "class" } else { "attribute" },
-        );
-        match (n, self.single) {
-            (1, _) => format!("1 {what}"),
-            (_, true) => format!("{n} classes"),
-            (_, false) => format!("{n} attributes"),
-        }
-    }
-}
-
-/// A stage's output, as far as the plan can know it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Artefact {
-    /// Images with labels; `cropped` when every image is already a crop.
-    Data { labels: Labels, cropped: bool },
-    /// One attribute (or class) net.
-    Model {
-        net: Net,
-        width: f64,
-        labels: Labels,
-        /// Trained with the MNL branch (`train-frl`, `mnl = true`).
-        mnl: bool,
-    },
-    /// Patches per attribute, or one box per image on single-label data.
-    Regions { labels: Labels },
-    /// Part subnets (+ the whole net); `fused` once RSL + ARL are trained.
-    Paw {
-        labels: Labels,
-        fused: bool,
-        /// Parts on a fixed grid rather than one per attribute.
-        grid: bool,
-    },
-    /// Evaluation scores.
-    Scores,
-    /// A command's declared outputs.
-    Files,
-}
+use crate::spec::StageSpec;
+use crate::spec::kinds::Upstream;
 
 /// Derive every stage's artefact in DAG order, checking each edge against
 /// what its upstream will hold. Returns the stage and the message of the
 /// first edge that cannot work.
 pub fn check(order: &[StageSpec]) -> Result<(), (String, String)> {
-    let mut out: BTreeMap<&str, Artefact> = BTreeMap::new();
+    let mut done = BTreeMap::new();
     for s in order {
-        let a = derive(s, &out).map_err(|m| (s.id.clone(), m))?;
-        if let Some(a) = a {
-            out.insert(&s.id, a);
+        let up = Upstream {
+            inputs: &s.inputs,
+            done: &done,
+        };
+        if let Some(a) = s.config.artefact(&up).map_err(|m| (s.id.clone(), m))? {
+            done.insert(s.id.as_str(), a);
         }
     }
     Ok(())
-}
-
-/// One stage's artefact from its upstream ones. `None` where an input it
-/// needs is not known (a test's synthetic edges).
-fn derive(s: &StageSpec, done: &BTreeMap<&str, Artefact>) -> Result<Option<Artefact>, String> {
-    let input = |role: &str| s.inputs.get(role).and_then(|id| done.get(id.as_str()));
-    let data = input("data").and_then(|a| match a {
-        Artefact::Data { labels, cropped } => Some((labels, *cropped)),
-        _ => None,
-    });
-    let model = |role: &str| {
-        input(role).and_then(|a| match a {
-            Artefact::Model {
-                net, width, labels, ..
-            } => Some((*net, *width, labels)),
-            _ => None,
-        })
-    };
-    let paw_labels = |role: &str| {
-        input(role).and_then(|a| match a {
-            Artefact::Paw { labels, .. } => Some(labels.clone()),
-            _ => None,
-        })
-    };
-    Ok(match &s.config {
-        StageConfig::GenerateData(d) | StageConfig::ReadData(d) => Some(Artefact::Data {
-            labels: Labels {
-                single: d.single_label(),
-                ids: d.attributes.clone(),
-                class_offset: d.class_offset,
-            },
-            cropped: d.real.as_ref().is_some_and(|r| r.crop == "bbox"),
-        }),
-        StageConfig::CropData { .. } => {
-            let Some((labels, cropped)) = data else {
-                return Ok(None);
-            };
-            if cropped {
-                return Err(format!(
-                    "`crop-data` needs full images, and `data = \"{}\"` is already cropped (a `crop-data` stage, or CelebA read with `crop = \"bbox\"`)",
-                    s.inputs["data"]
-                ));
-            }
-            if let Some(Artefact::Regions { labels: r }) = input("regions")
-                && !r.single
-            {
-                return Err(format!(
-                    "`regions = \"{}\"` localizes {} (one patch per attribute); `crop-data` needs one box per image, from a `localize` stage on single-label data (birds)",
-                    s.inputs["regions"],
-                    r.describe()
-                ));
-            }
-            Some(Artefact::Data {
-                labels: labels.clone(),
-                cropped: true,
-            })
-        }
-        StageConfig::Train(t) | StageConfig::TrainFrl { train: t, .. } => {
-            let Some((labels, _)) = data else {
-                return Ok(None);
-            };
-            if let Some((net, width, _)) = model("backbone")
-                && (net != t.net || width != t.width)
-            {
-                return Err(format!(
-                    "`backbone = \"{}\"` is a {} at width {width}, this stage trains a {} at width {}: they must match",
-                    s.inputs["backbone"],
-                    net.as_str(),
-                    t.net.as_str(),
-                    t.width
-                ));
-            }
-            if let Some((_, _, from)) = model("from")
-                && from != labels
-            {
-                return Err(format!(
-                    "`from = \"{}\"` predicts {}, this stage's data has {}: they must be the same labels",
-                    s.inputs["from"],
-                    from.describe(),
-                    labels.describe()
-                ));
-            }
-            // Continuing a net keeps its architecture and branches.
-            if let Some(Artefact::Model {
-                net, width, mnl, ..
-            }) = input("from")
-            {
-                return Ok(Some(Artefact::Model {
-                    net: *net,
-                    width: *width,
-                    labels: labels.clone(),
-                    mnl: *mnl,
-                }));
-            }
-            Some(Artefact::Model {
-                net: t.net,
-                width: t.width,
-                labels: labels.clone(),
-                mnl: matches!(s.config, StageConfig::TrainFrl { mnl: true, .. }),
-            })
-        }
-        StageConfig::Compress { train, .. } => model("teacher").map(|(_, _, labels)| {
-            // The student learns the teacher's labels.
-            Artefact::Model {
-                net: train.net,
-                width: train.width,
-                labels: labels.clone(),
-                mnl: false,
-            }
-        }),
-        // The model's labels: it is the model's maps that are localised.
-        StageConfig::Localize { .. } => model("model").map(|(_, _, labels)| Artefact::Regions {
-            labels: labels.clone(),
-        }),
-        StageConfig::TrainParts { grid, .. } => {
-            let Some((_, _, labels)) = model("whole") else {
-                return Ok(None);
-            };
-            if let Some(Artefact::Regions { labels: r }) = input("regions")
-                && r != labels
-            {
-                return Err(format!(
-                    "`regions = \"{}\"` localizes {}, `whole = \"{}\"` predicts {}: part subnets need a region for each of the whole net's labels",
-                    s.inputs["regions"],
-                    r.describe(),
-                    s.inputs["whole"],
-                    labels.describe()
-                ));
-            }
-            Some(Artefact::Paw {
-                labels: labels.clone(),
-                fused: false,
-                grid: grid.is_some(),
-            })
-        }
-        StageConfig::TrainFusion(_) | StageConfig::FinetunePaw(_) => {
-            let role = if s.kind == StageKind::TrainFusion {
-                "parts"
-            } else {
-                "fusion"
-            };
-            let grid = matches!(input(role), Some(Artefact::Paw { grid: true, .. }));
-            paw_labels(role).map(|labels| Artefact::Paw {
-                labels,
-                fused: true,
-                grid,
-            })
-        }
-        StageConfig::Evaluate(cfg) => {
-            if let Some(m) = input("model") {
-                head_fits(cfg.head, m).map_err(|why| {
-                    format!(
-                        "head `{}` {why}, and `model = \"{}\"` is not one",
-                        cfg.head.as_str(),
-                        s.inputs["model"]
-                    )
-                })?;
-                let labels = labels_of(m);
-                for (role, id) in s.inputs.iter().filter(|(r, _)| r.starts_with(MEMBER_ROLE)) {
-                    let Some(member) = done.get(id.as_str()) else {
-                        continue;
-                    };
-                    // Every member is scored with the same head.
-                    head_fits(cfg.head, member).map_err(|why| {
-                        format!(
-                            "head `{}` {why}, and ensemble member `{id}` is not one",
-                            cfg.head.as_str()
-                        )
-                    })?;
-                    if let (Some(a), Some(b)) = (&labels, labels_of(member))
-                        && a != &b
-                    {
-                        return Err(format!(
-                            "ensemble member `{id}` ({role}) predicts {}, `model` predicts {}: an ensemble averages the same labels",
-                            b.describe(),
-                            a.describe()
-                        ));
-                    }
-                }
-            }
-            Some(Artefact::Scores)
-        }
-        StageConfig::Command(_) => Some(Artefact::Files),
-    })
-}
-
-fn labels_of(a: &Artefact) -> Option<Labels> {
-    match a {
-        Artefact::Model { labels, .. } | Artefact::Paw { labels, .. } => Some(labels.clone()),
-        _ => None,
-    }
-}
-
-/// Whether `evaluate`'s head can score this model; else what it needs.
-fn head_fits(head: Head, model: &Artefact) -> Result<(), &'static str> {
-    match (head, model) {
-        (Head::Loc, Artefact::Model { .. }) => Ok(()),
-        (Head::Loc, _) => Err("needs an attribute net (`train`, `train-frl` or `compress`)"),
-        (Head::Mnl, Artefact::Model { mnl: true, .. }) => Ok(()),
-        (Head::Mnl, _) => Err("needs a `train-frl` model trained with `mnl = true`"),
-        (Head::Paw, Artefact::Paw { fused: true, .. }) => Ok(()),
-        (Head::Paw, _) => Err("needs a fused model (`train-fusion` or `finetune-paw`)"),
-        (Head::WholeOnly, Artefact::Paw { .. }) => Ok(()),
-        (Head::PartOnly, Artefact::Paw { grid: false, .. }) => Ok(()),
-        (Head::PartOnly, Artefact::Paw { grid: true, .. }) => {
-            Err("needs attribute-linked parts (`train-parts` with `regions`, not `grid`)")
-        }
-        (Head::WholeOnly | Head::PartOnly, _) => {
-            Err("needs a PaW model (`train-parts`, `train-fusion` or `finetune-paw`)")
-        }
-    }
 }
 
 #[cfg(test)]

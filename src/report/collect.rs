@@ -74,7 +74,7 @@ pub fn stages(run: &RunRecord) -> BTreeMap<String, StageSpec> {
 fn grid_of(stages: &BTreeMap<String, StageSpec>, id: &str) -> Option<u32> {
     let s = stages.get(id)?;
     match &s.config {
-        StageConfig::TrainParts { grid, .. } => *grid,
+        StageConfig::TrainParts(p) => p.grid,
         _ => ["fusion", "parts"]
             .iter()
             .find_map(|role| s.inputs.get(*role))
@@ -161,8 +161,8 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                     None
                 },
                 net: train.map(|t| t.net),
-                mnl: model.and_then(|m| match m.config {
-                    StageConfig::TrainFrl { mnl, .. } => Some(mnl),
+                mnl: model.and_then(|m| match &m.config {
+                    StageConfig::TrainFrl(f) => Some(f.mnl),
                     _ => None,
                 }),
                 loss_scale: train.map_or(1.0, |t| t.loss_scale),

@@ -23,9 +23,9 @@ use serde::Serialize;
 
 pub use executor::{ExecutorKind, ExecutorSpec};
 pub use kinds::{
-    CommandConfig, DataSpec, EvalConfig, Head, InitWeights, KeepEpoch, KindDef, LossNormalization,
-    LrSchedule, MEMBER_ROLE, Net, PatchCentre, RealData, Split, StageConfig, StageKind, StageSpec,
-    TrainConfig,
+    CommandConfig, CompressConfig, CropConfig, DataSpec, EvalConfig, FrlConfig, Head, InitWeights,
+    KeepEpoch, Kind, KindDef, LocalizeConfig, LossNormalization, LrSchedule, MEMBER_ROLE, Net,
+    PartsConfig, PatchCentre, RealData, Split, StageConfig, StageKind, StageSpec, TrainConfig,
 };
 use locate::{Seg, Source, display_path};
 use schema::*;
@@ -381,19 +381,12 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
     let seed = experiment.seed.unwrap_or(0);
     let data = kinds::data::resolve_data(data, seed, ctx, &kinds::data::p_data())?;
     let defaults = train.unwrap_or_default();
-    // `[train]` is checked even when no stage uses it: a typo there is a typo.
-    kinds::resolve_raw(
-        StageKind::Train,
-        RawStage {
-            id: "train-defaults".into(),
-            kind: "train".into(),
-            ..Default::default()
-        },
-        &defaults,
+    kinds::check_train_defaults(&kinds::Env {
+        defaults: &defaults,
         seed,
-        &[Seg::Key("train".into())],
+        here: &[Seg::Key("train".into())],
         ctx,
-    )?;
+    })?;
 
     let (kind, config) = match data.real {
         None => (
@@ -435,40 +428,13 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
                 ),
             )
         })?;
-        if matches!(kind, StageKind::GenerateData | StageKind::ReadData) {
-            // A second data set (e.g. a pretraining task): `[data]`'s keys, plus
-            // `seed` (default: the experiment's).
-            let spec = kinds::data::resolve_data_stage(table, seed, &here, ctx)?;
-            check_name(&spec.id, ctx, &key(&here, "id"))?;
-            if stages.iter().any(|s| s.id == spec.id) {
-                return Err(ctx.error(
-                    &key(&here, "id"),
-                    format!("duplicate stage id `{}`", spec.id),
-                ));
-            }
-            stages.push(spec);
-            continue;
-        }
-        if kind == StageKind::Command {
-            let spec = kinds::command::resolve(table, seed, &here, ctx)?;
-            check_name(&spec.id, ctx, &key(&here, "id"))?;
-            if stages.iter().any(|s| s.id == spec.id) {
-                return Err(ctx.error(
-                    &key(&here, "id"),
-                    format!("duplicate stage id `{}`", spec.id),
-                ));
-            }
-            if let Some(loc) = ctx
-                .sources
-                .iter()
-                .find_map(|src| src.locate(&key(&here, "id")))
-            {
-                stage_locations.insert(spec.id.clone(), loc);
-            }
-            stages.push(spec);
-            continue;
-        }
-        let spec = kinds::resolve(kind, table, &defaults, seed, &here, ctx)?;
+        let env = kinds::Env {
+            defaults: &defaults,
+            seed,
+            here: &here,
+            ctx,
+        };
+        let spec = kinds::resolve(kind, table, &env)?;
         if let Some(loc) = ctx
             .sources
             .iter()

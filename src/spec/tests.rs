@@ -168,16 +168,11 @@ fn kinds_need_their_references_and_take_paper_defaults() {
         "[experiment]\nname = \"t\"\n[train]\nlr = 0.01\n[[stage]]\nid = \"f\"\nkind = \"train-frl\"\n[[stage]]\nid = \"fu\"\nkind = \"train-fusion\"\nparts = \"f\"\n",
     );
     let spec = load(&p, &[]).unwrap();
-    let StageConfig::TrainFrl {
-        train,
-        mnl,
-        mnl_hidden,
-    } = &spec.stages[1].config
-    else {
+    let StageConfig::TrainFrl(f) = &spec.stages[1].config else {
         panic!()
     };
     assert_eq!(
-        (train.net, train.lr, *mnl, *mnl_hidden),
+        (f.train.net, f.train.lr, f.mnl, f.mnl_hidden),
         (Net::Tnet, 0.01, true, 512)
     );
     let StageConfig::TrainFusion(t) = &spec.stages[2].config else {
@@ -541,7 +536,7 @@ fn every_edge_a_kind_makes_is_a_role_its_def_declares() {
 fn every_kind_is_defined_once_under_its_own_name() {
     let names: BTreeSet<&str> = StageKind::ALL.iter().map(|k| k.as_str()).collect();
     assert_eq!(names.len(), StageKind::ALL.len());
-    for k in StageKind::ALL {
+    for &k in StageKind::ALL {
         assert_eq!(StageKind::parse(k.as_str()), Some(k));
         // The serialised name (in cache keys and run records) is the def's.
         assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
@@ -565,4 +560,42 @@ fn resolved_stages_read_back_as_run_records_store_them() {
         }
     }
     assert!(read > 100, "{read}");
+}
+
+#[test]
+fn resolved_configs_serialise_as_cache_keys_expect() {
+    // The resolved config is hashed into the cache key: its JSON shape
+    // (the `kind` tag, snake_case kind fields beside the kebab-case training
+    // keys) must not change when the Rust types behind it do.
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "s.toml",
+        "[experiment]\nname = \"t\"\n[[stage]]\nid = \"f\"\nkind = \"train-frl\"\nepochs = 1\n[[stage]]\nid = \"l\"\nkind = \"localize\"\nmodel = \"f\"\ncentre = \"mean\"\n[[stage]]\nid = \"s\"\nkind = \"compress\"\nteacher = \"f\"\n[[stage]]\nid = \"p\"\nkind = \"train-parts\"\nwhole = \"s\"\nregions = \"l\"\n[[stage]]\nid = \"c\"\nkind = \"crop-data\"\n",
+    );
+    let spec = load(&p, &[]).unwrap();
+    let json = |i: usize| serde_json::to_value(&spec.stages[i].config).unwrap();
+    let keys = |i: usize| -> Vec<String> { json(i).as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(json(1)["kind"], "train-frl");
+    assert!(keys(1).contains(&"mnl_hidden".to_string()), "{:?}", keys(1));
+    assert!(keys(1).contains(&"batch-size".to_string()), "{:?}", keys(1));
+    assert_eq!(
+        json(2),
+        serde_json::json!({"kind": "localize", "patch": 64.0 / 224.0, "samples": 8, "centre": "mean"})
+    );
+    assert!(
+        keys(3).contains(&"hint_epochs".to_string()) && keys(3).contains(&"hint_lr".to_string())
+    );
+    assert_eq!(json(4)["part_size"], 64);
+    assert_eq!(json(4)["grid"], serde_json::Value::Null);
+    assert_eq!(
+        json(5),
+        serde_json::json!({"kind": "crop-data", "expand": 1.0})
+    );
+    // And it reads back as the same config (run records are read back).
+    for s in &spec.stages {
+        let back: StageConfig =
+            serde_json::from_value(serde_json::to_value(&s.config).unwrap()).unwrap();
+        assert_eq!(back, s.config);
+    }
 }

@@ -10,13 +10,21 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
+use super::Run;
 use super::{StageCtx, StageError};
+use crate::spec::kinds;
 use crate::spec::kinds::command::{CommandConfig, fill, unescape};
 
 /// Lines of output shown when the command fails.
 const TAIL: usize = 20;
 
-pub fn run(ctx: &StageCtx, cfg: &CommandConfig) -> Result<serde_json::Value, StageError> {
+impl Run for kinds::command::Command {
+    fn run(ctx: &StageCtx, c: &CommandConfig) -> Result<serde_json::Value, StageError> {
+        run(ctx, c)
+    }
+}
+
+fn run(ctx: &StageCtx, cfg: &CommandConfig) -> Result<serde_json::Value, StageError> {
     let input_error = |message: String| StageError::Input {
         stage: ctx.stage.id.clone(),
         message,

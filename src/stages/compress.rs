@@ -8,15 +8,23 @@ use crate::metrics;
 use burn::module::Module;
 use burn::tensor::Tensor;
 
+use super::Run;
 use super::train::write_epochs;
 use super::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::data::ImageSet;
 use crate::models::AttrNetConfig;
+use crate::spec::{CompressConfig, kinds};
 use crate::spec::{Split, TrainConfig};
 use crate::train::kept_epoch;
 use crate::train::{self, Phase, euclidean_loss};
 
-pub fn run(
+impl Run for kinds::compress::Compress {
+    fn run(ctx: &StageCtx, c: &CompressConfig) -> Result<serde_json::Value, StageError> {
+        run(ctx, &c.train, c.hint_epochs, c.hint_lr)
+    }
+}
+
+fn run(
     ctx: &StageCtx,
     cfg: &TrainConfig,
     hint_epochs: u32,

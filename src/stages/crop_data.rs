@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::Run;
 use super::{StageCtx, StageError, write_json};
 use crate::data::{self, Crop, Source, shards};
 use crate::spec::DataSpec;
+use crate::spec::{CropConfig, kinds};
 
 /// Written into the entry: what [`StageCtx::data`] needs to read it back.
 pub const SOURCE_FILE: &str = "source.json";
@@ -29,7 +31,13 @@ pub struct Derived {
     pub source: Source,
 }
 
-pub fn run(ctx: &StageCtx, expand: f64, centre: bool) -> Result<serde_json::Value, StageError> {
+impl Run for kinds::crop_data::CropData {
+    fn run(ctx: &StageCtx, c: &CropConfig) -> Result<serde_json::Value, StageError> {
+        run(ctx, c.expand, c.centre)
+    }
+}
+
+fn run(ctx: &StageCtx, expand: f64, centre: bool) -> Result<serde_json::Value, StageError> {
     let (spec, upstream) = ctx.data()?;
     let fail = |message: String| StageError::Input {
         stage: ctx.stage.id.clone(),

@@ -9,14 +9,22 @@ use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::Run;
 use super::paw::{PawSets, load_paw, subnet_scores};
 use super::{StageCtx, StageError, load_attr_net, read_boxes};
 use crate::data::{ImageSet, Source};
 use crate::metrics::{self, store};
+use crate::spec::kinds;
 use crate::spec::{EvalConfig, Head, Split};
 use crate::train::{predict, to_vec};
 
-pub fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageError> {
+impl Run for kinds::evaluate::Evaluate {
+    fn run(ctx: &StageCtx, c: &EvalConfig) -> Result<serde_json::Value, StageError> {
+        run(ctx, c)
+    }
+}
+
+fn run(ctx: &StageCtx, cfg: &EvalConfig) -> Result<serde_json::Value, StageError> {
     let (_, source) = ctx.data()?;
     let dir = ctx.input("model").dir.clone();
     let device = ctx.device.device();

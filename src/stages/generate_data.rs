@@ -4,11 +4,25 @@
 
 use serde_json::json;
 
+use super::Run;
 use super::{StageCtx, StageError};
 use crate::data;
 use crate::spec::DataSpec;
+use crate::spec::kinds;
 
-pub fn run(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageError> {
+impl Run for kinds::data::GenerateData {
+    fn run(ctx: &StageCtx, c: &DataSpec) -> Result<serde_json::Value, StageError> {
+        run(ctx, c)
+    }
+}
+
+impl Run for kinds::data::ReadData {
+    fn run(ctx: &StageCtx, c: &DataSpec) -> Result<serde_json::Value, StageError> {
+        read(ctx, c)
+    }
+}
+
+fn run(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageError> {
     let total = (spec.train_images + spec.val_images + spec.test_images) as u64;
     ctx.progress.set_total(total);
     ctx.progress

@@ -10,12 +10,14 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use serde_json::json;
 
+use super::Run;
 use super::{StageCtx, StageError, load_attr_net, write_boxes, write_json};
 use crate::attributes::CELEBA;
 use crate::data::celeba::{Celeba, read_regions};
 use crate::data::{ImageSet, SquareBox, patch_around};
 use crate::metrics::store::{self, LocalisationRow};
 use crate::models::AttrNet;
+use crate::spec::{LocalizeConfig, kinds};
 use crate::spec::{PatchCentre, Split};
 use crate::train::to_vec;
 
@@ -101,7 +103,13 @@ pub fn peaks(cams: Tensor<4>) -> Vec<Vec<(usize, usize)>> {
         .collect()
 }
 
-pub fn run(
+impl Run for kinds::localize::Localize {
+    fn run(ctx: &StageCtx, c: &LocalizeConfig) -> Result<serde_json::Value, StageError> {
+        run(ctx, c.patch, c.samples as usize, c.centre)
+    }
+}
+
+fn run(
     ctx: &StageCtx,
     patch: f64,
     samples: usize,

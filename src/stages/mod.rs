@@ -142,38 +142,26 @@ pub fn run(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
     crate::ops::with_precision(precision, || run_kind(ctx))
 }
 
-fn run_kind(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
-    match &ctx.stage.config {
-        StageConfig::GenerateData(spec) => generate_data::run(ctx, spec),
-        StageConfig::ReadData(spec) => generate_data::read(ctx, spec),
-        StageConfig::Train(cfg) => train::run(ctx, cfg, None),
-        StageConfig::TrainFrl {
-            train,
-            mnl,
-            mnl_hidden,
-        } => train::run(ctx, train, mnl.then_some(*mnl_hidden as usize)),
-        StageConfig::Localize {
-            patch,
-            samples,
-            centre,
-        } => localize::run(ctx, *patch, *samples as usize, *centre),
-        StageConfig::Compress {
-            train,
-            hint_epochs,
-            hint_lr,
-        } => compress::run(ctx, train, *hint_epochs, *hint_lr),
-        StageConfig::TrainParts {
-            train,
-            part_size,
-            grid,
-        } => parts::run(ctx, train, *part_size as usize, *grid),
-        StageConfig::TrainFusion(cfg) => paw::fusion(ctx, cfg),
-        StageConfig::FinetunePaw(cfg) => paw::finetune(ctx, cfg),
-        StageConfig::Evaluate(cfg) => evaluate::run(ctx, cfg),
-        StageConfig::CropData { expand, centre } => crop_data::run(ctx, *expand, *centre),
-        StageConfig::Command(cfg) => command::run(ctx, cfg),
-    }
+/// How a stage kind runs: implemented in `stages/<kind>.rs` for the type
+/// that implements [`crate::spec::Kind`] for it.
+pub trait Run: crate::spec::Kind {
+    /// Compute the stage into `ctx.out`; returns its summary (stored in
+    /// the manifest).
+    fn run(ctx: &StageCtx, config: &Self::Config) -> Result<serde_json::Value, StageError>;
 }
+
+/// `run_kind`: each [`StageConfig`] variant to its kind's [`Run`], from
+/// `spec::kinds::for_each_kind!`'s list.
+macro_rules! define_run {
+    ($($variant:ident = $ty:path,)*) => {
+        fn run_kind(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
+            match &ctx.stage.config {
+                $(StageConfig::$variant(c) => <$ty as Run>::run(ctx, c),)*
+            }
+        }
+    };
+}
+crate::spec::kinds::for_each_kind!(define_run);
 
 /// How to rebuild an attribute net: saved beside its weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,6 +9,7 @@
 
 use serde_json::json;
 
+use super::Run;
 use super::train::write_epochs;
 use super::{
     PawInfo, StageCtx, StageError, load_attr_net, read_boxes, save_attr_net, write_boxes,
@@ -18,10 +19,17 @@ use crate::attributes::CELEBA;
 use crate::data::celeba::Celeba;
 use crate::data::{ImageSet, grid_boxes};
 use crate::metrics;
+use crate::spec::{PartsConfig, kinds};
 use crate::spec::{Split, TrainConfig};
 use crate::train::{self, Phase};
 
-pub fn run(
+impl Run for kinds::parts::TrainParts {
+    fn run(ctx: &StageCtx, c: &PartsConfig) -> Result<serde_json::Value, StageError> {
+        run(ctx, &c.train, c.part_size as usize, c.grid)
+    }
+}
+
+fn run(
     ctx: &StageCtx,
     cfg: &TrainConfig,
     part_size: usize,

@@ -11,11 +11,13 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde_json::json;
 
+use super::Run;
 use super::train::write_epochs;
 use super::{PawInfo, StageCtx, StageError, load_attr_net, read_boxes, read_json, write_json};
 use crate::data::{ImageSet, Source, SquareBox};
 use crate::metrics;
 use crate::models::{Fusion, Paw};
+use crate::spec::kinds;
 use crate::spec::{Split, TrainConfig};
 use crate::train::{self, Phase, attribute_loss, to_vec};
 
@@ -164,6 +166,18 @@ fn rsl_summary(paw: &Paw, info: &PawInfo) -> Option<metrics::RslSummary> {
         local_part_minus_whole: mean(&local),
         global_part_minus_whole: mean(&global),
     })
+}
+
+impl Run for kinds::paw::TrainFusion {
+    fn run(ctx: &StageCtx, c: &TrainConfig) -> Result<serde_json::Value, StageError> {
+        fusion(ctx, c)
+    }
+}
+
+impl Run for kinds::paw::FinetunePaw {
+    fn run(ctx: &StageCtx, c: &TrainConfig) -> Result<serde_json::Value, StageError> {
+        finetune(ctx, c)
+    }
 }
 
 pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, StageError> {

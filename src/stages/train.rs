@@ -4,15 +4,29 @@
 
 use crate::metrics;
 
+use super::Run;
 use super::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::data::ImageSet;
 use crate::metrics::store::{self, EpochRow};
 use crate::models::AttrNetConfig;
+use crate::spec::{FrlConfig, kinds};
 use crate::spec::{Split, TrainConfig};
 use crate::train::{EpochRecord, Phase};
 use burn::module::Module;
 
-pub fn run(
+impl Run for kinds::train::Train {
+    fn run(ctx: &StageCtx, c: &TrainConfig) -> Result<serde_json::Value, StageError> {
+        run(ctx, c, None)
+    }
+}
+
+impl Run for kinds::train::TrainFrl {
+    fn run(ctx: &StageCtx, c: &FrlConfig) -> Result<serde_json::Value, StageError> {
+        run(ctx, &c.train, c.mnl.then_some(c.mnl_hidden as usize))
+    }
+}
+
+fn run(
     ctx: &StageCtx,
     cfg: &TrainConfig,
     mnl_hidden: Option<usize>,

@@ -19,25 +19,40 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{KindDef, StageConfig, StageKind, StageSpec};
+use super::{Artefact, Env, Kind, KindDef, Resolved, Upstream};
 use crate::spec::locate::Seg;
 use crate::spec::{Ctx, SpecError, backticked, key};
 
-pub const DEF: KindDef = KindDef {
-    name: "command",
-    version: 1,
-    // Whatever the program does, exp's backend is not part of it.
-    backend: false,
-    // Its own table type (`RawCommand`) checks its keys.
-    keys: &[],
-    // Its own roles, any upstream artefact.
-    roles: &[],
-};
+pub struct Command;
+
+impl Kind for Command {
+    type Config = CommandConfig;
+
+    const DEF: KindDef = KindDef {
+        name: "command",
+        version: 1,
+        // Whatever the program does, exp's backend is not part of it.
+        backend: false,
+        // Its own table type (`RawCommand`) checks its keys.
+        keys: &[],
+        // Its own roles, any upstream artefact.
+        roles: &[],
+    };
+
+    fn resolve(table: toml::Table, env: &Env) -> Result<Resolved<CommandConfig>, SpecError> {
+        resolve(table, env.seed, env.here, env.ctx)
+    }
+
+    /// Its declared outputs: nothing the plan can check further.
+    fn artefact(_: &CommandConfig, _: &Upstream) -> Result<Option<Artefact>, String> {
+        Ok(Some(Artefact::Files))
+    }
+}
 
 /// The raw `[[stage]]` table of a command stage.
 #[derive(Debug, Deserialize)]
@@ -111,12 +126,12 @@ const INTERPRETERS: &[&str] = &[
     "python", "python3", "Rscript", "julia", "node", "perl", "ruby", "bash", "sh",
 ];
 
-pub(in crate::spec) fn resolve(
+fn resolve(
     table: toml::Table,
     default_seed: u64,
     here: &[Seg],
     ctx: &Ctx,
-) -> Result<StageSpec, SpecError> {
+) -> Result<Resolved<CommandConfig>, SpecError> {
     let raw: RawCommand = ctx.deserialize(toml::Value::Table(table), here)?;
     let parent = ctx.sources[0].path.parent().unwrap_or(Path::new(""));
     let parent = if parent.as_os_str().is_empty() {
@@ -232,11 +247,10 @@ pub(in crate::spec) fn resolve(
             ));
         }
     }
-    Ok(StageSpec {
+    Ok(Resolved {
         id: raw.id,
-        kind: StageKind::Command,
         inputs: raw.inputs,
-        config: StageConfig::Command(CommandConfig {
+        config: CommandConfig {
             argv,
             params,
             program,
@@ -246,7 +260,7 @@ pub(in crate::spec) fn resolve(
             env: raw.env,
             seed,
             workdir,
-        }),
+        },
     })
 }
 
@@ -382,7 +396,7 @@ fn version_memo(program: &Path, sha256: &str) -> Result<String, String> {
 /// `program --version` (stdout and stderr: Python 2 printed to stderr),
 /// given 10 seconds.
 fn version_of(program: &Path) -> Result<String, String> {
-    let mut child = Command::new(program)
+    let mut child = Process::new(program)
         .arg("--version")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

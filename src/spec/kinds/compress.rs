@@ -1,53 +1,84 @@
 //! `compress`: hint-based compression of a frozen teacher into a small
 //! student net (the paper's SNet1–3).
 
+use serde::{Deserialize, Serialize};
+
 use super::training::{Net, OPTIMISER_KEYS, RUN_KEYS, TrainConfig, at};
-use super::{DATA_ROLE, KindDef, Role, StageConfig, StageKind, Table};
-use crate::spec::schema::RawStage;
+use super::{
+    Artefact, DATA_ROLE, Env, Kind, KindDef, Resolved, Role, StageKind, Upstream, standard,
+};
 use crate::spec::{SpecError, in_range};
 
-pub const DEF: KindDef = KindDef {
-    name: "compress",
-    version: 1,
-    backend: true,
-    keys: &[
-        &["data", "teacher", "net", "width"],
-        OPTIMISER_KEYS,
-        &["hint-epochs", "hint-lr"],
-        RUN_KEYS,
-    ],
-    roles: &[
-        DATA_ROLE,
-        Role {
-            name: "teacher",
-            accepts: &[StageKind::TrainFrl, StageKind::Train],
-        },
-    ],
-};
+pub struct Compress;
 
-pub(in crate::spec) fn resolve(
-    s: &RawStage,
-    train: TrainConfig,
-    t: &mut Table,
-) -> Result<StageConfig, SpecError> {
-    t.require("teacher", &s.teacher)?;
-    let hint_lr = in_range(
-        s.hint_lr.unwrap_or(1e-7),
-        t.ctx,
-        &t.key("hint-lr"),
-        "must be > 0",
-        |v| v > 0.0,
-    )?;
-    let hint_epochs = s.hint_epochs.unwrap_or(train.epochs);
-    if train.net == Net::Tnet {
-        return Err(t.error(
-            &at(t.here, s.net.is_some(), "net"),
-            "the student of `compress` must be `snet1`, `snet2` or `snet3`",
-        ));
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompressConfig {
+    /// The student's training after the hint phase.
+    #[serde(flatten)]
+    pub train: TrainConfig,
+    pub hint_epochs: u32,
+    pub hint_lr: f64,
+}
+
+impl Kind for Compress {
+    type Config = CompressConfig;
+
+    const DEF: KindDef = KindDef {
+        name: "compress",
+        version: 1,
+        backend: true,
+        keys: &[
+            &["data", "teacher", "net", "width"],
+            OPTIMISER_KEYS,
+            &["hint-epochs", "hint-lr"],
+            RUN_KEYS,
+        ],
+        roles: &[
+            DATA_ROLE,
+            Role {
+                name: "teacher",
+                accepts: &[StageKind::TrainFrl, StageKind::Train],
+            },
+        ],
+    };
+
+    fn resolve(table: toml::Table, env: &Env) -> Result<Resolved<CompressConfig>, SpecError> {
+        standard(&Self::DEF, table, env, |s, t| {
+            let train = t.train(s, Net::Snet3, None)?;
+            t.require("teacher", &s.teacher)?;
+            let hint_lr = in_range(
+                s.hint_lr.unwrap_or(1e-7),
+                t.ctx,
+                &t.key("hint-lr"),
+                "must be > 0",
+                |v| v > 0.0,
+            )?;
+            let hint_epochs = s.hint_epochs.unwrap_or(train.epochs);
+            if train.net == Net::Tnet {
+                return Err(t.error(
+                    &at(t.here, s.net.is_some(), "net"),
+                    "the student of `compress` must be `snet1`, `snet2` or `snet3`",
+                ));
+            }
+            Ok(CompressConfig {
+                train,
+                hint_epochs,
+                hint_lr,
+            })
+        })
     }
-    Ok(StageConfig::Compress {
-        train,
-        hint_epochs,
-        hint_lr,
-    })
+
+    /// The student learns the teacher's labels.
+    fn artefact(c: &CompressConfig, up: &Upstream) -> Result<Option<Artefact>, String> {
+        Ok(up.model("teacher").map(|(_, _, labels)| Artefact::Model {
+            net: c.train.net,
+            width: c.train.width,
+            labels: labels.clone(),
+            mnl: false,
+        }))
+    }
+
+    fn train(c: &CompressConfig) -> Option<&TrainConfig> {
+        Some(&c.train)
+    }
 }

@@ -6,32 +6,72 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{KindDef, StageConfig, StageKind, StageSpec};
+use super::{Artefact, Env, Kind, KindDef, Labels, Resolved, Upstream};
 use crate::attributes;
 use crate::spec::locate::Seg;
 use crate::spec::schema::RawData;
 use crate::spec::{Ctx, SpecError, backticked, in_range, key, positive};
 
-pub const GENERATE: KindDef = KindDef {
-    name: "generate-data",
-    // 2: faces fill more of the frame (like the paper's detector crops);
-    // 3: preprocessed shards in the entry.
-    version: 3,
-    // Data do not depend on the compute backend: a GPU run reuses the CPU's.
-    backend: false,
-    keys: &[],
-    roles: &[],
-};
+pub struct GenerateData;
+pub struct ReadData;
 
-pub const READ: KindDef = KindDef {
-    name: "read-data",
-    // 3: truncated JPEGs are errors, not silently grey; the data's
-    // fingerprint in the artefact.
-    version: 3,
-    backend: false,
-    keys: &[],
-    roles: &[],
-};
+impl Kind for GenerateData {
+    type Config = DataSpec;
+
+    const DEF: KindDef = KindDef {
+        name: "generate-data",
+        // 2: faces fill more of the frame (like the paper's detector crops);
+        // 3: preprocessed shards in the entry.
+        version: 3,
+        // Data do not depend on the compute backend: a GPU run reuses the CPU's.
+        backend: false,
+        // `[data]`'s keys plus `seed`, checked by `RawData`.
+        keys: &[],
+        roles: &[],
+    };
+
+    fn resolve(table: toml::Table, env: &Env) -> Result<Resolved<DataSpec>, SpecError> {
+        resolve_data_stage(table, env, false)
+    }
+
+    fn artefact(d: &DataSpec, _: &Upstream) -> Result<Option<Artefact>, String> {
+        Ok(Some(data_artefact(d)))
+    }
+}
+
+impl Kind for ReadData {
+    type Config = DataSpec;
+
+    const DEF: KindDef = KindDef {
+        name: "read-data",
+        // 3: truncated JPEGs are errors, not silently grey; the data's
+        // fingerprint in the artefact.
+        version: 3,
+        backend: false,
+        keys: &[],
+        roles: &[],
+    };
+
+    fn resolve(table: toml::Table, env: &Env) -> Result<Resolved<DataSpec>, SpecError> {
+        resolve_data_stage(table, env, true)
+    }
+
+    fn artefact(d: &DataSpec, _: &Upstream) -> Result<Option<Artefact>, String> {
+        Ok(Some(data_artefact(d)))
+    }
+}
+
+/// A data set: its labels, and whether its images are already crops.
+fn data_artefact(d: &DataSpec) -> Artefact {
+    Artefact::Data {
+        labels: Labels {
+            single: d.single_label(),
+            ids: d.attributes.clone(),
+            class_offset: d.class_offset,
+        },
+        cropped: d.real.as_ref().is_some_and(|r| r.crop == "bbox"),
+    }
+}
 
 /// Which data set, at which size.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -366,20 +406,21 @@ pub(in crate::spec) fn resolve_data(
     })
 }
 
-/// A `[[stage]]` of kind `generate-data` or `read-data`.
-pub(in crate::spec) fn resolve_data_stage(
+/// A `[[stage]]` of kind `generate-data` (`real` false) or `read-data`:
+/// `[data]`'s keys, plus `seed` (default: the experiment's).
+fn resolve_data_stage(
     mut table: toml::Table,
-    seed: u64,
-    here: &[Seg],
-    ctx: &Ctx,
-) -> Result<StageSpec, SpecError> {
+    env: &Env,
+    real: bool,
+) -> Result<Resolved<DataSpec>, SpecError> {
+    let (here, ctx) = (env.here, env.ctx);
     let id = match table.remove("id") {
         Some(toml::Value::String(s)) => s,
         _ => return Err(ctx.error(here, "missing field `id` (a string)")),
     };
-    let kind_name = table.remove("kind");
+    table.remove("kind");
     let seed = match table.remove("seed") {
-        None => seed,
+        None => env.seed,
         Some(toml::Value::Integer(v)) if v >= 0 => v as u64,
         Some(_) => {
             return Err(ctx.error(&key(here, "seed"), "must be a non-negative integer"));
@@ -387,24 +428,19 @@ pub(in crate::spec) fn resolve_data_stage(
     };
     let raw: RawData = ctx.deserialize(toml::Value::Table(table), here)?;
     let data = resolve_data(Some(raw), seed, ctx, here)?;
-    let (kind, config) = match data.real {
-        None => (StageKind::GenerateData, StageConfig::GenerateData(data)),
-        Some(_) => (StageKind::ReadData, StageConfig::ReadData(data)),
-    };
-    if kind_name.as_ref().and_then(|k| k.as_str()) != Some(kind.as_str()) {
+    if data.real.is_some() != real {
         return Err(ctx.error(
             &key(here, "kind"),
             format!(
                 "this data set is read by kind `{}` (`generate-data` makes synthetic sets, `read-data` reads real ones)",
-                kind.as_str()
+                if data.real.is_some() { "read-data" } else { "generate-data" }
             ),
         ));
     }
-    Ok(StageSpec {
+    Ok(Resolved {
         id,
-        kind,
         inputs: BTreeMap::new(),
-        config,
+        config: data,
     })
 }
 

@@ -4,25 +4,24 @@
 
 use serde::Serialize;
 
-use super::{ATTRIBUTE_NETS, DATA_ROLE, KindDef, Role, StageConfig, Table};
-use crate::spec::schema::RawStage;
+use super::training::is_default;
+use super::{
+    ATTRIBUTE_NETS, Artefact, DATA_ROLE, Env, Kind, KindDef, Resolved, Role, Upstream, standard,
+};
 use crate::spec::{SpecError, choice, in_range};
 
-pub const DEF: KindDef = KindDef {
-    name: "localize",
-    // 2: MaxBoxAcc beside the pointing game; 3: averages over local
-    // attributes only.
-    version: 3,
-    backend: true,
-    keys: &[&["data", "model", "patch", "samples", "centre"]],
-    roles: &[
-        DATA_ROLE,
-        Role {
-            name: "model",
-            accepts: ATTRIBUTE_NETS,
-        },
-    ],
-};
+pub struct Localize;
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct LocalizeConfig {
+    /// Patch side as a fraction of the image side.
+    pub patch: f64,
+    /// Images per attribute drawn in the heatmap figure.
+    pub samples: u32,
+    /// Where patches are centred (controls for the FRL's localisation).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub centre: PatchCentre,
+}
 
 /// Where `localize` centres each attribute's patch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -40,28 +39,57 @@ pub enum PatchCentre {
     Truth,
 }
 
-pub(in crate::spec) fn resolve(s: &RawStage, t: &mut Table) -> Result<StageConfig, SpecError> {
-    t.require("model", &s.model)?;
-    let patch = in_range(
-        s.patch.unwrap_or(64.0 / 224.0),
-        t.ctx,
-        &t.key("patch"),
-        "must be in (0, 1]",
-        |v| v > 0.0 && v <= 1.0,
-    )?;
-    let centre = choice(
-        s.centre.as_ref(),
-        &[
-            ("cam", PatchCentre::Cam),
-            ("mean", PatchCentre::Mean),
-            ("truth", PatchCentre::Truth),
+impl Kind for Localize {
+    type Config = LocalizeConfig;
+
+    const DEF: KindDef = KindDef {
+        name: "localize",
+        // 2: MaxBoxAcc beside the pointing game; 3: averages over local
+        // attributes only.
+        version: 3,
+        backend: true,
+        keys: &[&["data", "model", "patch", "samples", "centre"]],
+        roles: &[
+            DATA_ROLE,
+            Role {
+                name: "model",
+                accepts: ATTRIBUTE_NETS,
+            },
         ],
-        t.ctx,
-        &t.key("centre"),
-    )?;
-    Ok(StageConfig::Localize {
-        patch,
-        samples: s.samples.unwrap_or(8),
-        centre,
-    })
+    };
+
+    fn resolve(table: toml::Table, env: &Env) -> Result<Resolved<LocalizeConfig>, SpecError> {
+        standard(&Self::DEF, table, env, |s, t| {
+            t.require("model", &s.model)?;
+            let patch = in_range(
+                s.patch.unwrap_or(64.0 / 224.0),
+                t.ctx,
+                &t.key("patch"),
+                "must be in (0, 1]",
+                |v| v > 0.0 && v <= 1.0,
+            )?;
+            let centre = choice(
+                s.centre.as_ref(),
+                &[
+                    ("cam", PatchCentre::Cam),
+                    ("mean", PatchCentre::Mean),
+                    ("truth", PatchCentre::Truth),
+                ],
+                t.ctx,
+                &t.key("centre"),
+            )?;
+            Ok(LocalizeConfig {
+                patch,
+                samples: s.samples.unwrap_or(8),
+                centre,
+            })
+        })
+    }
+
+    /// The model's labels: it is the model's maps that are localised.
+    fn artefact(_: &LocalizeConfig, up: &Upstream) -> Result<Option<Artefact>, String> {
+        Ok(up.model("model").map(|(_, _, labels)| Artefact::Regions {
+            labels: labels.clone(),
+        }))
+    }
 }

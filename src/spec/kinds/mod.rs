@@ -1,12 +1,14 @@
 //! The stage kinds. Each kind's module owns what the kind *is*: its name,
 //! cache version, keys and input roles (with the kinds each role accepts) in
-//! one [`KindDef`], its resolved configuration, and how its `[[stage]]` table
-//! resolves. How it runs is `stages/<kind>.rs` (burn, which `spec` never
-//! names); what its output holds for the plan's checks, `plan::artefact`.
+//! its [`KindDef`], its resolved configuration, how its `[[stage]]` table
+//! resolves and what its output will hold for the plan's checks — all as
+//! one [`Kind`] impl. How it runs is its `Run` impl in `stages/` (burn,
+//! which `spec` never names).
 //!
-//! Adding a kind: a module here with its `DEF` and `resolve`, a variant in
-//! [`StageKind`] and [`StageConfig`], its run in `stages`.
+//! Adding a kind: a module here with its `Kind` impl, its line in
+//! [`for_each_kind!`], its run in `stages/`.
 
+pub mod artefact;
 pub mod command;
 pub mod compress;
 pub mod crop_data;
@@ -25,15 +27,75 @@ use serde::{Deserialize, Serialize};
 use super::locate::Seg;
 use super::schema::{RawStage, RawTrain};
 use super::{Ctx, SpecError, backticked, key};
+pub use artefact::{Artefact, Labels, Upstream};
 pub use command::CommandConfig;
+pub use compress::CompressConfig;
+pub use crop_data::CropConfig;
 pub use data::{DataSpec, RealData};
 pub use evaluate::{EvalConfig, Head, Split};
-pub use localize::PatchCentre;
-use training::is_default;
+pub use localize::{LocalizeConfig, PatchCentre};
+pub use parts::PartsConfig;
+pub use train::FrlConfig;
 pub use training::{InitWeights, KeepEpoch, LossNormalization, LrSchedule, Net, TrainConfig};
 
-/// Input roles `member-1`, `member-2`, …: an `evaluate` ensemble's other models.
-pub const MEMBER_ROLE: &str = "member-";
+/// Every stage kind: its [`StageKind`] variant and the type that implements
+/// [`Kind`] for it, in the order `exp` lists them. A new kind's one line
+/// here is its registration: the kind enums, resolution, the plan's
+/// artefact checks and `stages::run` are generated from this list.
+macro_rules! for_each_kind {
+    ($then:ident) => {
+        $then! {
+            GenerateData = $crate::spec::kinds::data::GenerateData,
+            ReadData = $crate::spec::kinds::data::ReadData,
+            Train = $crate::spec::kinds::train::Train,
+            TrainFrl = $crate::spec::kinds::train::TrainFrl,
+            Localize = $crate::spec::kinds::localize::Localize,
+            CropData = $crate::spec::kinds::crop_data::CropData,
+            Compress = $crate::spec::kinds::compress::Compress,
+            TrainParts = $crate::spec::kinds::parts::TrainParts,
+            TrainFusion = $crate::spec::kinds::paw::TrainFusion,
+            FinetunePaw = $crate::spec::kinds::paw::FinetunePaw,
+            Evaluate = $crate::spec::kinds::evaluate::Evaluate,
+            Command = $crate::spec::kinds::command::Command,
+        }
+    };
+}
+pub(crate) use for_each_kind;
+
+/// What a stage kind is, implemented once in the kind's module.
+pub trait Kind {
+    /// Resolved parameters: what goes into the cache key.
+    type Config: std::fmt::Debug + Clone + PartialEq + Serialize + for<'de> Deserialize<'de>;
+    /// Name, cache version, keys and input roles.
+    const DEF: KindDef;
+    /// Resolve one `[[stage]]` table of this kind.
+    fn resolve(table: toml::Table, env: &Env) -> Result<Resolved<Self::Config>, SpecError>;
+    /// What the stage's entry will hold, from what its inputs will (checked
+    /// at plan time); `None` where an input it needs is not known.
+    fn artefact(config: &Self::Config, up: &Upstream) -> Result<Option<Artefact>, String>;
+    /// The training hyperparameters of a training kind.
+    fn train(_config: &Self::Config) -> Option<&TrainConfig> {
+        None
+    }
+}
+
+/// What a stage table resolves in.
+pub struct Env<'a> {
+    /// `[train]`: the training kinds' defaults.
+    pub(in crate::spec) defaults: &'a RawTrain,
+    /// The experiment's seed.
+    pub(in crate::spec) seed: u64,
+    /// Where the table is (errors point here).
+    pub(in crate::spec) here: &'a [Seg],
+    pub(in crate::spec) ctx: &'a Ctx<'a>,
+}
+
+/// A resolved stage table, before it is a [`StageSpec`].
+pub struct Resolved<C> {
+    pub id: String,
+    pub inputs: BTreeMap<String, String>,
+    pub config: C,
+}
 
 /// One stage of the DAG (also as run records store it: reports read it back).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,23 +107,66 @@ pub struct StageSpec {
     pub config: StageConfig,
 }
 
-/// The stage kinds `exp` can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StageKind {
-    GenerateData,
-    ReadData,
-    Train,
-    TrainFrl,
-    Localize,
-    Compress,
-    TrainParts,
-    TrainFusion,
-    FinetunePaw,
-    Evaluate,
-    CropData,
-    Command,
+/// The kind enums and their dispatch, from [`for_each_kind!`]'s list.
+macro_rules! define_kinds {
+    ($($variant:ident = $ty:path,)*) => {
+        /// The stage kinds `exp` can run.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum StageKind {
+            $($variant,)*
+        }
+
+        impl StageKind {
+            pub const ALL: &'static [StageKind] = &[$(StageKind::$variant,)*];
+
+            pub fn def(self) -> &'static KindDef {
+                match self {
+                    $(StageKind::$variant => &<$ty as Kind>::DEF,)*
+                }
+            }
+
+            /// Resolve a `[[stage]]` table of this kind.
+            fn resolve(self, table: toml::Table, env: &Env) -> Result<StageSpec, SpecError> {
+                match self {
+                    $(StageKind::$variant => {
+                        let r = <$ty as Kind>::resolve(table, env)?;
+                        Ok(StageSpec {
+                            id: r.id,
+                            kind: self,
+                            inputs: r.inputs,
+                            config: StageConfig::$variant(r.config),
+                        })
+                    })*
+                }
+            }
+        }
+
+        /// Resolved parameters of a stage: what goes into its cache key.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", rename_all = "kebab-case")]
+        pub enum StageConfig {
+            $($variant(<$ty as Kind>::Config),)*
+        }
+
+        impl StageConfig {
+            /// The training hyperparameters of a training stage.
+            pub fn train(&self) -> Option<&TrainConfig> {
+                match self {
+                    $(StageConfig::$variant(c) => <$ty as Kind>::train(c),)*
+                }
+            }
+
+            /// What the stage's entry will hold (see [`Kind::artefact`]).
+            pub fn artefact(&self, up: &Upstream) -> Result<Option<Artefact>, String> {
+                match self {
+                    $(StageConfig::$variant(c) => <$ty as Kind>::artefact(c, up),)*
+                }
+            }
+        }
+    };
 }
+for_each_kind!(define_kinds);
 
 /// What a stage kind is, in one place.
 #[derive(Debug)]
@@ -75,7 +180,8 @@ pub struct KindDef {
     pub backend: bool,
     /// Keys a `[[stage]]` of this kind accepts, beyond `id` and `kind`, in
     /// groups (the training kinds share [`training::OPTIMISER_KEYS`] and
-    /// [`training::RUN_KEYS`]); `command` checks its own table.
+    /// [`training::RUN_KEYS`]); `command` and the data kinds check their own
+    /// tables.
     pub keys: &'static [&'static [&'static str]],
     /// The upstream roles it reads and which kinds may fill each.
     pub roles: &'static [Role],
@@ -88,6 +194,9 @@ pub struct Role {
     /// Empty: any kind (a command's own roles).
     pub accepts: &'static [StageKind],
 }
+
+/// Input roles `member-1`, `member-2`, …: an `evaluate` ensemble's other models.
+pub const MEMBER_ROLE: &str = "member-";
 
 /// The roles every reader of a data set has.
 pub const DATA_ROLE: Role = Role {
@@ -104,38 +213,6 @@ pub const ATTRIBUTE_NETS: &[StageKind] =
     &[StageKind::Train, StageKind::TrainFrl, StageKind::Compress];
 
 impl StageKind {
-    pub const ALL: [StageKind; 12] = [
-        Self::GenerateData,
-        Self::ReadData,
-        Self::Train,
-        Self::TrainFrl,
-        Self::Localize,
-        Self::CropData,
-        Self::Compress,
-        Self::TrainParts,
-        Self::TrainFusion,
-        Self::FinetunePaw,
-        Self::Evaluate,
-        Self::Command,
-    ];
-
-    pub fn def(self) -> &'static KindDef {
-        match self {
-            Self::GenerateData => &data::GENERATE,
-            Self::ReadData => &data::READ,
-            Self::Train => &train::TRAIN,
-            Self::TrainFrl => &train::TRAIN_FRL,
-            Self::Localize => &localize::DEF,
-            Self::Compress => &compress::DEF,
-            Self::TrainParts => &parts::DEF,
-            Self::TrainFusion => &paw::FUSION,
-            Self::FinetunePaw => &paw::FINETUNE,
-            Self::Evaluate => &evaluate::DEF,
-            Self::CropData => &crop_data::DEF,
-            Self::Command => &command::DEF,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         self.def().name
     }
@@ -164,168 +241,104 @@ impl StageKind {
     }
 
     pub(in crate::spec) fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
 }
 
-/// Resolved parameters of a stage: what goes into its cache key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum StageConfig {
-    GenerateData(DataSpec),
-    ReadData(DataSpec),
-    Train(TrainConfig),
-    TrainFrl {
-        #[serde(flatten)]
-        train: TrainConfig,
-        mnl: bool,
-        mnl_hidden: u32,
-    },
-    Localize {
-        patch: f64,
-        samples: u32,
-        /// Where patches are centred (controls for the FRL's localisation).
-        #[serde(default, skip_serializing_if = "is_default")]
-        centre: PatchCentre,
-    },
-    Compress {
-        #[serde(flatten)]
-        train: TrainConfig,
-        hint_epochs: u32,
-        hint_lr: f64,
-    },
-    TrainParts {
-        #[serde(flatten)]
-        train: TrainConfig,
-        part_size: u32,
-        grid: Option<u32>,
-    },
-    TrainFusion(TrainConfig),
-    FinetunePaw(TrainConfig),
-    Evaluate(EvalConfig),
-    /// Crop every image to a box (the CAM box of `regions`, else the
-    /// annotated box) × `expand`, as a new data stage.
-    CropData {
-        expand: f64,
-        /// The same centred box in every image (`box = "centre"`).
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        centre: bool,
-    },
-    /// The user's own program (`command.rs`).
-    Command(CommandConfig),
-}
-
-impl StageConfig {
-    /// The training hyperparameters of a training stage.
-    pub fn train(&self) -> Option<&TrainConfig> {
-        match self {
-            StageConfig::Train(t) | StageConfig::TrainFusion(t) | StageConfig::FinetunePaw(t) => {
-                Some(t)
-            }
-            StageConfig::TrainFrl { train, .. }
-            | StageConfig::Compress { train, .. }
-            | StageConfig::TrainParts { train, .. } => Some(train),
-            _ => None,
-        }
-    }
-}
-
-/// One `[[stage]]` table of a kind with a [`RawStage`] schema (not data
-/// sets, not commands): its keys checked against the kind's, its seed, its
-/// training hyperparameters, then the kind's own `resolve`.
+/// Resolve one `[[stage]]` table, by its kind.
 pub(in crate::spec) fn resolve(
     kind: StageKind,
     table: toml::Table,
-    defaults: &RawTrain,
-    experiment_seed: u64,
-    here: &[Seg],
-    ctx: &Ctx,
+    env: &Env,
 ) -> Result<StageSpec, SpecError> {
-    let keys: Vec<&str> = kind
-        .def()
-        .keys
-        .iter()
-        .flat_map(|g| g.iter().copied())
-        .collect();
+    kind.resolve(table, env)
+}
+
+/// `[train]` checked as a `train` stage's keys would be: a typo there is a
+/// typo even when no stage trains.
+pub(in crate::spec) fn check_train_defaults(env: &Env) -> Result<(), SpecError> {
+    let s = RawStage {
+        id: "train-defaults".into(),
+        kind: "train".into(),
+        ..Default::default()
+    };
+    Table::new(train::Train::DEF.name, &s, env)?.train(&s, Net::Snet3, None)?;
+    Ok(())
+}
+
+/// The usual resolution of a kind with a [`RawStage`] schema (not data
+/// sets, not commands): its keys checked against the kind's `DEF`, then
+/// `f` with the table read and its edges so far (`data`).
+pub(in crate::spec) fn standard<C>(
+    def: &KindDef,
+    table: toml::Table,
+    env: &Env,
+    f: impl FnOnce(&RawStage, &mut Table) -> Result<C, SpecError>,
+) -> Result<Resolved<C>, SpecError> {
+    let keys: Vec<&str> = def.keys.iter().flat_map(|g| g.iter().copied()).collect();
     for k in table.keys() {
         if k != "id" && k != "kind" && !keys.contains(&k.as_str()) {
             let allowed: Vec<&str> = ["id", "kind"]
                 .into_iter()
                 .chain(keys.iter().copied())
                 .collect();
-            return Err(ctx.error(
-                &key(here, k),
+            return Err(env.ctx.error(
+                &key(env.here, k),
                 format!(
                     "unknown key `{k}` for kind `{}`; allowed keys are {}",
-                    kind.as_str(),
+                    def.name,
                     backticked(&allowed)
                 ),
             ));
         }
     }
-    let s: RawStage = ctx.deserialize(toml::Value::Table(table), here)?;
-    let seed = match (s.seed, s.seed_offset) {
-        (Some(_), Some(_)) => {
-            return Err(ctx.error(
-                &key(here, "seed-offset"),
-                "give either `seed` (this stage's own) or `seed-offset` (added to the experiment's), not both",
-            ));
-        }
-        (Some(v), None) => v,
-        (None, offset) => experiment_seed + offset.unwrap_or(0),
-    };
-    resolve_raw(kind, s, defaults, seed, here, ctx)
-}
-
-/// [`resolve`] once the table is read; `[train]` itself is checked through
-/// it too.
-pub(in crate::spec) fn resolve_raw(
-    kind: StageKind,
-    s: RawStage,
-    defaults: &RawTrain,
-    seed: u64,
-    here: &[Seg],
-    ctx: &Ctx,
-) -> Result<StageSpec, SpecError> {
-    let train = training::resolve(kind, &s, defaults, seed, here, ctx)?;
-    let mut t = Table {
-        kind,
-        here,
-        ctx,
-        inputs: BTreeMap::from([(
-            "data".to_string(),
-            s.data.clone().unwrap_or_else(|| "data".into()),
-        )]),
-    };
-    let config = match kind {
-        StageKind::GenerateData | StageKind::ReadData | StageKind::Command => {
-            unreachable!("resolved by their own modules")
-        }
-        StageKind::Train | StageKind::TrainFrl => train::resolve(&s, train, &mut t)?,
-        StageKind::Localize => localize::resolve(&s, &mut t)?,
-        StageKind::Compress => compress::resolve(&s, train, &mut t)?,
-        StageKind::TrainParts => parts::resolve(&s, train, &mut t)?,
-        StageKind::TrainFusion | StageKind::FinetunePaw => paw::resolve(&s, train, &mut t)?,
-        StageKind::Evaluate => evaluate::resolve(&s, &mut t)?,
-        StageKind::CropData => crop_data::resolve(&s, &mut t)?,
-    };
-    Ok(StageSpec {
+    let s: RawStage = env.ctx.deserialize(toml::Value::Table(table), env.here)?;
+    let mut t = Table::new(def.name, &s, env)?;
+    let config = f(&s, &mut t)?;
+    Ok(Resolved {
         id: s.id,
-        kind,
         inputs: t.inputs,
         config,
     })
 }
 
-/// A stage table being resolved: where errors point, and its edges so far.
+/// A stage table being resolved: where errors point, its seed, and its
+/// edges so far.
 pub(in crate::spec) struct Table<'a> {
-    kind: StageKind,
+    kind: &'static str,
     pub here: &'a [Seg],
     pub ctx: &'a Ctx<'a>,
+    defaults: &'a RawTrain,
+    /// `seed`, else the experiment's + `seed-offset`.
+    seed: u64,
     pub inputs: BTreeMap<String, String>,
 }
 
-impl Table<'_> {
+impl<'a> Table<'a> {
+    fn new(kind: &'static str, s: &RawStage, env: &Env<'a>) -> Result<Self, SpecError> {
+        let seed = match (s.seed, s.seed_offset) {
+            (Some(_), Some(_)) => {
+                return Err(env.ctx.error(
+                    &key(env.here, "seed-offset"),
+                    "give either `seed` (this stage's own) or `seed-offset` (added to the experiment's), not both",
+                ));
+            }
+            (Some(v), None) => v,
+            (None, offset) => env.seed + offset.unwrap_or(0),
+        };
+        Ok(Table {
+            kind,
+            here: env.here,
+            ctx: env.ctx,
+            defaults: env.defaults,
+            seed,
+            inputs: BTreeMap::from([(
+                "data".to_string(),
+                s.data.clone().unwrap_or_else(|| "data".into()),
+            )]),
+        })
+    }
+
     /// The path of one of this table's keys.
     pub fn key(&self, name: &str) -> Vec<Seg> {
         key(self.here, name)
@@ -335,15 +348,31 @@ impl Table<'_> {
         self.ctx.error(path, message)
     }
 
+    /// The stage's training hyperparameters: its own keys, else `[train]`'s,
+    /// else the defaults — `net` and, where the paper fixes one for the
+    /// kind, `paper_lr` (which wins over `[train]`'s).
+    pub fn train(
+        &self,
+        s: &RawStage,
+        net: Net,
+        paper_lr: Option<f64>,
+    ) -> Result<TrainConfig, SpecError> {
+        training::resolve(
+            s,
+            self.defaults,
+            self.seed,
+            training::Defaults { net, paper_lr },
+            self.here,
+            self.ctx,
+        )
+    }
+
     /// An edge the kind cannot do without.
     pub fn require(&mut self, role: &str, value: &Option<String>) -> Result<(), SpecError> {
         let v = value.clone().ok_or_else(|| {
             self.ctx.error(
                 self.here,
-                format!(
-                    "kind `{}` needs `{role} = \"<stage id>\"`",
-                    self.kind.as_str()
-                ),
+                format!("kind `{}` needs `{role} = \"<stage id>\"`", self.kind),
             )
         })?;
         self.inputs.insert(role.to_string(), v);

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::StageKind;
 use crate::spec::locate::Seg;
 use crate::spec::schema::{RawStage, RawTrain};
 use crate::spec::{Ctx, SpecError, backticked, choice, in_range, key, positive};
@@ -130,29 +129,27 @@ pub(in crate::spec) fn at(here: &[Seg], set_here: bool, name: &str) -> Vec<Seg> 
     }
 }
 
+/// What a training kind defaults to where neither the stage nor `[train]`
+/// says.
+pub(in crate::spec) struct Defaults {
+    pub net: Net,
+    /// The paper's learning rate for the kind, which wins over `[train]`'s.
+    pub paper_lr: Option<f64>,
+}
+
 /// A stage's training hyperparameters: its own keys, else `[train]`'s, else
-/// the defaults. Every kind resolves them (and `[train]` is checked even
-/// when no stage trains): a typo there is a typo.
+/// the kind's defaults.
 pub(in crate::spec) fn resolve(
-    kind: StageKind,
     s: &RawStage,
     d: &RawTrain,
     seed: u64,
+    kind: Defaults,
     here: &[Seg],
     ctx: &Ctx,
 ) -> Result<TrainConfig, SpecError> {
     // A value set on the stage wins over `[train]`; errors point where it was set.
     let at = |set_here: bool, name: &str| at(here, set_here, name);
-    let paper_lr = match kind {
-        StageKind::TrainFusion => Some(0.1),
-        StageKind::FinetunePaw => Some(1e-3),
-        _ => None,
-    };
-    let default_net = if kind == StageKind::TrainFrl {
-        Net::Tnet
-    } else {
-        Net::Snet3
-    };
+    let (paper_lr, default_net) = (kind.paper_lr, kind.net);
     let net = match s.net.as_ref().or(d.net.as_ref()) {
         None => default_net,
         Some(n) => Net::ALL
