@@ -14,6 +14,7 @@ mod generate_data;
 mod localize;
 mod parts;
 mod paw;
+mod predict;
 mod train;
 
 use std::collections::BTreeMap;

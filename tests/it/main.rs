@@ -10,6 +10,7 @@ mod data;
 mod fuzz;
 mod maintenance;
 mod pipeline;
+mod predict;
 mod report;
 mod resume;
 mod slurm;

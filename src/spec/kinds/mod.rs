@@ -17,6 +17,7 @@ pub mod evaluate;
 pub mod localize;
 pub mod parts;
 pub mod paw;
+pub mod predict;
 pub mod train;
 pub mod training;
 
@@ -56,6 +57,7 @@ macro_rules! for_each_kind {
             TrainFusion = $crate::spec::kinds::paw::TrainFusion,
             FinetunePaw = $crate::spec::kinds::paw::FinetunePaw,
             Evaluate = $crate::spec::kinds::evaluate::Evaluate,
+            Predict = $crate::spec::kinds::predict::Predict,
             Command = $crate::spec::kinds::command::Command,
         }
     };

@@ -1,0 +1,114 @@
+//! `predict`'s run: the net's probabilities for each of the user's images.
+
+use std::fmt::Write as _;
+
+use rayon::prelude::*;
+use serde_json::json;
+
+use super::{Run, StageCtx, StageError, load_attr_net};
+use crate::attributes::CELEBA;
+use crate::data::{ImageSet, LoadError, Pixels, decode, resize_chw};
+use crate::spec::kinds::predict::{Predict, PredictConfig, image_files};
+use crate::train::predict;
+
+impl Run for Predict {
+    fn run(ctx: &StageCtx, c: &PredictConfig) -> Result<serde_json::Value, StageError> {
+        let device = ctx.device.device();
+        let (model, info) = load_attr_net(&ctx.input("model").dir, "model", &device)?;
+        let files = image_files(&c.path).map_err(|message| StageError::Input {
+            stage: ctx.stage.id.clone(),
+            message,
+        })?;
+        let size = info.image_size;
+        ctx.progress
+            .set_message(format!("decoding {} images", files.len()));
+        let pixels = files
+            .par_iter()
+            .map(|(_, path)| {
+                decode(path)
+                    .map(|img| resize_chw(&img.to_rgb8(), size))
+                    .map_err(|source| LoadError::Decode {
+                        path: path.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .concat();
+        let m = info.attributes.len();
+        let set = ImageSet {
+            size,
+            pixels: Pixels::Owned(pixels),
+            labels: vec![0; files.len() * m],
+            attributes: info.attributes.clone(),
+            files: files.iter().map(|(name, _)| name.clone()).collect(),
+            single_label: info.single_label,
+        };
+        let (logits, _) = predict(&model, &set, &device, 64);
+        let names: Vec<String> = info
+            .attributes
+            .iter()
+            .map(|&a| match (info.single_label, CELEBA.get(a)) {
+                (false, Some(name)) => name.to_string(),
+                _ => format!("class_{}", a + 1),
+            })
+            .collect();
+        let mut csv = format!("image,{}\n", names.join(","));
+        for (name, row) in set.files.iter().zip(logits.chunks(m)) {
+            let _ = write!(csv, "{}", csv_field(name));
+            for p in probabilities(row, info.single_label) {
+                let _ = write!(csv, ",{p:.6}");
+            }
+            csv.push('\n');
+        }
+        let path = ctx.out.join("predictions.csv");
+        std::fs::write(&path, csv).map_err(|source| StageError::Write { path, source })?;
+        ctx.progress.log(&format!(
+            "{} images × {m} labels → predictions.csv",
+            set.len()
+        ));
+        Ok(json!({ "images": set.len(), "labels": m }))
+    }
+}
+
+/// Sigmoid per attribute, or softmax over a single-label net's classes.
+fn probabilities(logits: &[f32], single_label: bool) -> Vec<f64> {
+    if single_label {
+        let max = logits.iter().copied().fold(f32::MIN, f32::max) as f64;
+        let e: Vec<f64> = logits.iter().map(|&v| (v as f64 - max).exp()).collect();
+        let z: f64 = e.iter().sum();
+        e.into_iter().map(|v| v / z).collect()
+    } else {
+        logits
+            .iter()
+            .map(|&v| 1.0 / (1.0 + (-v as f64).exp()))
+            .collect()
+    }
+}
+
+/// A file name as one CSV field (quoted where it must be).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probabilities_are_sigmoids_or_a_softmax() {
+        let p = probabilities(&[0.0, 2.0], false);
+        assert!((p[0] - 0.5).abs() < 1e-12 && (p[1] - 0.880797).abs() < 1e-6);
+        let p = probabilities(&[1.0, 1.0, 1.0, 1.0], true);
+        assert!(p.iter().all(|v| (v - 0.25).abs() < 1e-12));
+    }
+
+    #[test]
+    fn file_names_with_commas_are_quoted() {
+        assert_eq!(csv_field("a.png"), "a.png");
+        assert_eq!(csv_field("me, 2024.jpg"), "\"me, 2024.jpg\"");
+    }
+}
