@@ -323,30 +323,58 @@ impl Source {
     }
 }
 
-/// A box table: a header line naming the columns, then
-/// `image<TAB>a<TAB>b<TAB>c<TAB>d` per image (`crops.tsv`: x y w h;
-/// `cam_boxes.tsv`: x0 y0 x1 y1).
+/// A table of boxes per image: a header line naming the columns, then
+/// `image<TAB>` and `N` numbers per row. The one format of every box file an
+/// entry holds: `crops.tsv` (x y w h), `cam_boxes.tsv` (x0 y0 x1 y1) and
+/// `boxes.tsv` (part x y side, one row per part).
+fn read_rows<const N: usize, T: std::str::FromStr + Copy + Default>(
+    path: &Path,
+) -> Result<Vec<(String, [T; N])>, AnnotationError> {
+    let text = annotations::read(path)?;
+    let mut out = Vec::new();
+    for (line, row) in annotations::numbered(&text).skip(1) {
+        let c: Vec<&str> = row.split('\t').collect();
+        let mut v = [T::default(); N];
+        let ok = c.len() == N + 1
+            && c[1..]
+                .iter()
+                .zip(v.iter_mut())
+                .all(|(x, slot)| x.parse().map(|p| *slot = p).is_ok());
+        if !ok {
+            return Err(annotations::malformed(
+                path,
+                line,
+                &format!("expected an image name and {N} numbers, tab-separated"),
+                row,
+            ));
+        }
+        out.push((c[0].to_string(), v));
+    }
+    Ok(out)
+}
+
+fn write_rows<const N: usize, T: std::fmt::Display>(
+    path: &Path,
+    columns: [&str; N],
+    rows: impl Iterator<Item = (String, [T; N])>,
+) -> Result<(), AnnotationError> {
+    use std::fmt::Write as _;
+    let mut s = format!("image\t{}\n", columns.join("\t"));
+    for (f, v) in rows {
+        let _ = write!(s, "{f}");
+        for x in v {
+            let _ = write!(s, "\t{x}");
+        }
+        s.push('\n');
+    }
+    annotations::write(path, &s)
+}
+
+/// One box per image (`crops.tsv`, `cam_boxes.tsv`).
 pub fn read_box_table(
     path: &Path,
 ) -> Result<std::collections::HashMap<String, [f32; 4]>, AnnotationError> {
-    let text = annotations::read(path)?;
-    let mut out = std::collections::HashMap::new();
-    for (line, row) in annotations::numbered(&text).skip(1) {
-        let c: Vec<&str> = row.split('\t').collect();
-        let v: Option<Vec<f32>> = (c.len() == 5)
-            .then(|| c[1..].iter().map(|x| x.parse().ok()).collect())
-            .flatten();
-        let v = v.ok_or_else(|| {
-            annotations::malformed(
-                path,
-                line,
-                "expected an image name and 4 numbers, tab-separated",
-                row,
-            )
-        })?;
-        out.insert(c[0].to_string(), [v[0], v[1], v[2], v[3]]);
-    }
-    Ok(out)
+    Ok(read_rows::<4, f32>(path)?.into_iter().collect())
 }
 
 pub fn write_box_table(
@@ -354,12 +382,32 @@ pub fn write_box_table(
     columns: [&str; 4],
     boxes: &[(String, [f32; 4])],
 ) -> Result<(), AnnotationError> {
-    use std::fmt::Write as _;
-    let mut s = format!("image\t{}\n", columns.join("\t"));
-    for (f, b) in boxes {
-        let _ = writeln!(s, "{f}\t{}\t{}\t{}\t{}", b[0], b[1], b[2], b[3]);
+    write_rows(path, columns, boxes.iter().cloned())
+}
+
+/// Square patches per image and part (`boxes.tsv`: `image part x y side`).
+pub fn write_part_boxes(
+    path: &Path,
+    files: &[String],
+    boxes: &[Vec<SquareBox>],
+) -> Result<(), AnnotationError> {
+    let rows = files.iter().zip(boxes).flat_map(|(f, bs)| {
+        bs.iter()
+            .enumerate()
+            .map(move |(p, b)| (f.clone(), [p as u16, b[0], b[1], b[2]]))
+    });
+    write_rows(path, ["part", "x", "y", "side"], rows)
+}
+
+/// [`write_part_boxes`]'s table: each image's patches in part order.
+pub fn read_part_boxes(
+    path: &Path,
+) -> Result<std::collections::BTreeMap<String, Vec<SquareBox>>, AnnotationError> {
+    let mut out: std::collections::BTreeMap<String, Vec<SquareBox>> = Default::default();
+    for (f, [_, x, y, side]) in read_rows::<4, u16>(path)? {
+        out.entry(f).or_default().push([x, y, side]);
     }
-    annotations::write(path, &s)
+    Ok(out)
 }
 
 /// Encode `rgb` (`size` × `size`) as a JPEG at `path`, as the synthetic sets are written.
@@ -696,6 +744,37 @@ pub fn epoch_batches(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn part_boxes_round_trip_in_their_committed_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("boxes.tsv");
+        let files = vec!["a.jpg".to_string(), "b.jpg".to_string()];
+        write_part_boxes(
+            &path,
+            &files,
+            &[vec![[1, 2, 3], [4, 5, 6]], vec![[7, 8, 9]]],
+        )
+        .unwrap();
+        // The bytes are in cache entries (and so in downstream keys).
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "image\tpart\tx\ty\tside\na.jpg\t0\t1\t2\t3\na.jpg\t1\t4\t5\t6\nb.jpg\t0\t7\t8\t9\n"
+        );
+        let back = read_part_boxes(&path).unwrap();
+        assert_eq!(back["a.jpg"], vec![[1, 2, 3], [4, 5, 6]]);
+        assert_eq!(back["b.jpg"], vec![[7, 8, 9]]);
+    }
+
+    #[test]
+    fn a_malformed_box_row_names_its_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("boxes.tsv");
+        std::fs::write(&path, "image\tpart\tx\ty\tside\na.jpg\t0\t1\t2\n").unwrap();
+        let e = read_part_boxes(&path).unwrap_err().to_string();
+        assert!(e.contains("boxes.tsv") && e.contains('2'), "{e}");
+        assert!(e.contains("an image name and 4 numbers"), "{e}");
+    }
+
     use super::*;
 
     #[test]

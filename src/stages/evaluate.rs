@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use super::Run;
 use super::paw::{PawSets, load_paw, subnet_scores};
-use super::{StageCtx, StageError, load_attr_net, read_boxes};
+use super::{StageCtx, StageError, load_attr_net};
 use crate::data::{ImageSet, Source};
 use crate::metrics::{self, store};
 use crate::spec::kinds;
@@ -210,7 +210,7 @@ fn scores(
         return Ok((info.attributes, scores, set.labels, train.positive_rate()));
     }
     let (paw, info) = load_paw(dir, device)?;
-    let boxes = read_boxes(&dir.join("boxes.tsv"))?;
+    let boxes = crate::data::read_part_boxes(&dir.join("boxes.tsv"))?;
     let sets = PawSets::load(source, cfg.split, &info, &boxes)?;
     let train_rate = ImageSet::load(
         source,

@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use serde_json::json;
 
 use super::Run;
-use super::{StageCtx, StageError, load_attr_net, write_boxes, write_json};
+use super::{StageCtx, StageError, load_attr_net, write_json};
 use crate::attributes::CELEBA;
 use crate::data::celeba::{Celeba, read_regions};
 use crate::data::{ImageSet, SquareBox, patch_around};
@@ -304,7 +304,7 @@ fn run(
             }
         ));
     }
-    write_boxes(&ctx.out.join("boxes.tsv"), &files, &boxes)?;
+    crate::data::write_part_boxes(&ctx.out.join("boxes.tsv"), &files, &boxes)?;
     write_json(
         &ctx.out.join("heatmaps.json"),
         &json!({ "images": saved, "attributes": info.attributes.iter().map(|&a| CELEBA[a]).collect::<Vec<_>>(), "image_size": size }),

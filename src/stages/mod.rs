@@ -25,7 +25,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Entry;
-use crate::data::{Format, Source, SquareBox};
+use crate::data::{Format, Source};
 use crate::device::DeviceChoice;
 use crate::models::{AttrNet, AttrNetConfig};
 use crate::progress::Progress;
@@ -299,52 +299,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StageErro
         path: path.into(),
         source: std::io::Error::other(e),
     })
-}
-
-/// Boxes per image file and part: `boxes.tsv` (`image part x y side`).
-pub fn write_boxes(
-    path: &Path,
-    files: &[String],
-    boxes: &[Vec<SquareBox>],
-) -> Result<(), StageError> {
-    use std::fmt::Write as _;
-    let mut s = String::from("image\tpart\tx\ty\tside\n");
-    for (f, bs) in files.iter().zip(boxes) {
-        for (p, b) in bs.iter().enumerate() {
-            let _ = writeln!(s, "{f}\t{p}\t{}\t{}\t{}", b[0], b[1], b[2]);
-        }
-    }
-    std::fs::write(path, s).map_err(|source| StageError::Write {
-        path: path.into(),
-        source,
-    })
-}
-
-pub fn read_boxes(path: &Path) -> Result<BTreeMap<String, Vec<SquareBox>>, StageError> {
-    let text = std::fs::read_to_string(path).map_err(|source| StageError::Read {
-        path: path.into(),
-        source,
-    })?;
-    let mut out: BTreeMap<String, Vec<SquareBox>> = BTreeMap::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
-        let c: Vec<&str> = line.split('\t').collect();
-        let bad = || StageError::Read {
-            path: path.into(),
-            source: std::io::Error::other(format!("line {}: malformed box `{line}`", n + 1)),
-        };
-        if c.len() != 5 {
-            return Err(bad());
-        }
-        let v: Vec<u16> = c[2..]
-            .iter()
-            .map(|x| x.parse())
-            .collect::<Result<_, _>>()
-            .map_err(|_| bad())?;
-        out.entry(c[0].to_string())
-            .or_default()
-            .push([v[0], v[1], v[2]]);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

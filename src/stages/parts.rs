@@ -11,10 +11,7 @@ use serde_json::json;
 
 use super::Run;
 use super::train::write_epochs;
-use super::{
-    PawInfo, StageCtx, StageError, load_attr_net, read_boxes, save_attr_net, write_boxes,
-    write_json,
-};
+use super::{PawInfo, StageCtx, StageError, load_attr_net, save_attr_net, write_json};
 use crate::attributes::CELEBA;
 use crate::data::celeba::Celeba;
 use crate::data::{ImageSet, grid_boxes};
@@ -50,7 +47,7 @@ fn run(
                 .collect();
             all
         }
-        None => read_boxes(&ctx.input("regions").dir.join("boxes.tsv"))?,
+        None => crate::data::read_part_boxes(&ctx.input("regions").dir.join("boxes.tsv"))?,
     };
     let parts = grid.map_or(m, |g| (g * g) as usize);
     ctx.progress.set_message("decoding images".into());
@@ -109,7 +106,7 @@ fn run(
     save_attr_net(ctx.out, "whole", whole, &whole_info)?;
     let files: Vec<String> = boxes.keys().cloned().collect();
     let all: Vec<Vec<_>> = files.iter().map(|f| boxes[f].clone()).collect();
-    write_boxes(&ctx.out.join("boxes.tsv"), &files, &all)?;
+    crate::data::write_part_boxes(&ctx.out.join("boxes.tsv"), &files, &all)?;
     write_json(
         &ctx.out.join("paw.json"),
         &PawInfo {

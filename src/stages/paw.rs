@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::Run;
 use super::train::write_epochs;
-use super::{PawInfo, StageCtx, StageError, load_attr_net, read_boxes, read_json, write_json};
+use super::{PawInfo, StageCtx, StageError, load_attr_net, read_json, write_json};
 use crate::data::{ImageSet, Source, SquareBox};
 use crate::metrics;
 use crate::models::{Fusion, Paw};
@@ -185,7 +185,7 @@ pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, St
     let (plain, device) = ctx.devices(cfg.seed);
     let parts_dir = &ctx.input("parts").dir;
     let (paw, info) = load_paw(parts_dir, &plain)?;
-    let boxes = read_boxes(&parts_dir.join("boxes.tsv"))?;
+    let boxes = crate::data::read_part_boxes(&parts_dir.join("boxes.tsv"))?;
     ctx.progress.set_message("scoring subnets".into());
     let train_sets = PawSets::load(&source, Split::Train, &info, &boxes)?;
     let val_sets = PawSets::load(&source, Split::Val, &info, &boxes)?;
@@ -261,7 +261,7 @@ pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, 
         });
     }
     let (paw, info) = load_paw(dir, &device)?;
-    let boxes = read_boxes(&dir.join("boxes.tsv"))?;
+    let boxes = crate::data::read_part_boxes(&dir.join("boxes.tsv"))?;
     ctx.progress.set_message("decoding images".into());
     let train_sets = PawSets::load(&source, Split::Train, &info, &boxes)?;
     let val_sets = PawSets::load(&source, Split::Val, &info, &boxes)?;
