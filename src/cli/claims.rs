@@ -1,8 +1,8 @@
-//! `exp claims`: the paper's claims, checked on the runs of its specs.
+//! `exp claims`: every spec's `[[claim]]`s, judged on its runs as written.
 
 use super::{Cli, exit, table};
 
-/// Check the paper's claims on the latest runs of the paper's specs (all seeds)
+/// Judge every spec's [[claim]]s (the paper's among them) on its latest runs, all seeds
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Print JSON instead of tables

@@ -15,6 +15,7 @@ pub use super::stats::mean_std;
 use super::stats::{Interval, Verdict, seeds_to_resolve};
 use crate::metrics::{CompressSummary, PawSummary};
 use crate::runs::RunRecord;
+use crate::spec::claim::ClaimSpec;
 
 /// How verdicts are reached, printed under every claims table.
 pub const RULE: &str = "supported / contradicted: the 95% t interval of the paired per-seed difference lies on the claim's / the other side of its threshold; inconclusive: it contains it; n/a: one seed";
@@ -122,13 +123,14 @@ pub const SPECS: [&str; 8] = [
 /// with their spec file as it now reads (with the run's seed) and those
 /// whose does not, with why: after an edit to a paper spec, its older runs
 /// are another experiment. Only the data and the stages both have are
-/// compared, so adding a stage (a new control) keeps older runs. Runs of
-/// other specs pass through.
+/// compared, so adding a stage (a new control) keeps older runs. A kept
+/// run's `claims` are its file's as it now reads. Runs of specs that state
+/// no claims pass through.
 pub fn as_the_files_read(runs: Vec<RunRecord>) -> (Vec<RunRecord>, Vec<(String, String)>) {
     let mut current: BTreeMap<(String, u64), Result<serde_json::Value, String>> = BTreeMap::new();
     let (mut kept, mut skipped) = (Vec::new(), Vec::new());
-    for r in runs {
-        if !SPECS.contains(&r.name.as_str()) || r.status != "ok" || !as_written(&r) {
+    for mut r in runs {
+        if r.status != "ok" || !as_written(&r) {
             kept.push(r);
             continue;
         }
@@ -143,17 +145,27 @@ pub fn as_the_files_read(runs: Vec<RunRecord>) -> (Vec<RunRecord>, Vec<(String, 
                 .map(|s| serde_json::to_value(&s).expect("a spec serializes"))
                 .map_err(|e| e.to_string())
             });
+        let paper = SPECS.contains(&r.name.as_str());
         match now {
+            // Another program's spec that no longer loads claims nothing.
+            Err(_) if !paper => kept.push(r),
             Err(e) => skipped.push((
                 r.id.clone(),
                 format!("`{}` no longer loads: {e}", r.spec_path),
             )),
+            // A spec that states no claims: its runs are not checked.
+            Ok(now) if !paper && now.get("claims").is_none() => kept.push(r),
             Ok(now) => match spec_difference(&r.spec, now) {
                 Some(why) => skipped.push((
                     r.id.clone(),
                     format!("`{}` now differs: {why}", r.spec_path),
                 )),
-                None => kept.push(r),
+                None => {
+                    // The claims as the file states them now (added after
+                    // the run, too).
+                    r.spec["claims"] = now.get("claims").cloned().unwrap_or_default();
+                    kept.push(r)
+                }
             },
         }
     }
@@ -228,76 +240,157 @@ fn diff(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x - y).collect()
 }
 
-/// "`a` beats `b`": the paired difference a − b is above 0.
-fn beats(
-    claim: &str,
-    spec: &str,
-    runs: &[&RunRecord],
-    (a, na): (&str, &str),
-    (b, nb): (&str, &str),
-    paper: &str,
-    paper_diff: f64,
-) -> Claim {
-    let (x, y) = pairs(runs, |r| acc(r, a), |r| acc(r, b));
-    Claim::new(
-        claim,
-        spec,
-        &format!("{na} − {nb}"),
-        paper,
-        Some(paper_diff),
-    )
-    .judge(
-        format!("{na} {} vs {nb} {}", pm(&x), pm(&y)),
-        &diff(&x, &y),
-        0.0,
-        true,
-    )
+/// The paper's specs in the order `exp claims` lists them; other specs'
+/// claims follow by name.
+const ORDER: [&str; 10] = [
+    "ablation_mnl",
+    "compression",
+    "paw",
+    "paw128",
+    "paw_controls",
+    "paw128_controls",
+    "block_baseline",
+    "cub_mnl",
+    "calibrate_frl",
+    "calibrate_birds",
+];
+
+/// Specs whose claims are listed even before they ran (read from
+/// `experiments/<name>.toml` where it is): the paper's tables.
+const PAPER: [&str; 5] = [
+    "ablation_mnl",
+    "compression",
+    "paw",
+    "block_baseline",
+    "cub_mnl",
+];
+
+/// Every spec's `[[claim]]`s: from its newest run as written (as
+/// [`as_the_files_read`] left it), else from the spec file of its runs,
+/// else for the paper's specs without runs from `experiments/`.
+fn declared(runs: &[RunRecord]) -> Vec<(String, Vec<ClaimSpec>)> {
+    let mut by_name: BTreeMap<String, Vec<ClaimSpec>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.status == "ok" && as_written(r)) {
+        if by_name.contains_key(&r.name) {
+            continue; // runs are newest first
+        }
+        let claims: Vec<ClaimSpec> = r
+            .spec
+            .get("claims")
+            .and_then(|c| serde_json::from_value(c.clone()).ok())
+            .unwrap_or_default();
+        by_name.insert(r.name.clone(), claims);
+    }
+    // A spec without a run as written: its file states what is missing.
+    let mut loaded: Vec<String> = Vec::new();
+    for r in runs {
+        if by_name.contains_key(&r.name) || loaded.contains(&r.name) {
+            continue;
+        }
+        loaded.push(r.name.clone());
+        if let Ok(spec) = crate::spec::load(std::path::Path::new(&r.spec_path), &[]) {
+            by_name.insert(r.name.clone(), spec.claims);
+        }
+    }
+    for name in PAPER {
+        if !by_name.contains_key(name) {
+            let path = std::path::Path::new("experiments").join(format!("{name}.toml"));
+            if let Ok(spec) = crate::spec::load(&path, &[]) {
+                by_name.insert(name.to_string(), spec.claims);
+            }
+        }
+    }
+    let rank = |n: &str| ORDER.iter().position(|o| *o == n).unwrap_or(ORDER.len());
+    let mut out: Vec<(String, Vec<ClaimSpec>)> =
+        by_name.into_iter().filter(|(_, c)| !c.is_empty()).collect();
+    out.sort_by(|a, b| (rank(&a.0), &a.0).cmp(&(rank(&b.0), &b.0)));
+    out
 }
 
+/// A stage's number in a run: an `evaluate` stage's mean accuracy (or its
+/// `metric`) in percentage points, a command's `metric` as written.
+fn value(r: &RunRecord, stage: &str, metric: Option<&str>) -> Option<f64> {
+    let s = r.stages.iter().find(|s| s.id == stage)?;
+    match metric {
+        None => acc(r, stage),
+        Some(m) => {
+            let v = s.summary.get(m)?.as_f64()?;
+            Some(if s.kind == "evaluate" { 100.0 * v } else { v })
+        }
+    }
+}
+
+/// Judge a `[[claim]]`: `better − max(than) > margin` on each seed's run.
+fn judge(spec: &str, c: &ClaimSpec, runs: &[&RunRecord]) -> Claim {
+    let metric = c.metric.as_deref();
+    let rows: Vec<(f64, Vec<f64>)> = runs
+        .iter()
+        .filter_map(|r| {
+            let than: Option<Vec<f64>> = c.than.iter().map(|t| value(r, t, metric)).collect();
+            Some((value(r, &c.better, metric)?, than?))
+        })
+        .collect();
+    let better: Vec<f64> = rows.iter().map(|(b, _)| *b).collect();
+    let best: Vec<f64> = rows
+        .iter()
+        .map(|(_, t)| t.iter().copied().fold(f64::MIN, f64::max))
+        .collect();
+    let names: Vec<&str> = c.than.iter().map(|t| c.label(t)).collect();
+    let than = match names.as_slice() {
+        [one] => one.to_string(),
+        many => format!("max({})", many.join(", ")),
+    };
+    let mut tested = format!("{} − {than}", c.label(&c.better));
+    if c.margin != 0.0 {
+        tested += &format!(" > {}", c.margin);
+    }
+    let each: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let v: Vec<f64> = rows.iter().map(|(_, t)| t[i]).collect();
+            format!("{n} {}", pm(&v))
+        })
+        .collect();
+    let ours = format!(
+        "{} {} vs {}",
+        c.label(&c.better),
+        pm(&better),
+        each.join(", ")
+    );
+    Claim::new(
+        &c.name,
+        spec,
+        &tested,
+        c.paper.as_deref().unwrap_or("not in the paper"),
+        c.paper_difference,
+    )
+    .judge(ours, &diff(&better, &best), c.margin, true)
+}
+
+/// Every spec's `[[claim]]`s on its latest runs (one per seed), with the
+/// two claims that are not comparisons of two stages: the compression
+/// ratio (after `compression`'s) and the region switch layer's weights
+/// (after `paw`'s).
 pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     let mut out = Vec::new();
-
-    let r = latest_by_seed(runs, "ablation_mnl");
-    out.push(beats(
-        "MNL raises the localisation branch's accuracy",
-        "ablation_mnl",
-        &r,
-        ("eval-loc", "with MNL"),
-        ("eval-plain", "without"),
-        "91.07 vs 91.01",
-        91.07 - 91.01,
-    ));
-    // Gradient-matched control: is MNL's effect more than a doubled loss?
-    if r.iter().any(|r| acc(r, "eval-doubled").is_some()) {
-        out.push(beats(
-            "MNL beats a plain FRL with its loss doubled (gradient-matched control)",
-            "ablation_mnl",
-            &r,
-            ("eval-loc", "with MNL"),
-            ("eval-doubled", "2× loss"),
-            "not in the paper",
-            f64::NAN,
-        ));
+    for (spec, claims) in declared(runs) {
+        let r = latest_by_seed(runs, &spec);
+        for c in &claims {
+            out.push(judge(&spec, c, &r));
+        }
+        match spec.as_str() {
+            "compression" => out.push(parameter_ratio(&r)),
+            "paw" => out.push(rsl_weights(&r)),
+            _ => {}
+        }
     }
+    out
+}
 
-    let r = latest_by_seed(runs, "compression");
-    let (tnet, snet3) = pairs(&r, |r| acc(r, "eval-tnet"), |r| acc(r, "eval-snet3"));
-    out.push(
-        Claim::new(
-            "SNet3 within 1 point of TNet",
-            "compression",
-            "TNet − SNet3 < 1",
-            "91.07 vs 90.60",
-            Some(91.07 - 90.60),
-        )
-        .judge(
-            format!("TNet {} vs SNet3 {}", pm(&tnet), pm(&snet3)),
-            &diff(&tnet, &snet3),
-            1.0,
-            false,
-        ),
-    );
-    // Parameter ratio of the nets that ran (no seed noise: a plain comparison).
+/// The compression claim's parameter ratio, of the nets that ran (no seed
+/// noise: a plain comparison).
+fn parameter_ratio(r: &[&RunRecord]) -> Claim {
     let ratio: Vec<f64> = r
         .iter()
         .filter_map(|r| {
@@ -326,86 +419,12 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
             Verdict::Contradicted
         };
     }
-    out.push(c);
+    c
+}
 
-    // Table 5 at 64 px (paw.toml) and at 128 px on generator 2 (paw128.toml).
-    for (spec, claim) in [
-        ("paw", "PaW > max(Part-only, Whole-only)"),
-        ("paw128", "PaW > max(Part-only, Whole-only), at 128 px"),
-    ] {
-        let r = latest_by_seed(runs, spec);
-        if spec == "paw128" && r.is_empty() {
-            continue;
-        }
-        let (paw, best) = pairs(
-            &r,
-            |r| acc(r, "eval-paw"),
-            |r| Some(acc(r, "eval-part")?.max(acc(r, "eval-whole")?)),
-        );
-        let (part, whole) = pairs(&r, |r| acc(r, "eval-part"), |r| acc(r, "eval-whole"));
-        out.push(
-            Claim::new(
-                claim,
-                spec,
-                "PaW − max(Part-only, Whole-only)",
-                "91.23 vs 90.46 / 90.60",
-                Some(91.23 - 90.60),
-            )
-            .judge(
-                format!(
-                    "PaW {} vs Part-only {}, Whole-only {}",
-                    pm(&paw),
-                    pm(&part),
-                    pm(&whole)
-                ),
-                &diff(&paw, &best),
-                0.0,
-                true,
-            ),
-        );
-    }
-    // Controls (paw_controls.toml at 64 px, paw128_controls.toml at 128 px),
-    // where they ran.
-    for spec in ["paw_controls", "paw128_controls"] {
-        let rc = latest_by_seed(runs, spec);
-        for (stage, name) in [
-            ("eval-fixed", "PaW on fixed mean-position patches"),
-            ("eval-oracle", "PaW on ground-truth-region patches"),
-            (
-                "eval-whole-longer",
-                "Whole-only (SNet3) given PaW's extra epochs",
-            ),
-            (
-                "eval-ensemble",
-                "an ensemble of two SNet3s (fewer extra epochs than PaW's)",
-            ),
-        ] {
-            if rc.iter().any(|r| acc(r, stage).is_some()) {
-                out.push(beats(
-                    &format!("PaW beats {name} (control)"),
-                    spec,
-                    &rc,
-                    ("eval-paw", "PaW"),
-                    (stage, name),
-                    "not in the paper",
-                    f64::NAN,
-                ));
-            }
-        }
-    }
-
-    let r = latest_by_seed(runs, "block_baseline");
-    out.push(beats(
-        "FRL patches > 4x4 blocks",
-        "block_baseline",
-        &r,
-        ("eval-paw", "FRL patches"),
-        ("eval-blocks", "blocks"),
-        "FRL patches beat blocks",
-        f64::NAN,
-    ));
-
-    let r = latest_by_seed(runs, "paw");
+/// The region switch layer favours parts for local attributes and the
+/// whole image for global ones (Figure 5).
+fn rsl_weights(r: &[&RunRecord]) -> Claim {
     let (local, global) = pairs(
         &r,
         |r| summary::<PawSummary>(r, "paw")?.rsl?.local_part_minus_whole,
@@ -445,38 +464,7 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
         );
         c.verdict = l.verdict.and(g.verdict);
     }
-    out.push(c);
-
-    // Table 2 (birds): MNL helps on full images; CAM-box crops help both.
-    let r = latest_by_seed(runs, "cub_mnl");
-    out.push(beats(
-        "Birds: MNL raises the localisation branch's top-1",
-        "cub_mnl",
-        &r,
-        ("eval-loc", "with MNL"),
-        ("eval-plain", "without"),
-        "71.66 vs 67.40",
-        71.66 - 67.40,
-    ));
-    out.push(beats(
-        "Birds: training and testing on CAM-box crops raises top-1 (MNL)",
-        "cub_mnl",
-        &r,
-        ("eval-crop-loc", "CAM-box crop"),
-        ("eval-loc", "full image"),
-        "76.03 vs 71.66",
-        76.03 - 71.66,
-    ));
-    out.push(beats(
-        "Birds: CAM-box crops beat the same centred box in every image (control)",
-        "cub_mnl",
-        &r,
-        ("eval-crop-loc", "CAM-box crop"),
-        ("eval-centre-loc", "centre box"),
-        "not in the paper",
-        f64::NAN,
-    ));
-    out
+    c
 }
 
 #[cfg(test)]
@@ -487,7 +475,11 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "id": format!("{name}-{seed}"), "name": name, "title": name, "spec_path": "x.toml",
             "overrides": overrides, "started": "", "finished": null, "device": "cpu",
-            "git_commit": null, "git_dirty": null, "status": "ok", "spec": { "seed": seed },
+            "git_commit": null, "git_dirty": null, "status": "ok",
+            "spec": { "seed": seed, "claims": [{
+                "name": "MNL raises the localisation branch's accuracy",
+                "better": "eval-loc", "than": ["eval-plain"], "margin": 0.0,
+            }] },
             "stages": stages.iter().map(|(id, a)| serde_json::json!({
                 "id": id, "kind": "evaluate", "status": "ran", "key": null, "key_inputs": null,
                 "digest": null, "seconds": 0.0, "summary": { "mean_accuracy": a, "split": "test", "head": "loc", "images": 100, "metric": "mean" },
@@ -602,5 +594,38 @@ mod tests {
         assert_eq!(mnl_claim(std::slice::from_ref(&partial)).seeds, 1);
         partial.spec["only"] = serde_json::json!(["eval-loc"]);
         assert_eq!(mnl_claim(&[partial]).verdict, Verdict::Missing);
+    }
+
+    #[test]
+    fn any_spec_can_state_a_claim_on_a_command_metric() {
+        let runs: Vec<_> = (1..=3)
+            .map(|s| {
+                let mut r = run("mine", s, &[], &[]);
+                r.spec["claims"] = serde_json::json!([{
+                    "name": "the new loss is 0.1 lower", "better": "base", "than": ["new"],
+                    "metric": "loss", "margin": 0.1,
+                }]);
+                for (id, loss) in [("base", 1.0 + 0.01 * s as f64), ("new", 0.5)] {
+                    let mut st = r
+                        .stages
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| run("x", 0, &[], &[("x", 0.0)]).stages.remove(0));
+                    st.id = id.into();
+                    st.kind = "command".into();
+                    st.summary = serde_json::json!({ "loss": loss });
+                    r.stages.push(st);
+                }
+                r
+            })
+            .collect();
+        let c = check(&runs)
+            .into_iter()
+            .find(|c| c.spec == "mine")
+            .expect("the spec's claim is judged");
+        assert_eq!(c.tested, "base − new > 0.1");
+        assert_eq!(c.verdict, Verdict::Supported, "{c:?}");
+        // A command's metric is compared as written, not in percent.
+        assert!((c.interval.unwrap().mean - 0.52).abs() < 1e-9);
     }
 }

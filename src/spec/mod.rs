@@ -11,6 +11,7 @@
 //! Every error names the file, line and column, the key path and what is
 //! allowed. Cross-stage checks (dangling references, cycles) live in `plan`.
 
+pub mod claim;
 pub mod executor;
 pub mod kinds;
 pub mod locate;
@@ -73,6 +74,9 @@ pub struct Spec {
     /// empty for the whole spec. A partial run is not the spec as written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
+    /// `[[claim]]`: what `exp claims` judges on this spec's runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<claim::ClaimSpec>,
 }
 
 impl Spec {
@@ -255,6 +259,8 @@ fn read_with_bases(path: &Path, sources: &mut Vec<Source>) -> Result<toml::Table
     let child = sources.remove(child_index);
     sources.insert(0, child);
     sources.extend(base_sources);
+    // Claims are the file's own: a spec built on another asks its own questions.
+    merged.remove("claim");
     merge(&mut merged, table);
     Ok(merged)
 }
@@ -372,6 +378,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         stage,
         sweep,
         executor,
+        claim,
     } = raw;
     let (sweep, select) = resolve_sweep(sweep, ctx)?;
     let executor = executor::resolve(executor, ctx)?;
@@ -481,6 +488,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
             ));
         }
     }
+    let claims = claim::resolve(claim, &stages, ctx)?;
     let mut spec = Spec {
         name: experiment.name.clone(),
         title: experiment.title.unwrap_or(experiment.name),
@@ -495,6 +503,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         stage_locations,
         executor,
         only: Vec::new(),
+        claims,
     };
     if let Some(only) = &experiment.only {
         spec.select_stages(only)

@@ -22,6 +22,9 @@ pub struct RawSpec {
     pub sweep: Option<RawSweep>,
     /// Where stages run: this machine (default) or a Slurm cluster.
     pub executor: Option<super::executor::RawExecutor>,
+    /// Hypotheses about this spec's runs, judged by `exp claims`.
+    #[serde(default)]
+    pub claim: Vec<super::claim::RawClaim>,
 }
 
 /// `[sweep]`: every combination of `grid` values and `seeds` is one run.

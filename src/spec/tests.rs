@@ -599,3 +599,44 @@ fn resolved_configs_serialise_as_cache_keys_expect() {
         assert_eq!(back, s.config);
     }
 }
+
+#[test]
+fn a_claim_on_a_stage_that_does_not_exist_is_an_error_at_its_line() {
+    let e = err(
+        "[experiment]\nname = \"t\"\n[[stage]]\nid = \"m\"\nkind = \"train\"\n[[stage]]\nid = \"e\"\nkind = \"evaluate\"\nmodel = \"m\"\n[[claim]]\nname = \"c\"\nbetter = \"e\"\nthan = \"nope\"\n",
+    );
+    assert!(
+        e.starts_with("s.toml:13:1: `claim[0].than`: no stage `nope`"),
+        "{e}"
+    );
+    let e = err(
+        "[experiment]\nname = \"t\"\n[[stage]]\nid = \"m\"\nkind = \"train\"\n[[claim]]\nname = \"c\"\nbetter = \"m\"\nthan = \"data\"\n",
+    );
+    assert!(
+        e.contains("`m` is a `train` stage; a claim compares `evaluate`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn claims_are_not_inherited_through_extends() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "base.toml",
+        "[experiment]\nname = \"b\"\n[[stage]]\nid = \"m\"\nkind = \"train\"\n[[stage]]\nid = \"e\"\nkind = \"evaluate\"\nmodel = \"m\"\n[[stage]]\nid = \"f\"\nkind = \"evaluate\"\nmodel = \"m\"\nsplit = \"val\"\n[[claim]]\nname = \"c\"\nbetter = \"e\"\nthan = \"f\"\n",
+    );
+    let child = write(
+        dir.path(),
+        "child.toml",
+        "extends = \"base.toml\"\n[experiment]\nname = \"child\"\n",
+    );
+    assert_eq!(
+        load(&dir.path().join("base.toml"), &[])
+            .unwrap()
+            .claims
+            .len(),
+        1
+    );
+    assert!(load(&child, &[]).unwrap().claims.is_empty());
+}
