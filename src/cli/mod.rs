@@ -44,7 +44,7 @@ Examples:
   exp show quickstart                       a spec's latest run, or a run id
   exp compare RUN_A RUN_B                   parameters that differ, metric deltas
   exp report experiments/paw.toml           reports/paw/index.{md,html} + figures
-  exp claims                                the paper's claims on its specs' runs
+  exp claims                                every spec's [[claim]]s on its runs
   exp models                                architectures and parameter counts
   exp bench --net tnet --device cuda:0      training-step images/s (benchmarks)
 

@@ -1,6 +1,6 @@
-//! The paper's claims, checked on the latest successful run of every seed of
-//! the paper's specs, run as written (overrides other than the seed make a
-//! run a different experiment and are not evidence).
+//! Claims: each spec's `[[claim]]`s (the paper's among them), checked on the
+//! latest successful run of every seed of their specs, run as written
+//! (overrides other than the seed make a run a different experiment and are not evidence).
 //!
 //! Each comparison is tested on the paired per-seed differences with a 95%
 //! Student-t interval ([`super::stats`]): *supported* when the interval

@@ -401,7 +401,7 @@ fn tables_of(runs: &[RunRecord], evals: &[collect::Evaluation], cache: &Cache) -
     let (current, _) = claims::as_the_files_read(runs.to_vec());
     let claims = claims::check(&current);
     tables.push(Table {
-        title: "The paper's claims on these runs".into(),
+        title: "Claims on these runs".into(),
         header: vec![
             "claim".into(),
             "seeds".into(),

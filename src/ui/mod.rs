@@ -12,7 +12,7 @@
 //! - `/api/log/<id>/<stage>`: the stage log (text);
 //! - `/api/tables?runs=<id>,<id>`: a report's tables on those runs (the
 //!   paper's tables they fill, every evaluation, localisation, claims);
-//! - `/api/claims`: the paper's claims on every run.
+//! - `/api/claims`: every spec's claims on its runs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
