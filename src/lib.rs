@@ -27,6 +27,7 @@ pub mod data;
 pub mod device;
 pub mod digest;
 pub mod exec;
+pub mod file_error;
 pub mod metrics;
 pub mod models;
 pub mod ops;

@@ -6,18 +6,6 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnnotationError {
-    #[error("failed to read `{}`", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("failed to write `{}`", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("{}:{line}: {message}: `{text}`", path.display())]
     Malformed {
         path: PathBuf,
@@ -31,24 +19,32 @@ pub enum AnnotationError {
         name: String,
         what: &'static str,
     },
+    #[error(transparent)]
+    File(#[from] crate::file_error::FileError),
 }
 
 pub fn read(path: &Path) -> Result<String, AnnotationError> {
-    std::fs::read_to_string(path).map_err(|source| AnnotationError::Read {
-        path: path.into(),
-        source,
+    std::fs::read_to_string(path).map_err(|source| {
+        crate::file_error::FileError::Read {
+            path: path.into(),
+            source,
+        }
+        .into()
     })
 }
 
 pub fn write(path: &Path, text: &str) -> Result<(), AnnotationError> {
     let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|source| AnnotationError::Write {
+    std::fs::create_dir_all(parent).map_err(|source| crate::file_error::FileError::Write {
         path: parent.into(),
         source,
     })?;
-    std::fs::write(path, text).map_err(|source| AnnotationError::Write {
-        path: path.into(),
-        source,
+    std::fs::write(path, text).map_err(|source| {
+        crate::file_error::FileError::Write {
+            path: path.into(),
+            source,
+        }
+        .into()
     })
 }
 

@@ -293,12 +293,12 @@ pub fn write_annotations(
     for (rel, text) in files {
         let path = root.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).map_err(|source| {
-            AnnotationError::Write {
+            crate::file_error::FileError::Write {
                 path: path.clone(),
                 source,
             }
         })?;
-        std::fs::write(&path, text).map_err(|source| AnnotationError::Write {
+        std::fs::write(&path, text).map_err(|source| crate::file_error::FileError::Write {
             path: path.clone(),
             source,
         })?;

@@ -34,7 +34,7 @@ pub fn generate_synthetic_faces(
 ) -> Result<usize, AnnotationError> {
     let total = (spec.train_images + spec.val_images + spec.test_images) as usize;
     let dir = Celeba::image_dir(root);
-    std::fs::create_dir_all(&dir).map_err(|source| AnnotationError::Write {
+    std::fs::create_dir_all(&dir).map_err(|source| crate::file_error::FileError::Write {
         path: dir.clone(),
         source,
     })?;
@@ -106,7 +106,7 @@ pub fn generate_synthetic_birds(
     let dir = Cub::image_dir(root);
     for name in &names {
         let folder = dir.join(name);
-        std::fs::create_dir_all(&folder).map_err(|source| AnnotationError::Write {
+        std::fs::create_dir_all(&folder).map_err(|source| crate::file_error::FileError::Write {
             path: folder,
             source,
         })?;
@@ -420,13 +420,16 @@ fn write_jpeg(path: &Path, rgb: &[u8], size: usize) -> Result<(), AnnotationErro
             size as u32,
             image::ExtendedColorType::Rgb8,
         )
-        .map_err(|e| AnnotationError::Write {
+        .map_err(|e| crate::file_error::FileError::Write {
             path: path.into(),
             source: std::io::Error::other(e),
         })?;
-    std::fs::write(path, bytes).map_err(|source| AnnotationError::Write {
-        path: path.into(),
-        source,
+    std::fs::write(path, bytes).map_err(|source| {
+        crate::file_error::FileError::Write {
+            path: path.into(),
+            source,
+        }
+        .into()
     })
 }
 

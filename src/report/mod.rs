@@ -24,16 +24,12 @@ use tables::{Html, Markdown, Markup, Table};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("failed to write `{}`", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("figure `{name}`: {message}")]
     Figure { name: String, message: String },
     #[error("no successful runs to report on")]
     Empty,
+    #[error(transparent)]
+    File(#[from] crate::file_error::FileError),
 }
 
 /// What was written.
@@ -55,7 +51,7 @@ pub fn generate(
         return Err(ReportError::Empty);
     }
     let fig_dir = out.join("figures");
-    std::fs::create_dir_all(&fig_dir).map_err(|source| ReportError::Write {
+    std::fs::create_dir_all(&fig_dir).map_err(|source| crate::file_error::FileError::Write {
         path: fig_dir.clone(),
         source,
     })?;
@@ -269,7 +265,7 @@ pub fn generate(
         for p in pngs.iter().take(4) {
             let src = dir.join("heatmaps").join(p);
             let strip = image::open(&src)
-                .map_err(|e| ReportError::Write {
+                .map_err(|e| crate::file_error::FileError::Write {
                     path: src.clone(),
                     source: std::io::Error::other(e),
                 })?
@@ -297,7 +293,8 @@ pub fn generate(
     );
     for (file, text) in [("index.md", md), ("index.html", html)] {
         let path = out.join(file);
-        std::fs::write(&path, text).map_err(|source| ReportError::Write { path, source })?;
+        std::fs::write(&path, text)
+            .map_err(|source| crate::file_error::FileError::Write { path, source })?;
     }
     Ok(Written {
         dir: out.to_path_buf(),

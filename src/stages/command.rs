@@ -29,7 +29,7 @@ fn run(ctx: &StageCtx, cfg: &CommandConfig) -> Result<serde_json::Value, StageEr
         stage: ctx.stage.id.clone(),
         message,
     };
-    let out = std::path::absolute(ctx.out).map_err(|e| StageError::Read {
+    let out = std::path::absolute(ctx.out).map_err(|e| crate::file_error::FileError::Read {
         path: ctx.out.to_path_buf(),
         source: e,
     })?;

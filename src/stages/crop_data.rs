@@ -71,9 +71,11 @@ fn run(ctx: &StageCtx, expand: f64, centre: bool) -> Result<serde_json::Value, S
                     )));
                 };
                 let img = upstream.images.join(&item.file);
-                let (w, h) = image::image_dimensions(&img).map_err(|e| StageError::Read {
-                    path: img.clone(),
-                    source: std::io::Error::other(e),
+                let (w, h) = image::image_dimensions(&img).map_err(|e| {
+                    crate::file_error::FileError::Read {
+                        path: img.clone(),
+                        source: std::io::Error::other(e),
+                    }
                 })?;
                 let (sx, sy) = (w as f32 / size, h as f32 / size);
                 out.push((
@@ -151,7 +153,7 @@ fn centre_boxes(
 ) -> Result<Vec<(String, [f32; 4])>, StageError> {
     let dims = |file: &str| {
         let path = images.join(file);
-        image::image_dimensions(&path).map_err(|e| StageError::Read {
+        image::image_dimensions(&path).map_err(|e| crate::file_error::FileError::Read {
             path,
             source: std::io::Error::other(e),
         })

@@ -157,7 +157,7 @@ fn run(
     let total = celeba.records.len() as u64;
     ctx.progress.set_total(total);
     let heat_dir = ctx.out.join("heatmaps");
-    std::fs::create_dir_all(&heat_dir).map_err(|source| StageError::Write {
+    std::fs::create_dir_all(&heat_dir).map_err(|source| crate::file_error::FileError::Write {
         path: heat_dir.clone(),
         source,
     })?;
@@ -249,9 +249,11 @@ fn run(
                         continue;
                     };
                     let path = source.images.join(&item.file);
-                    let (w, h) = image::image_dimensions(&path).map_err(|e| StageError::Read {
-                        path: path.clone(),
-                        source: std::io::Error::other(e),
+                    let (w, h) = image::image_dimensions(&path).map_err(|e| {
+                        crate::file_error::FileError::Read {
+                            path: path.clone(),
+                            source: std::io::Error::other(e),
+                        }
                     })?;
                     for (j, &(x, y)) in row.iter().enumerate() {
                         let a = info.attributes[j];
@@ -427,7 +429,7 @@ fn run_classes(
     let (mut point_hits, mut counts) = ([0usize; 2], [0usize; 2]);
     let mut cam_boxes = Vec::new();
     let heat_dir = ctx.out.join("heatmaps");
-    std::fs::create_dir_all(&heat_dir).map_err(|source| StageError::Write {
+    std::fs::create_dir_all(&heat_dir).map_err(|source| crate::file_error::FileError::Write {
         path: heat_dir.clone(),
         source,
     })?;
@@ -489,9 +491,11 @@ fn run_classes(
                 };
                 let si = (split == Split::Test) as usize;
                 let img = source.images.join(file);
-                let (iw, ih) = image::image_dimensions(&img).map_err(|e| StageError::Read {
-                    path: img.clone(),
-                    source: std::io::Error::other(e),
+                let (iw, ih) = image::image_dimensions(&img).map_err(|e| {
+                    crate::file_error::FileError::Read {
+                        path: img.clone(),
+                        source: std::io::Error::other(e),
+                    }
                 })?;
                 let (sx, sy) = (size as f32 / iw as f32, size as f32 / ih as f32);
                 let gt = [
@@ -668,9 +672,12 @@ fn overlay(
             }
         }
     }
-    out.save(path).map_err(|e| StageError::Write {
-        path: path.into(),
-        source: std::io::Error::other(e),
+    out.save(path).map_err(|e| {
+        crate::file_error::FileError::Write {
+            path: path.into(),
+            source: std::io::Error::other(e),
+        }
+        .into()
     })
 }
 

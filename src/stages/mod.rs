@@ -103,24 +103,14 @@ pub enum StageError {
     Train(#[from] crate::train::TrainError),
     #[error(transparent)]
     Store(#[from] crate::metrics::store::StoreError),
-    #[error("failed to write `{}`", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("failed to read `{}`", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("failed to save model weights to `{}`: {message}", path.display())]
     SaveModel { path: PathBuf, message: String },
     #[error("failed to load model weights from `{}`: {message}", path.display())]
     LoadModel { path: PathBuf, message: String },
     #[error("stage `{stage}`: {message}")]
     Input { stage: String, message: String },
+    #[error(transparent)]
+    File(#[from] crate::file_error::FileError),
 }
 
 /// Run a stage; returns its summary (stored in the manifest).
@@ -284,20 +274,26 @@ pub fn load_attr_net(
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), StageError> {
     let text = serde_json::to_string_pretty(value).expect("serializable");
-    std::fs::write(path, text).map_err(|source| StageError::Write {
-        path: path.into(),
-        source,
+    std::fs::write(path, text).map_err(|source| {
+        crate::file_error::FileError::Write {
+            path: path.into(),
+            source,
+        }
+        .into()
     })
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StageError> {
-    let bytes = std::fs::read(path).map_err(|source| StageError::Read {
+    let bytes = std::fs::read(path).map_err(|source| crate::file_error::FileError::Read {
         path: path.into(),
         source,
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| StageError::Read {
-        path: path.into(),
-        source: std::io::Error::other(e),
+    serde_json::from_slice(&bytes).map_err(|e| {
+        crate::file_error::FileError::Read {
+            path: path.into(),
+            source: std::io::Error::other(e),
+        }
+        .into()
     })
 }
 

@@ -41,13 +41,12 @@ impl PawSets {
                 .files
                 .iter()
                 .map(|f| {
-                    boxes
-                        .get(f)
-                        .and_then(|b| b.get(p).copied())
-                        .ok_or_else(|| StageError::Read {
+                    boxes.get(f).and_then(|b| b.get(p).copied()).ok_or_else(|| {
+                        crate::file_error::FileError::Read {
                             path: "boxes.tsv".into(),
                             source: std::io::Error::other(format!("no region {p} for `{f}`")),
-                        })
+                        }
+                    })
                 })
                 .collect::<Result<_, _>>()?;
             parts.push(whole.crops(&b, info.part.image_size));
@@ -321,5 +320,5 @@ fn write_boxes_copy(from: &Path, to: &Path) -> Result<(), StageError> {
     let (src, dst) = (from.join("boxes.tsv"), to.join("boxes.tsv"));
     std::fs::copy(&src, &dst)
         .map(|_| ())
-        .map_err(|source| StageError::Write { path: dst, source })
+        .map_err(|source| crate::file_error::FileError::Write { path: dst, source }.into())
 }

@@ -61,7 +61,8 @@ impl Run for Predict {
             csv.push('\n');
         }
         let path = ctx.out.join("predictions.csv");
-        std::fs::write(&path, csv).map_err(|source| StageError::Write { path, source })?;
+        std::fs::write(&path, csv)
+            .map_err(|source| crate::file_error::FileError::Write { path, source })?;
         ctx.progress.log(&format!(
             "{} images × {m} labels → predictions.csv",
             set.len()

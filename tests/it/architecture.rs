@@ -9,6 +9,7 @@ use std::path::Path;
 const ALLOWED: &[(&str, &[&str])] = &[
     // Leaves.
     ("atomic", &[]),
+    ("file_error", &[]),
     ("attributes", &[]),
     ("digest", &[]),
     ("vocab", &[]),
@@ -26,7 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("runs", &["atomic", "cache"]),
     ("metrics", &["atomic", "runs"]),
     // Data, nets, training.
-    ("data", &["attributes", "digest", "spec"]),
+    ("data", &["attributes", "digest", "file_error", "spec"]),
     ("models", &["ops", "vocab"]),
     ("train", &["data", "metrics", "models", "progress", "spec"]),
     (
@@ -38,6 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "data",
             "device",
             "digest",
+            "file_error",
             "metrics",
             "models",
             "ops",
@@ -61,6 +63,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "attributes",
             "cache",
             "colour",
+            "file_error",
             "metrics",
             "models",
             "runs",
