@@ -422,11 +422,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
             None => return Err(ctx.error(&here, "missing field `kind`")),
         };
         let kind = StageKind::parse(&kind_name).ok_or_else(|| {
-            let known: Vec<_> = StageKind::ALL
-                .iter()
-                .filter(|k| !matches!(k, StageKind::GenerateData | StageKind::ReadData))
-                .map(|k| k.as_str())
-                .collect();
+            let known: Vec<_> = StageKind::ALL.iter().map(|k| k.as_str()).collect();
             ctx.error(
                 &key(&here, "kind"),
                 format!(

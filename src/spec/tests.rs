@@ -76,7 +76,7 @@ fn bad_value_says_what_is_allowed() {
     );
     assert_eq!(
         err("[experiment]\nname = \"t\"\n\n[[stage]]\nid = \"x\"\nkind = \"trian\"\n"),
-        "s.toml:6:1: `stage[0].kind`: unknown stage kind `trian`; known kinds are `train`, `train-frl`, `localize`, `crop-data`, `compress`, `train-parts`, `train-fusion`, `finetune-paw`, `evaluate`, `predict`, `command`"
+        "s.toml:6:1: `stage[0].kind`: unknown stage kind `trian`; known kinds are `generate-data`, `read-data`, `train`, `train-frl`, `localize`, `crop-data`, `compress`, `train-parts`, `train-fusion`, `finetune-paw`, `evaluate`, `predict`, `command`"
     );
 }
 
