@@ -107,7 +107,7 @@ fn as_written(r: &RunRecord) -> bool {
             .all(|o| o.starts_with("experiment.seed="))
 }
 
-/// The spec names the claims read.
+/// The paper's specs, in the order `exp claims` lists their claims.
 pub const SPECS: [&str; 8] = [
     "ablation_mnl",
     "compression",
@@ -240,21 +240,6 @@ fn diff(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x - y).collect()
 }
 
-/// The paper's specs in the order `exp claims` lists them; other specs'
-/// claims follow by name.
-const ORDER: [&str; 10] = [
-    "ablation_mnl",
-    "compression",
-    "paw",
-    "paw128",
-    "paw_controls",
-    "paw128_controls",
-    "block_baseline",
-    "cub_mnl",
-    "calibrate_frl",
-    "calibrate_birds",
-];
-
 /// Specs whose claims are listed even before they ran (read from
 /// `experiments/<name>.toml` where it is): the paper's tables.
 const PAPER: [&str; 5] = [
@@ -300,7 +285,8 @@ fn declared(runs: &[RunRecord]) -> Vec<(String, Vec<ClaimSpec>)> {
             }
         }
     }
-    let rank = |n: &str| ORDER.iter().position(|o| *o == n).unwrap_or(ORDER.len());
+    // The paper's specs in their order, then other specs by name.
+    let rank = |n: &str| SPECS.iter().position(|o| *o == n).unwrap_or(SPECS.len());
     let mut out: Vec<(String, Vec<ClaimSpec>)> =
         by_name.into_iter().filter(|(_, c)| !c.is_empty()).collect();
     out.sort_by(|a, b| (rank(&a.0), &a.0).cmp(&(rank(&b.0), &b.0)));
