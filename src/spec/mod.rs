@@ -437,7 +437,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
             here: &here,
             ctx,
         };
-        let spec = kinds::resolve(kind, table, &env)?;
+        let spec = kind.resolve(table, &env)?;
         if let Some(loc) = ctx
             .sources
             .iter()

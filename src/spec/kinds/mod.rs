@@ -129,7 +129,11 @@ macro_rules! define_kinds {
             }
 
             /// Resolve a `[[stage]]` table of this kind.
-            fn resolve(self, table: toml::Table, env: &Env) -> Result<StageSpec, SpecError> {
+            pub(in crate::spec) fn resolve(
+                self,
+                table: toml::Table,
+                env: &Env,
+            ) -> Result<StageSpec, SpecError> {
                 match self {
                     $(StageKind::$variant => {
                         let r = <$ty as Kind>::resolve(table, env)?;
@@ -245,15 +249,6 @@ impl StageKind {
     pub(in crate::spec) fn parse(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
-}
-
-/// Resolve one `[[stage]]` table, by its kind.
-pub(in crate::spec) fn resolve(
-    kind: StageKind,
-    table: toml::Table,
-    env: &Env,
-) -> Result<StageSpec, SpecError> {
-    kind.resolve(table, env)
 }
 
 /// `[train]` checked as a `train` stage's keys would be: a typo there is a
