@@ -94,6 +94,22 @@ impl EvalSummary {
     }
 }
 
+/// A row of logits as probabilities: a sigmoid per attribute, or a softmax
+/// over a single-label net's classes.
+pub fn probabilities(logits: &[f32], single_label: bool) -> Vec<f64> {
+    if single_label {
+        let max = logits.iter().copied().fold(f32::MIN, f32::max) as f64;
+        let e: Vec<f64> = logits.iter().map(|&v| (v as f64 - max).exp()).collect();
+        let z: f64 = e.iter().sum();
+        e.into_iter().map(|v| v / z).collect()
+    } else {
+        logits
+            .iter()
+            .map(|&v| 1.0 / (1.0 + (-v as f64).exp()))
+            .collect()
+    }
+}
+
 /// Per-attribute accuracy of logits (`n × m`) against 0/1 labels.
 pub fn accuracy(logits: &[f32], labels: &[u8], m: usize) -> Vec<f64> {
     let n = labels.len() / m;

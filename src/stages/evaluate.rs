@@ -152,17 +152,12 @@ fn average_probabilities(all: &[Vec<f32>], single_label: bool, m: usize) -> Vec<
     let n = all[0].len();
     let mut mean = vec![0.0f64; n];
     for scores in all {
-        if single_label {
-            for (row, out) in scores.chunks(m).zip(mean.chunks_mut(m)) {
-                let max = row.iter().copied().fold(f32::MIN, f32::max) as f64;
-                let z: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
-                for (o, &v) in out.iter_mut().zip(row) {
-                    *o += (v as f64 - max).exp() / z / k;
-                }
-            }
-        } else {
-            for (o, &v) in mean.iter_mut().zip(scores) {
-                *o += 1.0 / (1.0 + (-v as f64).exp()) / k;
+        for (row, out) in scores.chunks(m).zip(mean.chunks_mut(m)) {
+            for (o, p) in out
+                .iter_mut()
+                .zip(metrics::probabilities(row, single_label))
+            {
+                *o += p / k;
             }
         }
     }

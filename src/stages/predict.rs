@@ -55,7 +55,7 @@ impl Run for Predict {
         let mut csv = format!("image,{}\n", names.join(","));
         for (name, row) in set.files.iter().zip(logits.chunks(m)) {
             let _ = write!(csv, "{}", csv_field(name));
-            for p in probabilities(row, info.single_label) {
+            for p in crate::metrics::probabilities(row, info.single_label) {
                 let _ = write!(csv, ",{p:.6}");
             }
             csv.push('\n');
@@ -68,21 +68,6 @@ impl Run for Predict {
             set.len()
         ));
         Ok(json!({ "images": set.len(), "labels": m }))
-    }
-}
-
-/// Sigmoid per attribute, or softmax over a single-label net's classes.
-fn probabilities(logits: &[f32], single_label: bool) -> Vec<f64> {
-    if single_label {
-        let max = logits.iter().copied().fold(f32::MIN, f32::max) as f64;
-        let e: Vec<f64> = logits.iter().map(|&v| (v as f64 - max).exp()).collect();
-        let z: f64 = e.iter().sum();
-        e.into_iter().map(|v| v / z).collect()
-    } else {
-        logits
-            .iter()
-            .map(|&v| 1.0 / (1.0 + (-v as f64).exp()))
-            .collect()
     }
 }
 
@@ -101,6 +86,7 @@ mod tests {
 
     #[test]
     fn probabilities_are_sigmoids_or_a_softmax() {
+        use crate::metrics::probabilities;
         let p = probabilities(&[0.0, 2.0], false);
         assert!((p[0] - 0.5).abs() < 1e-12 && (p[1] - 0.880797).abs() < 1e-6);
         let p = probabilities(&[1.0, 1.0, 1.0, 1.0], true);
