@@ -28,6 +28,7 @@ pub mod device;
 pub mod digest;
 pub mod exec;
 pub mod file_error;
+pub mod kinds;
 pub mod metrics;
 pub mod models;
 pub mod ops;

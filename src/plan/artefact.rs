@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::kinds::Upstream;
 use crate::spec::StageSpec;
-use crate::spec::kinds::Upstream;
 
 /// Derive every stage's artefact in DAG order, checking each edge against
 /// what its upstream will hold. Returns the stage and the message of the

@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::kinds::{StageConfig, StageSpec};
 use super::locate::Seg;
 use super::{Ctx, SpecError, backticked, key};
+use crate::kinds::{StageConfig, StageSpec};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]

@@ -13,7 +13,6 @@
 
 pub mod claim;
 pub mod executor;
-pub mod kinds;
 pub mod locate;
 pub mod schema;
 
@@ -22,12 +21,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use executor::{ExecutorKind, ExecutorSpec};
-pub use kinds::{
+pub use crate::kinds::{
     CommandConfig, CompressConfig, CropConfig, DataSpec, EvalConfig, FrlConfig, Head, InitWeights,
     KeepEpoch, Kind, KindDef, LocalizeConfig, LossNormalization, LrSchedule, MEMBER_ROLE, Net,
     PartsConfig, PatchCentre, RealData, Split, StageConfig, StageKind, StageSpec, TrainConfig,
 };
+pub use executor::{ExecutorKind, ExecutorSpec};
 use locate::{Seg, Source, display_path};
 use schema::*;
 
@@ -141,13 +140,13 @@ fn load_read(
 }
 
 /// Where errors point: the files read (child first) and overridden paths.
-struct Ctx<'a> {
-    sources: &'a [Source],
-    overridden: &'a [(Vec<Seg>, String)],
+pub(crate) struct Ctx<'a> {
+    pub(crate) sources: &'a [Source],
+    pub(crate) overridden: &'a [(Vec<Seg>, String)],
 }
 
 impl Ctx<'_> {
-    fn error(&self, path: &[Seg], message: impl std::fmt::Display) -> SpecError {
+    pub(crate) fn error(&self, path: &[Seg], message: impl std::fmt::Display) -> SpecError {
         let key = display_path(path);
         if let Some((_, arg)) = self
             .overridden
@@ -174,7 +173,7 @@ impl Ctx<'_> {
         SpecError::Invalid { location, message }
     }
 
-    fn deserialize<T: serde::de::DeserializeOwned>(
+    pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(
         &self,
         value: toml::Value,
         base: &[Seg],
@@ -355,7 +354,7 @@ fn parse_value(raw: &str) -> toml::Value {
         .unwrap_or_else(|| toml::Value::String(raw.to_string()))
 }
 
-fn backticked(items: &[impl AsRef<str>]) -> String {
+pub(crate) fn backticked(items: &[impl AsRef<str>]) -> String {
     items
         .iter()
         .map(|s| format!("`{}`", s.as_ref()))
@@ -363,7 +362,7 @@ fn backticked(items: &[impl AsRef<str>]) -> String {
         .join(", ")
 }
 
-fn key(path: &[Seg], k: &str) -> Vec<Seg> {
+pub(crate) fn key(path: &[Seg], k: &str) -> Vec<Seg> {
     let mut p = path.to_vec();
     p.push(Seg::Key(k.into()));
     p
@@ -386,9 +385,9 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
     let exp_path = [Seg::Key("experiment".into())];
     check_name(&experiment.name, ctx, &key(&exp_path, "name"))?;
     let seed = experiment.seed.unwrap_or(0);
-    let data = kinds::data::resolve_data(data, seed, ctx, &kinds::data::p_data())?;
+    let data = crate::kinds::data::resolve_data(data, seed, ctx, &crate::kinds::data::p_data())?;
     let defaults = train.unwrap_or_default();
-    kinds::check_train_defaults(&kinds::Env {
+    crate::kinds::check_train_defaults(&crate::kinds::Env {
         defaults: &defaults,
         seed,
         here: &[Seg::Key("train".into())],
@@ -431,7 +430,7 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
                 ),
             )
         })?;
-        let env = kinds::Env {
+        let env = crate::kinds::Env {
             defaults: &defaults,
             seed,
             here: &here,
@@ -763,7 +762,7 @@ fn is_multi(v: &str) -> bool {
 }
 
 /// One of a closed set of names; absent = the type's default.
-fn choice<T: Copy + Default>(
+pub(crate) fn choice<T: Copy + Default>(
     value: Option<&String>,
     allowed: &[(&str, T)],
     ctx: &Ctx,
@@ -785,7 +784,7 @@ fn choice<T: Copy + Default>(
         })
 }
 
-fn positive(v: u32, ctx: &Ctx, path: &[Seg]) -> Result<u32, SpecError> {
+pub(crate) fn positive(v: u32, ctx: &Ctx, path: &[Seg]) -> Result<u32, SpecError> {
     if v == 0 {
         Err(ctx.error(path, "must be a positive integer, got 0"))
     } else {
@@ -793,7 +792,7 @@ fn positive(v: u32, ctx: &Ctx, path: &[Seg]) -> Result<u32, SpecError> {
     }
 }
 
-fn in_range(
+pub(crate) fn in_range(
     v: f64,
     ctx: &Ctx,
     path: &[Seg],
@@ -810,7 +809,7 @@ fn in_range(
 /// The longest experiment name or stage id (they name folders and table rows).
 pub const MAX_NAME_LEN: usize = 100;
 
-fn check_name(name: &str, ctx: &Ctx, path: &[Seg]) -> Result<(), SpecError> {
+pub(crate) fn check_name(name: &str, ctx: &Ctx, path: &[Seg]) -> Result<(), SpecError> {
     if name.chars().count() > MAX_NAME_LEN {
         let head: String = name.chars().take(24).collect();
         return Err(ctx.error(

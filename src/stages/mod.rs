@@ -1,21 +1,10 @@
-//! Stage kinds: what each reads, what it writes into its cache entry, and
-//! the small summary shown in `exp show`. One file per kind (fusion and
-//! fine-tuning share `paw.rs`).
+//! What running a stage needs, whatever its kind: its context (inputs,
+//! output folder, device, progress), its errors, the dispatch to its kind's
+//! [`Run`] (in `kinds/<kind>/run.rs`) and the net files kinds pass on.
 //!
 //! Artefacts: attribute nets are `<name>.bpk` weights + `<name>.json`
 //! ([`ModelInfo`]); `train-parts`, `train-fusion` and `finetune-paw` write a
 //! [`PawInfo`] (`paw.json`) beside their subnets' weights.
-
-mod command;
-mod compress;
-mod crop_data;
-mod evaluate;
-mod generate_data;
-mod localize;
-mod parts;
-mod paw;
-mod predict;
-mod train;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::Entry;
 use crate::data::{Format, Source};
 use crate::device::DeviceChoice;
+use crate::kinds::crop_data;
 use crate::models::{AttrNet, AttrNetConfig};
 use crate::progress::Progress;
 use crate::spec::{DataSpec, Net, StageConfig, StageSpec};
@@ -47,20 +37,20 @@ pub struct StageCtx<'a> {
 }
 
 impl StageCtx<'_> {
-    fn input(&self, role: &str) -> &Entry {
+    pub(crate) fn input(&self, role: &str) -> &Entry {
         self.inputs
             .get(role)
             .expect("planner guarantees every input")
     }
 
     /// The data set spec and where its images come from.
-    fn data(&self) -> Result<(DataSpec, Source), StageError> {
+    pub(crate) fn data(&self) -> Result<(DataSpec, Source), StageError> {
         let entry = self.input("data");
         // A derived set (`crop-data`) records its spec and source beside its shards.
-        let derived = entry.dir.join(crop_data::SOURCE_FILE);
+        let derived = entry.dir.join(crop_data::run::SOURCE_FILE);
         let (spec, mut source) = if derived.exists() {
-            let mut d: crop_data::Derived = read_json(&derived)?;
-            crop_data::locate(&mut d.source, &entry.dir);
+            let mut d: crop_data::run::Derived = read_json(&derived)?;
+            crop_data::run::locate(&mut d.source, &entry.dir);
             (d.spec, d.source)
         } else {
             let spec: DataSpec = serde_json::from_value(entry.manifest.key_inputs.params.clone())
@@ -76,7 +66,7 @@ impl StageCtx<'_> {
     }
 
     /// A plain and an autodiff device, seeded.
-    fn devices(&self, seed: u64) -> (Device, Device) {
+    pub(crate) fn devices(&self, seed: u64) -> (Device, Device) {
         let plain = self.device.device();
         let train = plain.clone().autodiff();
         train.seed(seed);
@@ -133,16 +123,16 @@ pub fn run(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
     crate::ops::with_precision(precision, || run_kind(ctx))
 }
 
-/// How a stage kind runs: implemented in `stages/<kind>.rs` for the type
-/// that implements [`crate::spec::Kind`] for it.
-pub trait Run: crate::spec::Kind {
+/// How a stage kind runs: implemented in `kinds/<kind>/run.rs` for the
+/// type that implements [`crate::kinds::Kind`] for it.
+pub trait Run: crate::kinds::Kind {
     /// Compute the stage into `ctx.out`; returns its summary (stored in
     /// the manifest).
     fn run(ctx: &StageCtx, config: &Self::Config) -> Result<serde_json::Value, StageError>;
 }
 
 /// `run_kind`: each [`StageConfig`] variant to its kind's [`Run`], from
-/// `spec::kinds::for_each_kind!`'s list.
+/// `kinds::for_each_kind!`'s list.
 macro_rules! define_run {
     ($($variant:ident = $ty:path,)*) => {
         fn run_kind(ctx: &StageCtx) -> Result<serde_json::Value, StageError> {
@@ -152,7 +142,7 @@ macro_rules! define_run {
         }
     };
 }
-crate::spec::kinds::for_each_kind!(define_run);
+crate::kinds::for_each_kind!(define_run);
 
 /// How to rebuild an attribute net: saved beside its weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -272,7 +262,7 @@ pub fn load_attr_net(
     Ok((fresh_ids(model), info))
 }
 
-fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), StageError> {
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), StageError> {
     let text = serde_json::to_string_pretty(value).expect("serializable");
     std::fs::write(path, text).map_err(|source| {
         crate::file_error::FileError::Write {
@@ -283,7 +273,7 @@ fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), StageErr
     })
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StageError> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StageError> {
     let bytes = std::fs::read(path).map_err(|source| crate::file_error::FileError::Read {
         path: path.into(),
         source,

@@ -1,6 +1,9 @@
 //! `evaluate`: a model's scores on a split — one head of it, or an
 //! ensemble's averaged probabilities.
 
+/// How it runs (burn).
+pub mod run;
+
 use serde::Serialize;
 
 pub use crate::vocab::Split;

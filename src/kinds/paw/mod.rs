@@ -1,6 +1,9 @@
 //! `train-fusion` (the region switch and attribute relation layers on
 //! frozen subnets) and `finetune-paw` (the whole PaW net end to end).
 
+/// How it runs (burn).
+pub mod run;
+
 use super::training::{Net, OPTIMISER_KEYS, RUN_KEYS, TrainConfig};
 use super::{
     Artefact, DATA_ROLE, Env, Kind, KindDef, Resolved, Role, StageKind, Upstream, standard,

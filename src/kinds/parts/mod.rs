@@ -2,6 +2,9 @@
 //! (or per block of a fixed grid, the paper's 4×4 baseline), each started
 //! from the whole-image net.
 
+/// How it runs (burn).
+pub mod run;
+
 use serde::{Deserialize, Serialize};
 
 use super::training::{Net, OPTIMISER_KEYS, RUN_KEYS, TrainConfig};

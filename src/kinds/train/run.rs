@@ -4,13 +4,14 @@
 
 use crate::metrics;
 
-use super::Run;
-use super::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::data::ImageSet;
+use crate::kinds;
 use crate::metrics::store::{self, EpochRow};
 use crate::models::AttrNetConfig;
-use crate::spec::{FrlConfig, kinds};
+use crate::spec::FrlConfig;
 use crate::spec::{Split, TrainConfig};
+use crate::stages::Run;
+use crate::stages::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::train::{EpochRecord, Phase};
 use burn::module::Module;
 
@@ -48,7 +49,7 @@ fn run(
     // `from`: the upstream net as it is, architecture included.
     let mut continued = None;
     if let Some(entry) = ctx.inputs.get("from") {
-        let (m, info) = super::load_attr_net(&entry.dir, "model", &device)?;
+        let (m, info) = crate::stages::load_attr_net(&entry.dir, "model", &device)?;
         ctx.progress.log(&format!(
             "continuing {} (width {}) from stage `{}`",
             info.net.as_str(),
@@ -67,7 +68,7 @@ fn run(
         model = m;
         continued = Some(info);
     } else if let Some(init) = &cfg.init {
-        model = super::fresh_ids(model.try_load_file(&init.path).map_err(|e| {
+        model = crate::stages::fresh_ids(model.try_load_file(&init.path).map_err(|e| {
             StageError::LoadModel {
                 path: init.path.clone(),
                 message: format!(

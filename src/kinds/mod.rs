@@ -1,12 +1,13 @@
-//! The stage kinds. Each kind's module owns what the kind *is*: its name,
-//! cache version, keys and input roles (with the kinds each role accepts) in
-//! its [`KindDef`], its resolved configuration, how its `[[stage]]` table
-//! resolves and what its output will hold for the plan's checks — all as
-//! one [`Kind`] impl. How it runs is its `Run` impl in `stages/` (burn,
-//! which `spec` never names).
+//! The stage kinds, one folder each. A kind's `mod.rs` owns what the kind
+//! *is*: its name, cache version, keys and input roles (with the kinds each
+//! role accepts) in its [`KindDef`], its resolved configuration, how its
+//! `[[stage]]` table resolves and what its output will hold for the plan's
+//! checks — all as one [`Kind`] impl, without burn, so `spec` and `plan`
+//! can use it. Its `run.rs` is how it runs: its `stages::Run` impl, the only
+//! part that touches nets.
 //!
-//! Adding a kind: a module here with its `Kind` impl, its line in
-//! [`for_each_kind!`], its run in `stages/`.
+//! Adding a kind: its folder here, and its registration in this file — its
+//! `pub mod` line and its line in [`for_each_kind!`].
 
 pub mod artefact;
 pub mod command;
@@ -25,9 +26,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::locate::Seg;
-use super::schema::{RawStage, RawTrain};
-use super::{Ctx, SpecError, backticked, key};
+use crate::spec::locate::Seg;
+use crate::spec::schema::{RawStage, RawTrain};
+use crate::spec::{Ctx, SpecError, backticked, key};
 pub use artefact::{Artefact, Labels, Upstream};
 pub use command::CommandConfig;
 pub use compress::CompressConfig;
@@ -46,19 +47,19 @@ pub use training::{InitWeights, KeepEpoch, LossNormalization, LrSchedule, Net, T
 macro_rules! for_each_kind {
     ($then:ident) => {
         $then! {
-            GenerateData = $crate::spec::kinds::data::GenerateData,
-            ReadData = $crate::spec::kinds::data::ReadData,
-            Train = $crate::spec::kinds::train::Train,
-            TrainFrl = $crate::spec::kinds::train::TrainFrl,
-            Localize = $crate::spec::kinds::localize::Localize,
-            CropData = $crate::spec::kinds::crop_data::CropData,
-            Compress = $crate::spec::kinds::compress::Compress,
-            TrainParts = $crate::spec::kinds::parts::TrainParts,
-            TrainFusion = $crate::spec::kinds::paw::TrainFusion,
-            FinetunePaw = $crate::spec::kinds::paw::FinetunePaw,
-            Evaluate = $crate::spec::kinds::evaluate::Evaluate,
-            Predict = $crate::spec::kinds::predict::Predict,
-            Command = $crate::spec::kinds::command::Command,
+            GenerateData = $crate::kinds::data::GenerateData,
+            ReadData = $crate::kinds::data::ReadData,
+            Train = $crate::kinds::train::Train,
+            TrainFrl = $crate::kinds::train::TrainFrl,
+            Localize = $crate::kinds::localize::Localize,
+            CropData = $crate::kinds::crop_data::CropData,
+            Compress = $crate::kinds::compress::Compress,
+            TrainParts = $crate::kinds::parts::TrainParts,
+            TrainFusion = $crate::kinds::paw::TrainFusion,
+            FinetunePaw = $crate::kinds::paw::FinetunePaw,
+            Evaluate = $crate::kinds::evaluate::Evaluate,
+            Predict = $crate::kinds::predict::Predict,
+            Command = $crate::kinds::command::Command,
         }
     };
 }
@@ -84,12 +85,12 @@ pub trait Kind {
 /// What a stage table resolves in.
 pub struct Env<'a> {
     /// `[train]`: the training kinds' defaults.
-    pub(in crate::spec) defaults: &'a RawTrain,
+    pub(crate) defaults: &'a RawTrain,
     /// The experiment's seed.
-    pub(in crate::spec) seed: u64,
+    pub(crate) seed: u64,
     /// Where the table is (errors point here).
-    pub(in crate::spec) here: &'a [Seg],
-    pub(in crate::spec) ctx: &'a Ctx<'a>,
+    pub(crate) here: &'a [Seg],
+    pub(crate) ctx: &'a Ctx<'a>,
 }
 
 /// A resolved stage table, before it is a [`StageSpec`].
@@ -129,7 +130,7 @@ macro_rules! define_kinds {
             }
 
             /// Resolve a `[[stage]]` table of this kind.
-            pub(in crate::spec) fn resolve(
+            pub(crate) fn resolve(
                 self,
                 table: toml::Table,
                 env: &Env,
@@ -246,14 +247,14 @@ impl StageKind {
             .map(|r| r.accepts)
     }
 
-    pub(in crate::spec) fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
 }
 
 /// `[train]` checked as a `train` stage's keys would be: a typo there is a
 /// typo even when no stage trains.
-pub(in crate::spec) fn check_train_defaults(env: &Env) -> Result<(), SpecError> {
+pub(crate) fn check_train_defaults(env: &Env) -> Result<(), SpecError> {
     let s = RawStage {
         id: "train-defaults".into(),
         kind: "train".into(),
@@ -266,7 +267,7 @@ pub(in crate::spec) fn check_train_defaults(env: &Env) -> Result<(), SpecError> 
 /// The usual resolution of a kind with a [`RawStage`] schema (not data
 /// sets, not commands): its keys checked against the kind's `DEF`, then
 /// `f` with the table read and its edges so far (`data`).
-pub(in crate::spec) fn standard<C>(
+pub(crate) fn standard<C>(
     def: &KindDef,
     table: toml::Table,
     env: &Env,
@@ -301,7 +302,7 @@ pub(in crate::spec) fn standard<C>(
 
 /// A stage table being resolved: where errors point, its seed, and its
 /// edges so far.
-pub(in crate::spec) struct Table<'a> {
+pub(crate) struct Table<'a> {
     kind: &'static str,
     pub here: &'a [Seg],
     pub ctx: &'a Ctx<'a>,

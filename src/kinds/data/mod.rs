@@ -1,6 +1,9 @@
 //! `generate-data` (the synthetic sets) and `read-data` (CelebA, CUB-200
 //! on disk): the `[data]` table, or a `[[stage]]` of its keys plus `seed`.
 
+/// How it runs (burn).
+pub mod run;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -141,7 +144,7 @@ pub struct RealData {
 const DATASETS: [&str; 4] = ["synthetic-faces", "celeba", "synthetic-birds", "cub200"];
 
 /// `[data]`, or a `generate-data` / `read-data` stage at `p`.
-pub(in crate::spec) fn resolve_data(
+pub(crate) fn resolve_data(
     raw: Option<RawData>,
     seed: u64,
     ctx: &Ctx,
@@ -459,6 +462,6 @@ fn real_root(root: String, ctx: &Ctx, at: &[Seg]) -> PathBuf {
     }
 }
 
-pub(in crate::spec) fn p_data() -> Vec<Seg> {
+pub(crate) fn p_data() -> Vec<Seg> {
     vec![Seg::Key("data".into())]
 }

@@ -1,5 +1,5 @@
 //! `kind = "command"`: run the user's program (resolved by
-//! `spec::kinds::command`) with its output folder, upstream entries, seed and
+//! `kinds::command`) with its output folder, upstream entries, seed and
 //! parameters; stream its output into the stage log; check its declared
 //! outputs; read its metrics as the stage's summary. A failure caches
 //! nothing: the scheduler drops the partial output.
@@ -10,10 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use super::Run;
-use super::{StageCtx, StageError};
-use crate::spec::kinds;
-use crate::spec::kinds::command::{CommandConfig, fill, unescape};
+use crate::kinds;
+use crate::kinds::command::{CommandConfig, fill, unescape};
+use crate::stages::Run;
+use crate::stages::{StageCtx, StageError};
 
 /// Lines of output shown when the command fails.
 const TAIL: usize = 20;

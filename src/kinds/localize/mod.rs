@@ -2,6 +2,9 @@
 //! patch per attribute and image (the parts PaW reads), with the pointing
 //! game and MaxBoxAcc where regions are known.
 
+/// How it runs (burn).
+pub mod run;
+
 use serde::Serialize;
 
 use super::training::is_default;

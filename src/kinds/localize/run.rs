@@ -10,15 +10,16 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use serde_json::json;
 
-use super::Run;
-use super::{StageCtx, StageError, load_attr_net, write_json};
 use crate::attributes::CELEBA;
 use crate::data::celeba::{Celeba, read_regions};
 use crate::data::{ImageSet, SquareBox, patch_around};
+use crate::kinds;
 use crate::metrics::store::{self, LocalisationRow};
 use crate::models::AttrNet;
-use crate::spec::{LocalizeConfig, kinds};
+use crate::spec::LocalizeConfig;
 use crate::spec::{PatchCentre, Split};
+use crate::stages::Run;
+use crate::stages::{StageCtx, StageError, load_attr_net, write_json};
 use crate::train::to_vec;
 
 /// Upsampled CAMs of a batch, `[B, M, S, S]`.
@@ -405,7 +406,7 @@ pub const CAM_BOX_THRESHOLD: f32 = 0.2;
 fn run_classes(
     ctx: &StageCtx,
     model: &AttrNet,
-    info: &super::ModelInfo,
+    info: &crate::stages::ModelInfo,
     source: &crate::data::Source,
     samples: usize,
     device: &Device,
@@ -529,7 +530,7 @@ fn run_classes(
         }
     }
     crate::data::write_box_table(
-        &ctx.out.join(super::crop_data::CAM_BOXES_FILE),
+        &ctx.out.join(crate::kinds::crop_data::run::CAM_BOXES_FILE),
         ["x0", "y0", "x1", "y1"],
         &cam_boxes,
     )?;

@@ -17,6 +17,9 @@
 //! metrics = "metrics.json"       # in {out}: numbers shown and compared
 //! ```
 
+/// How it runs (burn).
+pub mod run;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};

@@ -67,7 +67,7 @@ pub struct TrainConfig {
     pub loss_scale: f64,
 }
 
-pub(in crate::spec) fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+pub(crate) fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
 fn one() -> f64 {
@@ -121,7 +121,7 @@ pub struct InitWeights {
 }
 
 /// Where a training key was set: on the stage, else in `[train]`.
-pub(in crate::spec) fn at(here: &[Seg], set_here: bool, name: &str) -> Vec<Seg> {
+pub(crate) fn at(here: &[Seg], set_here: bool, name: &str) -> Vec<Seg> {
     if set_here {
         key(here, name)
     } else {
@@ -131,7 +131,7 @@ pub(in crate::spec) fn at(here: &[Seg], set_here: bool, name: &str) -> Vec<Seg> 
 
 /// What a training kind defaults to where neither the stage nor `[train]`
 /// says.
-pub(in crate::spec) struct Defaults {
+pub(crate) struct Defaults {
     pub net: Net,
     /// The paper's learning rate for the kind, which wins over `[train]`'s.
     pub paper_lr: Option<f64>,
@@ -139,7 +139,7 @@ pub(in crate::spec) struct Defaults {
 
 /// A stage's training hyperparameters: its own keys, else `[train]`'s, else
 /// the kind's defaults.
-pub(in crate::spec) fn resolve(
+pub(crate) fn resolve(
     s: &RawStage,
     d: &RawTrain,
     seed: u64,

@@ -9,13 +9,13 @@ use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::Run;
-use super::paw::{PawSets, load_paw, subnet_scores};
-use super::{StageCtx, StageError, load_attr_net};
 use crate::data::{ImageSet, Source};
+use crate::kinds;
+use crate::kinds::paw::run::{PawSets, load_paw, subnet_scores};
 use crate::metrics::{self, store};
-use crate::spec::kinds;
 use crate::spec::{EvalConfig, Head, Split};
+use crate::stages::Run;
+use crate::stages::{StageCtx, StageError, load_attr_net};
 use crate::train::{predict, to_vec};
 
 impl Run for kinds::evaluate::Evaluate {

@@ -8,13 +8,14 @@ use crate::metrics;
 use burn::module::Module;
 use burn::tensor::Tensor;
 
-use super::Run;
-use super::train::write_epochs;
-use super::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::data::ImageSet;
+use crate::kinds;
+use crate::kinds::train::run::write_epochs;
 use crate::models::AttrNetConfig;
-use crate::spec::{CompressConfig, kinds};
+use crate::spec::CompressConfig;
 use crate::spec::{Split, TrainConfig};
+use crate::stages::Run;
+use crate::stages::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::train::kept_epoch;
 use crate::train::{self, Phase, euclidean_loss};
 

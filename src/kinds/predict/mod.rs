@@ -13,6 +13,9 @@
 //! images = "photos/"     # relative to the spec
 //! ```
 
+/// How it runs (burn).
+pub mod run;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

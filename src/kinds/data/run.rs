@@ -4,11 +4,11 @@
 
 use serde_json::json;
 
-use super::Run;
-use super::{StageCtx, StageError};
 use crate::data;
+use crate::kinds;
 use crate::spec::DataSpec;
-use crate::spec::kinds;
+use crate::stages::Run;
+use crate::stages::{StageCtx, StageError};
 
 impl Run for kinds::data::GenerateData {
     fn run(ctx: &StageCtx, c: &DataSpec) -> Result<serde_json::Value, StageError> {
@@ -27,7 +27,7 @@ fn run(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageError>
     ctx.progress.set_total(total);
     ctx.progress
         .set_message(format!("{} {}px", spec.dataset, spec.image_size));
-    let source = super::synthetic_source(ctx.out, spec);
+    let source = crate::stages::synthetic_source(ctx.out, spec);
     let start = std::time::Instant::now();
     let set_position = |done| ctx.progress.set_position(done);
     let (n, layout) = if spec.single_label() {
@@ -101,7 +101,7 @@ pub fn read(ctx: &StageCtx, spec: &DataSpec) -> Result<serde_json::Value, StageE
     });
     let mut record = summary.clone();
     record["fingerprint"] = json!(ctx.fingerprint);
-    super::write_json(&ctx.out.join("dataset.json"), &record)?;
+    crate::stages::write_json(&ctx.out.join("dataset.json"), &record)?;
     write_shards(ctx, &source, spec)?;
     ctx.progress.log(&format!(
         "{} images in `{}`: {} train / {} val / {} test",

@@ -9,15 +9,16 @@
 
 use serde_json::json;
 
-use super::Run;
-use super::train::write_epochs;
-use super::{PawInfo, StageCtx, StageError, load_attr_net, save_attr_net, write_json};
 use crate::attributes::CELEBA;
 use crate::data::celeba::Celeba;
 use crate::data::{ImageSet, grid_boxes};
+use crate::kinds;
+use crate::kinds::train::run::write_epochs;
 use crate::metrics;
-use crate::spec::{PartsConfig, kinds};
+use crate::spec::PartsConfig;
 use crate::spec::{Split, TrainConfig};
+use crate::stages::Run;
+use crate::stages::{PawInfo, StageCtx, StageError, load_attr_net, save_attr_net, write_json};
 use crate::train::{self, Phase};
 
 impl Run for kinds::parts::TrainParts {

@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::{Run, StageCtx, StageError, load_attr_net};
 use crate::attributes::CELEBA;
 use crate::data::{ImageSet, LoadError, Pixels, decode, resize_chw};
-use crate::spec::kinds::predict::{Predict, PredictConfig, image_files};
+use crate::kinds::predict::{Predict, PredictConfig, image_files};
+use crate::stages::{Run, StageCtx, StageError, load_attr_net};
 use crate::train::predict;
 
 impl Run for Predict {

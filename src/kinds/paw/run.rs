@@ -11,14 +11,14 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde_json::json;
 
-use super::Run;
-use super::train::write_epochs;
-use super::{PawInfo, StageCtx, StageError, load_attr_net, read_json, write_json};
 use crate::data::{ImageSet, Source, SquareBox};
+use crate::kinds;
+use crate::kinds::train::run::write_epochs;
 use crate::metrics;
 use crate::models::{Fusion, Paw};
-use crate::spec::kinds;
 use crate::spec::{Split, TrainConfig};
+use crate::stages::Run;
+use crate::stages::{PawInfo, StageCtx, StageError, load_attr_net, read_json, write_json};
 use crate::train::{self, Phase, attribute_loss, to_vec};
 
 /// The whole images of a split and the patches of every part.
@@ -84,7 +84,7 @@ pub fn load_paw(dir: &Path, device: &Device) -> Result<(Paw, PawInfo), StageErro
                 path,
                 message: e.to_string(),
             })?;
-        return Ok((super::fresh_ids(paw), info));
+        return Ok((crate::stages::fresh_ids(paw), info));
     }
     let (whole, _) = load_attr_net(dir, "whole", device)?;
     let parts = (0..info.parts)
@@ -133,7 +133,7 @@ fn save(ctx: &StageCtx, paw: Paw, mut info: PawInfo) -> Result<(), StageError> {
         &json!({ "attributes": names, "grid": info.grid, "rsl": rsl_rows, "arl": arl_rows }),
     )?;
     let path = ctx.out.join("paw.bpk");
-    super::stable_ids(paw.valid())
+    crate::stages::stable_ids(paw.valid())
         .save_file(&path)
         .map_err(|e| StageError::SaveModel {
             path: path.clone(),

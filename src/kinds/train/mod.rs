@@ -1,6 +1,9 @@
 //! `train` and `train-frl`: an attribute (or class) net trained on a data
 //! set; `train-frl` adds the paper's multi-net-learning branch.
 
+/// How it runs (burn).
+pub mod run;
+
 use serde::{Deserialize, Serialize};
 
 use super::training::{Net, OPTIMISER_KEYS, RUN_KEYS, TrainConfig};

@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::Run;
-use super::{StageCtx, StageError, write_json};
 use crate::data::{self, Crop, Source, shards};
+use crate::kinds;
+use crate::spec::CropConfig;
 use crate::spec::DataSpec;
-use crate::spec::{CropConfig, kinds};
+use crate::stages::Run;
+use crate::stages::{StageCtx, StageError, write_json};
 
 /// Written into the entry: what [`StageCtx::data`] needs to read it back.
 pub const SOURCE_FILE: &str = "source.json";

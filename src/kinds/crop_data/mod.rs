@@ -2,6 +2,9 @@
 //! the annotated box, or one centred box) as a new data set — Table 2's
 //! crops on birds.
 
+/// How it runs (burn).
+pub mod run;
+
 use serde::{Deserialize, Serialize};
 
 use super::{

@@ -1,6 +1,9 @@
 //! `compress`: hint-based compression of a frozen teacher into a small
 //! student net (the paper's SNet1–3).
 
+/// How it runs (burn).
+pub mod run;
+
 use serde::{Deserialize, Serialize};
 
 use super::training::{Net, OPTIMISER_KEYS, RUN_KEYS, TrainConfig, at};
