@@ -331,24 +331,33 @@ fn read_rows<const N: usize, T: std::str::FromStr + Copy + Default>(
     path: &Path,
 ) -> Result<Vec<(String, [T; N])>, AnnotationError> {
     let text = annotations::read(path)?;
+    let bad = |line: u64, row: &str| {
+        annotations::malformed(
+            path,
+            line as usize,
+            &format!("expected an image name and {N} numbers, tab-separated"),
+            row,
+        )
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b'\t')
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let mut out = Vec::new();
-    for (line, row) in annotations::numbered(&text).skip(1) {
-        let c: Vec<&str> = row.split('\t').collect();
+    for record in reader.records() {
+        let r = record.map_err(|e| bad(e.position().map_or(0, |p| p.line()), &e.to_string()))?;
+        let line = r.position().map_or(0, |p| p.line());
         let mut v = [T::default(); N];
-        let ok = c.len() == N + 1
-            && c[1..]
-                .iter()
+        let ok = r.len() == N + 1
+            && r.iter()
+                .skip(1)
                 .zip(v.iter_mut())
                 .all(|(x, slot)| x.parse().map(|p| *slot = p).is_ok());
         if !ok {
-            return Err(annotations::malformed(
-                path,
-                line,
-                &format!("expected an image name and {N} numbers, tab-separated"),
-                row,
-            ));
+            return Err(bad(line, &r.iter().collect::<Vec<_>>().join("\t")));
         }
-        out.push((c[0].to_string(), v));
+        out.push((r[0].to_string(), v));
     }
     Ok(out)
 }
@@ -358,16 +367,24 @@ fn write_rows<const N: usize, T: std::fmt::Display>(
     columns: [&str; N],
     rows: impl Iterator<Item = (String, [T; N])>,
 ) -> Result<(), AnnotationError> {
-    use std::fmt::Write as _;
-    let mut s = format!("image\t{}\n", columns.join("\t"));
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(b'\t')
+        .from_writer(Vec::new());
+    let io = |e: csv::Error| crate::file_error::FileError::Write {
+        path: path.into(),
+        source: std::io::Error::other(e),
+    };
+    w.write_record(std::iter::once("image").chain(columns))
+        .map_err(io)?;
     for (f, v) in rows {
-        let _ = write!(s, "{f}");
-        for x in v {
-            let _ = write!(s, "\t{x}");
-        }
-        s.push('\n');
+        w.write_record(std::iter::once(f).chain(v.iter().map(|x| x.to_string())))
+            .map_err(io)?;
     }
-    annotations::write(path, &s)
+    let bytes = w.into_inner().map_err(|e| io(e.into_error().into()))?;
+    annotations::write(
+        path,
+        &String::from_utf8(bytes).expect("UTF-8 in, UTF-8 out"),
+    )
 }
 
 /// One box per image (`crops.tsv`, `cam_boxes.tsv`).
@@ -774,7 +791,7 @@ mod tests {
         let path = dir.path().join("boxes.tsv");
         std::fs::write(&path, "image\tpart\tx\ty\tside\na.jpg\t0\t1\t2\n").unwrap();
         let e = read_part_boxes(&path).unwrap_err().to_string();
-        assert!(e.contains("boxes.tsv") && e.contains('2'), "{e}");
+        assert!(e.contains("boxes.tsv:2:"), "{e}");
         assert!(e.contains("an image name and 4 numbers"), "{e}");
     }
 

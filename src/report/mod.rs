@@ -5,7 +5,7 @@
 //!
 //! Rough outline: collect every evaluation of the chosen runs
 //! ([`collect`]), build the tables ([`tables`]), draw the figures
-//! ([`figures`]), render Markdown and HTML through one [`tables::Markup`] walk.
+//! ([`figures`]), render them as Markdown and as HTML (maud, which escapes every string).
 
 pub mod claims;
 pub mod collect;
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::cache::Cache;
 use crate::runs::RunRecord;
 use crate::spec::StageKind;
-use tables::{Html, Markdown, Markup, Table};
+use tables::Table;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -285,12 +285,8 @@ pub fn generate(
         }
     }
 
-    let md = render(&Markdown, name, runs, &tables, &figs, &fig_dir);
-    let html = format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{}</title><style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;}}table{{border-collapse:collapse;margin:.5em 0;}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;}}.note{{color:#555;font-size:90%;}}img{{max-width:100%;}}</style></head><body>\n{}</body></html>\n",
-        tables::html_escape(name),
-        render(&Html, name, runs, &tables, &figs, &fig_dir)
-    );
+    let md = markdown(name, runs, &tables, &figs);
+    let html = html(name, runs, &tables, &figs, &fig_dir).into_string();
     for (file, text) in [("index.md", md), ("index.html", html)] {
         let path = out.join(file);
         std::fs::write(&path, text)
@@ -598,44 +594,69 @@ fn runs_table(runs: &[RunRecord]) -> Table {
     }
 }
 
-fn render(
-    m: &dyn Markup,
+/// `index.md`: the figures beside it in `figures/`.
+fn markdown(
+    name: &str,
+    runs: &[RunRecord],
+    tables: &[Table],
+    figs: &[(String, Vec<String>)],
+) -> String {
+    use tables::markdown_escape as esc;
+    let mut out = format!("# {}\n\n{}\n", esc(name), esc(&runs[0].title));
+    for t in tables {
+        out.push_str(&t.markdown());
+    }
+    out.push_str("\n### Figures\n\n");
+    for (caption, files) in figs {
+        // PNG inline; the SVG beside it for print.
+        for f in files.iter().filter(|f| f.ends_with(".png")) {
+            out.push_str(&format!("\n![{}](figures/{f})\n", esc(caption)));
+        }
+    }
+    out
+}
+
+/// `index.html`: one file that stands alone, its figures embedded.
+fn html(
     name: &str,
     runs: &[RunRecord],
     tables: &[Table],
     figs: &[(String, Vec<String>)],
     fig_dir: &Path,
-) -> String {
-    let html = m.heading("x").starts_with('<');
-    let mut out = if html {
-        format!(
-            "<h1>{}</h1>\n<p>{}</p>\n",
-            m.escape(name),
-            m.escape(&runs[0].title)
-        )
-    } else {
-        format!("# {}\n\n{}\n", m.escape(name), m.escape(&runs[0].title))
+) -> maud::Markup {
+    const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;}\
+        table{border-collapse:collapse;margin:.5em 0;}\
+        td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;}\
+        .note{color:#555;font-size:90%;}img{max-width:100%;}";
+    let png = |f: &str| {
+        std::fs::read(fig_dir.join(f))
+            .map(|b| base64(&b))
+            .unwrap_or_default()
     };
-    for t in tables {
-        out.push_str(&m.table(t));
-    }
-    out.push_str(&m.heading("Figures"));
-    for (caption, files) in figs {
-        // PNG inline; the SVG beside it for print.
-        let png: Vec<&String> = files.iter().filter(|f| f.ends_with(".png")).collect();
-        for f in png {
-            if html {
-                // Embedded, so the HTML file stands alone.
-                let data = std::fs::read(fig_dir.join(f))
-                    .map(|b| base64(&b))
-                    .unwrap_or_default();
-                out.push_str(&format!("<figure><img src=\"data:image/png;base64,{data}\" alt=\"{}\"><figcaption>{}</figcaption></figure>\n", m.escape(caption), m.escape(caption)));
-            } else {
-                out.push_str(&format!("\n![{}](figures/{})\n", m.escape(caption), f));
+    maud::html! {
+        (maud::DOCTYPE)
+        html {
+            head {
+                meta charset="utf-8";
+                title { (name) }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (name) }
+                p { (runs[0].title) }
+                @for t in tables { (t.html()) }
+                h3 { "Figures" }
+                @for (caption, files) in figs {
+                    @for f in files.iter().filter(|f| f.ends_with(".png")) {
+                        figure {
+                            img src={ "data:image/png;base64," (png(f)) } alt=(caption);
+                            figcaption { (caption) }
+                        }
+                    }
+                }
             }
         }
     }
-    out
 }
 
 /// Standard base64 (RFC 4648) with padding.

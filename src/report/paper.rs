@@ -16,18 +16,18 @@ const CSV: &str = include_str!("../../data/paper_tables.csv");
 
 /// Every cell of the paper's tables.
 pub fn cells() -> Vec<Cell> {
-    CSV.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| {
-            let f = split_csv(l);
-            (f.len() >= 4).then(|| Cell {
-                table: f[0].clone(),
-                row: f[1].clone(),
-                column: f[2].clone(),
-                value: f[3].clone(),
-                note: f.get(4).cloned().unwrap_or_default(),
-            })
+    csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(CSV.as_bytes())
+        .records()
+        .filter_map(Result::ok)
+        .filter(|r| r.len() >= 4)
+        .map(|r| Cell {
+            table: r[0].to_string(),
+            row: r[1].to_string(),
+            column: r[2].to_string(),
+            value: r[3].to_string(),
+            note: r.get(4).unwrap_or_default().to_string(),
         })
         .collect()
 }
@@ -38,27 +38,6 @@ pub fn value(table: &str, row: &str, column: &str) -> Option<String> {
         .into_iter()
         .find(|c| c.table == table && c.row == row && c.column == column)
         .map(|c| c.value)
-}
-
-/// Fields of one CSV line (double quotes, `""` escapes).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
 }
 
 #[cfg(test)]
@@ -73,6 +52,15 @@ mod tests {
         // Table 5's first block lost its Part-only row.
         assert_eq!(value("5", "Part-only", "Male"), None);
         assert!(value("5", "Part-only", "Young").is_some());
-        assert_eq!(split_csv(r#"a,"b, c",d"#), vec!["a", "b, c", "d"]);
+    }
+
+    #[test]
+    fn quoted_notes_keep_their_commas() {
+        let c = cells()
+            .into_iter()
+            .find(|c| c.table == "2" && c.row == "MNL on crop" && c.column == "Loc. Branch")
+            .unwrap();
+        assert_eq!(c.value, "76.03");
+        assert_eq!(c.note, "crop = CAM-estimated bird box, train and test");
     }
 }

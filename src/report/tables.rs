@@ -17,96 +17,43 @@ pub struct Table {
     pub notes: Vec<String>,
 }
 
-/// Markdown and HTML share the table walk; each overrides only cells and rows.
-pub trait Markup {
-    fn escape(&self, s: &str) -> String;
-    fn row(&self, cells: &[String], header: bool) -> String;
-    fn heading(&self, s: &str) -> String;
-    fn note(&self, s: &str) -> String;
-    fn table(&self, t: &Table) -> String {
-        let mut out = self.heading(&t.title);
-        out.push_str(&self.row(&t.header, true));
-        for r in &t.rows {
-            out.push_str(&self.row(r, false));
+/// Text for a Markdown cell, heading or note: `|` would split a cell, and
+/// `<` would let user text become HTML in Markdown renderers.
+pub fn markdown_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('<', "&lt;")
+}
+
+impl Table {
+    /// The table as Markdown: a `###` heading, the table, notes as quotes.
+    pub fn markdown(&self) -> String {
+        let row = |cells: &[String]| {
+            let cells: Vec<String> = cells.iter().map(|c| markdown_escape(c)).collect();
+            format!("| {} |\n", cells.join(" | "))
+        };
+        let mut out = format!("\n### {}\n\n", markdown_escape(&self.title));
+        out.push_str(&row(&self.header));
+        out.push_str(&format!("|{}\n", "---|".repeat(self.header.len())));
+        for r in &self.rows {
+            out.push_str(&row(r));
         }
-        out.push_str(&self.end_table());
-        for n in &t.notes {
-            out.push_str(&self.note(n));
+        for n in &self.notes {
+            out.push_str(&format!("\n> {}\n", markdown_escape(n)));
         }
         out
     }
-    fn end_table(&self) -> String {
-        String::new()
-    }
-}
 
-pub struct Markdown;
-
-impl Markup for Markdown {
-    fn escape(&self, s: &str) -> String {
-        // `<` keeps user text from becoming HTML in Markdown renderers; `|` splits cells.
-        s.replace('|', "\\|").replace('<', "&lt;")
-    }
-    fn row(&self, cells: &[String], header: bool) -> String {
-        let line = format!(
-            "| {} |\n",
-            cells
-                .iter()
-                .map(|c| self.escape(c))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        if header {
-            format!(
-                "{line}|{}\n",
-                cells.iter().map(|_| "---|").collect::<String>()
-            )
-        } else {
-            line
+    /// The table as HTML (maud escapes every string).
+    pub fn html(&self) -> maud::Markup {
+        maud::html! {
+            h3 { (self.title) }
+            table {
+                tr { @for h in &self.header { th { (h) } } }
+                @for r in &self.rows {
+                    tr { @for c in r { td { (c) } } }
+                }
+            }
+            @for n in &self.notes { p.note { (n) } }
         }
-    }
-    fn heading(&self, s: &str) -> String {
-        format!("\n### {}\n\n", self.escape(s))
-    }
-    fn note(&self, s: &str) -> String {
-        format!("\n> {}\n", self.escape(s))
-    }
-}
-
-pub struct Html;
-
-/// Escape text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-impl Markup for Html {
-    fn escape(&self, s: &str) -> String {
-        html_escape(s)
-    }
-    fn row(&self, cells: &[String], header: bool) -> String {
-        let tag = if header { "th" } else { "td" };
-        let open = if header { "<table>\n" } else { "" };
-        format!(
-            "{open}<tr>{}</tr>\n",
-            cells
-                .iter()
-                .map(|c| format!("<{tag}>{}</{tag}>", self.escape(c)))
-                .collect::<String>()
-        )
-    }
-    fn heading(&self, s: &str) -> String {
-        format!("<h3>{}</h3>\n", self.escape(s))
-    }
-    fn note(&self, s: &str) -> String {
-        format!("<p class=\"note\">{}</p>\n", self.escape(s))
-    }
-    fn end_table(&self) -> String {
-        "</table>\n".into()
     }
 }
 
@@ -521,7 +468,7 @@ mod tests {
             rows: vec![vec!["\"x\"".into()]],
             notes: vec![],
         };
-        let html = Html.table(&t);
+        let html = t.html().into_string();
         assert!(!html.contains("<script>"));
         assert!(
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")

@@ -1,7 +1,5 @@
 //! `predict`'s run: the net's probabilities for each of the user's images.
 
-use std::fmt::Write as _;
-
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -52,14 +50,13 @@ impl Run for Predict {
                 _ => format!("class_{}", a + 1),
             })
             .collect();
-        let mut csv = format!("image,{}\n", names.join(","));
-        for (name, row) in set.files.iter().zip(logits.chunks(m)) {
-            let _ = write!(csv, "{}", csv_field(name));
-            for p in crate::metrics::probabilities(row, info.single_label) {
-                let _ = write!(csv, ",{p:.6}");
-            }
-            csv.push('\n');
-        }
+        let rows = set.files.iter().zip(logits.chunks(m)).map(|(name, row)| {
+            (
+                name.as_str(),
+                crate::metrics::probabilities(row, info.single_label),
+            )
+        });
+        let csv = predictions_csv(&names, rows);
         let path = ctx.out.join("predictions.csv");
         std::fs::write(&path, csv)
             .map_err(|source| crate::file_error::FileError::Write { path, source })?;
@@ -71,13 +68,22 @@ impl Run for Predict {
     }
 }
 
-/// A file name as one CSV field (quoted where it must be).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// `predictions.csv`: a header (`image`, then the label names), then one
+/// row per image with its probabilities to 6 decimals.
+fn predictions_csv<'a>(
+    names: &[String],
+    rows: impl Iterator<Item = (&'a str, Vec<f64>)>,
+) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = std::iter::once("image").chain(names.iter().map(String::as_str));
+    // Writing into memory cannot fail.
+    w.write_record(header).expect("in memory");
+    for (name, probabilities) in rows {
+        let cells = probabilities.iter().map(|p| format!("{p:.6}"));
+        w.write_record(std::iter::once(name.to_string()).chain(cells))
+            .expect("in memory");
     }
+    w.into_inner().expect("in memory")
 }
 
 #[cfg(test)]
@@ -94,8 +100,12 @@ mod tests {
     }
 
     #[test]
-    fn file_names_with_commas_are_quoted() {
-        assert_eq!(csv_field("a.png"), "a.png");
-        assert_eq!(csv_field("me, 2024.jpg"), "\"me, 2024.jpg\"");
+    fn file_names_with_commas_survive_a_csv_reader() {
+        let names = vec!["Smiling".to_string()];
+        let csv = predictions_csv(&names, [("me, 2024.jpg", vec![0.25])].into_iter());
+        let mut r = csv::Reader::from_reader(csv.as_slice());
+        assert_eq!(r.headers().unwrap(), vec!["image", "Smiling"]);
+        let row = r.records().next().unwrap().unwrap();
+        assert_eq!(row, vec!["me, 2024.jpg", "0.250000"]);
     }
 }
