@@ -634,24 +634,25 @@ fn html(
             .unwrap_or_default()
     };
     maud::html! {
-        (maud::DOCTYPE)
+        (maud::DOCTYPE) "\n"
         html {
             head {
                 meta charset="utf-8";
                 title { (name) }
                 style { (maud::PreEscaped(STYLE)) }
-            }
+            } "\n"
             body {
-                h1 { (name) }
-                p { (runs[0].title) }
+                "\n"
+                h1 { (name) } "\n"
+                p { (runs[0].title) } "\n"
                 @for t in tables { (t.html()) }
-                h3 { "Figures" }
+                h3 { "Figures" } "\n"
                 @for (caption, files) in figs {
                     @for f in files.iter().filter(|f| f.ends_with(".png")) {
                         figure {
                             img src={ "data:image/png;base64," (png(f)) } alt=(caption);
                             figcaption { (caption) }
-                        }
+                        } "\n"
                     }
                 }
             }

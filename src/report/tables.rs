@@ -44,15 +44,17 @@ impl Table {
 
     /// The table as HTML (maud escapes every string).
     pub fn html(&self) -> maud::Markup {
+        // Newlines between rows keep committed reports diffable.
         maud::html! {
-            h3 { (self.title) }
+            h3 { (self.title) } "\n"
             table {
-                tr { @for h in &self.header { th { (h) } } }
+                "\n"
+                tr { @for h in &self.header { th { (h) } } } "\n"
                 @for r in &self.rows {
-                    tr { @for c in r { td { (c) } } }
+                    tr { @for c in r { td { (c) } } } "\n"
                 }
-            }
-            @for n in &self.notes { p.note { (n) } }
+            } "\n"
+            @for n in &self.notes { p.note { (n) } "\n" }
         }
     }
 }
