@@ -68,22 +68,12 @@ pub struct StageRecord {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunsError {
-    #[error("failed to write run record `{}`", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("no run `{0}`; `exp ls` lists runs")]
     NotFound(String),
     #[error("`{query}` matches {count} runs; give more of the run id")]
     Ambiguous { query: String, count: usize },
-    #[error("run record `{}` is unreadable", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::file_error::FileError),
 }
 
 pub fn runs_dir(results: &Path) -> PathBuf {
@@ -99,18 +89,16 @@ impl RunRecord {
     pub fn save(&self, results: &Path) -> Result<(), RunsError> {
         let dir = self.dir(results);
         let path = dir.join("run.json");
-        let err = |source| RunsError::Write {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&dir).map_err(err)?;
+        use crate::file_error::FileError;
+        std::fs::create_dir_all(&dir).map_err(FileError::write(&dir))?;
         crate::atomic::write(
             &path,
             serde_json::to_string_pretty(self)
                 .expect("serializable")
                 .as_bytes(),
         )
-        .map_err(err)
+        .map_err(FileError::write(&path))?;
+        Ok(())
     }
 }
 

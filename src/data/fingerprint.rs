@@ -9,6 +9,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::file_error::FileError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum FingerprintError {
     #[error("data set root `{}` is not readable", path.display())]
@@ -17,12 +19,8 @@ pub enum FingerprintError {
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to read `{}` while fingerprinting", path.display())]
-    File {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::file_error::FileError),
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -43,10 +41,7 @@ pub fn fingerprint(root: &Path, memo: &Path) -> Result<String, FingerprintError>
     let digests: Vec<(String, (u64, u128, String))> = files
         .par_iter()
         .map(|(rel, path)| {
-            let meta = std::fs::metadata(path).map_err(|source| FingerprintError::File {
-                path: path.clone(),
-                source,
-            })?;
+            let meta = std::fs::metadata(path).map_err(FileError::read(path))?;
             let mtime = meta
                 .modified()
                 .ok()
@@ -58,11 +53,7 @@ pub fn fingerprint(root: &Path, memo: &Path) -> Result<String, FingerprintError>
                     return Ok((rel.clone(), (meta.len(), mtime, sha.clone())));
                 }
             }
-            let sha =
-                crate::digest::file_digest(path).map_err(|source| FingerprintError::File {
-                    path: path.clone(),
-                    source,
-                })?;
+            let sha = crate::digest::file_digest(path).map_err(FileError::read(path))?;
             Ok((rel.clone(), (meta.len(), mtime, sha)))
         })
         .collect::<Result<_, FingerprintError>>()?;

@@ -12,16 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{ImageSet, LoadError, Pixels, Source};
+use crate::file_error::FileError;
 use crate::spec::Split;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
-    #[error("failed to write shard `{}`", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] crate::file_error::FileError),
     #[error("shard `{}` is unreadable or inconsistent: {message}", path.display())]
     Read { path: PathBuf, message: String },
 }
@@ -33,10 +30,11 @@ pub fn write(
     dir: &Path,
     progress: &dyn Fn(Split),
 ) -> Result<(), LoadError> {
-    std::fs::create_dir_all(dir).map_err(|source| ShardError::Write {
-        path: dir.into(),
-        source,
-    })?;
+    let failed = |path: &Path| {
+        let write = FileError::write(path);
+        move |e| ShardError::File(write(e))
+    };
+    std::fs::create_dir_all(dir).map_err(failed(dir))?;
     let width = src.label_names()?.len();
     let all: Vec<usize> = (0..width).collect();
     for split in [Split::Train, Split::Val, Split::Test] {
@@ -53,12 +51,12 @@ pub fn write(
             ("files", set.files.join("\n").as_bytes()),
         ] {
             let path = dir.join(format!("{name}.{ext}"));
-            std::fs::write(&path, bytes).map_err(|source| ShardError::Write { path, source })?;
+            std::fs::write(&path, bytes).map_err(failed(&path))?;
         }
     }
     let meta = dir.join("meta.json");
     let text = serde_json::json!({ "image_size": size, "labels": width, "single_label": src.single_label() }).to_string();
-    std::fs::write(&meta, text).map_err(|source| ShardError::Write { path: meta, source })?;
+    std::fs::write(&meta, text).map_err(failed(&meta))?;
     Ok(())
 }
 

@@ -26,7 +26,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("plan", &["spec", "kinds"]),
     // Storage.
     ("cache", &["digest"]),
-    ("runs", &["atomic", "cache"]),
+    ("runs", &["atomic", "cache", "file_error"]),
     ("metrics", &["atomic", "runs"]),
     // Data, nets, training.
     ("data", &["attributes", "digest", "file_error", "spec"]),
