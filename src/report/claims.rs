@@ -15,7 +15,7 @@ pub use super::stats::mean_std;
 use super::stats::{Interval, Verdict, seeds_to_resolve};
 use crate::metrics::{CompressSummary, PawSummary};
 use crate::runs::RunRecord;
-use crate::spec::claim::ClaimSpec;
+use crate::spec::claim::{ClaimSpec, ClaimTest};
 
 /// How verdicts are reached, printed under every claims table.
 pub const RULE: &str = "supported / contradicted: the 95% t interval of the paired per-seed difference lies on the claim's / the other side of its threshold; inconclusive: it contains it; n/a: one seed";
@@ -306,14 +306,38 @@ fn value(r: &RunRecord, stage: &str, metric: Option<&str>) -> Option<f64> {
     }
 }
 
-/// Judge a `[[claim]]`: `better − max(than) > margin` on each seed's run.
+/// Judge a `[[claim]]` on each seed's run.
 fn judge(spec: &str, c: &ClaimSpec, runs: &[&RunRecord]) -> Claim {
-    let metric = c.metric.as_deref();
+    match &c.test {
+        ClaimTest::Difference {
+            better,
+            than,
+            metric,
+            margin,
+        } => difference(spec, c, runs, better, than, metric.as_deref(), *margin),
+        ClaimTest::FewerParameters {
+            fewer_parameters,
+            at_least,
+        } => parameter_ratio(spec, c, runs, fewer_parameters, *at_least),
+        ClaimTest::RslWeights { rsl_weights: stage } => rsl_weights(spec, c, runs, stage),
+    }
+}
+
+/// `better − max(than) > margin`.
+fn difference(
+    spec: &str,
+    c: &ClaimSpec,
+    runs: &[&RunRecord],
+    better_stage: &str,
+    than_stages: &[String],
+    metric: Option<&str>,
+    margin: f64,
+) -> Claim {
     let rows: Vec<(f64, Vec<f64>)> = runs
         .iter()
         .filter_map(|r| {
-            let than: Option<Vec<f64>> = c.than.iter().map(|t| value(r, t, metric)).collect();
-            Some((value(r, &c.better, metric)?, than?))
+            let than: Option<Vec<f64>> = than_stages.iter().map(|t| value(r, t, metric)).collect();
+            Some((value(r, better_stage, metric)?, than?))
         })
         .collect();
     let better: Vec<f64> = rows.iter().map(|(b, _)| *b).collect();
@@ -321,14 +345,14 @@ fn judge(spec: &str, c: &ClaimSpec, runs: &[&RunRecord]) -> Claim {
         .iter()
         .map(|(_, t)| t.iter().copied().fold(f64::MIN, f64::max))
         .collect();
-    let names: Vec<&str> = c.than.iter().map(|t| c.label(t)).collect();
+    let names: Vec<&str> = than_stages.iter().map(|t| c.label(t)).collect();
     let than = match names.as_slice() {
         [one] => one.to_string(),
         many => format!("max({})", many.join(", ")),
     };
-    let mut tested = format!("{} − {than}", c.label(&c.better));
-    if c.margin != 0.0 {
-        tested += &format!(" > {}", c.margin);
+    let mut tested = format!("{} − {than}", c.label(better_stage));
+    if margin != 0.0 {
+        tested += &format!(" > {margin}");
     }
     let each: Vec<String> = names
         .iter()
@@ -340,7 +364,7 @@ fn judge(spec: &str, c: &ClaimSpec, runs: &[&RunRecord]) -> Claim {
         .collect();
     let ours = format!(
         "{} {} vs {}",
-        c.label(&c.better),
+        c.label(better_stage),
         pm(&better),
         each.join(", ")
     );
@@ -351,13 +375,10 @@ fn judge(spec: &str, c: &ClaimSpec, runs: &[&RunRecord]) -> Claim {
         c.paper.as_deref().unwrap_or("not in the paper"),
         c.paper_difference,
     )
-    .judge(ours, &diff(&better, &best), c.margin, true)
+    .judge(ours, &diff(&better, &best), margin, true)
 }
 
-/// Every spec's `[[claim]]`s on its latest runs (one per seed), with the
-/// two claims that are not comparisons of two stages: the compression
-/// ratio (after `compression`'s) and the region switch layer's weights
-/// (after `paw`'s).
+/// Every spec's `[[claim]]`s on its latest runs (one per seed).
 pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
     let mut out = Vec::new();
     for (spec, claims) in declared(runs) {
@@ -365,30 +386,32 @@ pub fn check(runs: &[RunRecord]) -> Vec<Claim> {
         for c in &claims {
             out.push(judge(&spec, c, &r));
         }
-        match spec.as_str() {
-            "compression" => out.push(parameter_ratio(&r)),
-            "paw" => out.push(rsl_weights(&r)),
-            _ => {}
-        }
     }
     out
 }
 
-/// The compression claim's parameter ratio, of the nets that ran (no seed
-/// noise: a plain comparison).
-fn parameter_ratio(r: &[&RunRecord]) -> Claim {
+/// A compression's parameter ratio, teacher over student, of the nets that
+/// ran (no seed noise: a plain comparison).
+fn parameter_ratio(
+    spec: &str,
+    c: &ClaimSpec,
+    r: &[&RunRecord],
+    stage: &str,
+    at_least: f64,
+) -> Claim {
     let ratio: Vec<f64> = r
         .iter()
         .filter_map(|r| {
-            let s: CompressSummary = summary(r, "snet3")?;
+            let s: CompressSummary = summary(r, stage)?;
             Some(s.teacher_params as f64 / s.params as f64)
         })
         .collect();
+    let student = c.label(stage);
     let mut c = Claim::new(
-        "SNet3 has >= 50x fewer parameters than TNet",
-        "compression",
-        "TNet params / SNet3 params >= 50",
-        "19M vs 0.27M (70x)",
+        &c.name,
+        spec,
+        &format!("teacher params / {student} params >= {at_least}"),
+        c.paper.as_deref().unwrap_or("not in the paper"),
         None,
     );
     if let Some(&q) = ratio.first() {
@@ -399,7 +422,7 @@ fn parameter_ratio(r: &[&RunRecord]) -> Claim {
         c.ours = format!(
             "{q:.1}x in the nets that ran ({arch:.0}x for Table 3's layers at full width, 40 attributes)"
         );
-        c.verdict = if q >= 50.0 {
+        c.verdict = if q >= at_least {
             Verdict::Supported
         } else {
             Verdict::Contradicted
@@ -410,28 +433,28 @@ fn parameter_ratio(r: &[&RunRecord]) -> Claim {
 
 /// The region switch layer favours parts for local attributes and the
 /// whole image for global ones (Figure 5).
-fn rsl_weights(r: &[&RunRecord]) -> Claim {
+fn rsl_weights(spec: &str, c: &ClaimSpec, r: &[&RunRecord], stage: &str) -> Claim {
     let (local, global) = pairs(
-        &r,
-        |r| summary::<PawSummary>(r, "paw")?.rsl?.local_part_minus_whole,
+        r,
+        |r| summary::<PawSummary>(r, stage)?.rsl?.local_part_minus_whole,
         |r| {
-            summary::<PawSummary>(r, "paw")?
+            summary::<PawSummary>(r, stage)?
                 .rsl?
                 .global_part_minus_whole
         },
     );
     let rsl = |v: &[f64], above: bool, part: &str| {
-        Claim::new("", "paw", part, "Figure 5", None).judge(String::new(), v, 0.0, above)
+        Claim::new("", spec, part, "", None).judge(String::new(), v, 0.0, above)
     };
     let (l, g) = (
         rsl(&local, true, "local: part − whole weight > 0"),
         rsl(&global, false, "global: part − whole weight < 0"),
     );
     let mut c = Claim::new(
-        "RSL favours parts for local, the whole for global attributes",
-        "paw",
+        &c.name,
+        spec,
         "own-part − whole RSL weight: local > 0 and global < 0",
-        "Figure 5",
+        c.paper.as_deref().unwrap_or("not in the paper"),
         None,
     );
     if !local.is_empty() {
@@ -613,5 +636,27 @@ mod tests {
         assert_eq!(c.verdict, Verdict::Supported, "{c:?}");
         // A command's metric is compared as written, not in percent.
         assert!((c.interval.unwrap().mean - 0.52).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_parameter_ratio_claim_reads_the_nets_that_ran() {
+        let with_student = |params: u64| {
+            let mut r = run("small", 1, &[], &[("x", 0.5)]);
+            r.spec["claims"] = serde_json::json!([{
+                "name": "student 50x smaller", "fewer-parameters": "student", "at-least": 50.0,
+            }]);
+            let st = &mut r.stages[0];
+            st.id = "student".into();
+            st.kind = "compress".into();
+            st.summary = serde_json::json!({
+                "net": "snet3", "params": params, "teacher_params": 6_000_000,
+                "hint_loss_first": null, "hint_loss_last": null, "val_accuracy": null, "epoch": null,
+            });
+            check(&[r]).into_iter().find(|c| c.spec == "small").unwrap()
+        };
+        let c = with_student(100_000);
+        assert_eq!(c.verdict, Verdict::Supported, "{c:?}");
+        assert!(c.ours.starts_with("60.0x"), "{}", c.ours);
+        assert_eq!(with_student(200_000).verdict, Verdict::Contradicted);
     }
 }

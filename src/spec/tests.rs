@@ -619,6 +619,28 @@ fn a_claim_on_a_stage_that_does_not_exist_is_an_error_at_its_line() {
 }
 
 #[test]
+fn a_parameter_ratio_claim_must_read_a_compress_stage() {
+    let e = err(
+        "[experiment]\nname = \"t\"\n[[stage]]\nid = \"m\"\nkind = \"train\"\n[[claim]]\nname = \"c\"\nfewer-parameters = \"m\"\nat-least = 50\n",
+    );
+    assert!(
+        e.starts_with("s.toml:8:1: `claim[0].fewer-parameters`: `m` is a `train` stage; `fewer-parameters` reads a `compress` stage"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_key_of_another_kind_of_claim_is_an_error_not_ignored() {
+    let e = err(
+        "[experiment]\nname = \"t\"\n[[stage]]\nid = \"m\"\nkind = \"train\"\n[[stage]]\nid = \"e\"\nkind = \"evaluate\"\nmodel = \"m\"\n[[claim]]\nname = \"c\"\nbetter = \"e\"\nthan = \"e\"\nat-least = 2\n",
+    );
+    assert!(
+        e.contains("`claim[0].at-least`: `at-least` goes with `fewer-parameters`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn claims_are_not_inherited_through_extends() {
     let dir = tempfile::tempdir().unwrap();
     write(
