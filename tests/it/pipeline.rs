@@ -319,6 +319,27 @@ fn run_stage_runs_that_stage_and_its_upstream_only() {
 }
 
 #[test]
+fn a_localize_control_scores_its_own_patches_not_its_cam() {
+    let spec = format!(
+        "{TINY}\n[[stage]]\nid = \"cam\"\nkind = \"localize\"\nmodel = \"train\"\n\
+         [[stage]]\nid = \"truth\"\nkind = \"localize\"\nmodel = \"train\"\ncentre = \"truth\"\n"
+    );
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (cam, truth) = (
+        &stage_of(&run, "cam")["summary"],
+        &stage_of(&run, "truth")["summary"],
+    );
+    // Patches centred on the drawn regions point into them, every one.
+    assert_eq!(truth["pointing_game"], 1.0, "{truth}");
+    assert!(truth["maxboxacc"].is_null(), "{truth}");
+    // The CAM's own localisation is the plain stage's.
+    assert!(cam["maxboxacc"].is_number(), "{cam}");
+}
+
+#[test]
 fn crop_data_centre_box_is_the_same_centred_box_in_every_image() {
     let spec =
         format!("{TINY}\n[[stage]]\nid = \"centre\"\nkind = \"crop-data\"\nbox = \"centre\"\n");

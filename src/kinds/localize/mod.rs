@@ -48,8 +48,9 @@ impl Kind for Localize {
     const DEF: KindDef = KindDef {
         name: "localize",
         // 2: MaxBoxAcc beside the pointing game; 3: averages over local
-        // attributes only.
-        version: 3,
+        // attributes only; 4: a control's pointing game is its own patch
+        // centres' (not its CAM's), and it has no MaxBoxAcc.
+        version: 4,
         backend: true,
         keys: &[&["data", "model", "patch", "samples", "centre"]],
         roles: &[

@@ -33,18 +33,17 @@ pub fn upsampled_cams(model: &AttrNet, images: Tensor<4>) -> Tensor<4> {
     interpolate(cams, opts)
 }
 
-/// Patches for the controls: every image's patch j at attribute j's mean
-/// centre over the training images (`Mean`, from the CAM peaks; `Truth`,
-/// from the ground-truth centres where present), or at the ground-truth
-/// centre itself (`Truth`).
-fn controlled_boxes(
+/// Patch centres for the controls: every image's patch j at attribute j's
+/// mean centre over the training images (`Mean`, from the CAM peaks;
+/// `Truth`, from the ground-truth centres where present), or at the
+/// ground-truth centre itself (`Truth`).
+fn controlled_centres(
     centre: PatchCentre,
     peaks: &[(Vec<(usize, usize)>, bool)],
     truth: &[Vec<Option<(usize, usize)>>],
     m: usize,
     size: usize,
-    patch: f64,
-) -> Vec<Vec<SquareBox>> {
+) -> Vec<Vec<(usize, usize)>> {
     let point = |i: usize, j: usize| -> Option<(usize, usize)> {
         match centre {
             PatchCentre::Truth => truth[i][j],
@@ -74,16 +73,20 @@ fn controlled_boxes(
     (0..peaks.len())
         .map(|i| {
             (0..m)
-                .map(|j| {
-                    let (x, y) = match centre {
-                        PatchCentre::Truth => point(i, j).unwrap_or(mean[j]),
-                        _ => mean[j],
-                    };
-                    patch_around(x, y, size, patch)
+                .map(|j| match centre {
+                    PatchCentre::Truth => point(i, j).unwrap_or(mean[j]),
+                    _ => mean[j],
                 })
                 .collect()
         })
         .collect()
+}
+
+/// Whether `(x, y)` lies within `tolerance` of region `b` (x0 y0 x1 y1):
+/// the pointing game's hit.
+fn points_into(x: usize, y: usize, b: &[f32; 4], tolerance: f32) -> bool {
+    let (x, y, t) = (x as f32, y as f32, tolerance);
+    x >= b[0] - t && x <= b[2] + t && y >= b[1] - t && y <= b[3] + t
 }
 
 /// Peak `(x, y)` of every map of a `[B, M, S, S]` tensor.
@@ -154,6 +157,7 @@ fn run(
     // Each image's patch centres and whether it is a training image.
     let mut centres: Vec<(Vec<(usize, usize)>, bool)> = Vec::new();
     let mut truth_centres: Vec<Vec<Option<(usize, usize)>>> = Vec::new();
+    let mut tested: Vec<bool> = Vec::new();
     let (mut hits, mut counts) = (vec![0usize; m], vec![0usize; m]);
     let total = celeba.records.len() as u64;
     ctx.progress.set_total(total);
@@ -243,6 +247,7 @@ fn run(
                         .collect(),
                 );
                 files.push(set.files[i].clone());
+                tested.push(split == Split::Test);
                 // Pointing game: a hit if the peak lies within `tolerance` of the region.
                 if let (Split::Test, Some(items)) = (split, &landmark_items) {
                     let item = &items[&set.files[i]];
@@ -284,11 +289,8 @@ fn run(
                         if let Some((_, b)) =
                             regions[rec].iter().find(|(a, _)| *a == info.attributes[j])
                         {
-                            let (x, y, t) = (x as f32, y as f32, tolerance);
                             counts[j] += 1;
-                            hits[j] +=
-                                (x >= b[0] - t && x <= b[2] + t && y >= b[1] - t && y <= b[3] + t)
-                                    as usize;
+                            hits[j] += points_into(x, y, b, tolerance) as usize;
                         }
                     }
                 }
@@ -296,8 +298,20 @@ fn run(
             ctx.progress.set_position(files.len() as u64);
         }
     }
-    if centre != PatchCentre::Cam {
-        boxes = controlled_boxes(centre, &centres, &truth_centres, m, size, patch);
+    // A control's patches are not its CAM's: its pointing game is that of
+    // the patch centres it uses (so the report does not repeat the CAM's),
+    // and it has no CAM boxes (no MaxBoxAcc).
+    let control = centre != PatchCentre::Cam;
+    if control {
+        let points = controlled_centres(centre, &centres, &truth_centres, m, size);
+        boxes = points
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|&(x, y)| patch_around(x, y, size, patch))
+                    .collect()
+            })
+            .collect();
         ctx.progress.log(&format!(
             "patches centred on {} (a control), not on each image's CAM peak",
             if centre == PatchCentre::Mean {
@@ -306,6 +320,21 @@ fn run(
                 "the ground-truth regions"
             }
         ));
+        (hits, counts) = (vec![0; m], vec![0; m]);
+        box_counts = vec![vec![0; m]; 2];
+        if let Some(regions) = &regions {
+            for (i, f) in files.iter().enumerate().filter(|&(i, _)| tested[i]) {
+                let rec = row_of[f.as_str()];
+                for (j, &(x, y)) in points[i].iter().enumerate() {
+                    if let Some((_, b)) =
+                        regions[rec].iter().find(|(a, _)| *a == info.attributes[j])
+                    {
+                        counts[j] += 1;
+                        hits[j] += points_into(x, y, b, tolerance) as usize;
+                    }
+                }
+            }
+        }
     }
     crate::data::write_part_boxes(&ctx.out.join("boxes.tsv"), &files, &boxes)?;
     write_json(
@@ -314,7 +343,7 @@ fn run(
     )?;
     let mut pointing = None;
     let mut maxboxacc = None;
-    if regions.is_some() || landmark_items.is_some() {
+    if (regions.is_some() || landmark_items.is_some()) && counts.iter().any(|&c| c > 0) {
         // Averages are over local attributes: a global attribute's region is
         // the whole face, which any peak hits.
         let local = |j: usize| {
@@ -332,7 +361,7 @@ fn run(
         let best = (0..taus.len())
             .max_by(|&a, &b| mean_at(0, a).total_cmp(&mean_at(0, b)))
             .unwrap_or(0);
-        if regions.is_some() {
+        if regions.is_some() && !control {
             let rows: Vec<LocalisationRow> = (0..m)
                 .map(|j| LocalisationRow {
                     attribute: CELEBA[info.attributes[j]].to_string(),
@@ -379,10 +408,10 @@ fn run(
             .map(|j| hits[j] as f64 / counts[j] as f64)
             .collect();
         pointing = Some(crate::metrics::mean(&scored));
-        let against = if regions.is_some() {
-            "drawn regions"
-        } else {
-            "landmarks"
+        let against = match (control, regions.is_some()) {
+            (true, _) => "the control's patch centres against the drawn regions",
+            (false, true) => "drawn regions",
+            (false, false) => "landmarks",
         };
         ctx.progress.log(&format!(
             "pointing game on test ({against}): {:.2}% over {} local attributes",
