@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::cache::Cache;
 use crate::runs::RunRecord;
-use crate::spec::{Head, Net, Split, StageConfig, StageKind, StageSpec};
+use crate::spec::{Head, Net, PatchCentre, Split, StageConfig, StageKind, StageSpec};
 
 /// How the evaluated images were cropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +17,18 @@ pub enum Crop {
     Cam,
     /// A `crop-data` stage on the annotated boxes.
     Box,
+}
+
+/// A column of the paper's Table 5, found from how the scored model was
+/// built, not from stage names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table5 {
+    /// The standalone whole-image net a PaW was built from (its `whole`).
+    WholeOnly,
+    /// The part subnets on the FRL's CAM patches, before fusion.
+    PartOnly,
+    /// PaW on the FRL's CAM patches, fine-tuned end to end.
+    Paw,
 }
 
 /// One scored model in one run.
@@ -40,6 +52,8 @@ pub struct Evaluation {
     /// The model's `loss-scale` (1 unless it is a control such as a doubled loss).
     pub loss_scale: f64,
     pub grid: Option<u32>,
+    /// Which of Table 5's columns it is, if any.
+    pub table5: Option<Table5>,
     /// Single-label data (birds): `mean_accuracy` is top-1.
     pub single_label: bool,
     pub crop: Crop,
@@ -79,6 +93,55 @@ fn grid_of(stages: &BTreeMap<String, StageSpec>, id: &str) -> Option<u32> {
             .iter()
             .find_map(|role| s.inputs.get(*role))
             .and_then(|up| grid_of(stages, up)),
+    }
+}
+
+/// The `train-parts` stage a PaW model (or parts stage) was built from.
+fn parts_of<'a>(stages: &'a BTreeMap<String, StageSpec>, id: &str) -> Option<&'a StageSpec> {
+    let s = stages.get(id)?;
+    match &s.config {
+        StageConfig::TrainParts(_) => Some(s),
+        _ => ["fusion", "parts"]
+            .iter()
+            .find_map(|role| s.inputs.get(*role))
+            .and_then(|up| parts_of(stages, up)),
+    }
+}
+
+/// Whether a parts stage reads the FRL's own CAM patches (not a grid, not
+/// a fixed or ground-truth control).
+fn on_cam_patches(stages: &BTreeMap<String, StageSpec>, parts: &StageSpec) -> bool {
+    let regions = parts.inputs.get("regions").and_then(|r| stages.get(r));
+    matches!(regions.map(|r| &r.config), Some(StageConfig::Localize(l)) if l.centre == PatchCentre::Cam)
+}
+
+/// Table 5's column of an evaluation of `model` with `head`.
+fn table5_of(
+    stages: &BTreeMap<String, StageSpec>,
+    model: &str,
+    head: Head,
+    ensemble: bool,
+) -> Option<Table5> {
+    let kind = stages.get(model)?.kind;
+    match (head, kind) {
+        _ if ensemble => None,
+        (Head::Paw, StageKind::FinetunePaw) | (Head::PartOnly, StageKind::TrainParts) => {
+            let parts = parts_of(stages, model)?;
+            on_cam_patches(stages, parts).then_some(if head == Head::Paw {
+                Table5::Paw
+            } else {
+                Table5::PartOnly
+            })
+        }
+        (Head::Loc, StageKind::Compress) => stages
+            .values()
+            .any(|p| {
+                p.kind == StageKind::TrainParts
+                    && p.inputs.get("whole").is_some_and(|w| w == model)
+                    && on_cam_patches(stages, p)
+            })
+            .then_some(Table5::WholeOnly),
+        _ => None,
     }
 }
 
@@ -167,6 +230,7 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
                 }),
                 loss_scale: train.map_or(1.0, |t| t.loss_scale),
                 grid: grid_of(&stages, &model_stage),
+                table5: table5_of(&stages, &model_stage, cfg.head, !members.is_empty()),
                 single_label: eval.single_label(),
                 crop: crop_of(
                     &stages,

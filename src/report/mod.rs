@@ -351,7 +351,7 @@ fn tables_of(runs: &[RunRecord], evals: &[collect::Evaluation], cache: &Cache) -
     if paper && has(&|e| e.model_kind == Some(StageKind::Compress) && !e.single_label) {
         tables.push(tables::table4());
     }
-    if has(&|e| matches!(e.stage.as_str(), "eval-paw" | "eval-whole" | "eval-part")) {
+    if has(&|e| e.table5.is_some()) {
         tables.push(tables::table5(&evals));
     }
     if has(&|e| !e.single_label && !e.attributes.is_empty()) {

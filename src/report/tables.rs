@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::collect::{Crop, Evaluation};
+use super::collect::{Crop, Evaluation, Table5};
 use super::paper;
 use crate::report::claims::mean_std;
 use crate::spec::{Head, Net, Split, StageKind};
@@ -361,22 +361,19 @@ pub fn balanced(evals: &[Evaluation]) -> Table {
     }
 }
 
-/// Table 5: per-attribute Whole-only / Part-only / PaW, ours beside the paper's.
-/// Table 5 from the paper specs' evaluation stages: `eval-whole` (the
-/// standalone whole-image net), `eval-part` (the part subnets before
-/// fusion) and `eval-paw`. Controls and the heads inside the fine-tuned PaW
-/// are in the evaluations table, not here.
+/// Table 5: per-attribute Whole-only / Part-only / PaW, ours beside the
+/// paper's, from how each scored model was built ([`Table5`]): the
+/// standalone whole-image net a PaW starts from, the part subnets on the
+/// FRL's CAM patches before fusion, and PaW on them. Controls and the heads
+/// inside the fine-tuned PaW are in the evaluations table, not here.
 pub fn table5(evals: &[Evaluation]) -> Table {
     let heads = [
-        ("Whole-only", "eval-whole"),
-        ("Part-only", "eval-part"),
-        ("PaW", "eval-paw"),
+        ("Whole-only", Table5::WholeOnly),
+        ("Part-only", Table5::PartOnly),
+        ("PaW", Table5::Paw),
     ];
-    let pick = |stage: &str| -> Vec<&Evaluation> {
-        evals
-            .iter()
-            .filter(|e| e.stage == stage && e.grid.is_none())
-            .collect()
+    let pick = |column: Table5| -> Vec<&Evaluation> {
+        evals.iter().filter(|e| e.table5 == Some(column)).collect()
     };
     let mut attrs: Vec<String> = Vec::new();
     for (_, h) in heads {
@@ -429,11 +426,7 @@ pub fn table5(evals: &[Evaluation]) -> Table {
 
 /// FRL patches vs the 4×4-block baseline.
 pub fn blocks(evals: &[Evaluation]) -> Table {
-    let frl = accs(
-        evals
-            .iter()
-            .filter(|e| e.stage == "eval-paw" && e.grid.is_none()),
-    );
+    let frl = accs(evals.iter().filter(|e| e.table5 == Some(Table5::Paw)));
     let blocks = accs(
         evals
             .iter()
@@ -493,6 +486,7 @@ mod tests {
             mnl: None,
             loss_scale: 1.0,
             grid: None,
+            table5: None,
             single_label: false,
             crop: Crop::Full,
             mean_accuracy: 0.8,
