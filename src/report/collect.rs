@@ -308,7 +308,26 @@ fn named_part(metric: &str, names: &[&str]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::named_part;
+    #[test]
+    fn table5_columns_come_from_how_the_models_were_built() {
+        let spec =
+            crate::spec::load(std::path::Path::new("experiments/paw_controls.toml"), &[]).unwrap();
+        let stages: BTreeMap<String, StageSpec> =
+            spec.stages.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let col = |model: &str, head: Head| table5_of(&stages, model, head, false);
+        assert_eq!(col("paw", Head::Paw), Some(Table5::Paw));
+        assert_eq!(col("parts", Head::PartOnly), Some(Table5::PartOnly));
+        assert_eq!(col("snet3", Head::Loc), Some(Table5::WholeOnly));
+        // Controls and heads inside PaW are not the paper's columns.
+        assert_eq!(col("paw-fixed", Head::Paw), None);
+        assert_eq!(col("paw-oracle", Head::Paw), None);
+        assert_eq!(col("parts-fixed", Head::PartOnly), None);
+        assert_eq!(col("snet3-longer", Head::Loc), None);
+        assert_eq!(col("paw", Head::WholeOnly), None);
+        assert_eq!(table5_of(&stages, "snet3", Head::Loc, true), None);
+    }
+
+    use super::*;
 
     #[test]
     fn numbered_parts_of_older_entries_get_their_attribute_names() {
