@@ -45,10 +45,14 @@ pub fn select(results: &Path, targets: &[String]) -> anyhow::Result<Vec<RunRecor
             let mut stale = 0;
             let mut found = 0;
             for r in all.iter().filter(|r| r.name == name && r.status == "ok") {
+                // As `exp claims` reads them: the same data and the same
+                // stages where both have them (adding a stage keeps runs).
                 let same = crate::spec::load(Path::new(t), &r.overrides)
                     .ok()
-                    .and_then(|p| serde_json::to_value(&p.stages).ok())
-                    .is_some_and(|stages| r.spec["stages"] == stages);
+                    .and_then(|p| serde_json::to_value(&p).ok())
+                    .is_some_and(|now| {
+                        crate::report::claims::spec_difference(&r.spec, &now).is_none()
+                    });
                 if !same {
                     stale += 1;
                     continue;

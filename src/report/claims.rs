@@ -174,7 +174,7 @@ pub fn as_the_files_read(runs: Vec<RunRecord>) -> (Vec<RunRecord>, Vec<(String, 
 
 /// Where a recorded spec and the current one disagree: the data, or a
 /// stage both have.
-fn spec_difference(then: &serde_json::Value, now: &serde_json::Value) -> Option<String> {
+pub fn spec_difference(then: &serde_json::Value, now: &serde_json::Value) -> Option<String> {
     if then["data"] != now["data"] {
         return Some("[data]".into());
     }

@@ -210,6 +210,31 @@ fn read_png_size(path: &std::path::Path) -> (u32, u32) {
 }
 
 #[test]
+fn a_spec_report_keeps_runs_made_before_a_stage_was_added_as_claims_do() {
+    let env = Env::new(TINY);
+    assert!(env.exp(&["run", "spec.toml"]).status.success());
+    let spec = env.path().join("spec.toml");
+    let before = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(
+        &spec,
+        format!("{before}\n[[stage]]\nid = \"more\"\nkind = \"evaluate\"\nmodel = \"train\"\nsplit = \"val\"\n"),
+    )
+    .unwrap();
+    let out = env.exp(&["report", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("report of 1 run(s)"), "{}", text(&out));
+    // A stage the run ran, changed: the run is another experiment.
+    std::fs::write(&spec, before.replace("epochs = 1", "epochs = 2")).unwrap();
+    let out = env.exp(&["report", "spec.toml"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("differ from the spec as it is now"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn claims_leave_out_runs_of_a_paper_spec_edited_since() {
     // A tiny spec under a paper spec's name, so the claims read it.
     let claim = "\n[[stage]]\nid = \"val\"\nkind = \"evaluate\"\nmodel = \"train\"\nsplit = \"val\"\n\n[[claim]]\nname = \"test beats val\"\nbetter = \"eval\"\nthan = \"val\"\n";
