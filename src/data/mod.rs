@@ -786,6 +786,14 @@ mod tests {
     }
 
     #[test]
+    fn box_tables_with_crlf_endings_and_trailing_spaces_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("boxes.tsv");
+        std::fs::write(&path, "image\tpart\tx\ty\tside\r\na.jpg\t0\t1\t2\t3 \r\n").unwrap();
+        assert_eq!(read_part_boxes(&path).unwrap()["a.jpg"], vec![[1, 2, 3]]);
+    }
+
+    #[test]
     fn a_malformed_box_row_names_its_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("boxes.tsv");
