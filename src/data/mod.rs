@@ -7,6 +7,7 @@ pub mod cub;
 pub mod draw;
 pub mod fingerprint;
 pub mod shards;
+pub mod spec;
 pub mod synthetic_birds;
 pub mod synthetic_faces;
 
@@ -20,7 +21,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::spec::{DataSpec, Split};
+pub use spec::{DataSpec, RealData};
+use crate::vocab::Split;
 use annotations::AnnotationError;
 use celeba::{Celeba, Record};
 use cub::Cub;

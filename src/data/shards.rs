@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::{ImageSet, LoadError, Pixels, Source};
 use crate::file_error::FileError;
-use crate::spec::Split;
+use crate::vocab::Split;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {

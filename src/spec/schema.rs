@@ -210,6 +210,10 @@ pub struct RawStage {
     pub hint_epochs: Option<u32>,
     /// `compress`: learning rate of the hint phase (Caffe's Euclidean loss). Default: 1e-7.
     pub hint_lr: Option<f64>,
+    /// `compress`: `euclidean` (default: Caffe's, the paper's) or `relative`
+    /// (the same squared error over the teacher maps' own energy, so its
+    /// scale does not depend on the teacher's; its lr defaults to `lr`).
+    pub hint_loss: Option<String>,
     /// `train-parts`: side the patches are resized to. Default: 64.
     pub part_size: Option<u32>,
     /// `train-parts`: use a fixed `grid`×`grid` of blocks instead of `regions`.

@@ -124,6 +124,15 @@ pub fn euclidean_loss(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     (a - b).powi_scalar(2).sum() / (2.0 * batch)
 }
 
+/// ‖student − teacher‖² / ‖teacher‖² over the batch: the hint error as a
+/// fraction of the teacher's energy, so a student that outputs zeros scores
+/// 1 whatever the teacher's scale (a teacher of all zeros counts as energy 1).
+pub fn relative_hint_loss(student: Tensor<4>, teacher: Tensor<4>) -> Tensor<1> {
+    let energy = teacher.clone().powi_scalar(2).sum().into_scalar::<f32>() as f64;
+    let energy = if energy > 0.0 { energy } else { 1.0 };
+    (student - teacher).powi_scalar(2).sum() / energy
+}
+
 /// The paper's optimizer: SGD with momentum (no dampening, as Caffe) and
 /// L2 weight decay. `exp bench` times the same one.
 pub fn sgd(momentum: f64, weight_decay: f64) -> burn::optim::ModuleOptimizer {
@@ -393,6 +402,32 @@ mod tests {
     use super::*;
     use crate::models::AttrNetConfig;
     use crate::spec::Net;
+
+    fn maps(values: &[f32]) -> Tensor<4> {
+        Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(values.to_vec(), [1, 1, 1, values.len()]),
+            &Device::flex(),
+        )
+    }
+
+    #[test]
+    fn relative_hint_loss_is_one_for_a_silent_student_at_any_teacher_scale() {
+        for scale in [1e-3f32, 1.0, 1e3] {
+            let teacher = maps(&[scale, -2.0 * scale, 3.0 * scale]);
+            let l = relative_hint_loss(maps(&[0.0; 3]), teacher).into_scalar::<f32>();
+            assert!((l - 1.0).abs() < 1e-5, "scale {scale}: {l}");
+        }
+    }
+
+    #[test]
+    fn relative_hint_loss_is_the_error_over_the_teachers_energy() {
+        // ‖(1,2) − (0,2)‖² / ‖(0,2)‖² = 1/4.
+        let l = relative_hint_loss(maps(&[1.0, 2.0]), maps(&[0.0, 2.0])).into_scalar::<f32>();
+        assert!((l - 0.25).abs() < 1e-6, "{l}");
+        // A teacher of zeros: the plain squared error.
+        let l = relative_hint_loss(maps(&[1.0, 2.0]), maps(&[0.0, 0.0])).into_scalar::<f32>();
+        assert!((l - 5.0).abs() < 1e-5, "{l}");
+    }
 
     #[test]
     fn hint_loss_decreases_on_a_fixed_batch() {

@@ -10,7 +10,7 @@ use super::training::{Net, OPTIMISER_KEYS, RUN_KEYS, TrainConfig, at};
 use super::{
     Artefact, DATA_ROLE, Env, Kind, KindDef, Resolved, Role, StageKind, Upstream, standard,
 };
-use crate::spec::{SpecError, in_range};
+use crate::spec::{SpecError, choice, in_range};
 
 pub struct Compress;
 
@@ -21,6 +21,24 @@ pub struct CompressConfig {
     pub train: TrainConfig,
     pub hint_epochs: u32,
     pub hint_lr: f64,
+    /// Left out of the key when Euclidean, so keys made before it existed hold.
+    #[serde(default, skip_serializing_if = "super::training::is_default")]
+    pub hint_loss: HintLoss,
+}
+
+/// How the hint phase measures the student's maps against the teacher's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HintLoss {
+    /// Caffe's EuclideanLoss, ‖T − S‖² / 2N (the paper's): its scale is the
+    /// teacher's activations' squared, so its learning rate depends on the
+    /// teacher (1e-5 at 64 px, NaN above 1e-7 at 128 px).
+    #[default]
+    Euclidean,
+    /// ‖T − S‖² / ‖T‖² over the batch: 1 for a student that outputs zeros,
+    /// whatever the teacher's scale, so one learning rate serves every
+    /// teacher (by default the attribute phase's).
+    Relative,
 }
 
 impl Kind for Compress {
@@ -33,7 +51,7 @@ impl Kind for Compress {
         keys: &[
             &["data", "teacher", "net", "width"],
             OPTIMISER_KEYS,
-            &["hint-epochs", "hint-lr"],
+            &["hint-epochs", "hint-lr", "hint-loss"],
             RUN_KEYS,
         ],
         roles: &[
@@ -49,8 +67,21 @@ impl Kind for Compress {
         standard(&Self::DEF, table, env, |s, t| {
             let train = t.train(s, Net::Snet3, None)?;
             t.require("teacher", &s.teacher)?;
+            let hint_loss = choice(
+                s.hint_loss.as_ref(),
+                &[
+                    ("euclidean", HintLoss::Euclidean),
+                    ("relative", HintLoss::Relative),
+                ],
+                t.ctx,
+                &t.key("hint-loss"),
+            )?;
+            let default_lr = match hint_loss {
+                HintLoss::Euclidean => 1e-7,
+                HintLoss::Relative => train.lr,
+            };
             let hint_lr = in_range(
-                s.hint_lr.unwrap_or(1e-7),
+                s.hint_lr.unwrap_or(default_lr),
                 t.ctx,
                 &t.key("hint-lr"),
                 "must be > 0",
@@ -67,6 +98,7 @@ impl Kind for Compress {
                 train,
                 hint_epochs,
                 hint_lr,
+                hint_loss,
             })
         })
     }

@@ -17,11 +17,12 @@ use crate::spec::{Split, TrainConfig};
 use crate::stages::Run;
 use crate::stages::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::train::kept_epoch;
-use crate::train::{self, Phase, euclidean_loss};
+use crate::kinds::compress::HintLoss;
+use crate::train::{self, Phase, euclidean_loss, relative_hint_loss};
 
 impl Run for kinds::compress::Compress {
     fn run(ctx: &StageCtx, c: &CompressConfig) -> Result<serde_json::Value, StageError> {
-        run(ctx, &c.train, c.hint_epochs, c.hint_lr)
+        run(ctx, &c.train, c.hint_epochs, c.hint_lr, c.hint_loss)
     }
 }
 
@@ -30,6 +31,7 @@ fn run(
     cfg: &TrainConfig,
     hint_epochs: u32,
     hint_lr: f64,
+    hint_loss: HintLoss,
 ) -> Result<serde_json::Value, StageError> {
     let (data, source) = ctx.data()?;
     let (plain, device) = ctx.devices(cfg.seed);
@@ -83,7 +85,11 @@ fn run(
                 // The teacher runs without autodiff: it is frozen.
                 let target = teacher.forward(train_set.images(idx, flip, &plain)).maps;
                 let target = Tensor::from_data(target.into_data(), &device);
-                euclidean_loss(m.forward(train_set.images(idx, flip, &device)).maps, target)
+                let maps = m.forward(train_set.images(idx, flip, &device)).maps;
+                match hint_loss {
+                    HintLoss::Euclidean => euclidean_loss(maps, target),
+                    HintLoss::Relative => relative_hint_loss(maps, target),
+                }
             },
             |m| train::validate_attr_net(&m.valid(), &val, &plain),
         )?;
