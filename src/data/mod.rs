@@ -21,11 +21,11 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-pub use spec::{DataSpec, RealData};
 use crate::vocab::Split;
 use annotations::AnnotationError;
 use celeba::{Celeba, Record};
 use cub::Cub;
+pub use spec::{DataSpec, RealData};
 
 /// Write a `synthetic-faces` set in CelebA's layout under `root`.
 /// `progress` is called with the number of images done so far.

@@ -70,4 +70,3 @@ pub struct RealData {
     #[serde(default)]
     pub skip_missing: bool,
 }
-

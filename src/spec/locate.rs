@@ -55,6 +55,17 @@ impl Source {
         Some(self.position(span.start))
     }
 
+    /// The index in this file of its `nth` (from 0) `[[stage]]` with this `id`.
+    pub fn stage_index(&self, id: &str, nth: usize) -> Option<usize> {
+        let stages = self.doc.as_ref()?.get("stage")?.as_array_of_tables()?;
+        stages
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.get("id").and_then(|v| v.as_str()) == Some(id))
+            .nth(nth)
+            .map(|(i, _)| i)
+    }
+
     /// `file:line:column` of a byte offset.
     pub fn position(&self, offset: usize) -> String {
         let (line, col) = line_col(&self.text, offset);

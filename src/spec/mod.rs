@@ -131,9 +131,19 @@ fn load_read(
     for arg in overrides {
         overridden.push(apply_override(&mut table, arg)?);
     }
+    // A merged stage's index is not its index in any one file: errors find
+    // it in each file by its `id`.
+    let stage_ids: Vec<Option<String>> = match table.get("stage") {
+        Some(toml::Value::Array(stages)) => stages
+            .iter()
+            .map(|s| s.get("id").and_then(|v| v.as_str()).map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
     let ctx = Ctx {
         sources,
         overridden: &overridden,
+        stage_ids: &stage_ids,
     };
     let raw: RawSpec = ctx.deserialize(toml::Value::Table(table), &[])?;
     resolve(raw, path, overrides, &ctx)
@@ -143,9 +153,32 @@ fn load_read(
 pub(crate) struct Ctx<'a> {
     pub(crate) sources: &'a [Source],
     pub(crate) overridden: &'a [(Vec<Seg>, String)],
+    /// The merged spec's stage ids, by index.
+    pub(crate) stage_ids: &'a [Option<String>],
 }
 
 impl Ctx<'_> {
+    /// `path` as it reads in `source`: a merged stage's index becomes that
+    /// stage's index in this file (by `id`); `None` where the file does not
+    /// have the stage.
+    fn in_file(&self, source: &Source, path: &[Seg]) -> Option<Vec<Seg>> {
+        let mut path = path.to_vec();
+        if let [Seg::Key(stage), Seg::Index(i), ..] = path.as_mut_slice() {
+            if stage == "stage" {
+                if let Some(Some(id)) = self.stage_ids.get(*i) {
+                    // The n-th stage of this id (a duplicate id is an error
+                    // that must point at the duplicate).
+                    let nth = self.stage_ids[..*i]
+                        .iter()
+                        .filter(|s| s.as_deref() == Some(id))
+                        .count();
+                    *i = source.stage_index(id, nth)?;
+                }
+            }
+        }
+        Some(path)
+    }
+
     pub(crate) fn error(&self, path: &[Seg], message: impl std::fmt::Display) -> SpecError {
         let key = display_path(path);
         if let Some((_, arg)) = self
@@ -163,7 +196,7 @@ impl Ctx<'_> {
         let location = self
             .sources
             .iter()
-            .find_map(|s| s.locate(path))
+            .find_map(|s| s.locate(&self.in_file(s, path)?))
             .unwrap_or_else(|| self.sources[0].path.display().to_string());
         let message = if key.is_empty() {
             message.to_string()

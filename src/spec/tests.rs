@@ -144,6 +144,29 @@ fn extends_merges_tables_and_stages_by_id() {
 }
 
 #[test]
+fn an_error_in_a_stage_of_a_child_spec_points_at_that_stage_in_the_child() {
+    // The base's two stages come first in the merged spec, so the child's
+    // stages are stage[2] and stage[3] there but [0] and [1] in the file.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "common.toml",
+        &format!("{BASE}\n[[stage]]\nid = \"eval\"\nkind = \"evaluate\"\nmodel = \"train\"\n"),
+    );
+    let child = write(
+        dir.path(),
+        "child.toml",
+        "extends = \"common.toml\"\n\n[[stage]]\nid = \"a\"\nkind = \"train\"\n\n[[stage]]\nid = \"b\"\nkind = \"train\"\nlr = -1.0\n",
+    );
+    let e = load(&child, &[])
+        .unwrap_err()
+        .to_string()
+        .replace(&dir.path().display().to_string(), "D");
+    assert!(e.starts_with("D/child.toml:10:1: `stage["), "{e}");
+    assert!(e.contains("].lr`"), "{e}");
+}
+
+#[test]
 fn duplicate_ids_are_rejected() {
     let e = err(&format!(
         "{BASE}\n[[stage]]\nid = \"train\"\nkind = \"evaluate\"\nmodel = \"train\"\n"

@@ -10,6 +10,7 @@ use burn::tensor::Tensor;
 
 use crate::data::ImageSet;
 use crate::kinds;
+use crate::kinds::compress::HintLoss;
 use crate::kinds::train::run::write_epochs;
 use crate::models::AttrNetConfig;
 use crate::spec::CompressConfig;
@@ -17,7 +18,6 @@ use crate::spec::{Split, TrainConfig};
 use crate::stages::Run;
 use crate::stages::{ModelInfo, StageCtx, StageError, load_attr_net, save_attr_net};
 use crate::train::kept_epoch;
-use crate::kinds::compress::HintLoss;
 use crate::train::{self, Phase, euclidean_loss, relative_hint_loss};
 
 impl Run for kinds::compress::Compress {

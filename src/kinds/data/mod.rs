@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{Artefact, Env, Kind, KindDef, Labels, Resolved, Upstream};
-pub use crate::data::{DataSpec, RealData};
 use crate::attributes;
+pub use crate::data::{DataSpec, RealData};
 use crate::spec::locate::Seg;
 use crate::spec::schema::RawData;
 use crate::spec::{Ctx, SpecError, backticked, in_range, key, positive};
