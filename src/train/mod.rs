@@ -429,6 +429,28 @@ mod tests {
         assert!((l - 5.0).abs() < 1e-5, "{l}");
     }
 
+    /// A plain SGD configuration with the given batch size.
+    fn config(batch_size: u32) -> TrainConfig {
+        TrainConfig {
+            net: Net::Snet3,
+            width: 0.5,
+            epochs: 1,
+            batch_size,
+            lr: 1e-3,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            flip: false,
+            seed: 0,
+            maps: None,
+            precision: None,
+            init: None,
+            lr_schedule: LrSchedule::Constant,
+            keep: KeepEpoch::Last,
+            loss_normalization: LossNormalization::BatchAttributes,
+            loss_scale: 1.0,
+        }
+    }
+
     #[test]
     fn hint_loss_decreases_on_a_fixed_batch() {
         let d = Device::flex().autodiff();
@@ -445,24 +467,7 @@ mod tests {
             &Device::flex(),
         );
         let target = teacher.forward(x.clone()).maps;
-        let cfg = TrainConfig {
-            net: Net::Snet3,
-            width: 0.5,
-            epochs: 1,
-            batch_size: 4,
-            lr: 1e-3,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            flip: false,
-            seed: 0,
-            maps: None,
-            precision: None,
-            init: None,
-            lr_schedule: LrSchedule::Constant,
-            keep: KeepEpoch::Last,
-            loss_normalization: LossNormalization::BatchAttributes,
-            loss_scale: 1.0,
-        };
+        let cfg = config(4);
         let phase = Phase {
             name: "hint".into(),
             cfg: &cfg,
@@ -482,6 +487,52 @@ mod tests {
         .unwrap();
         let (first, last) = (hist[0].train_loss, hist.last().unwrap().train_loss);
         assert!(last < 0.8 * first, "hint loss {first} -> {last}");
+    }
+
+    #[test]
+    fn fit_stops_at_the_batch_whose_loss_is_not_finite() {
+        let d = Device::flex().autodiff();
+        d.seed(1);
+        let net = AttrNetConfig::new(Net::Snet3, 2)
+            .with_width(0.25)
+            .init(16, &d);
+        let cfg = config(2);
+        let phase = Phase {
+            name: "attributes".into(),
+            cfg: &cfg,
+            lr: 0.5,
+            epochs: 3,
+            n: 6,
+            progress: &crate::progress::Silent,
+        };
+        let x = Tensor::<4>::zeros([2, 3, 16, 16], &d);
+        // Finite for four batches, NaN on the fifth (epoch 2, batch 2).
+        let mut calls = 0;
+        let err = fit(
+            net,
+            &phase,
+            |m, _, _| {
+                calls += 1;
+                let l = m.forward(x.clone()).scores.mean();
+                if calls == 5 { l * f32::NAN } else { l }
+            },
+            |_| (0.0, None),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        match err {
+            TrainError::NonFinite {
+                epoch,
+                batch,
+                value,
+                ..
+            } => {
+                assert_eq!((epoch, batch), (2, 2));
+                assert!(value.is_nan());
+            }
+            other => panic!("{other}"),
+        }
+        assert_eq!(calls, 5, "no batch after the NaN one");
     }
 
     fn record(epoch: u32, val_accuracy: f64) -> EpochRecord {
