@@ -232,14 +232,14 @@ impl AttrNet {
         let mut x = images;
         for block in &self.pooled {
             for conv in block {
-                x = ops::relu(ops::conv2d(conv, x));
+                x = ops::conv2d_relu(conv, x);
             }
             x = self.pool.forward(x);
         }
         let mut conv5 = None;
         for (i, block) in self.top.iter().enumerate() {
             for conv in block {
-                x = ops::relu(ops::conv2d(conv, x));
+                x = ops::conv2d_relu(conv, x);
             }
             if i == 0 {
                 conv5 = Some(x.clone());

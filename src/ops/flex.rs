@@ -17,7 +17,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{Flex, FlexTensor, Layout};
-use burn::backend::ops::{ConvOptions, ModuleOps};
+use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, backend_extension};
 use burn::nn::conv::Conv2d;
@@ -32,18 +32,26 @@ pub fn on_flex_autodiff(device: &Device) -> bool {
     }
 }
 
-/// Convolution geometry (symmetric padding).
+/// Convolution geometry (symmetric padding), and whether a ReLU follows
+/// (fused: its forward is applied as the output is written, its backward
+/// masks the output gradient before the convolution's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Geometry {
     pub stride: [usize; 2],
     pub padding: [usize; 2],
     pub dilation: [usize; 2],
     pub groups: usize,
+    pub relu: bool,
 }
 
 impl Geometry {
     fn options(&self) -> ConvOptions<2> {
         ConvOptions::new(self.stride, self.padding, self.dilation, self.groups)
+    }
+
+    /// The fused ReLU, where there is one, on flex's own convolution.
+    fn activate(&self, y: FlexTensor) -> FlexTensor {
+        if self.relu { Flex::relu(y) } else { y }
     }
 }
 
@@ -71,18 +79,20 @@ impl FlexConvOps for Flex {
         bias: FlexTensor,
         geometry: Geometry,
     ) -> FlexTensor {
-        Flex::conv2d(x, weight, Some(bias), geometry.options())
+        geometry.activate(Flex::conv2d(x, weight, Some(bias), geometry.options()))
     }
     fn flex_conv2d_no_bias(x: FlexTensor, weight: FlexTensor, geometry: Geometry) -> FlexTensor {
-        Flex::conv2d(x, weight, None, geometry.options())
+        geometry.activate(Flex::conv2d(x, weight, None, geometry.options()))
     }
 }
 
-/// What the backward pass needs: the forward's input and weights.
+/// What the backward pass needs: the forward's input and weights, and its
+/// output where a fused ReLU's mask is read from it.
 #[derive(Debug, Clone)]
 struct Saved {
     x: FlexTensor,
     weight: FlexTensor,
+    y: Option<FlexTensor>,
     geometry: Geometry,
 }
 
@@ -98,11 +108,27 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward<N> {
         let Saved {
             x,
             weight,
+            y,
             geometry,
         } = ops.state;
         let shape = Dims::new(&x, &weight, geometry);
         let (x, weight, dy) = (Values::of(&x), Values::of(&weight), Values::of(&dy));
-        let (x, weight, dy) = (x.get(), weight.get(), dy.get());
+        let (x, weight) = (x.get(), weight.get());
+        // The ReLU's backward: no gradient where it output 0.
+        let masked: Vec<f32>;
+        let dy = match &y {
+            Some(y) => {
+                let y = Values::of(y);
+                masked = dy
+                    .get()
+                    .par_iter()
+                    .zip(y.get())
+                    .map(|(g, y)| if *y > 0.0 { *g } else { 0.0 })
+                    .collect();
+                &masked[..]
+            }
+            None => dy.get(),
+        };
         if let Some(node) = &ops.parents[0] {
             let dx = input_grad(weight, dy, &shape);
             grads.register::<Flex>(node.id, tensor(dx, shape.x_shape()));
@@ -137,6 +163,7 @@ fn tracked<const N: usize, C: CheckpointStrategy>(
             let saved = Saved {
                 x: prims[0].clone(),
                 weight: prims[1].clone(),
+                y: geometry.relu.then(|| out.clone()),
                 geometry,
             };
             prep.finish(saved, out)
@@ -166,9 +193,10 @@ impl<C: CheckpointStrategy> FlexConvOps for Autodiff<Flex, C> {
     }
 }
 
-/// `conv.forward(x)` through [`FlexConvOps`]; `None` where this path does
-/// not apply (asymmetric padding, a dtype other than f32).
-pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
+/// `conv.forward(x)` (then a ReLU, if `relu`) through [`FlexConvOps`];
+/// `None` where this path does not apply (asymmetric padding, a dtype other
+/// than f32).
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Option<Tensor<4>> {
     if x.dtype() != DType::F32 || conv.weight.val().dtype() != DType::F32 {
         return None;
     }
@@ -178,6 +206,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
         padding,
         dilation: conv.dilation,
         groups: conv.groups,
+        relu,
     };
     let (x, weight) = (x.into_dispatch(), conv.weight.val().into_dispatch());
     let y = match &conv.bias {
@@ -189,47 +218,56 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Option<Tensor<4>> {
     Some(Tensor::from_dispatch(y))
 }
 
-/// The convolution as im2col + one GEMM per image and group, the same
-/// lowering as the gradients (flex's own forward spends its time in index
-/// arithmetic per element).
+/// The convolution as im2col + one GEMM per task of images and group (the
+/// same lowering as the gradients; flex's own forward spends its time in
+/// index arithmetic per element), with the bias and, when fused, the ReLU
+/// applied as the GEMM's output is laid out.
 fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) -> FlexTensor {
     let d = Dims::new(x, w, g);
     let (x, w, bias) = (Values::of(x), Values::of(w), b.map(Values::of));
     let (x, w, bias) = (x.get(), w.get(), bias.as_ref().map(Values::get));
-    let (rows, p, cg, coutg) = (d.rows(), d.pixels(), d.cg(), d.coutg());
-    let image_x = d.cin * d.h * d.w;
-    let image_y = d.cout * p;
+    let (rows, p, coutg) = (d.rows(), d.pixels(), d.coutg());
+    let (image_x, image_y) = (d.image_x(), d.image_y());
+    let per = d.images_per_task();
     let mut y = vec![0.0f32; d.n * image_y];
-    y.par_chunks_mut(CHUNK * image_y)
+    y.par_chunks_mut(per * image_y)
         .enumerate()
         .for_each(|(t, y)| {
-            let mut cols = vec![0.0f32; rows * p];
-            for (k, y) in y.chunks_mut(image_y).enumerate() {
-                let img = t * CHUNK + k;
+            let (first, b) = (t * per, y.len() / image_y);
+            let cols_len = rows * b * p;
+            with_scratch(cols_len, coutg * b * p, |cols, out| {
                 for grp in 0..g.groups {
-                    im2col(
-                        &x[img * image_x + grp * cg * d.h * d.w..][..cg * d.h * d.w],
-                        &d,
-                        &mut cols,
-                    );
+                    for k in 0..b {
+                        let xs = &x[(first + k) * image_x + grp * d.group_x()..][..d.group_x()];
+                        im2col(xs, &d, &mut cols[k * p..], b * p);
+                    }
                     gemm(
-                        (coutg, p, rows),
-                        &mut y[grp * coutg * p..][..coutg * p],
-                        p,
+                        (coutg, b * p, rows),
+                        out,
+                        b * p,
                         false,
                         &w[grp * coutg * rows..][..coutg * rows],
                         (rows, 1),
-                        &cols,
-                        (p, 1),
+                        cols,
+                        (b * p, 1),
                         false,
                     );
-                }
-                if let Some(bias) = bias {
-                    for (plane, b) in y.chunks_mut(p).zip(bias) {
-                        plane.iter_mut().for_each(|v| *v += b);
+                    // out is C_g × (image, pixel); y is image × C × pixel.
+                    for k in 0..b {
+                        for c in 0..coutg {
+                            let ch = grp * coutg + c;
+                            let dst = &mut y[k * image_y + ch * p..][..p];
+                            let src = &out[c * b * p + k * p..][..p];
+                            let add = bias.map_or(0.0, |b| b[ch]);
+                            if g.relu {
+                                dst.iter_mut().zip(src).for_each(|(d, s)| *d = (s + add).max(0.0));
+                            } else {
+                                dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + add);
+                            }
+                        }
                     }
                 }
-            }
+            });
         });
     tensor(y, Shape::new([d.n, d.cout, d.oh, d.ow]))
 }
@@ -318,6 +356,25 @@ impl Dims {
     fn pixels(&self) -> usize {
         self.oh * self.ow
     }
+    /// Values of one image's input and output.
+    fn image_x(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+    fn image_y(&self) -> usize {
+        self.cout * self.pixels()
+    }
+    /// Values of one image's group of input channels.
+    fn group_x(&self) -> usize {
+        self.cg() * self.h * self.w
+    }
+    /// Images per rayon task, each task one GEMM per group over all its
+    /// images' columns: enough columns (images × output pixels) that packing
+    /// the weights does not dominate, at most 8. A function of the geometry
+    /// only, so the weight gradient's sums run in the same order on any
+    /// machine and thread count.
+    fn images_per_task(&self) -> usize {
+        1024usize.div_ceil(self.pixels().max(1)).clamp(1, 8)
+    }
     /// For kernel offset `k` along an axis: the input coordinate of output
     /// position `o` is `o·stride + k·dilation − padding`; the range of `o`
     /// for which it lies inside `0..size`.
@@ -335,8 +392,9 @@ impl Dims {
 }
 
 /// The im2col matrix of one image's group (`x` holds its C_g × H × W
-/// values): row `(c·KH + i)·KW + j`, column `oy·OW + ox`.
-fn im2col(x: &[f32], d: &Dims, cols: &mut [f32]) {
+/// values): row `(c·KH + i)·KW + j` at `cols[row · ld..]`, column
+/// `oy·OW + ox` (`ld` > OH·OW where several images share the matrix).
+fn im2col(x: &[f32], d: &Dims, cols: &mut [f32], ld: usize) {
     let (p, g) = (d.pixels(), d.g);
     for c in 0..d.cg() {
         let plane = &x[c * d.h * d.w..(c + 1) * d.h * d.w];
@@ -346,7 +404,7 @@ fn im2col(x: &[f32], d: &Dims, cols: &mut [f32]) {
             for j in 0..d.kw {
                 let ox_off = (j * g.dilation[1]) as isize - g.padding[1] as isize;
                 let (x0, x1) = Dims::valid(d.ow, d.w, g.stride[1], ox_off);
-                let row = &mut cols[((c * d.kh + i) * d.kw + j) * p..][..p];
+                let row = &mut cols[((c * d.kh + i) * d.kw + j) * ld..][..p];
                 row.fill(0.0);
                 for oy in y0..y1 {
                     let iy = (oy * g.stride[0]) as isize + oy_off;
@@ -366,8 +424,9 @@ fn im2col(x: &[f32], d: &Dims, cols: &mut [f32]) {
     }
 }
 
-/// Adds an im2col-shaped gradient back onto one image's group (`dx`).
-fn col2im(cols: &[f32], d: &Dims, dx: &mut [f32]) {
+/// Adds an im2col-shaped gradient (rows at `cols[row · ld..]`) back onto
+/// one image's group (`dx`).
+fn col2im(cols: &[f32], d: &Dims, dx: &mut [f32], ld: usize) {
     let (p, g) = (d.pixels(), d.g);
     for c in 0..d.cg() {
         let plane = &mut dx[c * d.h * d.w..(c + 1) * d.h * d.w];
@@ -377,13 +436,21 @@ fn col2im(cols: &[f32], d: &Dims, dx: &mut [f32]) {
             for j in 0..d.kw {
                 let ox_off = (j * g.dilation[1]) as isize - g.padding[1] as isize;
                 let (x0, x1) = Dims::valid(d.ow, d.w, g.stride[1], ox_off);
-                let row = &cols[((c * d.kh + i) * d.kw + j) * p..][..p];
+                let row = &cols[((c * d.kh + i) * d.kw + j) * ld..][..p];
                 for oy in y0..y1 {
                     let iy = (oy * g.stride[0]) as isize + oy_off;
                     let dst = &mut plane[iy as usize * d.w..][..d.w];
                     let src = &row[oy * d.ow..][..d.ow];
-                    for ox in x0..x1 {
-                        dst[((ox * g.stride[1]) as isize + ox_off) as usize] += src[ox];
+                    if g.stride[1] == 1 {
+                        let ix0 = (x0 as isize + ox_off) as usize;
+                        dst[ix0..ix0 + (x1 - x0)]
+                            .iter_mut()
+                            .zip(&src[x0..x1])
+                            .for_each(|(d, s)| *d += s);
+                    } else {
+                        for ox in x0..x1 {
+                            dst[((ox * g.stride[1]) as isize + ox_off) as usize] += src[ox];
+                        }
                     }
                 }
             }
@@ -391,7 +458,6 @@ fn col2im(cols: &[f32], d: &Dims, dx: &mut [f32]) {
     }
 }
 
-/// `dst (m×n) = [dst +] lhs (m×k) · rhs (k×n)`, strides as (row, column).
 #[allow(clippy::too_many_arguments)]
 fn gemm(
     (m, n, k): (usize, usize, usize),
@@ -442,45 +508,77 @@ fn gemm(
     }
 }
 
-/// Images per rayon task: each task keeps one im2col buffer and runs its
-/// GEMMs single-threaded. Fixed, not derived from the thread count, so the
-/// weight gradient's sums run in the same order on any machine.
-const CHUNK: usize = 4;
 
-/// dW = Σ over images and per group of dY · colsᵀ.
+/// Two scratch buffers of at least `a` and `b` values, reused by each
+/// thread across calls (fresh large allocations cost page faults every
+/// step). Their contents are garbage: callers overwrite before reading.
+fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = Default::default();
+    }
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut s) => {
+            let (x, y) = &mut *s;
+            if x.len() < a {
+                x.resize(a, 0.0);
+            }
+            if y.len() < b {
+                y.resize(b, 0.0);
+            }
+            f(&mut x[..a], &mut y[..b])
+        }
+        // Re-entered on this thread (not expected): fresh buffers.
+        Err(_) => f(&mut vec![0.0; a], &mut vec![0.0; b]),
+    })
+}
+
+/// One group's output gradient for `b` images from `first`, laid out as
+/// C_g × (image, pixel): the GEMMs' operand for all the images at once.
+fn gather_dy(dy: &[f32], d: &Dims, grp: usize, first: usize, b: usize, out: &mut [f32]) {
+    let (p, coutg) = (d.pixels(), d.coutg());
+    for k in 0..b {
+        for c in 0..coutg {
+            let src = &dy[(first + k) * d.image_y() + (grp * coutg + c) * p..][..p];
+            out[c * b * p + k * p..][..p].copy_from_slice(src);
+        }
+    }
+}
+
+/// dW = Σ over tasks of images, per group, of dY · colsᵀ.
 fn weight_grad(x: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
-    let (rows, p, cg, coutg) = (d.rows(), d.pixels(), d.cg(), d.coutg());
-    let image_x = d.cin * d.h * d.w;
-    let image_y = d.cout * p;
-    let per = CHUNK;
-    let partial = |images: std::ops::Range<usize>| {
+    let (rows, p, coutg) = (d.rows(), d.pixels(), d.coutg());
+    let per = d.images_per_task();
+    let partial = |t: usize| {
+        let first = t * per;
+        let b = per.min(d.n - first);
         let mut dw = vec![0.0f32; d.cout * rows];
-        let mut cols = vec![0.0f32; rows * p];
-        for img in images {
+        with_scratch(rows * b * p, coutg * b * p, |cols, dys| {
             for grp in 0..d.g.groups {
-                let xs = &x[img * image_x + grp * cg * d.h * d.w..][..cg * d.h * d.w];
-                im2col(xs, d, &mut cols);
-                let dys = &dy[img * image_y + grp * coutg * p..][..coutg * p];
+                for k in 0..b {
+                    let xs = &x[(first + k) * d.image_x() + grp * d.group_x()..][..d.group_x()];
+                    im2col(xs, d, &mut cols[k * p..], b * p);
+                }
+                gather_dy(dy, d, grp, first, b, dys);
                 gemm(
-                    (coutg, rows, p),
+                    (coutg, rows, b * p),
                     &mut dw[grp * coutg * rows..][..coutg * rows],
                     rows,
                     true,
                     dys,
-                    (p, 1),
-                    &cols,
-                    (1, p),
+                    (b * p, 1),
+                    cols,
+                    (1, b * p),
                     false,
                 );
             }
-        }
+        });
         dw
     };
     let partials: Vec<Vec<f32>> = (0..d.n.div_ceil(per))
         .into_par_iter()
-        .map(|t| partial(t * per..((t + 1) * per).min(d.n)))
+        .map(partial)
         .collect();
-    // Summed in chunk order: bitwise the same whatever the thread count.
+    // Summed in task order: bitwise the same whatever the thread count.
     let mut dw = vec![0.0f32; d.cout * rows];
     for p in &partials {
         dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
@@ -488,36 +586,36 @@ fn weight_grad(x: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
     dw
 }
 
-/// dX per image and group: col2im(Wᵀ · dY).
+/// dX per task of images and group: col2im(Wᵀ · dY).
 fn input_grad(w: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
-    let (rows, p, cg, coutg) = (d.rows(), d.pixels(), d.cg(), d.coutg());
-    let image_x = d.cin * d.h * d.w;
-    let image_y = d.cout * p;
+    let (rows, p, coutg) = (d.rows(), d.pixels(), d.coutg());
+    let image_x = d.image_x();
+    let per = d.images_per_task();
     let mut dx = vec![0.0f32; d.n * image_x];
-    let per = CHUNK;
     dx.par_chunks_mut(per * image_x)
         .enumerate()
         .for_each(|(t, dx)| {
-            let mut cols = vec![0.0f32; rows * p];
-            for (k, dx) in dx.chunks_mut(image_x).enumerate() {
-                let img = t * per + k;
+            let (first, b) = (t * per, dx.len() / image_x);
+            with_scratch(rows * b * p, coutg * b * p, |cols, dys| {
                 for grp in 0..d.g.groups {
-                    let wg = &w[grp * coutg * rows..][..coutg * rows];
-                    let dys = &dy[img * image_y + grp * coutg * p..][..coutg * p];
+                    gather_dy(dy, d, grp, first, b, dys);
                     gemm(
-                        (rows, p, coutg),
-                        &mut cols,
-                        p,
+                        (rows, b * p, coutg),
+                        cols,
+                        b * p,
                         false,
-                        wg,
+                        &w[grp * coutg * rows..][..coutg * rows],
                         (1, rows),
                         dys,
-                        (p, 1),
+                        (b * p, 1),
                         false,
                     );
-                    col2im(&cols, d, &mut dx[grp * cg * d.h * d.w..][..cg * d.h * d.w]);
+                    for k in 0..b {
+                        let dx = &mut dx[k * image_x + grp * d.group_x()..][..d.group_x()];
+                        col2im(&cols[k * p..], d, dx, b * p);
+                    }
                 }
-            }
+            });
         });
     dx
 }
@@ -571,13 +669,16 @@ mod tests {
         conv
     }
 
-    /// Output, dx, dw, db of `Σ relu-free y·r` through ours or burn's path.
-    fn grads(c: &Case, ours: bool) -> [Vec<f32>; 4] {
+    /// Output, dx, dw, db of `Σ y·r` through ours or burn's path, with
+    /// `y` the convolution's output or (`relu`) its ReLU.
+    fn grads(c: &Case, ours: bool, relu: bool) -> [Vec<f32>; 4] {
         let device = Device::flex().autodiff();
         let conv = conv_of(c, &device);
         let x = Tensor::<4>::from_data(fixed(c.x, 1), &device).require_grad();
         let y = if ours {
-            conv2d(&conv, x.clone()).expect("f32, symmetric padding")
+            conv2d(&conv, x.clone(), relu).expect("f32, symmetric padding")
+        } else if relu {
+            burn::tensor::activation::relu(conv.forward(x.clone()))
         } else {
             conv.forward(x.clone())
         };
@@ -649,9 +750,52 @@ mod tests {
             },
         ];
         for (n, c) in cases.iter().enumerate() {
-            let (ours, burns) = (grads(c, true), grads(c, false));
+            for relu in [false, true] {
+                let (ours, burns) = (grads(c, true, relu), grads(c, false, relu));
+                for (k, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
+                    close(&ours[k], &burns[k], &format!("case {n}, relu {relu}: {what}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn several_images_share_a_gemm_and_a_last_task_is_short() {
+        // 5×5 outputs: 8 images per task, so 11 images are tasks of 8 and 3.
+        let c = Case {
+            x: [11, 3, 5, 5],
+            cout: 4,
+            k: 3,
+            stride: 1,
+            pad: 1,
+            dilation: 1,
+            groups: 1,
+            bias: true,
+        };
+        let g = Geometry {
+            stride: [1; 2],
+            padding: [1; 2],
+            dilation: [1; 2],
+            groups: 1,
+            relu: false,
+        };
+        let d = Dims {
+            n: 11,
+            cin: 3,
+            h: 5,
+            w: 5,
+            cout: 4,
+            kh: 3,
+            kw: 3,
+            oh: 5,
+            ow: 5,
+            g,
+        };
+        assert_eq!(d.images_per_task(), 8);
+        for relu in [false, true] {
+            let (ours, burns) = (grads(&c, true, relu), grads(&c, false, relu));
             for (k, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
-                close(&ours[k], &burns[k], &format!("case {n}: {what}"));
+                close(&ours[k], &burns[k], &format!("relu {relu}: {what}"));
             }
         }
     }
@@ -672,12 +816,12 @@ mod tests {
         let x = fixed(c.x, 1);
         // L = Σ y², computed in f64 from f32 outputs.
         let loss = |conv: &Conv2d| -> f64 {
-            let y = conv2d(conv, Tensor::from_data(x.clone(), &device)).unwrap();
+            let y = conv2d(conv, Tensor::from_data(x.clone(), &device), false).unwrap();
             vals(y).iter().map(|v| (*v as f64).powi(2)).sum()
         };
         let ad = device.clone().autodiff();
         let conv = conv_of(&c, &ad);
-        let y = conv2d(&conv, Tensor::from_data(x.clone(), &ad)).unwrap();
+        let y = conv2d(&conv, Tensor::from_data(x.clone(), &ad), false).unwrap();
         let dw = vals(conv.weight.grad(&(y.clone() * y).sum().backward()).unwrap());
         let base = vals(conv_of(&c, &device).weight.val());
         for k in [0, 5, 17, 40, 53] {

@@ -36,7 +36,7 @@ pub fn precision() -> Precision {
 /// devices and im2col + GEMM gradients on flex.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if flex::on_flex_autodiff(&x.device()) {
-        if let Some(y) = flex::conv2d(conv, x.clone()) {
+        if let Some(y) = flex::conv2d(conv, x.clone(), false) {
             return y;
         }
     }
@@ -47,6 +47,17 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         }
     }
     conv.forward(x)
+}
+
+/// `relu(conv2d(conv, x))`, fused into one op on flex under autodiff (one
+/// pass less over the activations each way, and no mask tensor).
+pub fn conv2d_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    if flex::on_flex_autodiff(&x.device()) {
+        if let Some(y) = flex::conv2d(conv, x.clone(), true) {
+            return y;
+        }
+    }
+    relu(conv2d(conv, x))
 }
 
 /// ReLU, with libtorch's threshold backward on libtorch devices.
