@@ -260,7 +260,9 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) 
                             let src = &out[c * b * p + k * p..][..p];
                             let add = bias.map_or(0.0, |b| b[ch]);
                             if g.relu {
-                                dst.iter_mut().zip(src).for_each(|(d, s)| *d = (s + add).max(0.0));
+                                dst.iter_mut()
+                                    .zip(src)
+                                    .for_each(|(d, s)| *d = (s + add).max(0.0));
                             } else {
                                 dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + add);
                             }
@@ -508,7 +510,6 @@ fn gemm(
     }
 }
 
-
 /// Two scratch buffers of at least `a` and `b` values, reused by each
 /// thread across calls (fresh large allocations cost page faults every
 /// step). Their contents are garbage: callers overwrite before reading.
@@ -753,7 +754,11 @@ mod tests {
             for relu in [false, true] {
                 let (ours, burns) = (grads(c, true, relu), grads(c, false, relu));
                 for (k, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
-                    close(&ours[k], &burns[k], &format!("case {n}, relu {relu}: {what}"));
+                    close(
+                        &ours[k],
+                        &burns[k],
+                        &format!("case {n}, relu {relu}: {what}"),
+                    );
                 }
             }
         }

@@ -55,6 +55,26 @@ impl Source {
         Some(self.position(span.start))
     }
 
+    /// Whether this file itself sets the key at `path` (not only a table
+    /// above it).
+    pub fn sets(&self, path: &[Seg]) -> bool {
+        let Some(doc) = self.doc.as_ref() else {
+            return false;
+        };
+        let mut item = doc.as_item();
+        for seg in path {
+            let next = match seg {
+                Seg::Key(k) => item.get(k.as_str()),
+                Seg::Index(i) => item.get(*i),
+            };
+            match next {
+                Some(next) => item = next,
+                None => return false,
+            }
+        }
+        true
+    }
+
     /// The index in this file of its `nth` (from 0) `[[stage]]` with this `id`.
     pub fn stage_index(&self, id: &str, nth: usize) -> Option<usize> {
         let stages = self.doc.as_ref()?.get("stage")?.as_array_of_tables()?;

@@ -193,10 +193,23 @@ impl Ctx<'_> {
                 message: format!("`{key}`: {message}"),
             };
         }
-        let location = self
+        // The file that sets the key itself, child first; else the first
+        // that has a table above it (a missing key points at its table).
+        let in_files: Vec<Option<Vec<Seg>>> =
+            self.sources.iter().map(|s| self.in_file(s, path)).collect();
+        let setter = self
             .sources
             .iter()
-            .find_map(|s| s.locate(&self.in_file(s, path)?))
+            .zip(&in_files)
+            .find(|(s, p)| p.as_deref().is_some_and(|p| s.sets(p)));
+        let location = setter
+            .and_then(|(s, p)| s.locate(p.as_deref()?))
+            .or_else(|| {
+                self.sources
+                    .iter()
+                    .zip(&in_files)
+                    .find_map(|(s, p)| s.locate(p.as_deref()?))
+            })
             .unwrap_or_else(|| self.sources[0].path.display().to_string());
         let message = if key.is_empty() {
             message.to_string()

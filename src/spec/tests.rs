@@ -167,6 +167,31 @@ fn an_error_in_a_stage_of_a_child_spec_points_at_that_stage_in_the_child() {
 }
 
 #[test]
+fn an_error_in_an_inherited_key_points_at_the_base_even_where_the_child_overrides_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "common.toml",
+        &format!("{BASE}\n[[stage]]\nid = \"b\"\nkind = \"train\"\nlr = -1.0\n"),
+    );
+    let child = write(
+        dir.path(),
+        "child.toml",
+        "extends = \"common.toml\"\n\n[[stage]]\nid = \"b\"\nepochs = 2\n",
+    );
+    let e = load(&child, &[])
+        .unwrap_err()
+        .to_string()
+        .replace(&dir.path().display().to_string(), "D");
+    let line = BASE.lines().count() + 5;
+    assert!(
+        e.starts_with(&format!("D/common.toml:{line}:1: `stage[")),
+        "{e}"
+    );
+    assert!(e.contains("].lr`"), "{e}");
+}
+
+#[test]
 fn duplicate_ids_are_rejected() {
     let e = err(&format!(
         "{BASE}\n[[stage]]\nid = \"train\"\nkind = \"evaluate\"\nmodel = \"train\"\n"
