@@ -114,7 +114,8 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward<N> {
         let shape = Dims::new(&x, &weight, geometry);
         let (x, weight, dy) = (Values::of(&x), Values::of(&weight), Values::of(&dy));
         let (x, weight) = (x.get(), weight.get());
-        // The ReLU's backward: no gradient where it output 0.
+        // The ReLU's backward: no gradient where it output 0 (a NaN output
+        // keeps its NaN gradient, as burn's relu backward does).
         let masked: Vec<f32>;
         let dy = match &y {
             Some(y) => {
@@ -123,7 +124,7 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward<N> {
                     .get()
                     .par_iter()
                     .zip(y.get())
-                    .map(|(g, y)| if *y > 0.0 { *g } else { 0.0 })
+                    .map(|(g, y)| if *y <= 0.0 { 0.0 } else { *g })
                     .collect();
                 &masked[..]
             }
@@ -262,7 +263,7 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) 
                             if g.relu {
                                 dst.iter_mut()
                                     .zip(src)
-                                    .for_each(|(d, s)| *d = (s + add).max(0.0));
+                                    .for_each(|(d, s)| *d = relu(s + add));
                             } else {
                                 dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + add);
                             }
@@ -272,6 +273,12 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) 
             });
         });
     tensor(y, Shape::new([d.n, d.cout, d.oh, d.ow]))
+}
+
+/// ReLU that lets NaN through, like burn's and PyTorch's (`f32::max` would
+/// turn it into 0, hiding a diverged net from the training loop's NaN guard).
+fn relu(v: f32) -> f32 {
+    if v < 0.0 { 0.0 } else { v }
 }
 
 /// A flex tensor in row-major order, its f32 values read in place (a
@@ -762,6 +769,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_nan_input_stays_nan_through_the_fused_relu_as_through_burns() {
+        let device = Device::flex().autodiff();
+        let c = Case {
+            x: [1, 1, 4, 4],
+            cout: 2,
+            k: 1,
+            stride: 1,
+            pad: 0,
+            dilation: 1,
+            groups: 1,
+            bias: true,
+        };
+        let conv = conv_of(&c, &device);
+        let mut v = vals(Tensor::<4>::from_data(fixed(c.x, 1), &device));
+        v[5] = f32::NAN;
+        let x = Tensor::<4>::from_data(TensorData::new(v, c.x), &device);
+        let ours = vals(conv2d(&conv, x.clone(), true).expect("f32"));
+        let burns = vals(burn::tensor::activation::relu(conv.forward(x)));
+        let nans = |v: &[f32]| -> Vec<usize> { (0..v.len()).filter(|&i| v[i].is_nan()).collect() };
+        assert_eq!(nans(&ours), vec![5, 21]);
+        assert_eq!(nans(&ours), nans(&burns));
     }
 
     #[test]

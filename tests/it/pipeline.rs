@@ -222,6 +222,24 @@ fn a_failed_stage_stops_only_its_dependents() {
 }
 
 #[test]
+fn a_diverging_training_fails_with_its_loss_and_caches_nothing() {
+    let spec = format!("{TINY}\n[[stage]]\nid = \"wild\"\nkind = \"train\"\nlr = 1e12\n");
+    let env = Env::new(&spec);
+    for _ in 0..2 {
+        let out = env.exp(&["run", "spec.toml"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let out = text(&out);
+        assert!(
+            out.contains("loss became NaN") || out.contains("loss became inf"),
+            "{out}"
+        );
+        let st: std::collections::BTreeMap<String, String> =
+            env.statuses("tiny").into_iter().collect();
+        assert_eq!(st["wild"], "failed");
+    }
+}
+
+#[test]
 fn crop_data_on_faces_and_what_a_stage_cannot_do() {
     // Faces cropped to their annotated boxes are a data set like any other.
     let spec = format!(
