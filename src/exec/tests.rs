@@ -9,6 +9,9 @@ use std::time::Duration;
 use super::*;
 use crate::cache::Manifest;
 
+/// What the fake's manifests say a stage computed for.
+const COMPUTE_SECONDS: f64 = 7.0;
+
 /// Remembers what it was asked to do; "computes" by sleeping.
 #[derive(Default)]
 struct Fake {
@@ -54,7 +57,8 @@ impl Executor for Fake {
             // What downstream keys see: a function of this stage's key only.
             digest: crate::cache::key::sha256_hex(job.key.as_bytes()),
             created: String::new(),
-            seconds: 0.0,
+            // The compute time a real executor records, apart from waiting.
+            seconds: COMPUTE_SECONDS,
             host: String::new(),
             versions: BTreeMap::new(),
             git_commit: None,
@@ -206,6 +210,22 @@ fn a_rerun_asks_for_the_same_keys_and_reports_hits() {
     assert_eq!(keys(&first), keys(&second));
     // A cache hit writes no log.
     assert!(second.stages.iter().all(|s| s.log.is_empty()));
+}
+
+#[test]
+fn a_stage_that_ran_reports_its_compute_time_not_its_wait() {
+    // A stage waits for a device while another computes; its time is the
+    // compute time its executor recorded, not the wall time since it was ready.
+    let e = env(SPEC);
+    let fake = Fake::default();
+    let first = run_with(&e.spec, &e.opts(2), &fake).unwrap();
+    assert!(
+        first.stages.iter().all(|s| s.seconds == COMPUTE_SECONDS),
+        "{:?}",
+        first.stages.iter().map(|s| s.seconds).collect::<Vec<_>>()
+    );
+    let second = run_with(&e.spec, &e.opts(2), &fake).unwrap();
+    assert!(second.stages.iter().all(|s| s.seconds < COMPUTE_SECONDS));
 }
 
 #[test]
