@@ -493,13 +493,9 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
     let rows = per
         .iter()
         .map(|((g, a), v)| {
-            let (m, s) = claims::mean_std(v);
             let b = boxes
                 .get(&(g.clone(), a.clone()))
-                .map_or("—".to_string(), |b| {
-                    let (bm, bs) = claims::mean_std(b);
-                    format!("{bm:.1} ± {bs:.1}")
-                });
+                .map_or("—".to_string(), |b| mean_and_spread(b));
             let mut row = Vec::new();
             if show_config {
                 row.push(if g.0.is_empty() {
@@ -511,12 +507,7 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
             if show_stage {
                 row.push(g.1.clone());
             }
-            row.extend([
-                a.clone(),
-                format!("{m:.1} ± {s:.1}"),
-                b,
-                v.len().to_string(),
-            ]);
+            row.extend([a.clone(), mean_and_spread(v), b, v.len().to_string()]);
             row
         })
         .collect();
@@ -664,4 +655,25 @@ fn html(
 fn base64(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `mean ± std` over runs; one run has no spread to show (not "± 0.0").
+fn mean_and_spread(v: &[f64]) -> String {
+    let (m, s) = claims::mean_std(v);
+    if v.len() < 2 {
+        format!("{m:.1}")
+    } else {
+        format!("{m:.1} ± {s:.1}")
+    }
+}
+
+#[cfg(test)]
+mod spread_tests {
+    use super::mean_and_spread;
+
+    #[test]
+    fn one_run_shows_its_value_and_several_their_spread() {
+        assert_eq!(mean_and_spread(&[71.14]), "71.1");
+        assert!(mean_and_spread(&[70.0, 72.0]).starts_with("71.0 ± 1."));
+    }
 }
