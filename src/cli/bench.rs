@@ -37,6 +37,9 @@ pub struct Args {
     /// Timed steps, after 3 warm-up steps
     #[arg(long, default_value_t = 20)]
     steps: usize,
+    /// Scale every conv's channels (the specs' `width`; 1 is the paper's nets)
+    #[arg(long, default_value_t = 1.0)]
+    width: f64,
     /// Time the forward pass only
     #[arg(long)]
     forward: bool,
@@ -107,6 +110,10 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
             return Ok(exit::BAD_INPUT);
         }
     }
+    if !(args.width > 0.0 && args.width <= 4.0) {
+        eprintln!("error: --width must be in (0, 4], got {}", args.width);
+        return Ok(exit::BAD_INPUT);
+    }
     let precision = if args.precision == "bf16" {
         Precision::Bf16
     } else {
@@ -133,7 +140,9 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
     let y = Tensor::<2>::random([b, m], Distribution::Bernoulli(0.5), &device);
     let (params, seconds) = with_precision(precision, || match net {
         Some(net) => {
-            let model = AttrNetConfig::new(net, m).init(args.size, &device);
+            let model = AttrNetConfig::new(net, m)
+                .with_width(args.width)
+                .init(args.size, &device);
             time_steps(
                 model,
                 args,
@@ -143,7 +152,11 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
             )
         }
         None => {
-            let snet3 = |size: usize| AttrNetConfig::new(Net::Snet3, m).init(size, &device);
+            let snet3 = |size: usize| {
+                AttrNetConfig::new(Net::Snet3, m)
+                    .with_width(args.width)
+                    .init(size, &device)
+            };
             let model = Paw {
                 whole: snet3(args.size),
                 parts: (0..m).map(|_| snet3(args.part_size)).collect(),
@@ -163,7 +176,7 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
     let what = if args.forward { "forward" } else { "train" };
     if args.json {
         let part_size = (args.net == "paw").then_some(args.part_size);
-        let v = json!({ "net": args.net, "what": what, "device": args.device.to_string(), "backend": args.device.backend(), "precision": args.precision, "batch": b, "size": args.size, "part_size": part_size, "attributes": m, "params": params, "steps": args.steps, "seconds": seconds, "images_per_s": images_per_s });
+        let v = json!({ "net": args.net, "what": what, "device": args.device.to_string(), "backend": args.device.backend(), "precision": args.precision, "batch": b, "size": args.size, "width": args.width, "part_size": part_size, "attributes": m, "params": params, "steps": args.steps, "seconds": seconds, "images_per_s": images_per_s });
         println!("{v}");
     } else {
         println!(

@@ -3,6 +3,7 @@
 //! `#[ignore]`d; `.ci/run` starts those and runs them.
 
 mod architecture;
+mod bench;
 mod cache;
 mod command;
 mod common;
