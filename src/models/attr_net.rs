@@ -231,10 +231,11 @@ impl AttrNet {
     pub fn forward(&self, images: Tensor<4>) -> Output {
         let mut x = images;
         for block in &self.pooled {
-            for conv in block {
+            let (last, rest) = block.split_last().expect("a stage has a conv");
+            for conv in rest {
                 x = ops::conv2d_relu(conv, x);
             }
-            x = self.pool.forward(x);
+            x = ops::conv2d_relu_pool(last, x, &self.pool);
         }
         let mut conv5 = None;
         for (i, block) in self.top.iter().enumerate() {

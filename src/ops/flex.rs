@@ -23,6 +23,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, backend_extensi
 use burn::nn::conv::Conv2d;
 use burn::tensor::{DType, Device, Shape, Tensor};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Whether `device` is flex under autodiff (the only place the backward runs).
 pub fn on_flex_autodiff(device: &Device) -> bool {
@@ -32,9 +33,12 @@ pub fn on_flex_autodiff(device: &Device) -> bool {
     }
 }
 
-/// Convolution geometry (symmetric padding), and whether a ReLU follows
-/// (fused: its forward is applied as the output is written, its backward
-/// masks the output gradient before the convolution's).
+/// Convolution geometry (symmetric padding), and whether a ReLU and then a
+/// 2×2 max pool (stride 2) follow. Both are fused: applied as the GEMM's
+/// output is written; backward, the pool's gradient goes to each window's
+/// maximum and the ReLU masks it, before the convolution's own backward.
+/// Fusing the pool saves flex's pooling with i64 indices (a quarter of an
+/// SNet3 step at 128 px) and the full-size activation it would keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Geometry {
     pub stride: [usize; 2],
@@ -42,6 +46,7 @@ pub struct Geometry {
     pub dilation: [usize; 2],
     pub groups: usize,
     pub relu: bool,
+    pub pool: bool,
 }
 
 impl Geometry {
@@ -49,9 +54,21 @@ impl Geometry {
         ConvOptions::new(self.stride, self.padding, self.dilation, self.groups)
     }
 
-    /// The fused ReLU, where there is one, on flex's own convolution.
-    fn activate(&self, y: FlexTensor) -> FlexTensor {
-        if self.relu { Flex::relu(y) } else { y }
+    /// The fused ReLU and pool, where there are, on flex's own convolution.
+    fn finish(&self, y: FlexTensor) -> FlexTensor {
+        let y = if self.relu { Flex::relu(y) } else { y };
+        if self.pool {
+            Flex::max_pool2d(y, [2, 2], [2, 2], [0, 0], [1, 1], false)
+        } else {
+            y
+        }
+    }
+
+    /// The fused ReLU's forward (NaN passes, as in burn's and PyTorch's:
+    /// `f32::max` would turn it into 0, hiding a diverged net from the
+    /// training loop's NaN guard).
+    fn activate(&self, v: f32) -> f32 {
+        if self.relu && v < 0.0 { 0.0 } else { v }
     }
 }
 
@@ -79,20 +96,22 @@ impl FlexConvOps for Flex {
         bias: FlexTensor,
         geometry: Geometry,
     ) -> FlexTensor {
-        geometry.activate(Flex::conv2d(x, weight, Some(bias), geometry.options()))
+        geometry.finish(Flex::conv2d(x, weight, Some(bias), geometry.options()))
     }
     fn flex_conv2d_no_bias(x: FlexTensor, weight: FlexTensor, geometry: Geometry) -> FlexTensor {
-        geometry.activate(Flex::conv2d(x, weight, None, geometry.options()))
+        geometry.finish(Flex::conv2d(x, weight, None, geometry.options()))
     }
 }
 
-/// What the backward pass needs: the forward's input and weights, and its
-/// output where a fused ReLU's mask is read from it.
+/// What the backward pass needs: the forward's input and weights, its
+/// output where a fused ReLU's mask is read from it, and where a pool is
+/// fused, which of each window's four values was its maximum.
 #[derive(Debug, Clone)]
 struct Saved {
     x: FlexTensor,
     weight: FlexTensor,
     y: Option<FlexTensor>,
+    argmax: Option<Arc<[u8]>>,
     geometry: Geometry,
 }
 
@@ -109,26 +128,32 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward<N> {
             x,
             weight,
             y,
+            argmax,
             geometry,
         } = ops.state;
         let shape = Dims::new(&x, &weight, geometry);
         let (x, weight, dy) = (Values::of(&x), Values::of(&weight), Values::of(&dy));
         let (x, weight) = (x.get(), weight.get());
-        // The ReLU's backward: no gradient where it output 0 (a NaN output
-        // keeps its NaN gradient, as burn's relu backward does).
-        let masked: Vec<f32>;
-        let dy = match &y {
-            Some(y) => {
-                let y = Values::of(y);
-                masked = dy
+        let y = y.as_ref().map(Values::of);
+        let y = y.as_ref().map(Values::get);
+        let expanded: Vec<f32>;
+        let dy = match (&argmax, y) {
+            (Some(argmax), y) => {
+                expanded = unpool(dy.get(), y, argmax, &shape);
+                &expanded[..]
+            }
+            // The ReLU's backward: no gradient where it output 0 (a NaN
+            // output keeps its NaN gradient, as burn's relu backward does).
+            (None, Some(y)) => {
+                expanded = dy
                     .get()
                     .par_iter()
-                    .zip(y.get())
+                    .zip(y)
                     .map(|(g, y)| if *y <= 0.0 { 0.0 } else { *g })
                     .collect();
-                &masked[..]
+                &expanded[..]
             }
-            None => dy.get(),
+            (None, None) => dy.get(),
         };
         if let Some(node) = &ops.parents[0] {
             let dx = input_grad(weight, dy, &shape);
@@ -160,18 +185,19 @@ fn tracked<const N: usize, C: CheckpointStrategy>(
     {
         OpsKind::Tracked(prep) => {
             let prims: Vec<FlexTensor> = inputs.into_iter().map(|t| t.into_primitive()).collect();
-            let out = forward(&prims);
+            let (out, argmax) = forward(&prims);
             let saved = Saved {
                 x: prims[0].clone(),
                 weight: prims[1].clone(),
                 y: geometry.relu.then(|| out.clone()),
+                argmax: argmax.map(Arc::from),
                 geometry,
             };
             prep.finish(saved, out)
         }
         OpsKind::UnTracked(prep) => {
             let prims: Vec<FlexTensor> = inputs.into_iter().map(|t| t.into_primitive()).collect();
-            prep.finish(forward(&prims))
+            prep.finish(forward(&prims).0)
         }
     }
 }
@@ -194,10 +220,11 @@ impl<C: CheckpointStrategy> FlexConvOps for Autodiff<Flex, C> {
     }
 }
 
-/// `conv.forward(x)` (then a ReLU, if `relu`) through [`FlexConvOps`];
-/// `None` where this path does not apply (asymmetric padding, a dtype other
-/// than f32).
-pub fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Option<Tensor<4>> {
+/// `conv.forward(x)`, then a ReLU if `relu`, then a 2×2 max pool of
+/// stride 2 if `pool`, through [`FlexConvOps`]; `None` where this path does
+/// not apply (asymmetric padding, a dtype other than f32, a pooled output of
+/// odd size).
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool, pool: bool) -> Option<Tensor<4>> {
     if x.dtype() != DType::F32 || conv.weight.val().dtype() != DType::F32 {
         return None;
     }
@@ -208,7 +235,20 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Option<Tensor<4>> {
         dilation: conv.dilation,
         groups: conv.groups,
         relu,
+        pool,
     };
+    if pool {
+        let [_, _, h, w] = x.dims();
+        let out = |size: usize, a: usize| {
+            (size + 2 * padding[a])
+                .checked_sub(conv.dilation[a] * (conv.kernel_size[a] - 1) + 1)
+                .map(|s| s / conv.stride[a] + 1)
+        };
+        match (out(h, 0), out(w, 1)) {
+            (Some(oh), Some(ow)) if oh % 2 == 0 && ow % 2 == 0 => {}
+            _ => return None,
+        }
+    }
     let (x, weight) = (x.into_dispatch(), conv.weight.val().into_dispatch());
     let y = match &conv.bias {
         Some(b) => {
@@ -222,18 +262,34 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Option<Tensor<4>> {
 /// The convolution as im2col + one GEMM per task of images and group (the
 /// same lowering as the gradients; flex's own forward spends its time in
 /// index arithmetic per element), with the bias and, when fused, the ReLU
-/// applied as the GEMM's output is laid out.
-fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) -> FlexTensor {
+/// and the pool applied as the GEMM's output is laid out. Returns the output
+/// and, with a pool, each window's argmax (0–3, row-major in the window).
+fn forward(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    b: Option<&FlexTensor>,
+    g: Geometry,
+) -> (FlexTensor, Option<Vec<u8>>) {
     let d = Dims::new(x, w, g);
     let (x, w, bias) = (Values::of(x), Values::of(w), b.map(Values::of));
     let (x, w, bias) = (x.get(), w.get(), bias.as_ref().map(Values::get));
     let (rows, p, coutg) = (d.rows(), d.pixels(), d.coutg());
-    let (image_x, image_y) = (d.image_x(), d.image_y());
+    let image_x = d.image_x();
+    // Output values per image and per channel plane (pooled where fused).
+    let plane = if g.pool { p / 4 } else { p };
+    let image_y = d.cout * plane;
     let per = d.images_per_task();
     let mut y = vec![0.0f32; d.n * image_y];
+    let mut argmax = vec![0u8; if g.pool { d.n * image_y } else { 0 }];
+    let argmax_chunks: Vec<&mut [u8]> = if g.pool {
+        argmax.chunks_mut(per * image_y).collect()
+    } else {
+        (0..d.n.div_ceil(per)).map(|_| Default::default()).collect()
+    };
     y.par_chunks_mut(per * image_y)
+        .zip(argmax_chunks)
         .enumerate()
-        .for_each(|(t, y)| {
+        .for_each(|(t, (y, argmax))| {
             let (first, b) = (t * per, y.len() / image_y);
             let cols_len = rows * b * p;
             with_scratch(cols_len, coutg * b * p, |cols, out| {
@@ -257,28 +313,74 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, g: Geometry) 
                     for k in 0..b {
                         for c in 0..coutg {
                             let ch = grp * coutg + c;
-                            let dst = &mut y[k * image_y + ch * p..][..p];
+                            let at = k * image_y + ch * plane;
                             let src = &out[c * b * p + k * p..][..p];
                             let add = bias.map_or(0.0, |b| b[ch]);
-                            if g.relu {
+                            let dst = &mut y[at..][..plane];
+                            if g.pool {
+                                pool_plane(src, add, &d, dst, &mut argmax[at..][..plane]);
+                            } else {
                                 dst.iter_mut()
                                     .zip(src)
-                                    .for_each(|(d, s)| *d = relu(s + add));
-                            } else {
-                                dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + add);
+                                    .for_each(|(d, s)| *d = g.activate(s + add));
                             }
                         }
                     }
                 }
             });
         });
-    tensor(y, Shape::new([d.n, d.cout, d.oh, d.ow]))
+    let (oh, ow) = if g.pool {
+        (d.oh / 2, d.ow / 2)
+    } else {
+        (d.oh, d.ow)
+    };
+    let y = tensor(y, Shape::new([d.n, d.cout, oh, ow]));
+    (y, g.pool.then_some(argmax))
 }
 
-/// ReLU that lets NaN through, like burn's and PyTorch's (`f32::max` would
-/// turn it into 0, hiding a diverged net from the training loop's NaN guard).
-fn relu(v: f32) -> f32 {
-    if v < 0.0 { 0.0 } else { v }
+/// One channel plane's bias, ReLU and 2×2 max pool: `src` holds the GEMM's
+/// OH × OW values, `dst` and `argmax` the pooled ones. As flex's pool, the
+/// first maximum of a window wins, and a NaN always does.
+fn pool_plane(src: &[f32], add: f32, d: &Dims, dst: &mut [f32], argmax: &mut [u8]) {
+    let (pw, ow) = (d.ow / 2, d.ow);
+    for (py, (dst, argmax)) in dst.chunks_mut(pw).zip(argmax.chunks_mut(pw)).enumerate() {
+        let (top, bottom) = (&src[2 * py * ow..][..ow], &src[(2 * py + 1) * ow..][..ow]);
+        for px in 0..pw {
+            let window = [
+                top[2 * px],
+                top[2 * px + 1],
+                bottom[2 * px],
+                bottom[2 * px + 1],
+            ];
+            let (mut best, mut arg) = (d.g.activate(window[0] + add), 0u8);
+            for (i, v) in window.iter().enumerate().skip(1) {
+                let v = d.g.activate(v + add);
+                if v > best || v.is_nan() {
+                    (best, arg) = (v, i as u8);
+                }
+            }
+            dst[px] = best;
+            argmax[px] = arg;
+        }
+    }
+}
+
+/// The fused pool's (and ReLU's) backward: each pooled gradient goes to its
+/// window's maximum, masked where the ReLU output 0 (`y`: the pooled output).
+fn unpool(dy: &[f32], y: Option<&[f32]>, argmax: &[u8], d: &Dims) -> Vec<f32> {
+    let (pw, ow, p) = (d.ow / 2, d.ow, d.pixels());
+    let plane = p / 4;
+    let mut full = vec![0.0f32; d.n * d.cout * p];
+    full.par_chunks_mut(p).enumerate().for_each(|(i, out)| {
+        let at = i * plane;
+        for q in 0..plane {
+            let (py, px, a) = (q / pw, q % pw, argmax[at + q] as usize);
+            let g = dy[at + q];
+            let masked = y.is_some_and(|y| y[at + q] <= 0.0);
+            out[(2 * py + a / 2) * ow + 2 * px + a % 2] = if masked { 0.0 } else { g };
+        }
+    });
+    full
 }
 
 /// A flex tensor in row-major order, its f32 values read in place (a
@@ -677,18 +779,31 @@ mod tests {
         conv
     }
 
+    /// burn's 2×2 max pool of stride 2, the nets' own.
+    fn burns_pool(y: Tensor<4>) -> Tensor<4> {
+        burn::nn::pool::MaxPool2dConfig::new([2, 2])
+            .with_strides([2, 2])
+            .init()
+            .forward(y)
+    }
+
     /// Output, dx, dw, db of `Σ y·r` through ours or burn's path, with
-    /// `y` the convolution's output or (`relu`) its ReLU.
-    fn grads(c: &Case, ours: bool, relu: bool) -> [Vec<f32>; 4] {
+    /// `y` the convolution's output, or its ReLU (`relu`), then pooled
+    /// (`pool`).
+    fn grads(c: &Case, ours: bool, relu: bool, pool: bool) -> [Vec<f32>; 4] {
         let device = Device::flex().autodiff();
         let conv = conv_of(c, &device);
         let x = Tensor::<4>::from_data(fixed(c.x, 1), &device).require_grad();
         let y = if ours {
-            conv2d(&conv, x.clone(), relu).expect("f32, symmetric padding")
-        } else if relu {
-            burn::tensor::activation::relu(conv.forward(x.clone()))
+            conv2d(&conv, x.clone(), relu, pool).expect("f32, symmetric padding, even size")
         } else {
-            conv.forward(x.clone())
+            let y = conv.forward(x.clone());
+            let y = if relu {
+                burn::tensor::activation::relu(y)
+            } else {
+                y
+            };
+            if pool { burns_pool(y) } else { y }
         };
         let r = Tensor::<4>::from_data(fixed(y.dims(), 3), &device);
         let g = (y.clone() * r).sum().backward();
@@ -759,7 +874,7 @@ mod tests {
         ];
         for (n, c) in cases.iter().enumerate() {
             for relu in [false, true] {
-                let (ours, burns) = (grads(c, true, relu), grads(c, false, relu));
+                let (ours, burns) = (grads(c, true, relu, false), grads(c, false, relu, false));
                 for (k, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
                     close(
                         &ours[k],
@@ -788,11 +903,110 @@ mod tests {
         let mut v = vals(Tensor::<4>::from_data(fixed(c.x, 1), &device));
         v[5] = f32::NAN;
         let x = Tensor::<4>::from_data(TensorData::new(v, c.x), &device);
-        let ours = vals(conv2d(&conv, x.clone(), true).expect("f32"));
+        let ours = vals(conv2d(&conv, x.clone(), true, false).expect("f32"));
         let burns = vals(burn::tensor::activation::relu(conv.forward(x)));
         let nans = |v: &[f32]| -> Vec<usize> { (0..v.len()).filter(|&i| v[i].is_nan()).collect() };
         assert_eq!(nans(&ours), vec![5, 21]);
         assert_eq!(nans(&ours), nans(&burns));
+    }
+
+    #[test]
+    fn the_fused_pool_matches_burns_relu_and_pool_forward_and_backward() {
+        let cases = [
+            // Many windows wholly below 0: ties at the ReLU's 0.
+            Case {
+                x: [2, 3, 8, 6],
+                cout: 4,
+                k: 3,
+                stride: 1,
+                pad: 1,
+                dilation: 1,
+                groups: 1,
+                bias: true,
+            },
+            Case {
+                x: [3, 4, 10, 10],
+                cout: 6,
+                k: 3,
+                stride: 1,
+                pad: 0,
+                dilation: 1,
+                groups: 2,
+                bias: false,
+            },
+            // 11 images of 4×4 outputs: tasks of 8 and 3.
+            Case {
+                x: [11, 2, 4, 4],
+                cout: 3,
+                k: 1,
+                stride: 1,
+                pad: 0,
+                dilation: 1,
+                groups: 1,
+                bias: true,
+            },
+        ];
+        for (n, c) in cases.iter().enumerate() {
+            for relu in [false, true] {
+                let (ours, burns) = (grads(c, true, relu, true), grads(c, false, relu, true));
+                for (k, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
+                    close(
+                        &ours[k],
+                        &burns[k],
+                        &format!("case {n}, relu {relu}, pool: {what}"),
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fused_pool_declines_an_odd_output_and_the_nets_path_falls_back_to_burns() {
+        let device = Device::flex().autodiff();
+        let c = Case {
+            x: [1, 2, 7, 6],
+            cout: 2,
+            k: 3,
+            stride: 1,
+            pad: 1,
+            dilation: 1,
+            groups: 1,
+            bias: true,
+        };
+        let conv = conv_of(&c, &device);
+        let x = Tensor::<4>::from_data(fixed(c.x, 1), &device);
+        assert!(conv2d(&conv, x.clone(), true, true).is_none());
+        let pool = burn::nn::pool::MaxPool2dConfig::new([2, 2])
+            .with_strides([2, 2])
+            .init();
+        let ours = super::super::conv2d_relu_pool(&conv, x.clone(), &pool);
+        let burns = burns_pool(burn::tensor::activation::relu(conv.forward(x)));
+        assert_eq!(ours.dims(), [1, 2, 3, 3]);
+        close(&vals(ours), &vals(burns), "odd output");
+    }
+
+    #[test]
+    fn a_nan_wins_its_pooling_window_as_in_burns_pool() {
+        let device = Device::flex().autodiff();
+        let c = Case {
+            x: [1, 1, 4, 4],
+            cout: 1,
+            k: 1,
+            stride: 1,
+            pad: 0,
+            dilation: 1,
+            groups: 1,
+            bias: true,
+        };
+        let conv = conv_of(&c, &device);
+        let mut v = vals(Tensor::<4>::from_data(fixed(c.x, 1), &device));
+        v[5] = f32::NAN;
+        let x = Tensor::<4>::from_data(TensorData::new(v, c.x), &device);
+        let ours = vals(conv2d(&conv, x.clone(), true, true).expect("f32, even"));
+        let burns = vals(burns_pool(burn::tensor::activation::relu(conv.forward(x))));
+        assert!(ours[0].is_nan(), "{ours:?}");
+        assert!(burns[0].is_nan(), "{burns:?}");
+        close(&ours[1..], &burns[1..], "the windows without a NaN");
     }
 
     #[test]
@@ -814,6 +1028,7 @@ mod tests {
             dilation: [1; 2],
             groups: 1,
             relu: false,
+            pool: false,
         };
         let d = Dims {
             n: 11,
@@ -829,7 +1044,7 @@ mod tests {
         };
         assert_eq!(d.images_per_task(), 8);
         for relu in [false, true] {
-            let (ours, burns) = (grads(&c, true, relu), grads(&c, false, relu));
+            let (ours, burns) = (grads(&c, true, relu, false), grads(&c, false, relu, false));
             for (k, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
                 close(&ours[k], &burns[k], &format!("relu {relu}: {what}"));
             }
@@ -852,12 +1067,12 @@ mod tests {
         let x = fixed(c.x, 1);
         // L = Σ y², computed in f64 from f32 outputs.
         let loss = |conv: &Conv2d| -> f64 {
-            let y = conv2d(conv, Tensor::from_data(x.clone(), &device), false).unwrap();
+            let y = conv2d(conv, Tensor::from_data(x.clone(), &device), false, false).unwrap();
             vals(y).iter().map(|v| (*v as f64).powi(2)).sum()
         };
         let ad = device.clone().autodiff();
         let conv = conv_of(&c, &ad);
-        let y = conv2d(&conv, Tensor::from_data(x.clone(), &ad), false).unwrap();
+        let y = conv2d(&conv, Tensor::from_data(x.clone(), &ad), false, false).unwrap();
         let dw = vals(conv.weight.grad(&(y.clone() * y).sum().backward()).unwrap());
         let base = vals(conv_of(&c, &device).weight.val());
         for k in [0, 5, 17, 40, 53] {

@@ -11,6 +11,7 @@ pub mod libtorch;
 use std::cell::Cell;
 
 use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
 use burn::tensor::Tensor;
 
 pub use crate::vocab::Precision;
@@ -36,7 +37,7 @@ pub fn precision() -> Precision {
 /// devices and im2col + GEMM gradients on flex.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if flex::on_flex_autodiff(&x.device()) {
-        if let Some(y) = flex::conv2d(conv, x.clone(), false) {
+        if let Some(y) = flex::conv2d(conv, x.clone(), false, false) {
             return y;
         }
     }
@@ -53,11 +54,27 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// pass less over the activations each way, and no mask tensor).
 pub fn conv2d_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if flex::on_flex_autodiff(&x.device()) {
-        if let Some(y) = flex::conv2d(conv, x.clone(), true) {
+        if let Some(y) = flex::conv2d(conv, x.clone(), true, false) {
             return y;
         }
     }
     relu(conv2d(conv, x))
+}
+
+/// `pool(relu(conv2d(conv, x)))`, fused into one op on flex under autodiff
+/// where `pool` is a 2×2 max pool of stride 2 (the nets' only pool).
+pub fn conv2d_relu_pool(conv: &Conv2d, x: Tensor<4>, pool: &MaxPool2d) -> Tensor<4> {
+    let two_by_two = pool.kernel_size == [2, 2]
+        && pool.stride == [2, 2]
+        && pool.dilation == [1, 1]
+        && matches!(pool.padding, burn::nn::PaddingConfig2d::Valid)
+        && !pool.ceil_mode;
+    if two_by_two && flex::on_flex_autodiff(&x.device()) {
+        if let Some(y) = flex::conv2d(conv, x.clone(), true, true) {
+            return y;
+        }
+    }
+    pool.forward(conv2d_relu(conv, x))
 }
 
 /// ReLU, with libtorch's threshold backward on libtorch devices.
