@@ -314,7 +314,7 @@ fn forward(
                         for c in 0..coutg {
                             let ch = grp * coutg + c;
                             let at = k * image_y + ch * plane;
-                            let src = &out[c * b * p + k * p..][..p];
+                            let src = &mut out[c * b * p + k * p..][..p];
                             let add = bias.map_or(0.0, |b| b[ch]);
                             let dst = &mut y[at..][..plane];
                             if g.pool {
@@ -322,7 +322,7 @@ fn forward(
                             } else {
                                 dst.iter_mut()
                                     .zip(src)
-                                    .for_each(|(d, s)| *d = g.activate(s + add));
+                                    .for_each(|(d, s)| *d = g.activate(*s + add));
                             }
                         }
                     }
@@ -339,28 +339,36 @@ fn forward(
 }
 
 /// One channel plane's bias, ReLU and 2×2 max pool: `src` holds the GEMM's
-/// OH × OW values, `dst` and `argmax` the pooled ones. As flex's pool, the
-/// first maximum of a window wins, and a NaN always does.
-fn pool_plane(src: &[f32], add: f32, d: &Dims, dst: &mut [f32], argmax: &mut [u8]) {
+/// OH × OW values (overwritten with their activations), `dst` and `argmax`
+/// the pooled ones. As flex's pool, the first maximum of a window wins, and
+/// a NaN always does. A plane without NaN (the common case, checked once)
+/// takes branch-free pairwise comparisons the compiler vectorises.
+fn pool_plane(src: &mut [f32], add: f32, d: &Dims, dst: &mut [f32], argmax: &mut [u8]) {
+    src.iter_mut().for_each(|v| *v = d.g.activate(*v + add));
+    let any_nan = src.iter().fold(false, |n, v| n | v.is_nan());
     let (pw, ow) = (d.ow / 2, d.ow);
     for (py, (dst, argmax)) in dst.chunks_mut(pw).zip(argmax.chunks_mut(pw)).enumerate() {
         let (top, bottom) = (&src[2 * py * ow..][..ow], &src[(2 * py + 1) * ow..][..ow]);
-        for px in 0..pw {
-            let window = [
-                top[2 * px],
-                top[2 * px + 1],
-                bottom[2 * px],
-                bottom[2 * px + 1],
-            ];
-            let (mut best, mut arg) = (d.g.activate(window[0] + add), 0u8);
-            for (i, v) in window.iter().enumerate().skip(1) {
-                let v = d.g.activate(v + add);
-                if v > best || v.is_nan() {
-                    (best, arg) = (v, i as u8);
+        let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+        let outs = dst.iter_mut().zip(argmax.iter_mut());
+        if any_nan {
+            for ((t, b), (dst, argmax)) in windows.zip(outs) {
+                let (mut best, mut arg) = (t[0], 0u8);
+                for (i, &v) in [t[1], b[0], b[1]].iter().enumerate() {
+                    if v > best || v.is_nan() {
+                        (best, arg) = (v, i as u8 + 1);
+                    }
                 }
+                (*dst, *argmax) = (best, arg);
             }
-            dst[px] = best;
-            argmax[px] = arg;
+        } else {
+            // First maximum of each row's pair, then of the two rows: the
+            // same winner as comparing the four in order.
+            for ((t, b), (dst, argmax)) in windows.zip(outs) {
+                let (m1, i1) = if t[1] > t[0] { (t[1], 1) } else { (t[0], 0) };
+                let (m2, i2) = if b[1] > b[0] { (b[1], 3) } else { (b[0], 2) };
+                (*dst, *argmax) = if m2 > m1 { (m2, i2) } else { (m1, i1) };
+            }
         }
     }
 }
@@ -730,13 +738,19 @@ fn input_grad(w: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
     dx
 }
 
-/// db: dY summed over images and pixels.
+/// db: dY summed over images and pixels (each plane in 8 interleaved
+/// partial sums, which the compiler keeps in one vector register).
 fn bias_grad(dy: &[f32], d: &Dims) -> Vec<f32> {
     let p = d.pixels();
     let mut db = vec![0.0f32; d.cout];
     for image in dy.chunks(d.cout * p) {
         for (c, plane) in image.chunks(p).enumerate() {
-            db[c] += plane.iter().sum::<f32>();
+            let mut lanes = [0.0f32; 8];
+            let mut chunks = plane.chunks_exact(8);
+            for chunk in &mut chunks {
+                lanes.iter_mut().zip(chunk).for_each(|(l, v)| *l += v);
+            }
+            db[c] += lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>();
         }
     }
     db
