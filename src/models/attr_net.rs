@@ -231,11 +231,16 @@ impl AttrNet {
     pub fn forward(&self, images: Tensor<4>) -> Output {
         let mut x = images;
         for block in &self.pooled {
-            let (last, rest) = block.split_last().expect("a stage has a conv");
-            for conv in rest {
-                x = ops::conv2d_relu(conv, x);
+            // The stage's last conv runs fused with its ReLU and the pool.
+            match block.split_last() {
+                Some((last, rest)) => {
+                    for conv in rest {
+                        x = ops::conv2d_relu(conv, x);
+                    }
+                    x = ops::conv2d_relu_pool(last, x, &self.pool);
+                }
+                None => x = self.pool.forward(x),
             }
-            x = ops::conv2d_relu_pool(last, x, &self.pool);
         }
         let mut conv5 = None;
         for (i, block) in self.top.iter().enumerate() {

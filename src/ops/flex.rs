@@ -50,6 +50,13 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    /// The convolution's output size along axis `a` for an input of `size`
+    /// and a kernel of `k`.
+    fn output_size(&self, size: usize, k: usize, a: usize) -> usize {
+        (size + 2 * self.padding[a]).saturating_sub(self.dilation[a] * (k - 1) + 1) / self.stride[a]
+            + 1
+    }
+
     fn options(&self) -> ConvOptions<2> {
         ConvOptions::new(self.stride, self.padding, self.dilation, self.groups)
     }
@@ -239,14 +246,9 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>, relu: bool, pool: bool) -> Option<Ten
     };
     if pool {
         let [_, _, h, w] = x.dims();
-        let out = |size: usize, a: usize| {
-            (size + 2 * padding[a])
-                .checked_sub(conv.dilation[a] * (conv.kernel_size[a] - 1) + 1)
-                .map(|s| s / conv.stride[a] + 1)
-        };
-        match (out(h, 0), out(w, 1)) {
-            (Some(oh), Some(ow)) if oh % 2 == 0 && ow % 2 == 0 => {}
-            _ => return None,
+        let out = |size: usize, a: usize| geometry.output_size(size, conv.kernel_size[a], a);
+        if out(h, 0) % 2 != 0 || out(w, 1) % 2 != 0 {
+            return None;
         }
     }
     let (x, weight) = (x.into_dispatch(), conv.weight.val().into_dispatch());
@@ -380,12 +382,14 @@ fn unpool(dy: &[f32], y: Option<&[f32]>, argmax: &[u8], d: &Dims) -> Vec<f32> {
     let plane = p / 4;
     let mut full = vec![0.0f32; d.n * d.cout * p];
     full.par_chunks_mut(p).enumerate().for_each(|(i, out)| {
-        let at = i * plane;
-        for q in 0..plane {
-            let (py, px, a) = (q / pw, q % pw, argmax[at + q] as usize);
-            let g = dy[at + q];
-            let masked = y.is_some_and(|y| y[at + q] <= 0.0);
-            out[(2 * py + a / 2) * ow + 2 * px + a % 2] = if masked { 0.0 } else { g };
+        for py in 0..d.oh / 2 {
+            let at = i * plane + py * pw;
+            for px in 0..pw {
+                let a = argmax[at + px] as usize;
+                let masked = y.is_some_and(|y| y[at + px] <= 0.0);
+                let g = if masked { 0.0 } else { dy[at + px] };
+                out[(2 * py + a / 2) * ow + 2 * px + a % 2] = g;
+            }
         }
     });
     full
@@ -438,9 +442,7 @@ impl Dims {
     /// The sizes of convolving `x` with `w`.
     fn new(x: &FlexTensor, w: &FlexTensor, g: Geometry) -> Self {
         let (xs, ws) = (x.layout().shape(), w.layout().shape());
-        let out = |size: usize, k: usize, a: usize| {
-            (size + 2 * g.padding[a]).saturating_sub(g.dilation[a] * (k - 1) + 1) / g.stride[a] + 1
-        };
+        let out = |size: usize, k: usize, a: usize| g.output_size(size, k, a);
         Dims {
             n: xs[0],
             cin: xs[1],
@@ -794,11 +796,27 @@ mod tests {
     }
 
     /// burn's 2×2 max pool of stride 2, the nets' own.
-    fn burns_pool(y: Tensor<4>) -> Tensor<4> {
+    fn pool_2x2() -> burn::nn::pool::MaxPool2d {
         burn::nn::pool::MaxPool2dConfig::new([2, 2])
             .with_strides([2, 2])
             .init()
-            .forward(y)
+    }
+
+    fn burns_pool(y: Tensor<4>) -> Tensor<4> {
+        pool_2x2().forward(y)
+    }
+
+    /// Ours against burn's on every case, with and without the ReLU.
+    fn assert_matches_burns(cases: &[Case], pool: bool) {
+        for (n, c) in cases.iter().enumerate() {
+            for relu in [false, true] {
+                let (ours, burns) = (grads(c, true, relu, pool), grads(c, false, relu, pool));
+                for (k, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
+                    let at = format!("case {n}, relu {relu}, pool {pool}: {what}");
+                    close(&ours[k], &burns[k], &at);
+                }
+            }
+        }
     }
 
     /// Output, dx, dw, db of `Σ y·r` through ours or burn's path, with
@@ -886,18 +904,7 @@ mod tests {
                 bias: true,
             },
         ];
-        for (n, c) in cases.iter().enumerate() {
-            for relu in [false, true] {
-                let (ours, burns) = (grads(c, true, relu, false), grads(c, false, relu, false));
-                for (k, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
-                    close(
-                        &ours[k],
-                        &burns[k],
-                        &format!("case {n}, relu {relu}: {what}"),
-                    );
-                }
-            }
-        }
+        assert_matches_burns(&cases, false);
     }
 
     #[test]
@@ -960,18 +967,7 @@ mod tests {
                 bias: true,
             },
         ];
-        for (n, c) in cases.iter().enumerate() {
-            for relu in [false, true] {
-                let (ours, burns) = (grads(c, true, relu, true), grads(c, false, relu, true));
-                for (k, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
-                    close(
-                        &ours[k],
-                        &burns[k],
-                        &format!("case {n}, relu {relu}, pool: {what}"),
-                    );
-                }
-            }
-        }
+        assert_matches_burns(&cases, true);
     }
 
     #[test]
@@ -990,10 +986,7 @@ mod tests {
         let conv = conv_of(&c, &device);
         let x = Tensor::<4>::from_data(fixed(c.x, 1), &device);
         assert!(conv2d(&conv, x.clone(), true, true).is_none());
-        let pool = burn::nn::pool::MaxPool2dConfig::new([2, 2])
-            .with_strides([2, 2])
-            .init();
-        let ours = super::super::conv2d_relu_pool(&conv, x.clone(), &pool);
+        let ours = super::super::conv2d_relu_pool(&conv, x.clone(), &pool_2x2());
         let burns = burns_pool(burn::tensor::activation::relu(conv.forward(x)));
         assert_eq!(ours.dims(), [1, 2, 3, 3]);
         close(&vals(ours), &vals(burns), "odd output");
@@ -1057,12 +1050,7 @@ mod tests {
             g,
         };
         assert_eq!(d.images_per_task(), 8);
-        for relu in [false, true] {
-            let (ours, burns) = (grads(&c, true, relu, false), grads(&c, false, relu, false));
-            for (k, what) in ["output", "dx", "dw", "db"].iter().enumerate() {
-                close(&ours[k], &burns[k], &format!("relu {relu}: {what}"));
-            }
-        }
+        assert_matches_burns(&[c], false);
     }
 
     #[test]
