@@ -66,7 +66,7 @@ fn time_steps<M: Module>(
 ) -> (usize, f64) {
     let params = model.num_params();
     // The paper's momentum and weight decay.
-    let mut optim = crate::train::sgd(0.9, 5e-4);
+    let mut optim = crate::train::sgd(0.9, 5e-4, None);
     let mut start = Instant::now();
     for step in 0..args.steps + 3 {
         if step == 3 {

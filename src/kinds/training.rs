@@ -27,6 +27,7 @@ pub const RUN_KEYS: &[&str] = &[
     "keep",
     "loss-normalization",
     "loss-scale",
+    "grad-clip",
     "seed",
     "seed-offset",
 ];
@@ -65,6 +66,10 @@ pub struct TrainConfig {
     /// Multiplies the training loss (a gradient-matched control for MNL's two losses).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub loss_scale: f64,
+    /// Each parameter's gradient is scaled down to at most this L2 norm
+    /// before the SGD step; absent = no clipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_clip: Option<f64>,
 }
 
 pub(crate) fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -277,6 +282,19 @@ pub(crate) fn resolve(
         "must be in (0, 100]",
         |v| v > 0.0 && v <= 100.0,
     )?;
+    let grad_clip = s
+        .grad_clip
+        .or(d.grad_clip)
+        .map(|v| {
+            in_range(
+                v,
+                ctx,
+                &at(s.grad_clip.is_some(), "grad-clip"),
+                "must be > 0",
+                |v| v > 0.0 && v.is_finite(),
+            )
+        })
+        .transpose()?;
     Ok(TrainConfig {
         net,
         width,
@@ -294,5 +312,6 @@ pub(crate) fn resolve(
         keep,
         loss_normalization,
         loss_scale,
+        grad_clip,
     })
 }

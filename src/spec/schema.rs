@@ -134,6 +134,8 @@ pub struct RawTrain {
     pub loss_normalization: Option<String>,
     /// Multiplies the training loss. Default: 1.
     pub loss_scale: Option<f64>,
+    /// Clip each parameter's gradient to this L2 norm. Default: no clipping.
+    pub grad_clip: Option<f64>,
 }
 
 /// One `[[stage]]` table. Which keys a kind accepts is checked first
@@ -173,6 +175,7 @@ pub struct RawStage {
     pub keep: Option<String>,
     pub loss_normalization: Option<String>,
     pub loss_scale: Option<f64>,
+    pub grad_clip: Option<f64>,
     /// Training stages: this stage's own seed (initialisation, shuffling)
     /// instead of the experiment's, so every sweep seed shares the stage
     /// (a pretrained start paid once).
@@ -214,6 +217,9 @@ pub struct RawStage {
     /// (the same squared error over the teacher maps' own energy, so its
     /// scale does not depend on the teacher's; its lr defaults to `lr`).
     pub hint_loss: Option<String>,
+    /// `compress`: clip each parameter's gradient to this L2 norm in the
+    /// hint phase. Default: the stage's `grad-clip` (none).
+    pub hint_grad_clip: Option<f64>,
     /// `train-parts`: side the patches are resized to. Default: 64.
     pub part_size: Option<u32>,
     /// `train-parts`: use a fixed `grid`×`grid` of blocks instead of `regions`.

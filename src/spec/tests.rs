@@ -47,7 +47,7 @@ fn unknown_key_names_line_and_allowed_keys() {
     let e = err(&format!("{BASE}mnl = true\n"));
     assert_eq!(
         e,
-        "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`, `backbone`, `from`, `precision`, `lr-schedule`, `keep`, `loss-normalization`, `loss-scale`, `seed`, `seed-offset`"
+        "s.toml:7:1: `stage[0].mnl`: unknown key `mnl` for kind `train`; allowed keys are `id`, `kind`, `data`, `net`, `width`, `maps`, `epochs`, `batch-size`, `lr`, `momentum`, `weight-decay`, `flip`, `init`, `backbone`, `from`, `precision`, `lr-schedule`, `keep`, `loss-normalization`, `loss-scale`, `grad-clip`, `seed`, `seed-offset`"
     );
     let e = err(&format!("{BASE}epoch = 3\n").replace("kind = \"train\"", "kind = \"train-frl\""));
     assert!(e.starts_with("s.toml:7:1: `stage[0].epoch`: unknown key `epoch` for kind `train-frl`; allowed keys are"), "{e}");
@@ -332,7 +332,7 @@ fn ok(text: &str) -> Spec {
 
 #[test]
 fn training_options_resolve_from_train_table_and_stage() {
-    let text = format!("{BASE}lr-schedule = \"cosine\"\nloss-scale = 2.0\n").replace(
+    let text = format!("{BASE}lr-schedule = \"cosine\"\nloss-scale = 2.0\ngrad-clip = 5.0\n").replace(
         "[[stage]]",
         "[train]\nkeep = \"best\"\nloss-normalization = \"batch\"\n\n[[stage]]",
     );
@@ -342,6 +342,13 @@ fn training_options_resolve_from_train_table_and_stage() {
     assert_eq!(t.keep, KeepEpoch::Best);
     assert_eq!(t.loss_normalization, LossNormalization::Batch);
     assert_eq!(t.loss_scale, 2.0);
+    assert_eq!(t.grad_clip, Some(5.0));
+}
+
+#[test]
+fn a_non_positive_grad_clip_names_its_key() {
+    let e = err(&format!("{BASE}grad-clip = 0.0\n"));
+    assert!(e.contains("`stage[0].grad-clip`: must be > 0"), "{e}");
 }
 
 #[test]
@@ -359,7 +366,7 @@ fn default_training_options_leave_cache_keys_unchanged() {
     // cached before they existed still match.
     let spec = ok(BASE);
     let json = serde_json::to_string(&spec.stages[1].config).unwrap();
-    for k in ["lr-schedule", "keep", "loss-normalization", "loss-scale"] {
+    for k in ["lr-schedule", "keep", "loss-normalization", "loss-scale", "grad-clip"] {
         assert!(!json.contains(k), "{k} in {json}");
     }
 }
@@ -709,4 +716,18 @@ fn claims_are_not_inherited_through_extends() {
         1
     );
     assert!(load(&child, &[]).unwrap().claims.is_empty());
+}
+
+#[test]
+fn hint_grad_clip_is_the_hint_phases_own_and_absent_by_default() {
+    let text = "[experiment]\nname = \"t\"\n\n[[stage]]\nid = \"frl\"\nkind = \"train-frl\"\n\n[[stage]]\nid = \"s\"\nkind = \"compress\"\nteacher = \"frl\"\n";
+    let StageConfig::Compress(c) = &ok(text).stages[2].config else {
+        panic!()
+    };
+    assert_eq!((c.hint_grad_clip, c.train.grad_clip), (None, None));
+    let spec = ok(&format!("{text}hint-grad-clip = 2.0\n"));
+    let StageConfig::Compress(c) = &spec.stages[2].config else {
+        panic!()
+    };
+    assert_eq!((c.hint_grad_clip, c.train.grad_clip), (Some(2.0), None));
 }

@@ -6,6 +6,7 @@
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
+use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor};
 
@@ -134,8 +135,9 @@ pub fn relative_hint_loss(student: Tensor<4>, teacher: Tensor<4>) -> Tensor<1> {
 }
 
 /// The paper's optimizer: SGD with momentum (no dampening, as Caffe) and
-/// L2 weight decay. `exp bench` times the same one.
-pub fn sgd(momentum: f64, weight_decay: f64) -> burn::optim::ModuleOptimizer {
+/// L2 weight decay; `clip` scales each parameter's gradient down to that L2
+/// norm first. `exp bench` times the same one.
+pub fn sgd(momentum: f64, weight_decay: f64, clip: Option<f64>) -> burn::optim::ModuleOptimizer {
     SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new()
@@ -143,6 +145,7 @@ pub fn sgd(momentum: f64, weight_decay: f64) -> burn::optim::ModuleOptimizer {
                 .with_dampening(0.0),
         ))
         .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
+        .with_gradient_clipping(clip.map(|c| GradientClippingConfig::Norm(c as f32)))
         .init()
 }
 
@@ -172,7 +175,7 @@ pub fn fit<M: Module>(
     mut validate: impl FnMut(&M) -> Validation,
 ) -> Result<(M, Vec<EpochRecord>), TrainError> {
     let cfg = phase.cfg;
-    let mut optim = sgd(cfg.momentum, cfg.weight_decay);
+    let mut optim = sgd(cfg.momentum, cfg.weight_decay, cfg.grad_clip);
     let batches = phase.n.div_ceil(cfg.batch_size as usize) as u64;
     phase.progress.set_total(batches * phase.epochs as u64);
     phase.progress.set_position(0);
@@ -448,7 +451,32 @@ mod tests {
             keep: KeepEpoch::Last,
             loss_normalization: LossNormalization::BatchAttributes,
             loss_scale: 1.0,
+            grad_clip: None,
         }
+    }
+
+    /// How far one SGD step at lr 1 moves a linear layer's weight under a
+    /// loss whose gradient is large.
+    fn first_step_size(clip: Option<f64>) -> f32 {
+        use burn::optim::Optimizer;
+        let d = Device::flex().autodiff();
+        d.seed(1);
+        let layer = burn::nn::LinearConfig::new(4, 3).init(&d);
+        let before = layer.weight.val();
+        let x = Tensor::<2>::ones([2, 4], &d);
+        let loss = layer.forward(x).sum() * 1000.0;
+        let grads = GradientsParams::from_grads(loss.backward(), &layer);
+        let layer = sgd(0.0, 0.0, clip).step(1.0, layer, grads);
+        let delta = layer.weight.val() - before;
+        delta.powi_scalar(2).sum().sqrt().into_scalar::<f32>()
+    }
+
+    #[test]
+    fn grad_clip_bounds_each_parameters_step_to_lr_times_the_clip() {
+        let unclipped = first_step_size(None);
+        let clipped = first_step_size(Some(0.5));
+        assert!(unclipped > 100.0, "the test's gradient is not large: {unclipped}");
+        assert!((clipped - 0.5).abs() < 1e-3, "step {clipped}, clip 0.5 at lr 1");
     }
 
     #[test]

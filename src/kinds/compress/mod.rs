@@ -24,6 +24,9 @@ pub struct CompressConfig {
     /// Left out of the key when Euclidean, so keys made before it existed hold.
     #[serde(default, skip_serializing_if = "super::training::is_default")]
     pub hint_loss: HintLoss,
+    /// The hint phase's gradient clipping; absent = the stage's `grad-clip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint_grad_clip: Option<f64>,
 }
 
 /// How the hint phase measures the student's maps against the teacher's.
@@ -51,7 +54,7 @@ impl Kind for Compress {
         keys: &[
             &["data", "teacher", "net", "width"],
             OPTIMISER_KEYS,
-            &["hint-epochs", "hint-lr", "hint-loss"],
+            &["hint-epochs", "hint-lr", "hint-loss", "hint-grad-clip"],
             RUN_KEYS,
         ],
         roles: &[
@@ -88,6 +91,14 @@ impl Kind for Compress {
                 |v| v > 0.0,
             )?;
             let hint_epochs = s.hint_epochs.unwrap_or(train.epochs);
+            let hint_grad_clip = s
+                .hint_grad_clip
+                .map(|v| {
+                    in_range(v, t.ctx, &t.key("hint-grad-clip"), "must be > 0", |v| {
+                        v > 0.0 && v.is_finite()
+                    })
+                })
+                .transpose()?;
             if train.net == Net::Tnet {
                 return Err(t.error(
                     &at(t.here, s.net.is_some(), "net"),
@@ -99,6 +110,7 @@ impl Kind for Compress {
                 hint_epochs,
                 hint_lr,
                 hint_loss,
+                hint_grad_clip,
             })
         })
     }

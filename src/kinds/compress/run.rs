@@ -22,17 +22,12 @@ use crate::train::{self, Phase, euclidean_loss, relative_hint_loss};
 
 impl Run for kinds::compress::Compress {
     fn run(ctx: &StageCtx, c: &CompressConfig) -> Result<serde_json::Value, StageError> {
-        run(ctx, &c.train, c.hint_epochs, c.hint_lr, c.hint_loss)
+        run(ctx, c)
     }
 }
 
-fn run(
-    ctx: &StageCtx,
-    cfg: &TrainConfig,
-    hint_epochs: u32,
-    hint_lr: f64,
-    hint_loss: HintLoss,
-) -> Result<serde_json::Value, StageError> {
+fn run(ctx: &StageCtx, c: &CompressConfig) -> Result<serde_json::Value, StageError> {
+    let (cfg, hint_epochs, hint_lr, hint_loss) = (&c.train, c.hint_epochs, c.hint_lr, c.hint_loss);
     let (data, source) = ctx.data()?;
     let (plain, device) = ctx.devices(cfg.seed);
     let (teacher, tinfo) = load_attr_net(&ctx.input("teacher").dir, "model", &plain)?;
@@ -68,6 +63,7 @@ fn run(
         // The hint phase's goal is the hint loss, not validation accuracy.
         let hint_cfg = TrainConfig {
             keep: crate::spec::KeepEpoch::Last,
+            grad_clip: c.hint_grad_clip.or(cfg.grad_clip),
             ..cfg.clone()
         };
         let phase = Phase {
