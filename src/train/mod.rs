@@ -458,7 +458,6 @@ mod tests {
     /// How far one SGD step at lr 1 moves a linear layer's weight under a
     /// loss whose gradient is large.
     fn first_step_size(clip: Option<f64>) -> f32 {
-        use burn::optim::Optimizer;
         let d = Device::flex().autodiff();
         d.seed(1);
         let layer = burn::nn::LinearConfig::new(4, 3).init(&d);
