@@ -332,10 +332,11 @@ fn ok(text: &str) -> Spec {
 
 #[test]
 fn training_options_resolve_from_train_table_and_stage() {
-    let text = format!("{BASE}lr-schedule = \"cosine\"\nloss-scale = 2.0\ngrad-clip = 5.0\n").replace(
-        "[[stage]]",
-        "[train]\nkeep = \"best\"\nloss-normalization = \"batch\"\n\n[[stage]]",
-    );
+    let text = format!("{BASE}lr-schedule = \"cosine\"\nloss-scale = 2.0\ngrad-clip = 5.0\n")
+        .replace(
+            "[[stage]]",
+            "[train]\nkeep = \"best\"\nloss-normalization = \"batch\"\n\n[[stage]]",
+        );
     let spec = ok(&text);
     let t = spec.stages[1].config.train().unwrap();
     assert_eq!(t.lr_schedule, LrSchedule::Cosine);
@@ -366,7 +367,13 @@ fn default_training_options_leave_cache_keys_unchanged() {
     // cached before they existed still match.
     let spec = ok(BASE);
     let json = serde_json::to_string(&spec.stages[1].config).unwrap();
-    for k in ["lr-schedule", "keep", "loss-normalization", "loss-scale", "grad-clip"] {
+    for k in [
+        "lr-schedule",
+        "keep",
+        "loss-normalization",
+        "loss-scale",
+        "grad-clip",
+    ] {
         assert!(!json.contains(k), "{k} in {json}");
     }
 }

@@ -5,8 +5,8 @@
 
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor};
 
@@ -474,8 +474,14 @@ mod tests {
     fn grad_clip_bounds_each_parameters_step_to_lr_times_the_clip() {
         let unclipped = first_step_size(None);
         let clipped = first_step_size(Some(0.5));
-        assert!(unclipped > 100.0, "the test's gradient is not large: {unclipped}");
-        assert!((clipped - 0.5).abs() < 1e-3, "step {clipped}, clip 0.5 at lr 1");
+        assert!(
+            unclipped > 100.0,
+            "the test's gradient is not large: {unclipped}"
+        );
+        assert!(
+            (clipped - 0.5).abs() < 1e-3,
+            "step {clipped}, clip 0.5 at lr 1"
+        );
     }
 
     #[test]
