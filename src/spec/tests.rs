@@ -738,3 +738,24 @@ fn hint_grad_clip_is_the_hint_phases_own_and_absent_by_default() {
     };
     assert_eq!((c.hint_grad_clip, c.train.grad_clip), (Some(2.0), None));
 }
+
+#[test]
+fn without_a_hint_phase_its_settings_leave_the_key_alone() {
+    let text = "[experiment]\nname = \"t\"\n\n[[stage]]\nid = \"frl\"\nkind = \"train-frl\"\n\n[[stage]]\nid = \"s\"\nkind = \"compress\"\nteacher = \"frl\"\nhint-epochs = 0\n";
+    let plain = ok(text).stages[2].config.clone();
+    let set = ok(&format!("{text}hint-lr = 1e-6\nhint-grad-clip = 1.0\n")).stages[2]
+        .config
+        .clone();
+    assert_eq!(plain, set);
+    let with_phase = ok(&text.replace("hint-epochs = 0", "hint-epochs = 1")).stages[2]
+        .config
+        .clone();
+    let with_phase_set = ok(&format!(
+        "{}hint-lr = 1e-6\n",
+        text.replace("hint-epochs = 0", "hint-epochs = 1")
+    ))
+    .stages[2]
+        .config
+        .clone();
+    assert_ne!(with_phase, with_phase_set);
+}

@@ -44,6 +44,17 @@ pub enum HintLoss {
     Relative,
 }
 
+/// Without a hint phase its settings change nothing, so they are reset to
+/// their defaults: students that differ only in them share one cache key.
+fn without_hint_phase(c: CompressConfig) -> CompressConfig {
+    CompressConfig {
+        hint_lr: 1e-7,
+        hint_loss: HintLoss::default(),
+        hint_grad_clip: None,
+        ..c
+    }
+}
+
 impl Kind for Compress {
     type Config = CompressConfig;
 
@@ -105,12 +116,17 @@ impl Kind for Compress {
                     "the student of `compress` must be `snet1`, `snet2` or `snet3`",
                 ));
             }
-            Ok(CompressConfig {
+            let config = CompressConfig {
                 train,
                 hint_epochs,
                 hint_lr,
                 hint_loss,
                 hint_grad_clip,
+            };
+            Ok(if hint_epochs == 0 {
+                without_hint_phase(config)
+            } else {
+                config
             })
         })
     }
