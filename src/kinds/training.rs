@@ -125,6 +125,11 @@ pub struct InitWeights {
     pub sha256: String,
 }
 
+/// A gradient-clipping norm (`grad-clip`, `hint-grad-clip`): finite and > 0.
+pub(crate) fn grad_clip_in_range(v: f64, ctx: &Ctx, key: &[Seg]) -> Result<f64, SpecError> {
+    in_range(v, ctx, key, "must be > 0", |v| v > 0.0 && v.is_finite())
+}
+
 /// Where a training key was set: on the stage, else in `[train]`.
 pub(crate) fn at(here: &[Seg], set_here: bool, name: &str) -> Vec<Seg> {
     if set_here {
@@ -285,15 +290,7 @@ pub(crate) fn resolve(
     let grad_clip = s
         .grad_clip
         .or(d.grad_clip)
-        .map(|v| {
-            in_range(
-                v,
-                ctx,
-                &at(s.grad_clip.is_some(), "grad-clip"),
-                "must be > 0",
-                |v| v > 0.0 && v.is_finite(),
-            )
-        })
+        .map(|v| grad_clip_in_range(v, ctx, &at(s.grad_clip.is_some(), "grad-clip")))
         .transpose()?;
     Ok(TrainConfig {
         net,

@@ -6,7 +6,7 @@ pub mod run;
 
 use serde::{Deserialize, Serialize};
 
-use super::training::{Net, OPTIMISER_KEYS, RUN_KEYS, TrainConfig, at};
+use super::training::{Net, OPTIMISER_KEYS, RUN_KEYS, TrainConfig, at, grad_clip_in_range};
 use super::{
     Artefact, DATA_ROLE, Env, Kind, KindDef, Resolved, Role, StageKind, Upstream, standard,
 };
@@ -44,11 +44,14 @@ pub enum HintLoss {
     Relative,
 }
 
+/// The hint lr of the Euclidean loss where a spec sets none (the paper's).
+const EUCLIDEAN_HINT_LR: f64 = 1e-7;
+
 /// Without a hint phase its settings change nothing, so they are reset to
 /// their defaults: students that differ only in them share one cache key.
 fn without_hint_phase(c: CompressConfig) -> CompressConfig {
     CompressConfig {
-        hint_lr: 1e-7,
+        hint_lr: EUCLIDEAN_HINT_LR,
         hint_loss: HintLoss::default(),
         hint_grad_clip: None,
         ..c
@@ -91,7 +94,7 @@ impl Kind for Compress {
                 &t.key("hint-loss"),
             )?;
             let default_lr = match hint_loss {
-                HintLoss::Euclidean => 1e-7,
+                HintLoss::Euclidean => EUCLIDEAN_HINT_LR,
                 HintLoss::Relative => train.lr,
             };
             let hint_lr = in_range(
@@ -104,11 +107,7 @@ impl Kind for Compress {
             let hint_epochs = s.hint_epochs.unwrap_or(train.epochs);
             let hint_grad_clip = s
                 .hint_grad_clip
-                .map(|v| {
-                    in_range(v, t.ctx, &t.key("hint-grad-clip"), "must be > 0", |v| {
-                        v > 0.0 && v.is_finite()
-                    })
-                })
+                .map(|v| grad_clip_in_range(v, t.ctx, &t.key("hint-grad-clip")))
                 .transpose()?;
             if train.net == Net::Tnet {
                 return Err(t.error(
