@@ -18,6 +18,8 @@ fn spec(size: u32, n: u32) -> DataSpec {
         test_images: 1,
         attributes: (0..40).collect(),
         seed: 1,
+        generator: 1,
+        class_offset: 0,
         real: None,
     }
 }
