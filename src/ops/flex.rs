@@ -276,7 +276,6 @@ fn forward(
     let (x, w, bias) = (Values::of(x), Values::of(w), b.map(Values::of));
     let (x, w, bias) = (x.get(), w.get(), bias.as_ref().map(Values::get));
     let (rows, p, coutg) = (d.rows(), d.pixels(), d.coutg());
-    let image_x = d.image_x();
     // Output values per image and per channel plane (pooled where fused).
     let plane = if g.pool { p / 4 } else { p };
     let image_y = d.cout * plane;
@@ -296,10 +295,7 @@ fn forward(
             let cols_len = rows * b * p;
             with_scratch(cols_len, coutg * b * p, |cols, out| {
                 for grp in 0..g.groups {
-                    for k in 0..b {
-                        let xs = &x[(first + k) * image_x + grp * d.group_x()..][..d.group_x()];
-                        im2col(xs, &d, &mut cols[k * p..], b * p);
-                    }
+                    im2col_images(x, &d, grp, first, b, cols);
                     gemm(
                         (coutg, b * p, rows),
                         out,
@@ -309,7 +305,7 @@ fn forward(
                         (rows, 1),
                         cols,
                         (b * p, 1),
-                        false,
+                        d.one_task(),
                     );
                     // out is C_g × (image, pixel); y is image × C × pixel.
                     for k in 0..b {
@@ -490,10 +486,27 @@ impl Dims {
     }
     /// Images per rayon task, each task one GEMM per group over all its
     /// images' columns: enough columns (images × output pixels) that packing
-    /// the weights does not dominate, at most 8. A function of the geometry
-    /// only, so the weight gradient's sums run in the same order on any
-    /// machine and thread count.
+    /// the weights does not dominate, at most 8 — or the whole batch where
+    /// its columns are few ([`Dims::one_task`]). A function of the geometry
+    /// only, so the weight gradient's sums run in the same order whatever the
+    /// thread count.
     fn images_per_task(&self) -> usize {
+        if self.one_task() {
+            self.n.max(1)
+        } else {
+            self.images_per_small_task()
+        }
+    }
+    /// Whether the batch is one task: deep layers (few output pixels, large
+    /// weights) or a small batch. There the GEMMs spread over the threads
+    /// themselves, and the weight gradient is one GEMM with no per-task
+    /// partials (each a full copy of dW to allocate and sum: 23 MB per task
+    /// for TNet's last conv).
+    fn one_task(&self) -> bool {
+        const ONE_TASK_COLUMNS: usize = 4096;
+        self.n * self.pixels() <= ONE_TASK_COLUMNS || self.n <= self.images_per_small_task()
+    }
+    fn images_per_small_task(&self) -> usize {
         1024usize.div_ceil(self.pixels().max(1)).clamp(1, 8)
     }
     /// For kernel offset `k` along an axis: the input coordinate of output
@@ -512,32 +525,50 @@ impl Dims {
     }
 }
 
-/// The im2col matrix of one image's group (`x` holds its C_g × H × W
-/// values): row `(c·KH + i)·KW + j` at `cols[row · ld..]`, column
-/// `oy·OW + ox` (`ld` > OH·OW where several images share the matrix).
-fn im2col(x: &[f32], d: &Dims, cols: &mut [f32], ld: usize) {
+/// The im2col matrix of group `grp` of images `first..first + b` of `x`:
+/// row `(c·KH + i)·KW + j` at `cols[row · b·OH·OW..]`, image `k`'s column
+/// `oy·OW + ox` at `k·OH·OW` within it. Split by input channel over the
+/// threads when the batch is one task (otherwise the tasks are).
+fn im2col_images(x: &[f32], d: &Dims, grp: usize, first: usize, b: usize, cols: &mut [f32]) {
+    let (p, hw) = (d.pixels(), d.h * d.w);
+    let ld = b * p;
+    let block = d.kh * d.kw * ld;
+    let channel = |(c, rows): (usize, &mut [f32])| {
+        for k in 0..b {
+            let at = (first + k) * d.image_x() + grp * d.group_x() + c * hw;
+            im2col_plane(&x[at..][..hw], d, &mut rows[k * p..], ld);
+        }
+    };
+    let cols = &mut cols[..d.cg() * block];
+    if d.one_task() {
+        cols.par_chunks_mut(block).enumerate().for_each(channel);
+    } else {
+        cols.chunks_mut(block).enumerate().for_each(channel);
+    }
+}
+
+/// One input channel's KH·KW im2col rows (`plane` holds its H × W
+/// values), row `i·KW + j` at `rows[row · ld..]`.
+fn im2col_plane(plane: &[f32], d: &Dims, rows: &mut [f32], ld: usize) {
     let (p, g) = (d.pixels(), d.g);
-    for c in 0..d.cg() {
-        let plane = &x[c * d.h * d.w..(c + 1) * d.h * d.w];
-        for i in 0..d.kh {
-            let oy_off = (i * g.dilation[0]) as isize - g.padding[0] as isize;
-            let (y0, y1) = Dims::valid(d.oh, d.h, g.stride[0], oy_off);
-            for j in 0..d.kw {
-                let ox_off = (j * g.dilation[1]) as isize - g.padding[1] as isize;
-                let (x0, x1) = Dims::valid(d.ow, d.w, g.stride[1], ox_off);
-                let row = &mut cols[((c * d.kh + i) * d.kw + j) * ld..][..p];
-                row.fill(0.0);
-                for oy in y0..y1 {
-                    let iy = (oy * g.stride[0]) as isize + oy_off;
-                    let src = &plane[iy as usize * d.w..][..d.w];
-                    let dst = &mut row[oy * d.ow..][..d.ow];
-                    if g.stride[1] == 1 {
-                        let ix0 = (x0 as isize + ox_off) as usize;
-                        dst[x0..x1].copy_from_slice(&src[ix0..ix0 + (x1 - x0)]);
-                    } else {
-                        for ox in x0..x1 {
-                            dst[ox] = src[((ox * g.stride[1]) as isize + ox_off) as usize];
-                        }
+    for i in 0..d.kh {
+        let oy_off = (i * g.dilation[0]) as isize - g.padding[0] as isize;
+        let (y0, y1) = Dims::valid(d.oh, d.h, g.stride[0], oy_off);
+        for j in 0..d.kw {
+            let ox_off = (j * g.dilation[1]) as isize - g.padding[1] as isize;
+            let (x0, x1) = Dims::valid(d.ow, d.w, g.stride[1], ox_off);
+            let row = &mut rows[(i * d.kw + j) * ld..][..p];
+            row.fill(0.0);
+            for oy in y0..y1 {
+                let iy = (oy * g.stride[0]) as isize + oy_off;
+                let src = &plane[iy as usize * d.w..][..d.w];
+                let dst = &mut row[oy * d.ow..][..d.ow];
+                if g.stride[1] == 1 {
+                    let ix0 = (x0 as isize + ox_off) as usize;
+                    dst[x0..x1].copy_from_slice(&src[ix0..ix0 + (x1 - x0)]);
+                } else {
+                    for ox in x0..x1 {
+                        dst[ox] = src[((ox * g.stride[1]) as isize + ox_off) as usize];
                     }
                 }
             }
@@ -674,26 +705,30 @@ fn weight_grad(x: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
         let mut dw = vec![0.0f32; d.cout * rows];
         with_scratch(rows * b * p, coutg * b * p, |cols, dys| {
             for grp in 0..d.g.groups {
-                for k in 0..b {
-                    let xs = &x[(first + k) * d.image_x() + grp * d.group_x()..][..d.group_x()];
-                    im2col(xs, d, &mut cols[k * p..], b * p);
-                }
+                im2col_images(x, d, grp, first, b, cols);
                 gather_dy(dy, d, grp, first, b, dys);
+                // Each group's block is written once, so the GEMM need not
+                // read it: reading the zeroed (calloc'd, not yet mapped)
+                // partial first, then writing it, costs a copy-on-write page
+                // fault with a TLB shootdown on every core per page.
                 gemm(
                     (coutg, rows, b * p),
                     &mut dw[grp * coutg * rows..][..coutg * rows],
                     rows,
-                    true,
+                    false,
                     dys,
                     (b * p, 1),
                     cols,
                     (1, b * p),
-                    false,
+                    d.one_task(),
                 );
             }
         });
         dw
     };
+    if d.one_task() {
+        return partial(0);
+    }
     let partials: Vec<Vec<f32>> = (0..d.n.div_ceil(per))
         .into_par_iter()
         .map(partial)
@@ -715,6 +750,10 @@ fn input_grad(w: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
     dx.par_chunks_mut(per * image_x)
         .enumerate()
         .for_each(|(t, dx)| {
+            // Written before col2im adds into it, for the same reason as the
+            // weight gradient's partials (a first read of untouched zeroed
+            // pages, then a write, faults twice with TLB shootdowns).
+            dx.fill(0.0);
             let (first, b) = (t * per, dx.len() / image_x);
             with_scratch(rows * b * p, coutg * b * p, |cols, dys| {
                 for grp in 0..d.g.groups {
@@ -728,11 +767,16 @@ fn input_grad(w: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
                         (1, rows),
                         dys,
                         (b * p, 1),
-                        false,
+                        d.one_task(),
                     );
-                    for k in 0..b {
-                        let dx = &mut dx[k * image_x + grp * d.group_x()..][..d.group_x()];
+                    let image = |(k, dx): (usize, &mut [f32])| {
+                        let dx = &mut dx[grp * d.group_x()..][..d.group_x()];
                         col2im(&cols[k * p..], d, dx, b * p);
+                    };
+                    if d.one_task() {
+                        dx.par_chunks_mut(image_x).enumerate().for_each(image);
+                    } else {
+                        dx.chunks_mut(image_x).enumerate().for_each(image);
                     }
                 }
             });
@@ -1018,9 +1062,10 @@ mod tests {
 
     #[test]
     fn several_images_share_a_gemm_and_a_last_task_is_short() {
-        // 5×5 outputs: 8 images per task, so 11 images are tasks of 8 and 3.
+        // 20×20 outputs: 3 images per task, so 11 images (4,400 columns,
+        // more than one task's worth) are tasks of 3, 3, 3 and 2.
         let c = Case {
-            x: [11, 3, 5, 5],
+            x: [11, 3, 20, 20],
             cout: 4,
             k: 3,
             stride: 1,
@@ -1040,16 +1085,17 @@ mod tests {
         let d = Dims {
             n: 11,
             cin: 3,
-            h: 5,
-            w: 5,
+            h: 20,
+            w: 20,
             cout: 4,
             kh: 3,
             kw: 3,
-            oh: 5,
-            ow: 5,
+            oh: 20,
+            ow: 20,
             g,
         };
-        assert_eq!(d.images_per_task(), 8);
+        assert!(!d.one_task());
+        assert_eq!(d.images_per_task(), 3);
         assert_matches_burns(&[c], false);
     }
 
