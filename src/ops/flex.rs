@@ -504,7 +504,7 @@ impl Dims {
     /// for TNet's last conv).
     fn one_task(&self) -> bool {
         // 1,024 against 4,096 and 16,384 on 2 cores (2026-12-07): SNet3 at
-        // 64 px ~7% faster, TNet unchanged.
+        // 64 px ~10% faster, TNet unchanged (bench/results/2026-12-07-cpu.md).
         const ONE_TASK_COLUMNS: usize = 1024;
         self.n * self.pixels() <= ONE_TASK_COLUMNS || self.n <= self.images_per_small_task()
     }
@@ -1098,7 +1098,53 @@ mod tests {
         };
         assert!(!d.one_task());
         assert_eq!(d.images_per_task(), 3);
-        assert_matches_burns(&[c], false);
+        // Groups and a stride across tasks too: 12×12 outputs, tasks of 8
+        // and 1.
+        let grouped = Case {
+            x: [9, 4, 24, 24],
+            cout: 6,
+            k: 3,
+            stride: 2,
+            pad: 1,
+            dilation: 1,
+            groups: 2,
+            bias: false,
+        };
+        let cases = [c, grouped];
+        assert_matches_burns(&cases, false);
+        assert_matches_burns(&cases, true);
+    }
+
+    #[test]
+    fn a_deep_layers_batch_is_one_task_and_a_shallow_ones_is_not() {
+        let g = Geometry {
+            stride: [1; 2],
+            padding: [1; 2],
+            dilation: [1; 2],
+            groups: 1,
+            relu: true,
+            pool: false,
+        };
+        let layer = |n, cin, size, cout| Dims {
+            n,
+            cin,
+            h: size,
+            w: size,
+            cout,
+            kh: 3,
+            kw: 3,
+            oh: size,
+            ow: size,
+            g,
+        };
+        // TNet at 64 px, batch 32: conv6 (4×4) and conv1 (64×64).
+        let (deep, shallow) = (layer(32, 512, 4, 1280), layer(32, 3, 64, 32));
+        assert!(deep.one_task());
+        assert_eq!(deep.images_per_task(), 32);
+        assert!(!shallow.one_task());
+        assert_eq!(shallow.images_per_task(), 1);
+        // One image is always one task, whatever its size.
+        assert!(layer(1, 3, 64, 32).one_task());
     }
 
     #[test]
