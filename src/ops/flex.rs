@@ -560,11 +560,16 @@ fn im2col_plane(plane: &[f32], d: &Dims, rows: &mut [f32], ld: usize) {
             let ox_off = (j * g.dilation[1]) as isize - g.padding[1] as isize;
             let (x0, x1) = Dims::valid(d.ow, d.w, g.stride[1], ox_off);
             let row = &mut rows[(i * d.kw + j) * ld..][..p];
-            row.fill(0.0);
+            // Zeros only where the kernel reads padding: every value is
+            // written once.
+            row[..y0 * d.ow].fill(0.0);
+            row[y1 * d.ow..].fill(0.0);
             for oy in y0..y1 {
                 let iy = (oy * g.stride[0]) as isize + oy_off;
                 let src = &plane[iy as usize * d.w..][..d.w];
                 let dst = &mut row[oy * d.ow..][..d.ow];
+                dst[..x0].fill(0.0);
+                dst[x1..].fill(0.0);
                 if g.stride[1] == 1 {
                     let ix0 = (x0 as isize + ox_off) as usize;
                     dst[x0..x1].copy_from_slice(&src[ix0..ix0 + (x1 - x0)]);
