@@ -1067,6 +1067,31 @@ mod tests {
         close(&ours[1..], &burns[1..], "the windows without a NaN");
     }
 
+    /// The sizes of a 3×3 convolution of stride 1 and padding 1 (output
+    /// the input's size) over `n` images of `cin` × `size` × `size`.
+    fn same_3x3(n: usize, cin: usize, size: usize, cout: usize) -> Dims {
+        let g = Geometry {
+            stride: [1; 2],
+            padding: [1; 2],
+            dilation: [1; 2],
+            groups: 1,
+            relu: false,
+            pool: false,
+        };
+        Dims {
+            n,
+            cin,
+            h: size,
+            w: size,
+            cout,
+            kh: 3,
+            kw: 3,
+            oh: size,
+            ow: size,
+            g,
+        }
+    }
+
     #[test]
     fn several_images_share_a_gemm_and_a_last_task_is_short() {
         // 20×20 outputs: 3 images per task, so 11 images (4,400 columns,
@@ -1081,26 +1106,7 @@ mod tests {
             groups: 1,
             bias: true,
         };
-        let g = Geometry {
-            stride: [1; 2],
-            padding: [1; 2],
-            dilation: [1; 2],
-            groups: 1,
-            relu: false,
-            pool: false,
-        };
-        let d = Dims {
-            n: 11,
-            cin: 3,
-            h: 20,
-            w: 20,
-            cout: 4,
-            kh: 3,
-            kw: 3,
-            oh: 20,
-            ow: 20,
-            g,
-        };
+        let d = same_3x3(11, 3, 20, 4);
         assert!(!d.one_task());
         assert_eq!(d.images_per_task(), 3);
         // Groups and a stride across tasks too: 12×12 outputs, tasks of 8
@@ -1122,34 +1128,14 @@ mod tests {
 
     #[test]
     fn a_deep_layers_batch_is_one_task_and_a_shallow_ones_is_not() {
-        let g = Geometry {
-            stride: [1; 2],
-            padding: [1; 2],
-            dilation: [1; 2],
-            groups: 1,
-            relu: true,
-            pool: false,
-        };
-        let layer = |n, cin, size, cout| Dims {
-            n,
-            cin,
-            h: size,
-            w: size,
-            cout,
-            kh: 3,
-            kw: 3,
-            oh: size,
-            ow: size,
-            g,
-        };
         // TNet at 64 px, batch 32: conv6 (4×4) and conv1 (64×64).
-        let (deep, shallow) = (layer(32, 512, 4, 1280), layer(32, 3, 64, 32));
+        let (deep, shallow) = (same_3x3(32, 512, 4, 1280), same_3x3(32, 3, 64, 32));
         assert!(deep.one_task());
         assert_eq!(deep.images_per_task(), 32);
         assert!(!shallow.one_task());
         assert_eq!(shallow.images_per_task(), 1);
         // One image is always one task, whatever its size.
-        assert!(layer(1, 3, 64, 32).one_task());
+        assert!(same_3x3(1, 3, 64, 32).one_task());
     }
 
     #[test]
