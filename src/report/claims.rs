@@ -108,7 +108,7 @@ fn as_written(r: &RunRecord) -> bool {
 }
 
 /// The paper's specs, in the order `exp claims` lists their claims.
-pub const SPECS: [&str; 8] = [
+pub const SPECS: [&str; 9] = [
     "ablation_mnl",
     "compression",
     "paw",
@@ -116,6 +116,7 @@ pub const SPECS: [&str; 8] = [
     "paw_controls",
     "paw128_controls",
     "block_baseline",
+    "block_baseline128",
     "cub_mnl",
 ];
 

@@ -10,6 +10,7 @@ mod common;
 mod data;
 mod fuzz;
 mod maintenance;
+mod oracle;
 mod pipeline;
 mod predict;
 mod report;
