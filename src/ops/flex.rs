@@ -143,25 +143,10 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward<N> {
         let (x, weight) = (x.get(), weight.get());
         let y = y.as_ref().map(Values::of);
         let y = y.as_ref().map(Values::get);
-        let expanded: Vec<f32>;
-        let dy = match (&argmax, y) {
-            (Some(argmax), y) => {
-                expanded = unpool(dy.get(), y, argmax, &shape);
-                &expanded[..]
-            }
-            // The ReLU's backward: no gradient where it output 0 (a NaN
-            // output keeps its NaN gradient, as burn's relu backward does).
-            (None, Some(y)) => {
-                expanded = dy
-                    .get()
-                    .par_iter()
-                    .zip(y)
-                    .map(|(g, y)| if *y <= 0.0 { 0.0 } else { *g })
-                    .collect();
-                &expanded[..]
-            }
-            (None, None) => dy.get(),
-        };
+        // dY once in the GEMMs' layout (after the pool's and the ReLU's
+        // backward, fused into the same pass), read by all three gradients.
+        let dy = by_task(dy.get(), y, argmax.as_deref(), &shape);
+        let dy = &dy[..];
         if let Some(node) = &ops.parents[0] {
             let dx = input_grad(weight, dy, &shape);
             grads.register::<Flex>(node.id, tensor(dx, shape.x_shape()));
@@ -371,24 +356,50 @@ fn pool_plane(src: &mut [f32], add: f32, d: &Dims, dst: &mut [f32], argmax: &mut
     }
 }
 
-/// The fused pool's (and ReLU's) backward: each pooled gradient goes to its
-/// window's maximum, masked where the ReLU output 0 (`y`: the pooled output).
-fn unpool(dy: &[f32], y: Option<&[f32]>, argmax: &[u8], d: &Dims) -> Vec<f32> {
-    let (pw, ow, p) = (d.ow / 2, d.ow, d.pixels());
-    let plane = p / 4;
-    let mut full = vec![0.0f32; d.n * d.cout * p];
-    full.par_chunks_mut(p).enumerate().for_each(|(i, out)| {
-        for py in 0..d.oh / 2 {
-            let at = i * plane + py * pw;
-            for px in 0..pw {
-                let a = argmax[at + px] as usize;
-                let masked = y.is_some_and(|y| y[at + px] <= 0.0);
-                let g = if masked { 0.0 } else { dy[at + px] };
-                out[(2 * py + a / 2) * ow + 2 * px + a % 2] = g;
+/// The output gradient in the GEMMs' layout: images in tasks of
+/// [`Dims::images_per_task`], each task's block channel-major — channel ×
+/// (image, pixel) — so a group's C_g channels are one contiguous operand
+/// for every task. The pool's backward (where fused: the gradient to each
+/// window's maximum, zero elsewhere) and the ReLU's (none where it output
+/// 0; a NaN output keeps its NaN gradient, as in burn) are applied on the
+/// way.
+fn by_task(dy: &[f32], y: Option<&[f32]>, argmax: Option<&[u8]>, d: &Dims) -> Vec<f32> {
+    let (p, per) = (d.pixels(), d.images_per_task());
+    let mut out = vec![0.0f32; d.n * d.cout * p];
+    out.par_chunks_mut(p).enumerate().for_each(|(q, out)| {
+        // Plane q of the task layout is image k's channel ch.
+        let t = q / (per * d.cout);
+        let b = per.min(d.n - t * per);
+        let r = q - t * per * d.cout;
+        let (ch, k) = (r / b, t * per + r % b);
+        let i = k * d.cout + ch;
+        match argmax {
+            Some(argmax) => {
+                let (pw, plane) = (d.ow / 2, p / 4);
+                // The window's three other values stay the allocation's 0.
+                for py in 0..d.oh / 2 {
+                    let at = i * plane + py * pw;
+                    for px in 0..pw {
+                        let a = argmax[at + px] as usize;
+                        let masked = y.is_some_and(|y| y[at + px] <= 0.0);
+                        let g = if masked { 0.0 } else { dy[at + px] };
+                        out[(2 * py + a / 2) * d.ow + 2 * px + a % 2] = g;
+                    }
+                }
+            }
+            None => {
+                let dy = &dy[i * p..][..p];
+                match y {
+                    Some(y) => out
+                        .iter_mut()
+                        .zip(dy.iter().zip(&y[i * p..][..p]))
+                        .for_each(|(o, (g, y))| *o = if *y <= 0.0 { 0.0 } else { *g }),
+                    None => out.copy_from_slice(dy),
+                }
             }
         }
     });
-    full
+    out
 }
 
 /// A flex tensor in row-major order, its f32 values read in place (a
@@ -476,9 +487,6 @@ impl Dims {
     /// Values of one image's input and output.
     fn image_x(&self) -> usize {
         self.cin * self.h * self.w
-    }
-    fn image_y(&self) -> usize {
-        self.cout * self.pixels()
     }
     /// Values of one image's group of input channels.
     fn group_x(&self) -> usize {
@@ -690,18 +698,6 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
     })
 }
 
-/// One group's output gradient for `b` images from `first`, laid out as
-/// C_g × (image, pixel): the GEMMs' operand for all the images at once.
-fn gather_dy(dy: &[f32], d: &Dims, grp: usize, first: usize, b: usize, out: &mut [f32]) {
-    let (p, coutg) = (d.pixels(), d.coutg());
-    for k in 0..b {
-        for c in 0..coutg {
-            let src = &dy[(first + k) * d.image_y() + (grp * coutg + c) * p..][..p];
-            out[c * b * p + k * p..][..p].copy_from_slice(src);
-        }
-    }
-}
-
 /// dW = Σ over tasks of images, per group, of dY · colsᵀ.
 fn weight_grad(x: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
     let (rows, p, coutg) = (d.rows(), d.pixels(), d.coutg());
@@ -710,10 +706,10 @@ fn weight_grad(x: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
         let first = t * per;
         let b = per.min(d.n - first);
         let mut dw = vec![0.0f32; d.cout * rows];
-        with_scratch(rows * b * p, coutg * b * p, |cols, dys| {
+        with_scratch(rows * b * p, 0, |cols, _| {
             for grp in 0..d.g.groups {
                 im2col_images(x, d, grp, first, b, cols);
-                gather_dy(dy, d, grp, first, b, dys);
+                let dys = &dy[(first * d.cout + grp * coutg * b) * p..][..coutg * b * p];
                 // Each group's block is written once, so the GEMM need not
                 // read it: reading the zeroed (calloc'd, not yet mapped)
                 // partial first, then writing it, costs a copy-on-write page
@@ -762,9 +758,9 @@ fn input_grad(w: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
             // pages, then a write, faults twice with TLB shootdowns).
             dx.fill(0.0);
             let (first, b) = (t * per, dx.len() / image_x);
-            with_scratch(rows * b * p, coutg * b * p, |cols, dys| {
+            with_scratch(rows * b * p, 0, |cols, _| {
                 for grp in 0..d.g.groups {
-                    gather_dy(dy, d, grp, first, b, dys);
+                    let dys = &dy[(first * d.cout + grp * coutg * b) * p..][..coutg * b * p];
                     gemm(
                         (rows, b * p, coutg),
                         cols,
@@ -791,15 +787,17 @@ fn input_grad(w: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
     dx
 }
 
-/// db: dY summed over images and pixels (each plane in 8 interleaved
-/// partial sums, which the compiler keeps in one vector register).
+/// db: dY (in [`by_task`]'s layout) summed over images and pixels, task
+/// by task in order (each run of values in 8 interleaved partial sums,
+/// which the compiler keeps in one vector register).
 fn bias_grad(dy: &[f32], d: &Dims) -> Vec<f32> {
-    let p = d.pixels();
+    let (p, per) = (d.pixels(), d.images_per_task());
     let mut db = vec![0.0f32; d.cout];
-    for image in dy.chunks(d.cout * p) {
-        for (c, plane) in image.chunks(p).enumerate() {
+    for (t, task) in dy.chunks(per * d.cout * p).enumerate() {
+        let b = per.min(d.n - t * per);
+        for (c, values) in task.chunks(b * p).enumerate() {
             let mut lanes = [0.0f32; 8];
-            let mut chunks = plane.chunks_exact(8);
+            let mut chunks = values.chunks_exact(8);
             for chunk in &mut chunks {
                 lanes.iter_mut().zip(chunk).for_each(|(l, v)| *l += v);
             }
