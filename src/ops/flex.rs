@@ -284,7 +284,7 @@ fn forward(
                     gemm(
                         (coutg, b * p, rows),
                         out,
-                        b * p,
+                        (b * p, 1),
                         false,
                         &w[grp * coutg * rows..][..coutg * rows],
                         (rows, 1),
@@ -516,6 +516,21 @@ impl Dims {
         const ONE_TASK_COLUMNS: usize = 1024;
         self.n * self.pixels() <= ONE_TASK_COLUMNS || self.n <= self.images_per_small_task()
     }
+    /// Whether the weight gradient is computed as rows × C_g, then
+    /// transposed. gemm's kernel tiles run along its output's column
+    /// direction in the left operand, which it first copies ("packs") into
+    /// tiles: along C_g that copies dY, along the rows the im2col matrix,
+    /// rows / C_g times larger (9× for a 3×3 layer that keeps its channels).
+    /// Where C_g is small that copy dominates the GEMM (~12% of an SNet3
+    /// epoch at 128 px); where it is large, the tiles along C_g lose more
+    /// than the copy costs. Measured on 2 cores (2026-12-07, alternating
+    /// builds, bench/results/2026-12-07-cpu.md): ≤ 64 channels per group
+    /// made SNet3 4–10% and TNet 3–6% faster; the same for ≥ 64 made TNet
+    /// 64 px 16% slower.
+    fn weight_grad_transposed(&self) -> bool {
+        const MOST_CHANNELS: usize = 64;
+        self.coutg() <= MOST_CHANNELS
+    }
     fn images_per_small_task(&self) -> usize {
         1024usize.div_ceil(self.pixels().max(1)).clamp(1, 8)
     }
@@ -629,7 +644,7 @@ fn col2im(cols: &[f32], d: &Dims, dx: &mut [f32], ld: usize) {
 fn gemm(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
-    dst_rs: usize,
+    (dst_rs, dst_cs): (usize, usize),
     accumulate: bool,
     lhs: &[f32],
     (lhs_rs, lhs_cs): (usize, usize),
@@ -640,7 +655,7 @@ fn gemm(
     let last = |rs: usize, cs: usize, rows: usize, cols: usize| {
         (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs
     };
-    assert!(m == 0 || n == 0 || last(dst_rs, 1, m, n) < dst.len());
+    assert!(m == 0 || n == 0 || last(dst_rs, dst_cs, m, n) < dst.len());
     assert!(m == 0 || k == 0 || last(lhs_rs, lhs_cs, m, k) < lhs.len());
     assert!(k == 0 || n == 0 || last(rhs_rs, rhs_cs, k, n) < rhs.len());
     let parallelism = if parallel {
@@ -656,7 +671,7 @@ fn gemm(
             n,
             k,
             dst.as_mut_ptr(),
-            1,
+            dst_cs as isize,
             dst_rs as isize,
             accumulate,
             lhs.as_ptr(),
@@ -702,6 +717,8 @@ fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) ->
 fn weight_grad(x: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
     let (rows, p, coutg) = (d.rows(), d.pixels(), d.coutg());
     let per = d.images_per_task();
+    let transposed = d.weight_grad_transposed();
+    let dst = if transposed { (1, coutg) } else { (rows, 1) };
     let partial = |t: usize| {
         let first = t * per;
         let b = per.min(d.n - first);
@@ -717,7 +734,7 @@ fn weight_grad(x: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
                 gemm(
                     (coutg, rows, b * p),
                     &mut dw[grp * coutg * rows..][..coutg * rows],
-                    rows,
+                    dst,
                     false,
                     dys,
                     (b * p, 1),
@@ -729,19 +746,33 @@ fn weight_grad(x: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
         });
         dw
     };
-    if d.one_task() {
-        return partial(0);
+    let dw = if d.one_task() {
+        partial(0)
+    } else {
+        let partials: Vec<Vec<f32>> = (0..d.n.div_ceil(per))
+            .into_par_iter()
+            .map(partial)
+            .collect();
+        // Summed in task order: bitwise the same whatever the thread count.
+        let mut dw = vec![0.0f32; d.cout * rows];
+        for p in &partials {
+            dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
+        dw
+    };
+    if !transposed {
+        return dw;
     }
-    let partials: Vec<Vec<f32>> = (0..d.n.div_ceil(per))
-        .into_par_iter()
-        .map(partial)
-        .collect();
-    // Summed in task order: bitwise the same whatever the thread count.
-    let mut dw = vec![0.0f32; d.cout * rows];
-    for p in &partials {
-        dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+    // Each group's block from rows × C_g to C_g × rows.
+    let mut out = vec![0.0f32; d.cout * rows];
+    for (to, from) in out.chunks_mut(coutg * rows).zip(dw.chunks(coutg * rows)) {
+        for (c, to) in to.chunks_mut(rows).enumerate() {
+            to.iter_mut()
+                .enumerate()
+                .for_each(|(r, v)| *v = from[r * coutg + c]);
+        }
     }
-    dw
+    out
 }
 
 /// dX per task of images and group: col2im(Wᵀ · dY).
@@ -764,7 +795,7 @@ fn input_grad(w: &[f32], dy: &[f32], d: &Dims) -> Vec<f32> {
                     gemm(
                         (rows, b * p, coutg),
                         cols,
-                        b * p,
+                        (b * p, 1),
                         false,
                         &w[grp * coutg * rows..][..coutg * rows],
                         (1, rows),
@@ -948,6 +979,19 @@ mod tests {
                 k: 5,
                 stride: 3,
                 pad: 0,
+                dilation: 1,
+                groups: 2,
+                bias: true,
+            },
+            // 65 output channels per group: the weight gradient in gemm's
+            // own orientation; every case above is computed transposed
+            // (Dims::weight_grad_transposed).
+            Case {
+                x: [3, 4, 6, 5],
+                cout: 130,
+                k: 3,
+                stride: 1,
+                pad: 1,
                 dilation: 1,
                 groups: 2,
                 bias: true,
