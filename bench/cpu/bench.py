@@ -1,6 +1,7 @@
 """exp's training step on the CPU against PyTorch eager, side by side.
 
 usage: python3 bench/cpu/bench.py EXP_BINARY OUT_DIR
+       [env ROUNDS=3, BATCH=32, CASES=tnet:128:3,snet3:64:8 (net:px:steps)]
 For TNet and SNet3 (Table 3's layers, 40 attributes, batch 32) at 64 and
 128 px, alternates `exp bench` (burn's flex backend, and `--device tch-cpu`
 when the binary has the `tch` feature) with PyTorch eager on the CPU
@@ -18,6 +19,8 @@ torch_step = os.path.join(here, "..", "gpu", "torch_step.py")
 BATCH = int(os.environ.get("BATCH", "32"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CASES = [("snet3", 64, 8), ("snet3", 128, 5), ("tnet", 64, 4), ("tnet", 128, 3)]
+if os.environ.get("CASES"):  # e.g. CASES=tnet:128:3,snet3:64:8 (net:px:steps)
+    CASES = [(n, int(px), int(st)) for n, px, st in (c.split(":") for c in os.environ["CASES"].split(","))]
 if os.environ.get("BENCH_SMOKE") == "1":
     BATCH, ROUNDS, CASES = 4, 1, [("snet3", 64, 2)]
 
