@@ -37,6 +37,9 @@ pub struct Claim {
     /// Seeds a 95% interval needs to resolve the paper's difference, from
     /// this run's standard deviation of the paired differences.
     pub seeds_to_resolve_paper: Option<usize>,
+    /// What the interval is judged against (the claim's margin), where it
+    /// has one.
+    pub threshold: Option<f64>,
     pub verdict: Verdict,
 }
 
@@ -71,6 +74,7 @@ impl Claim {
             paper: paper.into(),
             paper_difference: paper_difference.filter(|d| d.is_finite()),
             seeds_to_resolve_paper: None,
+            threshold: None,
             verdict: Verdict::Missing,
         }
     }
@@ -83,6 +87,7 @@ impl Claim {
             return self;
         }
         self.ours = ours;
+        self.threshold = Some(threshold);
         self.interval = Interval::of(values);
         self.verdict = match self.interval {
             None => Verdict::NotApplicable,

@@ -219,6 +219,92 @@ pub fn bars(
     )
 }
 
+/// One claim's row in [`intervals`]: its label, 95% interval, the
+/// threshold it is judged against and its verdict (which sets the colour).
+pub struct IntervalRow {
+    pub label: String,
+    pub mean: f64,
+    pub low: f64,
+    pub high: f64,
+    pub threshold: f64,
+    pub verdict: &'static str,
+}
+
+/// A forest plot: each claim's 95% interval as a bar with its mean, and
+/// a dashed tick at the threshold it must clear — a verdict at a glance
+/// (supported green, contradicted red, inconclusive grey).
+pub fn intervals(dir: &Path, name: &str, title: &str, rows: &[IntervalRow]) -> Result<Vec<String>> {
+    fn draw<DB: DrawingBackend>(
+        root: DrawingArea<DB, Shift>,
+        title: &str,
+        rows: &[IntervalRow],
+    ) -> Result<()> {
+        root.fill(&WHITE).map_err(e)?;
+        let xs = rows.iter().flat_map(|r| [r.low, r.high, r.threshold]);
+        let (lo, hi) = xs
+            .filter(|v| v.is_finite())
+            .fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        let pad = 0.08 * (hi - lo).max(0.5);
+        let n = rows.len() as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(400)
+            .build_cartesian_2d((lo - pad)..(hi + pad), 0.0..n)
+            .map_err(e)?;
+        let labels: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(rows.len() * 2 + 1)
+            .y_label_formatter(&|y| {
+                let i = (n - y - 0.5).round();
+                if (y - y.floor() - 0.5).abs() < 0.01 && i >= 0.0 && (i as usize) < labels.len() {
+                    labels[i as usize].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .x_desc("difference (percentage points), 95% interval")
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(e)?;
+        for (i, r) in rows.iter().enumerate() {
+            let y = n - i as f64 - 0.5;
+            let colour = match r.verdict {
+                "supported" => PALETTE[2],
+                "contradicted" => PALETTE[3],
+                _ => RGBColor(110, 110, 110),
+            };
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(r.low, y), (r.high, y)],
+                    colour.stroke_width(3),
+                )))
+                .map_err(e)?;
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (r.mean, y),
+                    5,
+                    colour.filled(),
+                )))
+                .map_err(e)?;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(r.threshold, y - 0.4), (r.threshold, y + 0.4)],
+                    4,
+                    3,
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(e)?;
+        }
+        root.present().map_err(e)
+    }
+    let height = 100 + 46 * rows.len() as u32;
+    both!(dir, name, (1000, height.max(240)), draw, title, rows)
+}
+
 /// Blue (−1) through white (0) to red (+1).
 fn diverging(v: f32) -> RGBColor {
     let v = v.clamp(-1.0, 1.0);

@@ -68,6 +68,28 @@ pub fn generate(
             message,
         })
     };
+    // The claims' intervals first: the verdicts at a glance.
+    let (current, _) = claims::as_the_files_read(runs.to_vec());
+    let rows: Vec<figures::IntervalRow> = claims::check(&current)
+        .iter()
+        .filter_map(|c| {
+            let (i, threshold) = (c.interval?, c.threshold?);
+            Some(figures::IntervalRow {
+                label: short(&c.claim, 58),
+                mean: i.mean,
+                low: i.low,
+                high: i.high,
+                threshold,
+                verdict: c.verdict.as_str(),
+            })
+        })
+        .collect();
+    if !rows.is_empty() {
+        figs.push((
+            "Claims: each tested difference's 95% interval (dot: the mean over seeds; dashed: the threshold it must clear; green supported, red contradicted, grey inconclusive)".into(),
+            fig("claims", figures::intervals(&fig_dir, "claims", "Claims on these runs", &rows))?,
+        ));
+    }
     // Training curves: validation accuracy per epoch, the mean over runs
     // (seeds) of each stage, so one figure shows every arm. A stage cached
     // in several runs counts once per run, like its evaluations.
@@ -297,6 +319,15 @@ pub fn generate(
         tables: tables.iter().map(|t| t.title.clone()).collect(),
         figures: figs.into_iter().flat_map(|f| f.1).collect(),
     })
+}
+
+/// `text` cut to at most `max` characters, with an ellipsis where cut.
+fn short(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max - 1).collect();
+    format!("{}…", cut.trim_end())
 }
 
 /// The tables of a report on `runs` (what `exp ui` shows too): the runs,

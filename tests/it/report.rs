@@ -305,3 +305,22 @@ fn localisation_is_never_pooled_across_configurations() {
         "one run per configuration, never pooled:\n{table}"
     );
 }
+
+#[test]
+fn a_report_plots_each_claims_interval_once_two_seeds_give_one() {
+    let claim = "\n[[stage]]\nid = \"val\"\nkind = \"evaluate\"\nmodel = \"train\"\nsplit = \"val\"\n\n[[claim]]\nname = \"test beats val\"\nbetter = \"eval\"\nthan = \"val\"\n";
+    let env = Env::new(&format!("{TINY}{claim}"));
+    let figure = env.path().join("reports/tiny/figures/claims.png");
+    // One seed: no interval, so no figure.
+    let out = env.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(env.exp(&["report", "spec.toml"]).status.success());
+    assert!(!figure.exists());
+    let out = env.exp(&["run", "spec.toml", "-s", "experiment.seed=4"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = env.exp(&["report", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(figure.exists(), "{}", text(&out));
+    let md = std::fs::read_to_string(env.path().join("reports/tiny/index.md")).unwrap();
+    assert!(md.contains("](figures/claims.png)"), "{md}");
+}
