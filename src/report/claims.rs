@@ -256,19 +256,26 @@ const PAPER: [&str; 5] = [
     "cub_mnl",
 ];
 
-/// Every spec's `[[claim]]`s: from its newest run as written (as
-/// [`as_the_files_read`] left it), else from the spec file of its runs,
-/// else for the paper's specs without runs from `experiments/`.
+/// Every spec's `[[claim]]`s: for a spec with a run as written (as
+/// [`as_the_files_read`] left it), its file's as it now reads, else that
+/// run's; else from the spec file of its runs; else for the paper's specs
+/// without runs from `experiments/`.
 fn declared(runs: &[RunRecord]) -> Vec<(String, Vec<ClaimSpec>)> {
     let mut by_name: BTreeMap<String, Vec<ClaimSpec>> = BTreeMap::new();
     for r in runs.iter().filter(|r| r.status == "ok" && as_written(r)) {
         if by_name.contains_key(&r.name) {
             continue; // runs are newest first
         }
-        let claims: Vec<ClaimSpec> = r
-            .spec
-            .get("claims")
-            .and_then(|c| serde_json::from_value(c.clone()).ok())
+        // The claims are the spec file's as it now reads (a claim added
+        // since judges the runs already made), else the run's own.
+        let claims: Vec<ClaimSpec> = crate::spec::load(std::path::Path::new(&r.spec_path), &[])
+            .map(|spec| spec.claims)
+            .ok()
+            .or_else(|| {
+                r.spec
+                    .get("claims")
+                    .and_then(|c| serde_json::from_value(c.clone()).ok())
+            })
             .unwrap_or_default();
         by_name.insert(r.name.clone(), claims);
     }

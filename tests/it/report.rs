@@ -324,3 +324,26 @@ fn a_report_plots_each_claims_interval_once_two_seeds_give_one() {
     let md = std::fs::read_to_string(env.path().join("reports/tiny/index.md")).unwrap();
     assert!(md.contains("](figures/claims.png)"), "{md}");
 }
+
+#[test]
+fn a_claim_added_to_the_spec_after_its_runs_judges_them() {
+    let stage =
+        "\n[[stage]]\nid = \"val\"\nkind = \"evaluate\"\nmodel = \"train\"\nsplit = \"val\"\n";
+    let env = Env::new(&format!("{TINY}{stage}"));
+    let out = env.exp(&["run", "spec.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let spec = env.path().join("spec.toml");
+    let before = std::fs::read_to_string(&spec).unwrap();
+    let claim = "\n[[claim]]\nname = \"test beats val\"\nbetter = \"eval\"\nthan = \"val\"\n";
+    std::fs::write(&spec, format!("{before}{claim}")).unwrap();
+    let out = env.exp(&["claims", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let added = v["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["claim"] == "test beats val")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(added["seeds"], 1, "{added}");
+}
