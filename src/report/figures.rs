@@ -174,14 +174,7 @@ pub fn bars(
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(rows.len() * 2 + 1)
-            .y_label_formatter(&|y| {
-                let i = (n - y - 0.5).round();
-                if (y - y.floor() - 0.5).abs() < 0.01 && i >= 0.0 && (i as usize) < labels.len() {
-                    labels[i as usize].clone()
-                } else {
-                    String::new()
-                }
-            })
+            .y_label_formatter(&|y| row_label(&labels, *y))
             .x_desc(x_desc)
             .label_style(("sans-serif", 14))
             .draw()
@@ -253,19 +246,12 @@ pub fn intervals(dir: &Path, name: &str, title: &str, rows: &[IntervalRow]) -> R
             .y_label_area_size(400)
             .build_cartesian_2d((lo - pad)..(hi + pad), 0.0..n)
             .map_err(e)?;
-        let labels: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
+        let labels: Vec<String> = rows.iter().map(|r| ellipsis(&r.label, 58)).collect();
         chart
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(rows.len() * 2 + 1)
-            .y_label_formatter(&|y| {
-                let i = (n - y - 0.5).round();
-                if (y - y.floor() - 0.5).abs() < 0.01 && i >= 0.0 && (i as usize) < labels.len() {
-                    labels[i as usize].clone()
-                } else {
-                    String::new()
-                }
-            })
+            .y_label_formatter(&|y| row_label(&labels, *y))
             .x_desc("difference (percentage points), 95% interval")
             .label_style(("sans-serif", 13))
             .draw()
@@ -303,6 +289,28 @@ pub fn intervals(dir: &Path, name: &str, title: &str, rows: &[IntervalRow]) -> R
     }
     let height = 100 + 46 * rows.len() as u32;
     both!(dir, name, (1000, height.max(240)), draw, title, rows)
+}
+
+/// The label of the horizontal bar row centred at `y` (row 0 at the top of
+/// `labels.len()` rows); empty between rows.
+fn row_label(labels: &[String], y: f64) -> String {
+    let n = labels.len() as f64;
+    let i = (n - y - 0.5).round();
+    if (y - y.floor() - 0.5).abs() < 0.01 && i >= 0.0 && (i as usize) < labels.len() {
+        labels[i as usize].clone()
+    } else {
+        String::new()
+    }
+}
+
+/// `text` cut to at most `max` characters (`max` ≥ 1), with an ellipsis
+/// where cut.
+fn ellipsis(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        text.chars().take(max - 1).chain(['…']).collect()
+    }
 }
 
 /// Blue (−1) through white (0) to red (+1).
@@ -453,13 +461,8 @@ pub fn cam_strip(
     for (k, label) in names.take(panels as usize).enumerate() {
         // Long names are cut to what fits over the panel.
         let fits = (tile as usize / 7).max(4);
-        let shown: String = if label.chars().count() > fits {
-            label.chars().take(fits - 1).chain(['…']).collect()
-        } else {
-            label.to_string()
-        };
         root.draw_text(
-            &shown,
+            &ellipsis(label, fits),
             &font.color(&BLACK),
             ((k as u32 * tile + 4) as i32, 4),
         )

@@ -57,7 +57,9 @@ pub fn generate(
     })?;
     figures::register_font();
     let all_evals = collect::evaluations(runs, cache);
-    let tables = tables_of(runs, &all_evals, cache);
+    // As `exp claims` counts them: runs of an edited paper spec left out.
+    let claims = claims::check(&claims::as_the_files_read(runs.to_vec()).0);
+    let tables = tables_of(runs, &all_evals, &claims, cache);
     // Figures, like the paper's tables, show one configuration.
     let evals = shown_config(&all_evals).1;
 
@@ -69,13 +71,12 @@ pub fn generate(
         })
     };
     // The claims' intervals first: the verdicts at a glance.
-    let (current, _) = claims::as_the_files_read(runs.to_vec());
-    let rows: Vec<figures::IntervalRow> = claims::check(&current)
+    let rows: Vec<figures::IntervalRow> = claims
         .iter()
         .filter_map(|c| {
             let (i, threshold) = (c.interval?, c.threshold?);
             Some(figures::IntervalRow {
-                label: short(&c.claim, 58),
+                label: c.claim.clone(),
                 mean: i.mean,
                 low: i.low,
                 high: i.high,
@@ -321,20 +322,12 @@ pub fn generate(
     })
 }
 
-/// `text` cut to at most `max` characters, with an ellipsis where cut.
-fn short(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max - 1).collect();
-    format!("{}…", cut.trim_end())
-}
-
 /// The tables of a report on `runs` (what `exp ui` shows too): the runs,
 /// every evaluation, the paper's tables that these runs fill, what differs
 /// between them, localisation, and the claims.
 pub fn tables(runs: &[RunRecord], cache: &Cache) -> Vec<Table> {
-    tables_of(runs, &collect::evaluations(runs, cache), cache)
+    let claims = claims::check(&claims::as_the_files_read(runs.to_vec()).0);
+    tables_of(runs, &collect::evaluations(runs, cache), &claims, cache)
 }
 
 /// The paper's tables pool seeds of one configuration: the spec as written
@@ -354,7 +347,12 @@ fn shown_config(evals: &[collect::Evaluation]) -> (String, Vec<collect::Evaluati
     (shown, evals)
 }
 
-fn tables_of(runs: &[RunRecord], evals: &[collect::Evaluation], cache: &Cache) -> Vec<Table> {
+fn tables_of(
+    runs: &[RunRecord],
+    evals: &[collect::Evaluation],
+    claims: &[claims::Claim],
+    cache: &Cache,
+) -> Vec<Table> {
     let mut tables: Vec<Table> = vec![runs_table(runs), tables::evaluations(evals)];
     let configs: std::collections::BTreeSet<&str> =
         evals.iter().map(|e| e.config.as_str()).collect();
@@ -421,9 +419,6 @@ fn tables_of(runs: &[RunRecord], evals: &[collect::Evaluation], cache: &Cache) -
     if let Some(t) = localisation(runs, cache) {
         tables.push(t);
     }
-    // As `exp claims` counts them: runs of an edited paper spec left out.
-    let (current, _) = claims::as_the_files_read(runs.to_vec());
-    let claims = claims::check(&current);
     tables.push(Table {
         title: "Claims on these runs".into(),
         header: vec![
