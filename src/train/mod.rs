@@ -4,15 +4,14 @@
 //! they hand it (attribute BCE, MNL's two BCEs, the hint L2, PaW's fused BCE).
 
 use burn::module::Module;
-use burn::optim::decay::WeightDecayConfig;
+use burn::optim::GradientsParams;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Tensor};
 
 use crate::data::{ImageSet, epoch_batches};
 use crate::metrics;
 pub mod checkpoint;
+pub mod sgd;
 
 use crate::models::AttrNet;
 use crate::progress::Progress;
@@ -134,19 +133,18 @@ pub fn relative_hint_loss(student: Tensor<4>, teacher: Tensor<4>) -> Tensor<1> {
     (student - teacher).powi_scalar(2).sum() / energy
 }
 
-/// The paper's optimizer: SGD with momentum (no dampening, as Caffe) and
-/// L2 weight decay; `clip` scales each parameter's gradient down to that L2
-/// norm first. `exp bench` times the same one.
+/// The paper's optimizer ([`sgd::Sgd`]: momentum without dampening, as
+/// Caffe, and L2 weight decay); `clip` scales each parameter's gradient
+/// down to that L2 norm first. `exp bench` times the same one.
 pub fn sgd(momentum: f64, weight_decay: f64, clip: Option<f64>) -> burn::optim::ModuleOptimizer {
-    SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new()
-                .with_momentum(momentum)
-                .with_dampening(0.0),
-        ))
-        .with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32)))
-        .with_gradient_clipping(clip.map(|c| GradientClippingConfig::Norm(c as f32)))
-        .init()
+    let optim = burn::optim::ModuleOptimizer::from(sgd::Sgd {
+        momentum: momentum as f32,
+        weight_decay: weight_decay as f32,
+    });
+    match clip {
+        Some(c) => optim.with_grad_clipping(GradientClippingConfig::Norm(c as f32).init()),
+        None => optim,
+    }
 }
 
 /// What one training phase needs besides the model.
