@@ -572,6 +572,72 @@ fn im2col_images(x: &[f32], d: &Dims, grp: usize, first: usize, b: usize, cols: 
     }
 }
 
+/// Where one kernel offset's values lie, for a convolution of stride 1
+/// whose output is as wide as its input (3×3 with padding 1, 1×1): output
+/// rows `y0..y1` read input rows from `iy0` on, output columns `x0..x1`
+/// input columns from `ix0`, and as `W = OW` those values are one run of
+/// the plane, `len` long, starting at output position `first`. The run also
+/// crosses the `OW − x1 + x0` positions at each row's ends, which read
+/// padding: [`Run::gaps`] names them. (col2im stays row by row: a run saved
+/// it nothing, its adds being bound by memory, not by loop overhead.)
+struct Run {
+    first: usize,
+    len: usize,
+    src: usize,
+    /// Output positions per row, and the valid columns.
+    ow: usize,
+    x: (usize, usize),
+    y: (usize, usize),
+}
+
+impl Run {
+    /// The run of kernel offset (`oy_off`, `ox_off`), if it has one: a
+    /// stride-1 convolution with `W = OW` and some valid output.
+    fn of(
+        d: &Dims,
+        (y0, y1): (usize, usize),
+        (x0, x1): (usize, usize),
+        oy_off: isize,
+        ox_off: isize,
+    ) -> Option<Run> {
+        let flat = d.g.stride == [1, 1] && d.w == d.ow;
+        if !flat || y0 >= y1 || x0 >= x1 {
+            return None;
+        }
+        let (iy0, ix0) = (
+            (y0 as isize + oy_off) as usize,
+            (x0 as isize + ox_off) as usize,
+        );
+        let first = y0 * d.ow + x0;
+        Some(Run {
+            first,
+            len: (y1 - 1) * d.ow + x1 - first,
+            src: iy0 * d.w + ix0,
+            ow: d.ow,
+            x: (x0, x1),
+            y: (y0, y1),
+        })
+    }
+
+    /// The output positions inside the run that read padding (between two
+    /// rows' valid columns), as ranges relative to the run's start.
+    fn gaps(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let ((x0, x1), (y0, y1)) = (self.x, self.y);
+        (y0..y1 - 1)
+            .map(move |oy| oy * self.ow + x1 - self.first..(oy + 1) * self.ow + x0 - self.first)
+    }
+}
+
+/// Zeroes a short range (usually one value: calling memset for it costs
+/// more than the store).
+fn zero(values: &mut [f32]) {
+    if let [v] = values {
+        *v = 0.0;
+    } else {
+        values.fill(0.0);
+    }
+}
+
 /// One input channel's KH·KW im2col rows (`plane` holds its H × W
 /// values), row `i·KW + j` at `rows[row · ld..]`.
 fn im2col_plane(plane: &[f32], d: &Dims, rows: &mut [f32], ld: usize) {
@@ -587,6 +653,16 @@ fn im2col_plane(plane: &[f32], d: &Dims, rows: &mut [f32], ld: usize) {
             // written once.
             row[..y0 * d.ow].fill(0.0);
             row[y1 * d.ow..].fill(0.0);
+            if let Some(run) = Run::of(d, (y0, y1), (x0, x1), oy_off, ox_off) {
+                // One copy for all rows, then the gaps it filled zeroed.
+                let (first, end) = (run.first, run.first + run.len);
+                row[first..end].copy_from_slice(&plane[run.src..][..run.len]);
+                row[y0 * d.ow..first].fill(0.0);
+                row[end..y1 * d.ow].fill(0.0);
+                let dst = &mut row[first..end];
+                run.gaps().for_each(|gap| zero(&mut dst[gap]));
+                continue;
+            }
             for oy in y0..y1 {
                 let iy = (oy * g.stride[0]) as isize + oy_off;
                 let src = &plane[iy as usize * d.w..][..d.w];
@@ -981,6 +1057,19 @@ mod tests {
                 pad: 0,
                 dilation: 1,
                 groups: 2,
+                bias: true,
+            },
+            // Stride 1 with an output wider than the input: im2col row by
+            // row (every stride-1 case above whose output is as wide as its
+            // input copies one run per kernel offset, Run).
+            Case {
+                x: [2, 2, 5, 6],
+                cout: 3,
+                k: 3,
+                stride: 1,
+                pad: 2,
+                dilation: 1,
+                groups: 1,
                 bias: true,
             },
             // 65 output channels per group: the weight gradient in gemm's
