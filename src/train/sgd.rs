@@ -121,42 +121,45 @@ impl Sgd {
             return self.generic(lr, lift(w), lift(g), v.map(lift));
         }
         let (mu, wd, lr) = (self.momentum, self.weight_decay, lr as f32);
-        let grad = values(&g);
-        let weights = values_mut(&mut w);
         let v = match v {
             Some(mut v) => {
-                let vs = values_mut(&mut v);
-                weights
-                    .par_chunks_mut(CHUNK)
-                    .zip(vs.par_chunks_mut(CHUNK))
-                    .zip(grad.par_chunks(CHUNK))
-                    .for_each(|((w, v), g)| {
-                        for ((w, v), g) in w.iter_mut().zip(v).zip(g) {
-                            *v = (*w * wd + g) + *v * mu;
-                            *w -= *v * lr;
-                        }
-                    });
+                each_value(&mut w, &mut v, &g, |w, v, g| {
+                    *v = (*w * wd + g) + *v * mu;
+                    *w -= *v * lr;
+                });
                 v
             }
             None => {
                 // The first step: the velocity is the decayed gradient.
                 let mut v = FlexTensor::empty(g.layout().shape().clone(), DType::F32);
-                let vs = values_mut(&mut v);
-                weights
-                    .par_chunks_mut(CHUNK)
-                    .zip(vs.par_chunks_mut(CHUNK))
-                    .zip(grad.par_chunks(CHUNK))
-                    .for_each(|((w, v), g)| {
-                        for ((w, v), g) in w.iter_mut().zip(v).zip(g) {
-                            *v = *w * wd + g;
-                            *w -= *v * lr;
-                        }
-                    });
+                each_value(&mut w, &mut v, &g, |w, v, g| {
+                    *v = *w * wd + g;
+                    *w -= *v * lr;
+                });
                 v
             }
         };
         (lift(w), lift(v))
     }
+}
+
+/// `f(w, v, g)` for each value of the weights, velocity and gradient, in
+/// chunks over the threads.
+fn each_value(
+    w: &mut FlexTensor,
+    v: &mut FlexTensor,
+    g: &FlexTensor,
+    f: impl Fn(&mut f32, &mut f32, f32) + Sync,
+) {
+    values_mut(w)
+        .par_chunks_mut(CHUNK)
+        .zip(values_mut(v).par_chunks_mut(CHUNK))
+        .zip(values(g).par_chunks(CHUNK))
+        .for_each(|((w, v), g)| {
+            for ((w, v), g) in w.iter_mut().zip(v).zip(g) {
+                f(w, v, *g);
+            }
+        });
 }
 
 /// A contiguous flex tensor's f32 values.
