@@ -10,6 +10,6 @@ exp="${1:-target/release/exp}"
 out="${2:-bench/results}"
 eval "$(.ci/install-libtorch)"
 # A binary built with `--features tch` loads libtorch from the torch wheel.
-site=$(python -c 'import torch, os; print(os.path.dirname(torch.__file__))')
+site=$(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))')
 export LD_LIBRARY_PATH="$site/lib:${LD_LIBRARY_PATH:-}"
 python3 bench/cpu/bench.py "$exp" "$out"

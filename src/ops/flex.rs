@@ -584,7 +584,7 @@ struct Run {
     first: usize,
     len: usize,
     src: usize,
-    /// Output positions per row, and the valid columns.
+    /// Output positions per row, and the valid columns and rows.
     ow: usize,
     x: (usize, usize),
     y: (usize, usize),
@@ -1060,8 +1060,7 @@ mod tests {
                 bias: true,
             },
             // Stride 1 with an output wider than the input: im2col row by
-            // row (every stride-1 case above whose output is as wide as its
-            // input copies one run per kernel offset, Run).
+            // row (the stride-1 cases above, with OW = W, take `Run`).
             Case {
                 x: [2, 2, 5, 6],
                 cout: 3,
