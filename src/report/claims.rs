@@ -40,7 +40,18 @@ pub struct Claim {
     /// What the interval is judged against (the claim's margin), where it
     /// has one.
     pub threshold: Option<f64>,
+    /// The tested difference on each seed, in seed order (difference
+    /// claims), so a reader sees whether an interval is wide from one
+    /// outlying seed or from spread.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_seed: Vec<SeedDifference>,
     pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SeedDifference {
+    pub seed: u64,
+    pub difference: f64,
 }
 
 impl Claim {
@@ -50,6 +61,15 @@ impl Claim {
         let mut s = self.tested.clone();
         if let Some(i) = self.interval {
             s += &format!("\n{i}");
+        }
+        if self.per_seed.len() > 1 {
+            let seeds: Vec<String> = self.per_seed.iter().map(|d| d.seed.to_string()).collect();
+            let values: Vec<String> = self
+                .per_seed
+                .iter()
+                .map(|d| format!("{:+.2}", d.difference))
+                .collect();
+            s += &format!("\nseeds {}: {}", seeds.join(", "), values.join(", "));
         }
         if let Some(n) = self.seeds_to_resolve_paper {
             s += &format!("\n{n} seeds resolve the paper's difference");
@@ -75,6 +95,7 @@ impl Claim {
             paper_difference: paper_difference.filter(|d| d.is_finite()),
             seeds_to_resolve_paper: None,
             threshold: None,
+            per_seed: Vec::new(),
             verdict: Verdict::Missing,
         }
     }
@@ -207,10 +228,13 @@ pub fn latest_by_seed<'a>(runs: &'a [RunRecord], name: &str) -> Vec<&'a RunRecor
         .iter()
         .filter(|r| r.name == name && r.status == "ok" && as_written(r))
     {
-        let seed = r.spec["seed"].as_u64().unwrap_or(0);
-        by_seed.entry(seed).or_insert(r); // runs are newest first
+        by_seed.entry(seed_of(r)).or_insert(r); // runs are newest first
     }
     by_seed.into_values().collect()
+}
+
+fn seed_of(r: &RunRecord) -> u64 {
+    r.spec["seed"].as_u64().unwrap_or(0)
 }
 
 /// The typed summary of stage `stage` of a run, if it ran and is of that kind.
@@ -346,13 +370,13 @@ fn difference(
     metric: Option<&str>,
     margin: f64,
 ) -> Claim {
-    let rows: Vec<(f64, Vec<f64>)> = runs
+    let (seeds, rows): (Vec<u64>, Vec<(f64, Vec<f64>)>) = runs
         .iter()
         .filter_map(|r| {
             let than: Option<Vec<f64>> = than_stages.iter().map(|t| value(r, t, metric)).collect();
-            Some((value(r, better_stage, metric)?, than?))
+            Some((seed_of(r), (value(r, better_stage, metric)?, than?)))
         })
-        .collect();
+        .unzip();
     let better: Vec<f64> = rows.iter().map(|(b, _)| *b).collect();
     let best: Vec<f64> = rows
         .iter()
@@ -381,14 +405,19 @@ fn difference(
         pm(&better),
         each.join(", ")
     );
-    Claim::new(
+    let differences = diff(&better, &best);
+    let mut claim = Claim::new(
         &c.name,
         spec,
         &tested,
         c.paper.as_deref().unwrap_or("not in the paper"),
         c.paper_difference,
     )
-    .judge(ours, &diff(&better, &best), margin, true)
+    .judge(ours, &differences, margin, true);
+    claim.per_seed = (seeds.iter().zip(&differences))
+        .map(|(&seed, &difference)| SeedDifference { seed, difference })
+        .collect();
+    claim
 }
 
 /// Every spec's `[[claim]]`s on its latest runs (one per seed).
@@ -538,6 +567,38 @@ mod tests {
         assert_eq!(c.verdict, Verdict::Supported, "{c:?}");
         let i = c.interval.unwrap();
         assert!(i.low > 0.0 && (i.mean - 9.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn each_seeds_difference_is_listed_in_seed_order() {
+        // Runs newest first, as the run index lists them: seed 3 first.
+        let runs: Vec<_> = [3u64, 1, 2]
+            .iter()
+            .map(|&s| {
+                let plain = 0.70 + 0.01 * s as f64;
+                run(
+                    "ablation_mnl",
+                    s,
+                    &[],
+                    &[("eval-loc", 0.80), ("eval-plain", plain)],
+                )
+            })
+            .collect();
+        let c = mnl_claim(&runs);
+        let seeds: Vec<u64> = c.per_seed.iter().map(|d| d.seed).collect();
+        assert_eq!(seeds, [1, 2, 3]);
+        for d in &c.per_seed {
+            assert!(
+                (d.difference - (10.0 - d.seed as f64)).abs() < 1e-9,
+                "{d:?}"
+            );
+        }
+        assert!(
+            c.interval_cell()
+                .contains("seeds 1, 2, 3: +9.00, +8.00, +7.00"),
+            "{}",
+            c.interval_cell()
+        );
     }
 
     #[test]
