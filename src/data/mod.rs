@@ -45,7 +45,16 @@ pub fn generate_synthetic_faces(
     let results: Vec<Result<(Record, Vec<(usize, [f32; 4])>), AnnotationError>> = (0..total)
         .into_par_iter()
         .map(|i| {
-            let face = synthetic_faces::generate(spec.seed, i as u64, size, spec.generator);
+            let face = if spec.independent_parts {
+                synthetic_faces::generate_independent_parts(
+                    spec.seed,
+                    i as u64,
+                    size,
+                    spec.generator,
+                )
+            } else {
+                synthetic_faces::generate(spec.seed, i as u64, size, spec.generator)
+            };
             let file = format!("{:06}.jpg", i + 1);
             let path = dir.join(&file);
             write_jpeg(&path, &face.rgb, size)?;
@@ -830,6 +839,7 @@ mod tests {
             seed: 1,
             generator: 2,
             class_offset: 20,
+            independent_parts: false,
             real: None,
         };
         generate_synthetic_birds(&spec, dir.path(), &|_| {}).unwrap();
@@ -853,6 +863,7 @@ mod tests {
             seed: 1,
             generator: 1,
             class_offset: 0,
+            independent_parts: false,
             real: None,
         };
         generate_synthetic_faces(&spec, dir.path(), &|_| {}).unwrap();

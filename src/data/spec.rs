@@ -32,6 +32,12 @@ pub struct DataSpec {
     /// (`[data] first-class` − 1). Left out of the key at 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub class_offset: u32,
+    /// `synthetic-faces`: the face-part attributes drawn independently of
+    /// every other attribute (a diagnostic; see
+    /// [`super::synthetic_faces::generate_independent_parts`]). Left out of
+    /// the key when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub independent_parts: bool,
     /// A data set on disk (`celeba`); absent for generated sets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub real: Option<RealData>,

@@ -236,6 +236,35 @@ pub fn generate(seed: u64, index: u64, size: usize, version: u32) -> Face {
     render(seed, index, size, version, |_| {})
 }
 
+/// [`generate`] with every face-part attribute (a region other than the
+/// whole face, hair and head top) drawn independently of every other
+/// attribute, at the prevalence [`sample_attributes`] gives it; sex, age,
+/// hair and the global attributes keep their correlations, and the pose,
+/// colours and clutter are [`generate`]'s. A diagnostic: a face part can
+/// then be told only from its own region, not from correlated cues.
+pub fn generate_independent_parts(seed: u64, index: u64, size: usize, version: u32) -> Face {
+    render(seed, index, size, version, |labels| {
+        for (k, label) in labels.iter_mut().enumerate() {
+            if !matches!(region(k), Region::Global | Region::Hair | Region::HeadTop) {
+                // Attribute k from its own draw of the whole sampler (its
+                // own ChaCha stream), so it is independent of the others.
+                let mut own =
+                    ChaCha8Rng::seed_from_u64(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                own.set_stream(1 + k as u64);
+                *label = sample_attributes(&mut own)[k];
+            }
+        }
+        // The sampler's exclusions, kept: No_Beard is the absence of a beard,
+        // a nose is big or pointy.
+        let beard =
+            labels[idx("Goatee")] || labels[idx("Mustache")] || labels[idx("5_o_Clock_Shadow")];
+        labels[idx("No_Beard")] = !beard;
+        if labels[idx("Big_Nose")] {
+            labels[idx("Pointy_Nose")] = false;
+        }
+    })
+}
+
 /// [`generate`], with the sampled attributes edited before drawing (the
 /// rest of the image — pose, colours, clutter — stays the same).
 fn render(
@@ -928,6 +957,59 @@ mod tests {
         assert!(
             smile_cheek as f64 / smile as f64 > 0.6
                 && (nosmile_cheek as f64 / nosmile as f64) < 0.25
+        );
+    }
+
+    #[test]
+    fn independent_parts_keep_prevalence_pose_and_the_rest_but_lose_correlations() {
+        let n = 1500;
+        let (mut rate, mut rate_ind) = ([0.0f64; 40], [0.0f64; 40]);
+        // Earrings on men, earrings on women; open mouth with and without a smile.
+        let (mut ear, mut open) = ([[0.0f64; 2]; 2], [[0.0f64; 2]; 2]);
+        for i in 0..n {
+            let (a, b) = (
+                generate(5, i, 32, 2),
+                generate_independent_parts(5, i, 32, 2),
+            );
+            assert_eq!(a.bbox, b.bbox, "the pose is generate()'s");
+            for name in ["Male", "Young", "Black_Hair", "Heavy_Makeup", "Attractive"] {
+                assert_eq!(
+                    a.labels[idx(name)],
+                    b.labels[idx(name)],
+                    "{name} is generate()'s"
+                );
+            }
+            let beard = b.labels[idx("Goatee")]
+                || b.labels[idx("Mustache")]
+                || b.labels[idx("5_o_Clock_Shadow")];
+            assert_eq!(b.labels[idx("No_Beard")], !beard);
+            for j in 0..40 {
+                rate[j] += a.labels[j] as u8 as f64 / n as f64;
+                rate_ind[j] += b.labels[j] as u8 as f64 / n as f64;
+            }
+            let l = |name: &str| b.labels[idx(name)];
+            ear[l("Male") as usize][0] += 1.0;
+            ear[l("Male") as usize][1] += l("Wearing_Earrings") as u8 as f64;
+            open[l("Smiling") as usize][0] += 1.0;
+            open[l("Smiling") as usize][1] += l("Mouth_Slightly_Open") as u8 as f64;
+        }
+        for name in LOCAL {
+            let j = idx(name);
+            assert!(
+                (rate[j] - rate_ind[j]).abs() < 0.04,
+                "{name}: {:.3} vs {:.3}",
+                rate[j],
+                rate_ind[j]
+            );
+        }
+        let p = |c: [f64; 2]| c[1] / c[0];
+        assert!(
+            (p(ear[0]) - p(ear[1])).abs() < 0.05,
+            "earrings as often on men as on women: {ear:?}"
+        );
+        assert!(
+            (p(open[0]) - p(open[1])).abs() < 0.06,
+            "open mouths regardless of smiles: {open:?}"
         );
     }
 

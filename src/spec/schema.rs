@@ -100,6 +100,10 @@ pub struct RawData {
     /// class-telling feature at least 3 px across — faces at 128 px, birds
     /// at 64 px). Versions are frozen.
     pub generator: Option<u32>,
+    /// `synthetic-faces`: draw every face-part attribute independently of
+    /// the others (same prevalence), so no correlated cue tells it. Default
+    /// false: CelebA-like correlations. A diagnostic, not the paper's data.
+    pub independent_parts: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]

@@ -507,6 +507,32 @@ fn generator_versions_are_checked_and_keyed_only_past_the_first() {
 }
 
 #[test]
+fn independent_parts_is_in_the_key_only_when_set_and_only_for_faces() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = |text: &str| {
+        let p = write(dir.path(), "s.toml", &format!("{BASE}\n[data]\n{text}"));
+        serde_json::to_value(&load(&p, &[]).unwrap().data).unwrap()
+    };
+    assert!(data("").get("independent-parts").is_none(), "old keys kept");
+    assert!(
+        data("independent-parts = false\n")
+            .get("independent-parts")
+            .is_none()
+    );
+    assert_eq!(
+        data("independent-parts = true\n")["independent-parts"],
+        true
+    );
+    let e = err(&format!(
+        "{BASE}\n[data]\ndataset = \"synthetic-birds\"\nindependent-parts = true\n"
+    ));
+    assert!(
+        e.contains("`data.independent-parts`") && e.contains("is for `synthetic-faces`"),
+        "{e}"
+    );
+}
+
+#[test]
 fn first_class_gives_birds_disjoint_from_the_first_ones() {
     let dir = tempfile::tempdir().unwrap();
     let classes = |text: &str| {

@@ -187,7 +187,6 @@ mod tests {
     use burn::optim::decay::WeightDecayConfig;
     use burn::optim::momentum::MomentumConfig;
     use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
-    use burn::tensor::Distribution;
 
     const MOMENTUM: f64 = 0.9;
     const DECAY: f64 = 5e-4;
@@ -210,17 +209,36 @@ mod tests {
         })
     }
 
+    /// `n` values in [-1, 1) from `seed`, drawn here rather than by the
+    /// device's global RNG, which tests running in parallel reseed.
+    fn uniform(seed: u64, n: usize) -> Vec<f32> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+    }
+
+    fn tensor<const D: usize>(seed: u64, shape: [usize; D], device: &Device) -> Tensor<D> {
+        let n = shape.iter().product();
+        Tensor::from_data(
+            burn::tensor::TensorData::new(uniform(seed, n), shape),
+            device,
+        )
+    }
+
     /// A layer of 300 × 300 weights: more values than one task of the
     /// fused pass, so both cores take part.
     fn layer(device: &Device) -> Linear {
-        device.seed(7);
-        LinearConfig::new(300, 300).init(device)
+        let mut layer = LinearConfig::new(300, 300).init(device);
+        layer.weight = burn::module::Param::from_tensor(tensor(7, [300, 300], device) * 0.05);
+        layer.bias = Some(burn::module::Param::from_tensor(
+            tensor(8, [300], device) * 0.05,
+        ));
+        layer
     }
 
     fn grads(layer: &Linear, step: u64) -> GradientsParams {
         let device = layer.weight.val().device();
-        device.seed(100 + step);
-        let x = Tensor::<2>::random([8, 300], Distribution::Normal(0.0, 1.0), &device);
+        let x = tensor::<2>(100 + step, [8, 300], &device);
         let loss = layer.forward(x).powi_scalar(2).mean();
         GradientsParams::from_grads(loss.backward(), layer)
     }
@@ -298,10 +316,7 @@ mod tests {
     #[test]
     fn the_fused_pass_computes_the_generic_ops() {
         let device = Device::flex();
-        let t = |seed: u64| {
-            device.seed(seed);
-            Tensor::<1>::random([70_000], Distribution::Normal(0.0, 1.0), &device)
-        };
+        let t = |seed: u64| tensor::<1>(seed, [70_000], &device);
         let sgd = Sgd {
             momentum: 0.9,
             weight_decay: 5e-4,

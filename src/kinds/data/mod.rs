@@ -99,6 +99,7 @@ pub(crate) fn resolve_data(
         classes,
         first_class,
         generator,
+        independent_parts,
     } = raw.unwrap_or_default();
     let dataset = dataset.unwrap_or_else(|| "synthetic-faces".into());
     if !DATASETS.contains(&dataset.as_str()) {
@@ -239,6 +240,12 @@ pub(crate) fn resolve_data(
             ));
         }
     };
+    if independent_parts.is_some() && dataset != "synthetic-faces" {
+        return Err(ctx.error(
+            &key(&p, "independent-parts"),
+            format!("`{dataset}` takes no `independent-parts`; it is for `synthetic-faces`"),
+        ));
+    }
     if first_class.is_some() && dataset != "synthetic-birds" {
         return Err(ctx.error(
             &key(&p, "first-class"),
@@ -339,6 +346,7 @@ pub(crate) fn resolve_data(
         seed,
         generator,
         class_offset: first_class.map_or(0, |f| f - 1),
+        independent_parts: independent_parts.unwrap_or(false),
         real,
     })
 }
