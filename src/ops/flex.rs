@@ -1332,3 +1332,77 @@ mod tests {
         }
     }
 }
+
+/// Per-layer times of TNet at 64 px, batch 32, full width (the side-by-side
+/// benchmark's hardest case), to set against `bench/cpu/layers.py`:
+/// `cargo test --release --lib tnet_layer_times -- --ignored --nocapture`.
+#[cfg(test)]
+mod layer_times {
+    use super::*;
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+
+    #[test]
+    #[ignore = "a timing, not a check: run by hand"]
+    fn tnet_layer_times() {
+        let device = Device::flex().autodiff();
+        // (C_in, C_out, side, pooled after)
+        let layers = [
+            (3, 32, 64, false),
+            (32, 32, 64, true),
+            (32, 64, 32, false),
+            (64, 64, 32, true),
+            (64, 128, 16, false),
+            (128, 128, 16, false),
+            (128, 128, 16, true),
+            (128, 256, 8, false),
+            (256, 256, 8, false),
+            (256, 256, 8, true),
+            (256, 512, 4, false),
+            (512, 512, 4, false),
+            (512, 512, 4, false),
+            (512, 1280, 4, false),
+        ];
+        let (mut tf, mut tb) = (0.0, 0.0);
+        println!("layer\tforward ms\tbackward ms");
+        // `LAYER=5` times only the sixth layer (for a profiler).
+        let only: Option<usize> = std::env::var("LAYER").ok().and_then(|v| v.parse().ok());
+        let reps = if only.is_some() { 40 } else { 6 };
+        for (i, (cin, cout, side, pool)) in layers.into_iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
+            let conv = Conv2dConfig::new([cin, cout], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(&device);
+            let x = Tensor::<4>::ones([32, cin, side, side], &device).require_grad();
+            let (mut f, mut b) = (Vec::new(), Vec::new());
+            for rep in 0..reps {
+                let t = std::time::Instant::now();
+                let y = conv2d(&conv, x.clone(), true, pool).unwrap();
+                let _ = y.clone().into_data();
+                let t1 = t.elapsed().as_secs_f64();
+                let t = std::time::Instant::now();
+                let g = y.sum().backward();
+                let _ = x.grad(&g).unwrap().into_data();
+                let t2 = t.elapsed().as_secs_f64();
+                if rep > 0 {
+                    f.push(t1);
+                    b.push(t2);
+                }
+            }
+            let med = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2] * 1e3
+            };
+            let (f, b) = (med(&mut f), med(&mut b));
+            tf += f;
+            tb += b;
+            println!(
+                "{cin}->{cout} @{side}{}\t{f:.1}\t{b:.1}",
+                if pool { " +pool" } else { "" }
+            );
+        }
+        println!("total\t{tf:.1}\t{tb:.1}");
+    }
+}
