@@ -557,13 +557,33 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
     })
 }
 
+/// The exp build a run ran on (`abc1234567`, `+dirty` where built from a
+/// dirty tree); for records from before builds were recorded, the
+/// working directory's commit at the run's start.
+fn build_of(r: &RunRecord) -> String {
+    let short = |c: &str| {
+        let (hash, mark) = c.split_once('+').map_or((c, ""), |(h, _)| (h, "+dirty"));
+        format!("{}{mark}", &hash[..hash.len().min(10)])
+    };
+    match (&r.exp_build, &r.git_commit) {
+        (Some(b), _) => short(b),
+        (None, Some(c)) => format!(
+            "{} (checkout{})",
+            short(c),
+            if r.git_dirty == Some(true) {
+                ", dirty"
+            } else {
+                ""
+            }
+        ),
+        (None, None) => "-".into(),
+    }
+}
+
 fn runs_table(runs: &[RunRecord]) -> Table {
-    let commits: std::collections::BTreeSet<(Option<&String>, Option<bool>)> = runs
-        .iter()
-        .map(|r| (r.git_commit.as_ref(), r.git_dirty))
-        .collect();
-    let notes = if commits.len() > 1 || commits.iter().any(|c| c.1 == Some(true)) {
-        vec!["These runs come from different commits or a dirty tree: cached stages are shared only when their inputs match, but code outside the stage kinds' versions may differ.".into()]
+    let builds: std::collections::BTreeSet<String> = runs.iter().map(build_of).collect();
+    let notes = if builds.len() > 1 || builds.iter().any(|b| b.contains("dirty")) {
+        vec!["These runs come from different builds of exp, or one built from a dirty tree: cached stages are shared only when their inputs match, but code outside the stage kinds' versions may differ.".into()]
     } else {
         vec![]
     };
@@ -573,7 +593,7 @@ fn runs_table(runs: &[RunRecord]) -> Table {
             "run".into(),
             "point / overrides".into(),
             "status".into(),
-            "commit".into(),
+            "exp build".into(),
             "stages ran / cached".into(),
         ],
         rows: runs
@@ -581,17 +601,6 @@ fn runs_table(runs: &[RunRecord]) -> Table {
             .map(|r| {
                 let ran = r.stages.iter().filter(|s| s.status == "ran").count();
                 let cached = r.stages.iter().filter(|s| s.status == "cached").count();
-                let commit = r.git_commit.as_deref().map_or("-".to_string(), |c| {
-                    format!(
-                        "{}{}",
-                        &c[..c.len().min(10)],
-                        if r.git_dirty == Some(true) {
-                            " (dirty)"
-                        } else {
-                            ""
-                        }
-                    )
-                });
                 // A sweep point, or the overrides a single run was made with.
                 let point = if r.point.is_empty() {
                     r.overrides.join(" ")
@@ -602,7 +611,7 @@ fn runs_table(runs: &[RunRecord]) -> Table {
                     r.id.clone(),
                     point,
                     r.status.clone(),
-                    commit,
+                    build_of(r),
                     format!("{ran} / {cached}"),
                 ]
             })

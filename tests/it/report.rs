@@ -347,3 +347,33 @@ fn a_claim_added_to_the_spec_after_its_runs_judges_them() {
         .unwrap_or_else(|| panic!("{v}"));
     assert_eq!(added["seeds"], 1, "{added}");
 }
+
+#[test]
+fn the_runs_table_names_the_exp_build_each_run_ran_on() {
+    let env = Env::new(TINY);
+    let out = env.exp(&["run", "spec.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let build = run["exp_build"].as_str().unwrap();
+    let short = format!(
+        "{}{}",
+        &build[..build.len().min(10)],
+        if build.ends_with("+dirty") {
+            "+dirty"
+        } else {
+            ""
+        }
+    );
+    assert!(
+        env.exp(&["report", "spec.toml", "--name", "r"])
+            .status
+            .success()
+    );
+    let md = std::fs::read_to_string(env.path().join("reports/r/index.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.contains(run["id"].as_str().unwrap()))
+        .unwrap_or_else(|| panic!("no row for the run:\n{md}"));
+    assert!(row.contains(&format!("| {short} |")), "{row}");
+    assert!(md.contains("| exp build |"), "{md}");
+}
