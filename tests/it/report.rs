@@ -377,3 +377,45 @@ fn the_runs_table_names_the_exp_build_each_run_ran_on() {
     assert!(row.contains(&format!("| {short} |")), "{row}");
     assert!(md.contains("| exp build |"), "{md}");
 }
+
+#[test]
+fn compare_gives_the_pointing_game_delta_of_a_shared_localize_stage() {
+    let spec = format!("{TINY}\n[[stage]]\nid = \"loc\"\nkind = \"localize\"\nmodel = \"train\"\n");
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml", "-s", "train.lr=0.1,0.01", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let pointing = |r: &serde_json::Value| {
+        let stage = r["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "loc")
+            .unwrap();
+        100.0 * stage["summary"]["pointing_game"].as_f64().unwrap()
+    };
+    let ids: Vec<&str> = runs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let out = env.exp(&["compare", ids[0], ids[1], "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let loc = &json["localisation"][0];
+    assert_eq!(loc["stage"], "loc");
+    assert_eq!(loc["run"], ids[1]);
+    let (b, v) = (pointing(&runs[0]), pointing(&runs[1]));
+    assert!(
+        (loc["baseline"].as_f64().unwrap() - b).abs() < 1e-9,
+        "{loc}"
+    );
+    assert!(
+        (loc["delta"].as_f64().unwrap() - (v - b)).abs() < 1e-9,
+        "{loc}"
+    );
+    assert!(!loc["attributes"].as_array().unwrap().is_empty(), "{loc}");
+    let out = env.exp(&["compare", ids[0], ids[1]]);
+    assert!(text(&out).contains("loc ("), "{}", text(&out));
+    assert!(
+        text(&out).contains("pointing game over local attributes"),
+        "{}",
+        text(&out)
+    );
+}
