@@ -110,9 +110,16 @@ fn top_attributes(attributes: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether an attribute lives in one face region (the pointing game's
+/// averages are over these; a global one's region is the whole face).
+fn is_local(name: &str) -> bool {
+    use crate::attributes::{Region, index_of, region};
+    index_of(name).is_some_and(|i| region(i) != Region::Global)
+}
+
 /// Pointing-game deltas of each `localize` stage the baseline shares with
-/// another run: the stage's mean over local attributes and each attribute
-/// (`pointing.parquet`), in points, largest first.
+/// another run: the stage's mean over local attributes and each local
+/// attribute (`pointing.parquet`), in points, largest first.
 fn localisation_deltas(runs: &[RunRecord], cache: &crate::cache::Cache) -> Vec<serde_json::Value> {
     use crate::metrics::store::read_localisation;
     use crate::report::collect::entry_dir;
@@ -139,7 +146,7 @@ fn localisation_deltas(runs: &[RunRecord], cache: &crate::cache::Cache) -> Vec<s
             };
             let mut attrs: Vec<(String, f64)> = b_rows
                 .iter()
-                .filter(|a| a.rate.is_finite())
+                .filter(|a| a.rate.is_finite() && is_local(&a.attribute))
                 .filter_map(|a| {
                     rows.iter()
                         .find(|r| r.attribute == a.attribute && r.rate.is_finite())

@@ -242,6 +242,10 @@ pub fn generate(seed: u64, index: u64, size: usize, version: u32) -> Face {
 /// hair and the global attributes keep their correlations, and the pose,
 /// colours and clutter are [`generate`]'s. A diagnostic: a face part can
 /// then be told only from its own region, not from correlated cues.
+/// Two derived attributes keep the sampler's exclusions instead, so their
+/// prevalence moves: No_Beard (no goatee, moustache or stubble: ~80%
+/// instead of ~82%) and Pointy_Nose (cleared on a big nose: ~20% instead
+/// of ~26%). Neither is one the paper's specs evaluate.
 pub fn generate_independent_parts(seed: u64, index: u64, size: usize, version: u32) -> Face {
     render(seed, index, size, version, |labels| {
         for (k, label) in labels.iter_mut().enumerate() {
@@ -972,13 +976,13 @@ mod tests {
                 generate_independent_parts(5, i, 32, 2),
             );
             assert_eq!(a.bbox, b.bbox, "the pose is generate()'s");
-            for name in ["Male", "Young", "Black_Hair", "Heavy_Makeup", "Attractive"] {
-                assert_eq!(
-                    a.labels[idx(name)],
-                    b.labels[idx(name)],
-                    "{name} is generate()'s"
-                );
+            for k in 0..40 {
+                if matches!(region(k), Region::Global | Region::Hair | Region::HeadTop) {
+                    let name = crate::attributes::CELEBA[k];
+                    assert_eq!(a.labels[k], b.labels[k], "{name} is generate()'s");
+                }
             }
+            assert!(!(b.labels[idx("Big_Nose")] && b.labels[idx("Pointy_Nose")]));
             let beard = b.labels[idx("Goatee")]
                 || b.labels[idx("Mustache")]
                 || b.labels[idx("5_o_Clock_Shadow")];
@@ -993,8 +997,11 @@ mod tests {
             open[l("Smiling") as usize][0] += 1.0;
             open[l("Smiling") as usize][1] += l("Mouth_Slightly_Open") as u8 as f64;
         }
-        for name in LOCAL {
-            let j = idx(name);
+        for (j, name) in crate::attributes::CELEBA.iter().enumerate() {
+            // The two derived attributes (see generate_independent_parts) move.
+            if ["No_Beard", "Pointy_Nose"].contains(name) {
+                continue;
+            }
             assert!(
                 (rate[j] - rate_ind[j]).abs() < 0.04,
                 "{name}: {:.3} vs {:.3}",

@@ -563,7 +563,7 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
 fn build_of(r: &RunRecord) -> String {
     let short = |c: &str| {
         let (hash, mark) = c.split_once('+').map_or((c, ""), |(h, _)| (h, "+dirty"));
-        format!("{}{mark}", &hash[..hash.len().min(10)])
+        format!("{}{mark}", hash.chars().take(10).collect::<String>())
     };
     match (&r.exp_build, &r.git_commit) {
         (Some(b), _) => short(b),
@@ -582,8 +582,9 @@ fn build_of(r: &RunRecord) -> String {
 
 fn runs_table(runs: &[RunRecord]) -> Table {
     let builds: std::collections::BTreeSet<String> = runs.iter().map(build_of).collect();
-    let notes = if builds.len() > 1 || builds.iter().any(|b| b.contains("dirty")) {
-        vec!["These runs come from different builds of exp, or one built from a dirty tree: cached stages are shared only when their inputs match, but code outside the stage kinds' versions may differ.".into()]
+    let unsure = |b: &String| b.contains("dirty") || b.starts_with("unknown") || b == "-";
+    let notes = if builds.len() > 1 || builds.iter().any(unsure) {
+        vec!["These runs come from different builds of exp, or from a build whose commit is unknown or dirty: cached stages are shared only when their inputs match, but code outside the stage kinds' versions may differ.".into()]
     } else {
         vec![]
     };
@@ -710,5 +711,59 @@ mod spread_tests {
     fn one_run_shows_its_value_and_several_their_spread() {
         assert_eq!(mean_and_spread(&[71.14]), "71.1");
         assert!(mean_and_spread(&[70.0, 72.0]).starts_with("71.0 ± 1."));
+    }
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::{RunRecord, build_of, runs_table};
+
+    fn record(build: Option<&str>, commit: Option<&str>, dirty: Option<bool>) -> RunRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "r", "name": "n", "title": "n", "spec_path": "x.toml", "overrides": [],
+            "started": "", "finished": null, "device": "cpu", "git_commit": commit,
+            "git_dirty": dirty, "status": "ok", "spec": {}, "stages": [], "exp_build": build,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_run_is_named_by_its_build_else_by_the_checkout_it_ran_in() {
+        let hash = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(build_of(&record(Some(hash), None, None)), "0123456789");
+        let dirty = format!("{hash}+dirty");
+        assert_eq!(
+            build_of(&record(Some(&dirty), Some("f00"), Some(false))),
+            "0123456789+dirty"
+        );
+        assert_eq!(build_of(&record(Some("unknown"), None, None)), "unknown");
+        assert_eq!(
+            build_of(&record(None, Some(hash), Some(true))),
+            "0123456789 (checkout, dirty)"
+        );
+        assert_eq!(build_of(&record(None, None, None)), "-");
+        // Not a hash (a hand-edited record): shown, not sliced mid-character.
+        assert_eq!(build_of(&record(Some("ééééééé"), None, None)), "ééééééé");
+    }
+
+    #[test]
+    fn an_unknown_or_dirty_build_is_flagged_even_when_every_run_shares_it() {
+        let hash = "0123456789abcdef0123456789abcdef01234567";
+        assert!(
+            runs_table(&[record(Some(hash), None, None)])
+                .notes
+                .is_empty()
+        );
+        assert_eq!(
+            runs_table(&[record(Some("unknown"), None, None)])
+                .notes
+                .len(),
+            1
+        );
+        let dirty = format!("{hash}+dirty");
+        assert_eq!(
+            runs_table(&[record(Some(&dirty), None, None)]).notes.len(),
+            1
+        );
     }
 }

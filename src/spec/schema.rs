@@ -101,8 +101,9 @@ pub struct RawData {
     /// at 64 px). Versions are frozen.
     pub generator: Option<u32>,
     /// `synthetic-faces`: draw every face-part attribute independently of
-    /// the others (same prevalence), so no correlated cue tells it. Default
-    /// false: CelebA-like correlations. A diagnostic, not the paper's data.
+    /// the others (same prevalence, but for the derived No_Beard and
+    /// Pointy_Nose), so no correlated cue tells it. Default false:
+    /// CelebA-like correlations. A diagnostic, not the paper's data.
     pub independent_parts: Option<bool>,
 }
 
