@@ -35,7 +35,7 @@ pub use compress::CompressConfig;
 pub use crop_data::CropConfig;
 pub use data::{DataSpec, RealData};
 pub use evaluate::{EvalConfig, Head, Split};
-pub use localize::{LocalizeConfig, PatchCentre};
+pub use localize::{CamMap, LocalizeConfig, PatchCentre};
 pub use parts::PartsConfig;
 pub use train::FrlConfig;
 pub use training::{InitWeights, KeepEpoch, LossNormalization, LrSchedule, Net, TrainConfig};

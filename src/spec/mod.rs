@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use crate::kinds::{
-    CommandConfig, CompressConfig, CropConfig, DataSpec, EvalConfig, FrlConfig, Head, InitWeights,
-    KeepEpoch, Kind, KindDef, LocalizeConfig, LossNormalization, LrSchedule, MEMBER_ROLE, Net,
-    PartsConfig, PatchCentre, RealData, Split, StageConfig, StageKind, StageSpec, TrainConfig,
+    CamMap, CommandConfig, CompressConfig, CropConfig, DataSpec, EvalConfig, FrlConfig, Head,
+    InitWeights, KeepEpoch, Kind, KindDef, LocalizeConfig, LossNormalization, LrSchedule,
+    MEMBER_ROLE, Net, PartsConfig, PatchCentre, RealData, Split, StageConfig, StageKind, StageSpec,
+    TrainConfig,
 };
 pub use executor::{ExecutorKind, ExecutorSpec};
 use locate::{Seg, Source, display_path};

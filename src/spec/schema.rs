@@ -212,6 +212,10 @@ pub struct RawStage {
     /// CAM peak), `mean` (the attribute's mean peak, a fixed patch) or
     /// `truth` (the ground-truth region, synthetic data: an oracle).
     pub centre: Option<String>,
+    /// `localize`: the map whose peak is taken: `raw` (default: the paper's
+    /// CAM) or `minus-mean` (the CAM less its mean over the training images,
+    /// a diagnostic of whether the maps carry the location at all).
+    pub cam: Option<String>,
     /// `localize`: images whose heatmaps are saved for reports. Default: 8.
     pub samples: Option<u32>,
     /// `compress`: epochs of hint-only training. Default: `epochs`.

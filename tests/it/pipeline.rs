@@ -337,6 +337,44 @@ fn run_stage_runs_that_stage_and_its_upstream_only() {
 }
 
 #[test]
+fn a_localize_stage_can_take_its_peaks_from_the_cam_less_its_training_mean() {
+    let spec = format!(
+        "{TINY}\n[[stage]]\nid = \"raw\"\nkind = \"localize\"\nmodel = \"train\"\n\
+         [[stage]]\nid = \"minus\"\nkind = \"localize\"\nmodel = \"train\"\ncam = \"minus-mean\"\n"
+    );
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let boxes = |id: &str| {
+        let key = stage_of(&run, id)["key"].as_str().unwrap().to_string();
+        std::fs::read_to_string(
+            env.path()
+                .join("results/cache")
+                .join(&key[..2])
+                .join(&key)
+                .join("boxes.tsv"),
+        )
+        .unwrap()
+    };
+    // Another map, so other peaks and other patches; scored the same way.
+    assert_ne!(boxes("raw"), boxes("minus"));
+    assert!(
+        stage_of(&run, "minus")["summary"]["pointing_game"].is_number(),
+        "{run}"
+    );
+    let bad = spec.replace("cam = \"minus-mean\"", "cam = \"diff\"");
+    let env = Env::new(&bad);
+    let out = env.exp(&["run", "spec.toml"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("`stage[3].cam`: unknown value `diff`; allowed: `raw`, `minus-mean`"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn a_localize_control_scores_its_own_patches_not_its_cam() {
     let spec = format!(
         "{TINY}\n[[stage]]\nid = \"cam\"\nkind = \"localize\"\nmodel = \"train\"\n\

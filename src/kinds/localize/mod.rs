@@ -24,6 +24,23 @@ pub struct LocalizeConfig {
     /// Where patches are centred (controls for the FRL's localisation).
     #[serde(default, skip_serializing_if = "is_default")]
     pub centre: PatchCentre,
+    /// Which map's peak (and boxes) are taken.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub cam: CamMap,
+}
+
+/// The map `localize` reads each attribute's peak and boxes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CamMap {
+    /// The class activation map, as the paper's FRL (the default).
+    #[default]
+    Raw,
+    /// The CAM less the attribute's mean CAM over the training images: a
+    /// map whose peak sits where a position's response is larger than it
+    /// usually is there. A diagnostic: where the raw peak misses the
+    /// region, does the map still carry its location?
+    MinusMean,
 }
 
 /// Where `localize` centres each attribute's patch.
@@ -52,7 +69,7 @@ impl Kind for Localize {
         // centres' (not its CAM's), and it has no MaxBoxAcc.
         version: 4,
         backend: true,
-        keys: &[&["data", "model", "patch", "samples", "centre"]],
+        keys: &[&["data", "model", "patch", "samples", "centre", "cam"]],
         roles: &[
             DATA_ROLE,
             Role {
@@ -82,10 +99,17 @@ impl Kind for Localize {
                 t.ctx,
                 &t.key("centre"),
             )?;
+            let cam = choice(
+                s.cam.as_ref(),
+                &[("raw", CamMap::Raw), ("minus-mean", CamMap::MinusMean)],
+                t.ctx,
+                &t.key("cam"),
+            )?;
             Ok(LocalizeConfig {
                 patch,
                 samples: s.samples.unwrap_or(8),
                 centre,
+                cam,
             })
         })
     }

@@ -17,7 +17,7 @@ use crate::kinds;
 use crate::metrics::store::{self, LocalisationRow};
 use crate::models::AttrNet;
 use crate::spec::LocalizeConfig;
-use crate::spec::{PatchCentre, Split};
+use crate::spec::{CamMap, PatchCentre, Split};
 use crate::stages::Run;
 use crate::stages::{StageCtx, StageError, load_attr_net, write_json};
 use crate::train::to_vec;
@@ -109,8 +109,34 @@ pub fn peaks(cams: Tensor<4>) -> Vec<Vec<(usize, usize)>> {
 
 impl Run for kinds::localize::Localize {
     fn run(ctx: &StageCtx, c: &LocalizeConfig) -> Result<serde_json::Value, StageError> {
-        run(ctx, c.patch, c.samples as usize, c.centre)
+        run(ctx, c.patch, c.samples as usize, c.centre, c.cam)
     }
+}
+
+/// Each attribute's CAM, upsampled, averaged over the training images:
+/// `[1, M, S, S]`.
+fn mean_cam(
+    stage: &str,
+    model: &AttrNet,
+    source: &crate::data::Source,
+    info: &crate::stages::ModelInfo,
+    device: &Device,
+) -> Result<Tensor<4>, StageError> {
+    let set = ImageSet::load(source, Split::Train, info.image_size, &info.attributes)?;
+    let idx: Vec<usize> = (0..set.len()).collect();
+    let mut sum: Option<Tensor<4>> = None;
+    for chunk in idx.chunks(64) {
+        let part = upsampled_cams(model, set.images(chunk, &[], device)).sum_dim(0);
+        sum = Some(match sum {
+            Some(s) => s + part,
+            None => part,
+        });
+    }
+    let sum = sum.ok_or_else(|| StageError::Input {
+        stage: stage.into(),
+        message: "`cam = \"minus-mean\"` needs training images".into(),
+    })?;
+    Ok(sum / set.len() as f64)
 }
 
 fn run(
@@ -118,13 +144,28 @@ fn run(
     patch: f64,
     samples: usize,
     centre: PatchCentre,
+    cam: CamMap,
 ) -> Result<serde_json::Value, StageError> {
     let (_, source) = ctx.data()?;
     let device: Device = ctx.device.device();
     let (model, info) = load_attr_net(&ctx.input("model").dir, "model", &device)?;
     if info.single_label {
+        if cam != CamMap::Raw {
+            return Err(StageError::Input {
+                stage: ctx.stage.id.clone(),
+                message: "`cam = \"minus-mean\"` is for attribute nets; a single-label net's box comes from its predicted class's CAM".into(),
+            });
+        }
         return run_classes(ctx, &model, &info, &source, samples, &device);
     }
+    let baseline = match cam {
+        CamMap::Raw => None,
+        CamMap::MinusMean => {
+            ctx.progress
+                .set_message("the mean CAM over training images".into());
+            Some(mean_cam(&ctx.stage.id, &model, &source, &info, &device)?)
+        }
+    };
     let size = info.image_size;
     let m = info.attributes.len();
     let celeba = Celeba::open(&source.root)?;
@@ -177,7 +218,10 @@ fn run(
         let set = ImageSet::load(&source, split, size, &info.attributes)?;
         let idx: Vec<usize> = (0..set.len()).collect();
         for chunk in idx.chunks(64) {
-            let cams = upsampled_cams(&model, set.images(chunk, &[], &device));
+            let mut cams = upsampled_cams(&model, set.images(chunk, &[], &device));
+            if let Some(b) = &baseline {
+                cams = cams - b.clone();
+            }
             if split == Split::Test && saved.len() < samples {
                 let take = (samples - saved.len()).min(chunk.len());
                 let values = to_vec(cams.clone().narrow(0, 0, take));
