@@ -163,6 +163,7 @@ fn crop_of(stages: &BTreeMap<String, StageSpec>, id: &str) -> Crop {
 pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
+    let configs = configurations(runs);
     for run in runs {
         let stages = stages(run);
         for s in run
@@ -208,7 +209,7 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
             out.push(Evaluation {
                 run: run.id.clone(),
                 seed: run.spec["seed"].as_u64().unwrap_or(0),
-                config: config_of(run),
+                config: configs[&run.id].clone(),
                 stage: s.id.clone(),
                 head: cfg.head,
                 split: cfg.split,
@@ -243,6 +244,39 @@ pub fn evaluations(runs: &[RunRecord], cache: &Cache) -> Vec<Evaluation> {
         }
     }
     out
+}
+
+/// Each run's configuration, by run id: its overrides other than the seed
+/// ([`config_of`]). Specs that build on each other (the paper's, sharing
+/// their FRL) pool into one configuration; but where two specs' runs of
+/// one seed computed a stage of the same id differently (other data, other
+/// settings), each spec's name leads its label, so their numbers are never
+/// pooled as if they were seeds.
+pub fn configurations(runs: &[RunRecord]) -> BTreeMap<String, String> {
+    let seed = |r: &RunRecord| r.spec["seed"].as_u64();
+    let differ = |a: &RunRecord, b: &RunRecord| {
+        a.name != b.name
+            && seed(a) == seed(b)
+            && config_of(a) == config_of(b)
+            && a.stages
+                .iter()
+                .any(|s| b.stages.iter().any(|t| t.id == s.id && t.key != s.key))
+    };
+    let named = runs
+        .iter()
+        .enumerate()
+        .any(|(i, a)| runs[i + 1..].iter().any(|b| differ(a, b)));
+    runs.iter()
+        .map(|r| {
+            let config = config_of(r);
+            let label = match (named, config.is_empty()) {
+                (false, _) => config,
+                (true, true) => r.name.clone(),
+                (true, false) => format!("{} {config}", r.name),
+            };
+            (r.id.clone(), label)
+        })
+        .collect()
 }
 
 /// A run's overrides other than the seed, as typed (`train.lr=0.1`).

@@ -61,7 +61,7 @@ pub fn generate(
     let claims = claims::check(&claims::as_the_files_read(runs.to_vec()).0);
     let tables = tables_of(runs, &all_evals, &claims, cache);
     // Figures, like the paper's tables, show one configuration.
-    let evals = shown_config(&all_evals).1;
+    let evals = shown_config(runs, &all_evals).1;
 
     let mut figs: Vec<(String, Vec<String>)> = Vec::new();
     let fig = |name: &str, r: Result<Vec<String>, String>| {
@@ -330,13 +330,23 @@ pub fn tables(runs: &[RunRecord], cache: &Cache) -> Vec<Table> {
     tables_of(runs, &collect::evaluations(runs, cache), &claims, cache)
 }
 
-/// The paper's tables pool seeds of one configuration: the spec as written
-/// if it ran, else the first; the evaluations table has them all.
-fn shown_config(evals: &[collect::Evaluation]) -> (String, Vec<collect::Evaluation>) {
+/// The paper's tables pool seeds of one configuration: the first spec's
+/// (of several), as written if it ran, else its first; the evaluations
+/// table has them all.
+fn shown_config(
+    runs: &[RunRecord],
+    evals: &[collect::Evaluation],
+) -> (String, Vec<collect::Evaluation>) {
+    let first = runs.first().map(|r| r.name.as_str());
+    let of_first = |e: &&collect::Evaluation| {
+        runs.iter().find(|r| r.id == e.run).map(|r| r.name.as_str()) == first
+    };
     let shown = evals
         .iter()
+        .filter(of_first)
         .map(|e| e.config.as_str())
         .min()
+        .or_else(|| evals.iter().map(|e| e.config.as_str()).min())
         .unwrap_or_default()
         .to_string();
     let evals = evals
@@ -356,7 +366,7 @@ fn tables_of(
     let mut tables: Vec<Table> = vec![runs_table(runs), tables::evaluations(evals)];
     let configs: std::collections::BTreeSet<&str> =
         evals.iter().map(|e| e.config.as_str()).collect();
-    let (shown, evals) = shown_config(evals);
+    let (shown, evals) = shown_config(runs, evals);
     let first_paper_table = tables.len();
     let has = |f: &dyn Fn(&collect::Evaluation) -> bool| evals.iter().any(f);
     // The paper's tables appear when the runs are the paper's system.
@@ -477,6 +487,7 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
     let mut per: std::collections::BTreeMap<(Group, String), Vec<f64>> = Default::default();
     let mut boxes: std::collections::BTreeMap<(Group, String), Vec<f64>> = Default::default();
     let mut seen = std::collections::BTreeSet::new();
+    let configs = collect::configurations(runs);
     for r in runs {
         for s in r.stages.iter().filter(|s| s.kind == "localize") {
             if !seen.insert(s.key.clone()) {
@@ -485,7 +496,7 @@ fn localisation(runs: &[RunRecord], cache: &Cache) -> Option<Table> {
             let Some(dir) = collect::entry_dir(cache, r, &s.id) else {
                 continue;
             };
-            let group = (collect::config_of(r), s.id.clone());
+            let group = (configs[&r.id].clone(), s.id.clone());
             for crate::metrics::store::LocalisationRow {
                 attribute: a,
                 rate: v,

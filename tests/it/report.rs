@@ -419,3 +419,30 @@ fn compare_gives_the_pointing_game_delta_of_a_shared_localize_stage() {
         text(&out)
     );
 }
+
+#[test]
+fn a_report_never_pools_two_specs_whose_runs_of_one_seed_differ() {
+    let env = Env::new(TINY);
+    // Another spec, the same seed and stage ids, other data: a diagnostic
+    // beside the spec it varies. Its numbers are not a second seed's.
+    let other = TINY
+        .replace("name = \"tiny\"", "name = \"other\"")
+        .replace("train-images = 64", "train-images = 48");
+    std::fs::write(env.path().join("other.toml"), other).unwrap();
+    for spec in ["spec.toml", "other.toml"] {
+        let out = env.exp(&["run", spec]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = env.exp(&["report", "spec.toml", "other.toml", "--name", "both"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(env.path().join("reports/both/index.md")).unwrap();
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.contains(" | eval | train | loc | test | "))
+        .collect();
+    assert_eq!(rows.len(), 2, "one row per spec:\n{md}");
+    for name in ["| tiny |", "| other |"] {
+        assert!(rows.iter().any(|r| r.starts_with(name)), "{name}:\n{md}");
+    }
+    assert!(!md.contains("(n=2)"), "never pooled over both specs:\n{md}");
+}
