@@ -375,6 +375,27 @@ fn a_localize_stage_can_take_its_peaks_from_the_cam_less_its_training_mean() {
 }
 
 #[test]
+fn a_birds_localize_stage_with_the_cam_less_its_mean_is_a_plan_error() {
+    let birds = TINY.replace(
+        "val-images = 16\n",
+        "dataset = \"synthetic-birds\"\nclasses = 4\n",
+    );
+    let spec = format!(
+        "{birds}\n[[stage]]\nid = \"loc\"\nkind = \"localize\"\nmodel = \"train\"\ncam = \"minus-mean\"\n"
+    );
+    let env = Env::new(&spec);
+    let out = env.exp(&["run", "spec.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("spec.toml:") && text(&out).contains("is for attribute nets"),
+        "{}",
+        text(&out)
+    );
+    let ls: serde_json::Value = serde_json::from_slice(&env.exp(&["ls", "--json"]).stdout).unwrap();
+    assert_eq!(ls.as_array().map(Vec::len), Some(0), "nothing ran: {ls}");
+}
+
+#[test]
 fn a_localize_control_scores_its_own_patches_not_its_cam() {
     let spec = format!(
         "{TINY}\n[[stage]]\nid = \"cam\"\nkind = \"localize\"\nmodel = \"train\"\n\

@@ -29,6 +29,9 @@ pub struct LocalizeConfig {
     pub cam: CamMap,
 }
 
+/// Why a birds net takes only the raw CAM (a plan error, and the run's).
+pub const SINGLE_LABEL_CAM: &str = "`cam = \"minus-mean\"` is for attribute nets; a single-label net's box comes from its predicted class's CAM";
+
 /// The map `localize` reads each attribute's peak and boxes from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -115,8 +118,14 @@ impl Kind for Localize {
     }
 
     /// The model's labels: it is the model's maps that are localised.
-    fn artefact(_: &LocalizeConfig, up: &Upstream) -> Result<Option<Artefact>, String> {
-        Ok(up.model("model").map(|(_, _, labels)| Artefact::Regions {
+    fn artefact(c: &LocalizeConfig, up: &Upstream) -> Result<Option<Artefact>, String> {
+        let Some((_, _, labels)) = up.model("model") else {
+            return Ok(None);
+        };
+        if labels.single && c.cam != CamMap::Raw {
+            return Err(SINGLE_LABEL_CAM.into());
+        }
+        Ok(Some(Artefact::Regions {
             labels: labels.clone(),
         }))
     }

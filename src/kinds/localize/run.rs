@@ -153,7 +153,7 @@ fn run(
         if cam != CamMap::Raw {
             return Err(StageError::Input {
                 stage: ctx.stage.id.clone(),
-                message: "`cam = \"minus-mean\"` is for attribute nets; a single-label net's box comes from its predicted class's CAM".into(),
+                message: kinds::localize::SINGLE_LABEL_CAM.into(),
             });
         }
         return run_classes(ctx, &model, &info, &source, samples, &device);
