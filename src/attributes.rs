@@ -83,6 +83,12 @@ pub fn region(index: usize) -> Region {
     }
 }
 
+/// Whether attribute `index` lives in one face region, not the whole face:
+/// the pointing game's averages and the RSL's local side are over these.
+pub fn is_local(index: usize) -> bool {
+    region(index) != Region::Global
+}
+
 /// Index of an attribute name, if it is one of CelebA's 40.
 pub fn index_of(name: &str) -> Option<usize> {
     CELEBA.iter().position(|a| *a == name)

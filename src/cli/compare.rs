@@ -110,13 +110,6 @@ fn top_attributes(attributes: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether an attribute lives in one face region (the pointing game's
-/// averages are over these; a global one's region is the whole face).
-fn is_local(name: &str) -> bool {
-    use crate::attributes::{Region, index_of, region};
-    index_of(name).is_some_and(|i| region(i) != Region::Global)
-}
-
 /// Pointing-game deltas of each `localize` stage the baseline shares with
 /// another run: the stage's mean over local attributes and each local
 /// attribute (`pointing.parquet`), in points, largest first.
@@ -146,7 +139,11 @@ fn localisation_deltas(runs: &[RunRecord], cache: &crate::cache::Cache) -> Vec<s
             };
             let mut attrs: Vec<(String, f64)> = b_rows
                 .iter()
-                .filter(|a| a.rate.is_finite() && is_local(&a.attribute))
+                .filter(|a| {
+                    a.rate.is_finite()
+                        && crate::attributes::index_of(&a.attribute)
+                            .is_some_and(crate::attributes::is_local)
+                })
                 .filter_map(|a| {
                     rows.iter()
                         .find(|r| r.attribute == a.attribute && r.rate.is_finite())

@@ -390,9 +390,7 @@ fn run(
     if (regions.is_some() || landmark_items.is_some()) && counts.iter().any(|&c| c > 0) {
         // Averages are over local attributes: a global attribute's region is
         // the whole face, which any peak hits.
-        let local = |j: usize| {
-            crate::attributes::region(info.attributes[j]) != crate::attributes::Region::Global
-        };
+        let local = |j: usize| crate::attributes::is_local(info.attributes[j]);
         // The threshold is chosen on val and reported on test.
         let mean_at = |si: usize, t: usize| {
             crate::metrics::mean(

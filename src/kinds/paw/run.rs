@@ -153,11 +153,10 @@ fn rsl_summary(paw: &Paw, info: &PawInfo) -> Option<metrics::RslSummary> {
     let (mut local, mut global) = (Vec::new(), Vec::new());
     for j in 0..m {
         let diff = (w[(j + 1) * m + j] - w[j]) as f64; // own part − whole
-        if crate::attributes::region(info.whole.attributes[j]) == crate::attributes::Region::Global
-        {
-            global.push(diff)
-        } else {
+        if crate::attributes::is_local(info.whole.attributes[j]) {
             local.push(diff)
+        } else {
+            global.push(diff)
         }
     }
     let mean = |v: &[f64]| (!v.is_empty()).then(|| metrics::mean(v));
