@@ -1,17 +1,26 @@
-"""Per-layer times of TNet at 64 px, batch 32, in PyTorch eager on the CPU:
-conv + ReLU (+ 2x2 max pool), forward and backward, median of 5 after one
-warm-up. The counterpart of `cargo test --release --lib tnet_layer_times --
---ignored --nocapture` (src/ops/flex.rs)."""
+"""Per-layer times of TNet (or `NET=snet3`) at 64 px (or `SIZE=128`),
+batch 32, in PyTorch eager on the CPU: conv + ReLU (+ 2x2 max pool),
+forward and backward, median of 5 after one warm-up. The counterpart of
+`cargo test --release --lib tnet_layer_times -- --ignored --nocapture`
+(src/ops/flex.rs), which reads the same variables."""
+import os
 import time
 import torch
 
 torch.manual_seed(0)
-layers = [
-    (3, 32, 64, False), (32, 32, 64, True), (32, 64, 32, False), (64, 64, 32, True),
-    (64, 128, 16, False), (128, 128, 16, False), (128, 128, 16, True),
-    (128, 256, 8, False), (256, 256, 8, False), (256, 256, 8, True),
-    (256, 512, 4, False), (512, 512, 4, False), (512, 512, 4, False), (512, 1280, 4, False),
-]
+size = int(os.environ.get("SIZE", "64"))
+if os.environ.get("NET") == "snet3":
+    layers = [(3, 16, size, True), (16, 32, size // 2, True), (32, 64, size // 4, True),
+              (64, 128, size // 8, True)]
+else:
+    s = lambda d: size // d
+    layers = [
+        (3, 32, s(1), False), (32, 32, s(1), True), (32, 64, s(2), False), (64, 64, s(2), True),
+        (64, 128, s(4), False), (128, 128, s(4), False), (128, 128, s(4), True),
+        (128, 256, s(8), False), (256, 256, s(8), False), (256, 256, s(8), True),
+        (256, 512, s(16), False), (512, 512, s(16), False), (512, 512, s(16), False),
+        (512, 1280, s(16), False),
+    ]
 tf = tb = 0.0
 print("layer\tforward ms\tbackward ms")
 for cin, cout, side, pool in layers:

@@ -8,10 +8,14 @@
 //! and group, with `cols` the image's im2col matrix (C·K² × OH·OW):
 //! `dW += dY · colsᵀ` and `dX = col2im(Wᵀ · dY)`, each one GEMM through the
 //! `gemm` crate flex's own matmul uses; the training forward is `W · cols`
-//! the same way (inference keeps flex's own convolution). Numerics differ
-//! from burn's fallback by float rounding only; cache keys do not record
-//! the change (like a BLAS upgrade), so entries computed before it stay.
+//! the same way (inference keeps flex's own convolution). Wide 3×3 layers
+//! of stride 1 take Winograd's F(2×2, 3×3) instead for all three
+//! ([`super::winograd`], [`Dims::winograd`]); `EXP_FLEX_CONV=im2col` turns
+//! it off. Numerics differ from burn's fallback by float rounding only;
+//! cache keys do not record the change (like a BLAS upgrade), so entries
+//! computed before it stay.
 
+use super::winograd;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -147,12 +151,24 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward<N> {
         // backward, fused into the same pass), read by all three gradients.
         let dy = by_task(dy.get(), y, argmax.as_deref(), &shape);
         let dy = &dy[..];
+        let winograd = shape.winograd();
+        let dy_plane = |k: usize, c: usize| shape.task_plane(dy, k, c);
         if let Some(node) = &ops.parents[0] {
-            let dx = input_grad(weight, dy, &shape);
+            let dx = match &winograd {
+                Some(s) => winograd::input_grad(s, weight, &dy_plane),
+                None => input_grad(weight, dy, &shape),
+            };
             grads.register::<Flex>(node.id, tensor(dx, shape.x_shape()));
         }
         if let Some(node) = &ops.parents[1] {
-            let dw = weight_grad(x, dy, &shape);
+            let dw = match &winograd {
+                Some(s) => {
+                    let p = shape.pixels();
+                    let x_plane = |k: usize, c: usize| &x[(k * shape.cin + c) * p..][..p];
+                    winograd::weight_grad(s, &x_plane, &dy_plane)
+                }
+                None => weight_grad(x, dy, &shape),
+            };
             grads.register::<Flex>(node.id, tensor(dw, shape.w_shape()));
         }
         if N == 3 {
@@ -267,6 +283,35 @@ fn forward(
     let per = d.images_per_task();
     let mut y = vec![0.0f32; d.n * image_y];
     let mut argmax = vec![0u8; if g.pool { d.n * image_y } else { 0 }];
+    if let Some(s) = d.winograd() {
+        let u = winograd::kernels(d.cout, d.cg(), |o, i, j| w[(o * d.cg() + i) * 9 + j]);
+        let input = |k: usize, c: usize| &x[(k * d.cin + c) * p..][..p];
+        // One output per channel plane.
+        let argmax_planes: Vec<&mut [u8]> = if g.pool {
+            argmax.chunks_mut(plane).collect()
+        } else {
+            (0..d.n * d.cout).map(|_| Default::default()).collect()
+        };
+        let mut outs: Vec<(&mut [f32], &mut [u8])> =
+            y.chunks_mut(plane).zip(argmax_planes).collect();
+        winograd::conv(&s, &input, &u, &mut outs, &|c, src, (dst, argmax)| {
+            let add = bias.map_or(0.0, |b| b[c]);
+            if g.pool {
+                pool_plane(src, add, &d, dst, argmax);
+            } else {
+                dst.iter_mut()
+                    .zip(src.iter())
+                    .for_each(|(d, s)| *d = g.activate(*s + add));
+            }
+        });
+        let (oh, ow) = if g.pool {
+            (d.oh / 2, d.ow / 2)
+        } else {
+            (d.oh, d.ow)
+        };
+        let y = tensor(y, Shape::new([d.n, d.cout, oh, ow]));
+        return (y, g.pool.then_some(argmax));
+    }
     let argmax_chunks: Vec<&mut [u8]> = if g.pool {
         argmax.chunks_mut(per * image_y).collect()
     } else {
@@ -430,6 +475,28 @@ fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
     )
 }
 
+/// Channels per group from which a 3×3 convolution takes Winograd's
+/// algorithm ([`Dims::winograd`]).
+const WINOGRAD_CHANNELS: usize = 64;
+/// Output tiles (2×2) per batch from which a 3×3 convolution takes
+/// Winograd's algorithm: below, its three kernel-sized transforms per step
+/// cost more than its fewer multiplications save.
+const WINOGRAD_TILES: usize = 512;
+
+/// Whether `EXP_FLEX_CONV=im2col` turns [`winograd`] off (read once).
+fn im2col_only() -> bool {
+    static IM2COL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IM2COL.get_or_init(|| std::env::var("EXP_FLEX_CONV").is_ok_and(|v| v == "im2col"))
+}
+
+/// Whether a test forces [`winograd`] below its thresholds on this thread.
+fn forced_winograd() -> bool {
+    #[cfg(test)]
+    return tests::forced_winograd();
+    #[cfg(not(test))]
+    false
+}
+
 /// Sizes of one convolution: batch, channels, spatial sizes, kernel.
 #[derive(Debug, Clone, Copy)]
 struct Dims {
@@ -530,6 +597,34 @@ impl Dims {
     fn weight_grad_transposed(&self) -> bool {
         const MOST_CHANNELS: usize = 64;
         self.coutg() <= MOST_CHANNELS
+    }
+    /// Winograd's sizes where this convolution takes [`winograd`]: a 3×3
+    /// kernel of stride 1, padding 1 and dilation 1 (the output the input's
+    /// size) with at least [`WINOGRAD_CHANNELS`] input and output channels
+    /// per group, unless `EXP_FLEX_CONV=im2col` (for paired timings and
+    /// bitwise comparisons with results computed before it).
+    fn winograd(&self) -> Option<winograd::Sizes> {
+        let g = &self.g;
+        let three = self.kh == 3 && self.kw == 3;
+        let same = g.stride == [1, 1] && g.padding == [1, 1] && g.dilation == [1, 1];
+        let wide = self.cg() >= WINOGRAD_CHANNELS && self.coutg() >= WINOGRAD_CHANNELS;
+        let many = self.n * self.oh.div_ceil(2) * self.ow.div_ceil(2) >= WINOGRAD_TILES;
+        let worth = (wide && many && !im2col_only()) || forced_winograd();
+        (three && same && worth).then_some(winograd::Sizes {
+            n: self.n,
+            cin: self.cin,
+            cout: self.cout,
+            h: self.h,
+            w: self.w,
+            groups: g.groups,
+        })
+    }
+    /// Image `k`'s channel `ch` of dY in [`by_task`]'s layout.
+    fn task_plane<'a>(&self, dy: &'a [f32], k: usize, ch: usize) -> &'a [f32] {
+        let (p, per) = (self.pixels(), self.images_per_task());
+        let t = k / per;
+        let b = per.min(self.n - t * per);
+        &dy[(t * per * self.cout + ch * b + (k - t * per)) * p..][..p]
     }
     fn images_per_small_task(&self) -> usize {
         1024usize.div_ceil(self.pixels().max(1)).clamp(1, 8)
@@ -717,7 +812,7 @@ fn col2im(cols: &[f32], d: &Dims, dx: &mut [f32], ld: usize) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gemm(
+pub(super) fn gemm(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     (dst_rs, dst_cs): (usize, usize),
@@ -769,7 +864,11 @@ fn gemm(
 /// Two scratch buffers of at least `a` and `b` values, reused by each
 /// thread across calls (fresh large allocations cost page faults every
 /// step). Their contents are garbage: callers overwrite before reading.
-fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+pub(super) fn with_scratch<R>(
+    a: usize,
+    b: usize,
+    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
+) -> R {
     thread_local! {
         static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = Default::default();
     }
@@ -1151,6 +1250,110 @@ mod tests {
         assert_matches_burns(&cases, true);
     }
 
+    thread_local! {
+        static FORCE_WINOGRAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Whether this test thread takes [`winograd`] wherever the geometry
+    /// allows, small sizes included (forward and backward run on the
+    /// calling thread).
+    pub(super) fn forced_winograd() -> bool {
+        FORCE_WINOGRAD.with(|f| f.get())
+    }
+
+    /// `f()` with [`winograd`] forced on this thread.
+    fn with_winograd<R>(f: impl FnOnce() -> R) -> R {
+        FORCE_WINOGRAD.with(|w| w.set(true));
+        let r = f();
+        FORCE_WINOGRAD.with(|w| w.set(false));
+        r
+    }
+
+    /// 3×3, stride 1, padding 1 cases for [`winograd`] (forced: they are
+    /// below its size thresholds).
+    fn winograd_cases() -> [Case; 4] {
+        let case = |x: [usize; 4], cout: usize, groups: usize, bias: bool| Case {
+            x,
+            cout,
+            k: 3,
+            stride: 1,
+            pad: 1,
+            dilation: 1,
+            groups,
+            bias,
+        };
+        [
+            // One task: the GEMMs spread over the threads themselves.
+            case([2, 16, 6, 6], 16, 1, true),
+            // Odd height and width: the last tiles stick out of the plane.
+            case([2, 16, 7, 5], 17, 1, false),
+            // Two groups of 16 inputs and 24 outputs.
+            case([2, 32, 6, 4], 48, 2, true),
+            // 289 tiles an image: tasks of two images and one (in parallel,
+            // the weight gradient's partials summed).
+            case([3, 16, 34, 34], 16, 1, true),
+        ]
+    }
+
+    #[test]
+    fn winograd_matches_burns_with_odd_sizes_groups_and_several_tasks() {
+        for c in winograd_cases() {
+            let [n, cin, h, w] = c.x;
+            let d = Dims {
+                n,
+                cin,
+                h,
+                w,
+                cout: c.cout,
+                oh: h,
+                ow: w,
+                g: Geometry {
+                    groups: c.groups,
+                    ..same_3x3(n, cin, h, c.cout).g
+                },
+                ..same_3x3(n, cin, h, c.cout)
+            };
+            assert!(d.winograd().is_none(), "{:?} is below the thresholds", c.x);
+            assert!(
+                with_winograd(|| d.winograd()).is_some(),
+                "{:?} can take Winograd",
+                c.x
+            );
+        }
+        with_winograd(|| assert_matches_burns(&winograd_cases(), false));
+    }
+
+    #[test]
+    fn winograd_with_the_fused_pool_matches_burns() {
+        // The even-sized ones (a pooled output of odd size falls back).
+        let [one, _, grouped, tasks] = winograd_cases();
+        with_winograd(|| assert_matches_burns(&[one, grouped, tasks], true));
+    }
+
+    #[test]
+    fn tnets_wide_3x3_layers_take_winograd_and_its_narrow_and_deep_ones_do_not() {
+        // (C_in, C_out, side) at batch 32, 64 px.
+        let takes = |cin: usize, cout: usize, side: usize| {
+            Dims {
+                cout,
+                ..same_3x3(32, cin, side, cout)
+            }
+            .winograd()
+            .is_some()
+        };
+        assert!(takes(64, 64, 32) && takes(128, 128, 16) && takes(256, 256, 8));
+        assert!(!takes(32, 32, 64) && !takes(32, 64, 32), "too few channels");
+        assert!(!takes(512, 512, 4), "too few tiles");
+        let strided = Dims {
+            g: Geometry {
+                stride: [2, 2],
+                ..same_3x3(32, 128, 16, 128).g
+            },
+            ..same_3x3(32, 128, 16, 128)
+        };
+        assert!(strided.winograd().is_none() && with_winograd(|| strided.winograd()).is_none());
+    }
+
     #[test]
     fn the_fused_pool_declines_an_odd_output_and_the_nets_path_falls_back_to_burns() {
         let device = Device::flex().autodiff();
@@ -1270,7 +1473,7 @@ mod tests {
 
     #[test]
     fn weight_gradient_matches_finite_differences() {
-        let c = Case {
+        let im2col = Case {
             x: [2, 2, 6, 6],
             cout: 3,
             k: 3,
@@ -1280,6 +1483,14 @@ mod tests {
             groups: 1,
             bias: false,
         };
+        let [winograd, ..] = winograd_cases();
+        weight_gradient_matches_finite_differences_on(im2col, [0, 5, 17, 40, 53]);
+        with_winograd(|| {
+            weight_gradient_matches_finite_differences_on(winograd, [0, 5, 170, 1200, 2303])
+        });
+    }
+
+    fn weight_gradient_matches_finite_differences_on(c: Case, indices: [usize; 5]) {
         let device = Device::flex();
         let x = fixed(c.x, 1);
         // L = Σ y², computed in f64 from f32 outputs.
@@ -1292,7 +1503,7 @@ mod tests {
         let y = conv2d(&conv, Tensor::from_data(x.clone(), &ad), false, false).unwrap();
         let dw = vals(conv.weight.grad(&(y.clone() * y).sum().backward()).unwrap());
         let base = vals(conv_of(&c, &device).weight.val());
-        for k in [0, 5, 17, 40, 53] {
+        for k in indices {
             let eps = 1e-2f32;
             let at = |delta: f32| {
                 let mut w = base.clone();
@@ -1346,23 +1557,37 @@ mod layer_times {
     #[ignore = "a timing, not a check: run by hand"]
     fn tnet_layer_times() {
         let device = Device::flex().autodiff();
+        // `NET=snet3` times SNet3's 3×3 layers instead of TNet's, `SIZE=128`
+        // at 128 px.
+        let env = |k: &str| std::env::var(k).ok();
+        let size: usize = env("SIZE").and_then(|v| v.parse().ok()).unwrap_or(64);
         // (C_in, C_out, side, pooled after)
-        let layers = [
-            (3, 32, 64, false),
-            (32, 32, 64, true),
-            (32, 64, 32, false),
-            (64, 64, 32, true),
-            (64, 128, 16, false),
-            (128, 128, 16, false),
-            (128, 128, 16, true),
-            (128, 256, 8, false),
-            (256, 256, 8, false),
-            (256, 256, 8, true),
-            (256, 512, 4, false),
-            (512, 512, 4, false),
-            (512, 512, 4, false),
-            (512, 1280, 4, false),
-        ];
+        let layers: Vec<(usize, usize, usize, bool)> = if env("NET").as_deref() == Some("snet3") {
+            vec![
+                (3, 16, size, true),
+                (16, 32, size / 2, true),
+                (32, 64, size / 4, true),
+                (64, 128, size / 8, true),
+            ]
+        } else {
+            let s = |d: usize| size / d;
+            vec![
+                (3, 32, s(1), false),
+                (32, 32, s(1), true),
+                (32, 64, s(2), false),
+                (64, 64, s(2), true),
+                (64, 128, s(4), false),
+                (128, 128, s(4), false),
+                (128, 128, s(4), true),
+                (128, 256, s(8), false),
+                (256, 256, s(8), false),
+                (256, 256, s(8), true),
+                (256, 512, s(16), false),
+                (512, 512, s(16), false),
+                (512, 512, s(16), false),
+                (512, 1280, s(16), false),
+            ]
+        };
         let (mut tf, mut tb) = (0.0, 0.0);
         println!("layer\tforward ms\tbackward ms");
         // `LAYER=5` times only the sixth layer (for a profiler).

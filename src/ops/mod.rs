@@ -7,6 +7,7 @@
 pub mod flex;
 #[cfg(feature = "tch")]
 pub mod libtorch;
+mod winograd;
 
 use std::cell::Cell;
 
