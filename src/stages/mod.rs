@@ -65,12 +65,48 @@ impl StageCtx<'_> {
         Ok((spec, source))
     }
 
-    /// A plain and an autodiff device, seeded.
-    pub(crate) fn devices(&self, seed: u64) -> (Device, Device) {
+    /// A plain and an autodiff device. Not seeded: a stage's fresh weights
+    /// come from [`fresh`], which seeds.
+    pub(crate) fn devices(&self) -> (Device, Device) {
         let plain = self.device.device();
         let train = plain.clone().autodiff();
-        train.seed(seed);
         (plain, train)
+    }
+}
+
+/// `build()`'s module with every parameter drawn from burn's generator
+/// seeded with `seed`.
+///
+/// Why a lock: burn draws random initial weights from one process-wide
+/// generator, and draws each lazily, at the parameter's first use. Stages
+/// that run side by side (`--jobs 2`, one thread each) would interleave
+/// their draws, and a net's initial weights — hence everything trained
+/// from it, under a cache key that promises the same result — would
+/// depend on timing. So seeding, building and drawing every parameter
+/// happen under one lock. (Loading weights does not draw: burn fills a
+/// lazy parameter from the file without initialising it.)
+pub fn fresh<M: Module>(device: &Device, seed: u64, build: impl FnOnce() -> M) -> M {
+    static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A stage that panicked while holding it left nothing half-drawn that
+    // matters to the next: it seeds afresh.
+    let _lock = GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    let module = build();
+    module.visit(&mut DrawAll);
+    module
+}
+
+/// Initialises every lazy float parameter (reading a parameter draws it).
+struct DrawAll;
+
+impl burn::module::ModuleVisitor for DrawAll {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<D>>,
+    ) {
+        let _ = param.val();
     }
 }
 

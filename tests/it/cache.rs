@@ -214,3 +214,41 @@ fn two_fresh_clones_give_bitwise_equal_weights_and_the_same_keys() {
         stage(&runs[1], "eval", "key")
     );
 }
+
+#[test]
+fn a_stage_that_seeds_while_another_builds_its_net_waits_until_that_net_is_drawn() {
+    // burn draws initial weights from one process-wide generator, lazily;
+    // two stages on two threads (`--jobs 2`) used to interleave their
+    // draws, so a stage's weights — under a key that promises them —
+    // depended on timing. Here the second stage seeds while the first is
+    // between seeding and drawing.
+    use burn::tensor::Device;
+    use exp::models::{AttrNet, AttrNetConfig};
+    use exp::stages::fresh;
+    let device = Device::flex().autodiff();
+    let build = || AttrNetConfig::new(exp::spec::Net::Snet3, 3).init(32, &device);
+    let weights = |net: &AttrNet| {
+        net.fc_weight
+            .val()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap()
+    };
+    let alone = weights(&fresh(&device, 1, build));
+    let barrier = std::sync::Barrier::new(2);
+    let beside_another = std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            fresh(&device, 1, || {
+                barrier.wait();
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                build()
+            })
+        });
+        s.spawn(|| {
+            barrier.wait();
+            fresh(&device, 2, build)
+        });
+        weights(&first.join().unwrap())
+    });
+    assert_eq!(beside_another, alone);
+}

@@ -29,16 +29,18 @@ impl Run for kinds::compress::Compress {
 fn run(ctx: &StageCtx, c: &CompressConfig) -> Result<serde_json::Value, StageError> {
     let (cfg, hint_epochs, hint_lr, hint_loss) = (&c.train, c.hint_epochs, c.hint_lr, c.hint_loss);
     let (data, source) = ctx.data()?;
-    let (plain, device) = ctx.devices(cfg.seed);
+    let (plain, device) = ctx.devices();
     let (teacher, tinfo) = load_attr_net(&ctx.input("teacher").dir, "model", &plain)?;
     let size = tinfo.image_size;
     ctx.progress.set_message("decoding images".into());
     let train_set = ImageSet::load(&source, Split::Train, size, &tinfo.attributes)?;
     let val = ImageSet::load(&source, Split::Val, size, &tinfo.attributes)?;
-    let mut student = AttrNetConfig::new(cfg.net, tinfo.attributes.len())
-        .with_width(cfg.width)
-        .with_maps(tinfo.maps)
-        .init(size, &device);
+    let mut student = crate::stages::fresh(&device, cfg.seed, || {
+        AttrNetConfig::new(cfg.net, tinfo.attributes.len())
+            .with_width(cfg.width)
+            .with_maps(tinfo.maps)
+            .init(size, &device)
+    });
     // The student learns to reproduce the teacher's maps F_i, so it starts
     // from the teacher's CAM weights w_{j,i} on them (our choice; the paper
     // does not say how the student's FC starts).

@@ -34,7 +34,7 @@ fn run(
     grid: Option<u32>,
 ) -> Result<serde_json::Value, StageError> {
     let (_, source) = ctx.data()?;
-    let (plain, device) = ctx.devices(cfg.seed);
+    let (plain, device) = ctx.devices();
     let whole_dir = &ctx.input("whole").dir;
     let (whole, whole_info) = load_attr_net(whole_dir, "model", &plain)?;
     let size = whole_info.image_size;

@@ -180,7 +180,7 @@ impl Run for kinds::paw::FinetunePaw {
 
 pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, StageError> {
     let (_, source) = ctx.data()?;
-    let (plain, device) = ctx.devices(cfg.seed);
+    let (plain, device) = ctx.devices();
     let parts_dir = &ctx.input("parts").dir;
     let (paw, info) = load_paw(parts_dir, &plain)?;
     let boxes = crate::data::read_part_boxes(&parts_dir.join("boxes.tsv"))?;
@@ -211,7 +211,7 @@ pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, St
         progress: ctx.progress,
     };
     let val_idx: Vec<usize> = (0..val_sets.whole.len()).collect();
-    let fusion = Fusion::init(k, m, &device);
+    let fusion = crate::stages::fresh(&device, cfg.seed, || Fusion::init(k, m, &device));
     let (fusion, history) = train::fit(
         fusion,
         &phase,
@@ -249,7 +249,7 @@ pub fn fusion(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, St
 
 pub fn finetune(ctx: &StageCtx, cfg: &TrainConfig) -> Result<serde_json::Value, StageError> {
     let (_, source) = ctx.data()?;
-    let (plain, device) = ctx.devices(cfg.seed);
+    let (plain, device) = ctx.devices();
     let dir = &ctx.input("fusion").dir;
     let info: PawInfo = read_json(&dir.join("paw.json"))?;
     if !info.fused {

@@ -37,7 +37,7 @@ fn run(
     ctx.progress.set_message("decoding images".into());
     let train = ImageSet::load(&source, Split::Train, size, &data.attributes)?;
     let val = ImageSet::load(&source, Split::Val, size, &data.attributes)?;
-    let (plain, device) = ctx.devices(cfg.seed);
+    let (plain, device) = ctx.devices();
     let maps = cfg.maps.unwrap_or(32) as usize;
     let mut net_cfg = AttrNetConfig::new(cfg.net, data.attributes.len())
         .with_width(cfg.width)
@@ -45,7 +45,7 @@ fn run(
     if let Some(h) = mnl_hidden {
         net_cfg = net_cfg.with_mnl(h);
     }
-    let mut model = net_cfg.init(size, &device);
+    let mut model = crate::stages::fresh(&device, cfg.seed, || net_cfg.init(size, &device));
     // `from`: the upstream net as it is, architecture included.
     let mut continued = None;
     if let Some(entry) = ctx.inputs.get("from") {
