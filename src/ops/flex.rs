@@ -812,7 +812,7 @@ fn col2im(cols: &[f32], d: &Dims, dx: &mut [f32], ld: usize) {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) fn gemm(
+fn gemm(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     (dst_rs, dst_cs): (usize, usize),
@@ -1263,15 +1263,28 @@ mod tests {
 
     /// `f()` with [`winograd`] forced on this thread.
     fn with_winograd<R>(f: impl FnOnce() -> R) -> R {
+        struct Unforce;
+        impl Drop for Unforce {
+            fn drop(&mut self) {
+                FORCE_WINOGRAD.with(|w| w.set(false));
+            }
+        }
         FORCE_WINOGRAD.with(|w| w.set(true));
-        let r = f();
-        FORCE_WINOGRAD.with(|w| w.set(false));
-        r
+        let _unforce = Unforce;
+        f()
+    }
+
+    /// [`with_winograd`], checking that `f`'s convolutions went through it.
+    fn through_winograd(f: impl FnOnce()) {
+        let before = winograd::CALLS.with(|c| c.get());
+        with_winograd(f);
+        let after = winograd::CALLS.with(|c| c.get());
+        assert!(after > before, "Winograd's path ran");
     }
 
     /// 3×3, stride 1, padding 1 cases for [`winograd`] (forced: they are
     /// below its size thresholds).
-    fn winograd_cases() -> [Case; 4] {
+    fn winograd_cases() -> [Case; 5] {
         let case = |x: [usize; 4], cout: usize, groups: usize, bias: bool| Case {
             x,
             cout,
@@ -1283,15 +1296,18 @@ mod tests {
             bias,
         };
         [
-            // One task: the GEMMs spread over the threads themselves.
+            // One task.
             case([2, 16, 6, 6], 16, 1, true),
             // Odd height and width: the last tiles stick out of the plane.
             case([2, 16, 7, 5], 17, 1, false),
             // Two groups of 16 inputs and 24 outputs.
             case([2, 32, 6, 4], 48, 2, true),
-            // 289 tiles an image: tasks of two images and one (in parallel,
-            // the weight gradient's partials summed).
+            // 289 tiles an image: tasks of two images and one, one after
+            // another, each adding into the weight gradient.
             case([3, 16, 34, 34], 16, 1, true),
+            // 64 tiles an image: Winograd's tasks of 8 images and 1, and dY
+            // in im2col's task layout of 4, 4 and 1 (`Dims::task_plane`).
+            case([9, 16, 16, 16], 16, 1, true),
         ]
     }
 
@@ -1320,14 +1336,14 @@ mod tests {
                 c.x
             );
         }
-        with_winograd(|| assert_matches_burns(&winograd_cases(), false));
+        through_winograd(|| assert_matches_burns(&winograd_cases(), false));
     }
 
     #[test]
     fn winograd_with_the_fused_pool_matches_burns() {
         // The even-sized ones (a pooled output of odd size falls back).
-        let [one, _, grouped, tasks] = winograd_cases();
-        with_winograd(|| assert_matches_burns(&[one, grouped, tasks], true));
+        let [one, _, grouped, tasks, layouts] = winograd_cases();
+        through_winograd(|| assert_matches_burns(&[one, grouped, tasks, layouts], true));
     }
 
     #[test]
@@ -1485,7 +1501,7 @@ mod tests {
         };
         let [winograd, ..] = winograd_cases();
         weight_gradient_matches_finite_differences_on(im2col, [0, 5, 17, 40, 53]);
-        with_winograd(|| {
+        through_winograd(|| {
             weight_gradient_matches_finite_differences_on(winograd, [0, 5, 170, 1200, 2303])
         });
     }
