@@ -19,7 +19,8 @@ pub struct Args {
     /// Recompute every stage even when cached (replaces the entries)
     #[arg(long)]
     force: bool,
-    /// Stages to run at once
+    /// Stages to run at once (locally a computing stage holds a device: one at a
+    /// time on the CPU, one per GPU; cache hits and waits overlap)
     #[arg(short, long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
     /// `cpu` (burn flex), `tch-cpu` or `cuda:N` (libtorch; build with `--features tch`);

@@ -79,10 +79,11 @@ impl StageCtx<'_> {
 ///
 /// Why a lock: burn draws random initial weights from one process-wide
 /// generator, and draws each lazily, at the parameter's first use. Stages
-/// that run side by side (`--jobs 2`, one thread each) would interleave
-/// their draws, and a net's initial weights — hence everything trained
-/// from it, under a cache key that promises the same result — would
-/// depend on timing. So seeding, building and drawing every parameter
+/// that compute side by side — one thread per device lease, so on several
+/// GPUs (`--device cuda:all`); the CPU is one lease — would interleave
+/// their draws, and a net's initial weights (hence everything trained from
+/// it, under a cache key that promises the same result) would depend on
+/// timing. So seeding, building and drawing every parameter
 /// happen under one lock. (Loading weights does not draw: burn fills a
 /// lazy parameter from the file without initialising it.)
 pub fn fresh<M: Module>(device: &Device, seed: u64, build: impl FnOnce() -> M) -> M {
