@@ -126,7 +126,9 @@ impl Claim {
 /// Whether a run is the spec as written: at most its seed was overridden,
 /// and every stage ran (not `exp run --stage`).
 fn as_written(r: &RunRecord) -> bool {
-    r.spec.get("only").is_none()
+    // A spec may itself select its stages (`[experiment] only`); only a
+    // `--stage` selection on top of it makes a run partial.
+    r.spec.get("only") == r.spec.get("declared_only")
         && r.overrides
             .iter()
             .chain(&r.point)
@@ -677,6 +679,21 @@ mod tests {
         assert_eq!(mnl_claim(std::slice::from_ref(&partial)).seeds, 1);
         partial.spec["only"] = serde_json::json!(["eval-loc"]);
         assert_eq!(mnl_claim(&[partial]).verdict, Verdict::Missing);
+    }
+
+    #[test]
+    fn a_spec_that_selects_its_own_stages_is_evidence_unless_a_run_narrows_it() {
+        let mut own = run(
+            "ablation_mnl",
+            1,
+            &["experiment.seed=1"],
+            &[("eval-loc", 0.9), ("eval-plain", 0.5)],
+        );
+        own.spec["only"] = serde_json::json!(["eval-loc", "eval-plain"]);
+        own.spec["declared_only"] = own.spec["only"].clone();
+        assert_eq!(mnl_claim(std::slice::from_ref(&own)).seeds, 1);
+        own.spec["only"] = serde_json::json!(["eval-loc"]);
+        assert_eq!(mnl_claim(&[own]).verdict, Verdict::Missing);
     }
 
     #[test]

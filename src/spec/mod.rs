@@ -70,10 +70,14 @@ pub struct Spec {
     pub stage_locations: BTreeMap<String, String>,
     /// Where the stages run (`[executor]`); in no cache key.
     pub executor: ExecutorSpec,
-    /// `exp run --stage`: the stages asked for (their upstream runs too);
-    /// empty for the whole spec. A partial run is not the spec as written.
+    /// `exp run --stage` or the file's `[experiment] only`: the stages asked
+    /// for (their upstream runs too); empty for the whole spec.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
+    /// The file's own `[experiment] only`. A run whose `only` differs (a
+    /// `--stage` selection) is a partial run, not the spec as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declared_only: Vec<String>,
     /// `[[claim]]`: what `exp claims` judges on this spec's runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims: Vec<claim::ClaimSpec>,
@@ -545,11 +549,13 @@ fn resolve(raw: RawSpec, path: &Path, overrides: &[String], ctx: &Ctx) -> Result
         stage_locations,
         executor,
         only: Vec::new(),
+        declared_only: Vec::new(),
         claims,
     };
     if let Some(only) = &experiment.only {
         spec.select_stages(only)
             .map_err(|e| ctx.error(&[Seg::Key("experiment".into()), Seg::Key("only".into())], e))?;
+        spec.declared_only = spec.only.clone();
     }
     Ok(spec)
 }
