@@ -295,22 +295,9 @@ fn forward(
         let mut outs: Vec<(&mut [f32], &mut [u8])> =
             y.chunks_mut(plane).zip(argmax_planes).collect();
         winograd::conv(&s, &input, &u, &mut outs, &|c, src, (dst, argmax)| {
-            let add = bias.map_or(0.0, |b| b[c]);
-            if g.pool {
-                pool_plane(src, add, &d, dst, argmax);
-            } else {
-                dst.iter_mut()
-                    .zip(src.iter())
-                    .for_each(|(d, s)| *d = g.activate(*s + add));
-            }
+            finish_plane(src, bias.map_or(0.0, |b| b[c]), &d, dst, argmax)
         });
-        let (oh, ow) = if g.pool {
-            (d.oh / 2, d.ow / 2)
-        } else {
-            (d.oh, d.ow)
-        };
-        let y = tensor(y, Shape::new([d.n, d.cout, oh, ow]));
-        return (y, g.pool.then_some(argmax));
+        return output(y, argmax, &d);
     }
     let argmax_chunks: Vec<&mut [u8]> = if g.pool {
         argmax.chunks_mut(per * image_y).collect()
@@ -345,25 +332,42 @@ fn forward(
                             let src = &mut out[c * b * p + k * p..][..p];
                             let add = bias.map_or(0.0, |b| b[ch]);
                             let dst = &mut y[at..][..plane];
-                            if g.pool {
-                                pool_plane(src, add, &d, dst, &mut argmax[at..][..plane]);
-                            } else {
-                                dst.iter_mut()
-                                    .zip(src)
-                                    .for_each(|(d, s)| *d = g.activate(*s + add));
-                            }
+                            let argmax = match g.pool {
+                                true => &mut argmax[at..][..plane],
+                                false => &mut [][..],
+                            };
+                            finish_plane(src, add, &d, dst, argmax);
                         }
                     }
                 }
             });
         });
-    let (oh, ow) = if g.pool {
+    output(y, argmax, &d)
+}
+
+/// One output plane from the convolution's raw values `src`: the bias, the
+/// fused ReLU and, where fused, the 2×2 pool (`argmax` its windows' winners;
+/// empty without a pool).
+fn finish_plane(src: &mut [f32], add: f32, d: &Dims, dst: &mut [f32], argmax: &mut [u8]) {
+    if d.g.pool {
+        pool_plane(src, add, d, dst, argmax);
+    } else {
+        dst.iter_mut()
+            .zip(src.iter())
+            .for_each(|(o, s)| *o = d.g.activate(*s + add));
+    }
+}
+
+/// The forward's output tensor (pooled where fused) and, with a pool, the
+/// windows' argmax.
+fn output(y: Vec<f32>, argmax: Vec<u8>, d: &Dims) -> (FlexTensor, Option<Vec<u8>>) {
+    let (oh, ow) = if d.g.pool {
         (d.oh / 2, d.ow / 2)
     } else {
         (d.oh, d.ow)
     };
     let y = tensor(y, Shape::new([d.n, d.cout, oh, ow]));
-    (y, g.pool.then_some(argmax))
+    (y, d.g.pool.then_some(argmax))
 }
 
 /// One channel plane's bias, ReLU and 2×2 max pool: `src` holds the GEMM's
