@@ -68,6 +68,10 @@ pub struct State {
     pub history: Vec<EpochRecord>,
     /// Validation accuracy of `best.bpk` (`keep = "best"`).
     pub best: Option<f64>,
+    /// The exp build that wrote the checkpoint (`None` before 2026-12-08).
+    /// Cache keys leave the code version out, so a rerun on another build
+    /// resumes too; the log says so.
+    pub build: Option<String>,
 }
 
 /// [`State`] on disk, floats as their bits: serde_json's default parser
@@ -81,6 +85,8 @@ struct Saved {
     /// `(phase, epoch, train_loss, val_accuracy, val_accuracy_mnl, seconds)`.
     history: Vec<(String, u32, u64, u64, Option<u64>, u64)>,
     best: Option<u64>,
+    #[serde(default)]
+    build: Option<String>,
 }
 
 impl From<&State> for Saved {
@@ -105,6 +111,7 @@ impl From<&State> for Saved {
                 })
                 .collect(),
             best: s.best.map(f64::to_bits),
+            build: s.build.clone(),
         }
     }
 }
@@ -129,6 +136,7 @@ impl From<Saved> for State {
                 })
                 .collect(),
             best: s.best.map(f64::from_bits),
+            build: s.build,
         }
     }
 }
@@ -171,6 +179,18 @@ pub fn save<M: Module>(
     std::fs::rename(&tmp, dir).map_err(|e| err(&e))?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(())
+}
+
+/// What the resume message adds when the checkpoint came from another
+/// build: nothing when `written_by` is `this`. Keys leave the code version
+/// out (as they do for cache entries), so such a resume is allowed, but a
+/// reader of the log should know the phase's epochs span two builds.
+pub fn another_build(written_by: Option<&str>, this: &str) -> String {
+    match written_by {
+        Some(b) if b == this => String::new(),
+        Some(b) => format!(" (written by exp build {b}; this is {this})"),
+        None => format!(" (written by an exp build that did not record itself; this is {this})"),
+    }
 }
 
 /// What a checkpoint restores.
@@ -227,5 +247,40 @@ pub fn load<M: Module>(dir: &Path, model: &M, warn: impl Fn(&str)) -> Option<Res
             ));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writing_build_survives_the_round_trip_and_older_files_read_as_unknown() {
+        let state = State {
+            epochs_done: 3,
+            batches_done: 0,
+            sum: 0.0,
+            count: 0,
+            history: Vec::new(),
+            best: None,
+            build: Some("abc123".into()),
+        };
+        let json = serde_json::to_vec(&Saved::from(&state)).unwrap();
+        let back = State::from(serde_json::from_slice::<Saved>(&json).unwrap());
+        assert_eq!(back.build.as_deref(), Some("abc123"));
+        let older =
+            r#"{"epochs_done":1,"batches_done":0,"sum":0,"count":0,"history":[],"best":null}"#;
+        let back = State::from(serde_json::from_slice::<Saved>(older.as_bytes()).unwrap());
+        assert_eq!(back.build, None);
+    }
+
+    #[test]
+    fn the_resume_message_names_another_build_and_is_silent_for_this_one() {
+        assert_eq!(another_build(Some("abc"), "abc"), "");
+        assert_eq!(
+            another_build(Some("abc"), "def"),
+            " (written by exp build abc; this is def)"
+        );
+        assert!(another_build(None, "def").contains("did not record itself"));
     }
 }

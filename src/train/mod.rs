@@ -188,14 +188,15 @@ pub fn fit<M: Module>(
         .and_then(|dir| checkpoint::load(dir, &model, |w| phase.progress.log(w)))
     {
         phase.progress.log(&format!(
-            "{}: resuming from its checkpoint after epoch {}{}",
+            "{}: resuming from its checkpoint after epoch {}{}{}",
             phase.name,
             r.state.epochs_done,
             if r.state.batches_done > 0 {
                 format!(" and {} batches", r.state.batches_done)
             } else {
                 String::new()
-            }
+            },
+            checkpoint::another_build(r.state.build.as_deref(), crate::runs::BUILD_COMMIT)
         ));
         model = r.model;
         optim = optim.load_record(r.optim);
@@ -212,6 +213,7 @@ pub fn fit<M: Module>(
                 best: &Option<(f64, M)>| {
         let state = checkpoint::State {
             best: best.as_ref().map(|b| b.0),
+            build: Some(crate::runs::BUILD_COMMIT.to_string()),
             ..state
         };
         if let Err(e) = checkpoint::save(dir, model, optim, &state, best.as_ref().map(|b| &b.1)) {
@@ -277,6 +279,7 @@ pub fn fit<M: Module>(
                     count,
                     history: history.clone(),
                     best: None,
+                    build: None,
                 };
                 save(dir, &model, &optim, state, &best);
                 return Err(TrainError::Stopped {
@@ -319,6 +322,7 @@ pub fn fit<M: Module>(
                 count: 0,
                 history: history.clone(),
                 best: None,
+                build: None,
             };
             save(dir, &model, &optim, state, &best);
         }
