@@ -333,14 +333,16 @@ fn declared(runs: &[RunRecord]) -> Vec<(String, Vec<ClaimSpec>)> {
 }
 
 /// A stage's number in a run: an `evaluate` stage's mean accuracy (or its
-/// `metric`) in percentage points, a command's `metric` as written.
+/// `metric`) and a `localize` stage's rates (`pointing_game`, `maxboxacc`)
+/// in percentage points, a command's `metric` as written.
 fn value(r: &RunRecord, stage: &str, metric: Option<&str>) -> Option<f64> {
     let s = r.stages.iter().find(|s| s.id == stage)?;
     match metric {
         None => acc(r, stage),
         Some(m) => {
             let v = s.summary.get(m)?.as_f64()?;
-            Some(if s.kind == "evaluate" { 100.0 * v } else { v })
+            let fraction = matches!(s.kind.as_str(), "evaluate" | "localize");
+            Some(if fraction { 100.0 * v } else { v })
         }
     }
 }
@@ -696,37 +698,46 @@ mod tests {
         assert_eq!(mnl_claim(&[own]).verdict, Verdict::Missing);
     }
 
-    #[test]
-    fn any_spec_can_state_a_claim_on_a_command_metric() {
+    /// `base − new > margin` judged on three seeds of stages of `kind`
+    /// whose summaries hold `metric`: base `1.0 + 0.01 × seed`, new 0.5.
+    fn metric_claim(kind: &str, metric: &str, margin: f64) -> Claim {
         let runs: Vec<_> = (1..=3)
             .map(|s| {
                 let mut r = run("mine", s, &[], &[]);
                 r.spec["claims"] = serde_json::json!([{
-                    "name": "the new loss is 0.1 lower", "better": "base", "than": ["new"],
-                    "metric": "loss", "margin": 0.1,
+                    "name": "base beats new", "better": "base", "than": ["new"],
+                    "metric": metric, "margin": margin,
                 }]);
-                for (id, loss) in [("base", 1.0 + 0.01 * s as f64), ("new", 0.5)] {
-                    let mut st = r
-                        .stages
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| run("x", 0, &[], &[("x", 0.0)]).stages.remove(0));
+                for (id, v) in [("base", 1.0 + 0.01 * s as f64), ("new", 0.5)] {
+                    let mut st = run("x", 0, &[], &[("x", 0.0)]).stages.remove(0);
                     st.id = id.into();
-                    st.kind = "command".into();
-                    st.summary = serde_json::json!({ "loss": loss });
+                    st.kind = kind.into();
+                    st.summary = serde_json::json!({ metric: v });
                     r.stages.push(st);
                 }
                 r
             })
             .collect();
-        let c = check(&runs)
+        check(&runs)
             .into_iter()
             .find(|c| c.spec == "mine")
-            .expect("the spec's claim is judged");
+            .expect("the spec's claim is judged")
+    }
+
+    #[test]
+    fn any_spec_can_state_a_claim_on_a_command_metric() {
+        let c = metric_claim("command", "loss", 0.1);
         assert_eq!(c.tested, "base − new > 0.1");
         assert_eq!(c.verdict, Verdict::Supported, "{c:?}");
         // A command's metric is compared as written, not in percent.
         assert!((c.interval.unwrap().mean - 0.52).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_localize_stages_pointing_game_is_compared_in_percentage_points() {
+        let c = metric_claim("localize", "pointing_game", 0.0);
+        assert_eq!(c.verdict, Verdict::Supported, "{c:?}");
+        assert!((c.interval.unwrap().mean - 52.0).abs() < 1e-9, "{c:?}");
     }
 
     #[test]

@@ -189,8 +189,8 @@ pub(super) fn resolve(
     Ok(out)
 }
 
-/// `better − max(than) > margin`: every stage an `evaluate` (or a
-/// `command` with `metric`).
+/// `better − max(than) > margin`: every stage an `evaluate`, a `command`
+/// with `metric`, or a `localize` with one of its rates as `metric`.
 fn difference(
     better: &str,
     than: Option<toml::Value>,
@@ -220,6 +220,20 @@ fn difference(
         let stage = find(id, stages, ctx, &key(here, field))?;
         match (&stage.config, &metric) {
             (StageConfig::Evaluate(_), _) | (StageConfig::Command(_), Some(_)) => {}
+            (StageConfig::Localize(_), Some(m)) if LOCALIZE_METRICS.contains(&m.as_str()) => {}
+            (StageConfig::Localize(_), m) => {
+                let at = match m {
+                    Some(_) => key(here, "metric"),
+                    None => here.to_vec(),
+                };
+                return Err(ctx.error(
+                    &at,
+                    format!(
+                        "`{id}` is a `localize` stage: give `metric`, one of {}",
+                        LOCALIZE_METRICS.map(|m| format!("`{m}`")).join(", ")
+                    ),
+                ));
+            }
             (StageConfig::Command(_), None) => {
                 return Err(ctx.error(
                     here,
@@ -230,7 +244,7 @@ fn difference(
                 return Err(ctx.error(
                     &key(here, field),
                     format!(
-                        "`{id}` is a `{}` stage; a claim compares `evaluate` (or `command`) stages",
+                        "`{id}` is a `{}` stage; a claim compares `evaluate`, `command` or `localize` stages",
                         stage.kind.as_str()
                     ),
                 ));
@@ -244,6 +258,10 @@ fn difference(
         margin: margin.unwrap_or(0.0),
     })
 }
+
+/// The rates a `localize` stage's summary holds (fractions; claims compare
+/// them in percentage points).
+const LOCALIZE_METRICS: [&str; 2] = ["pointing_game", "maxboxacc"];
 
 fn find<'a>(
     id: &str,

@@ -785,3 +785,20 @@ fn without_a_hint_phase_its_settings_leave_the_key_alone() {
         .clone();
     assert_ne!(with_phase, with_phase_set);
 }
+
+#[test]
+fn a_claim_on_a_localize_stage_names_the_rate_it_compares() {
+    let spec = |claim: &str| {
+        format!(
+            "[experiment]\nname = \"t\"\n[[stage]]\nid = \"m\"\nkind = \"train-frl\"\nnet = \"tnet\"\n[[stage]]\nid = \"a\"\nkind = \"localize\"\nmodel = \"m\"\n[[stage]]\nid = \"b\"\nkind = \"localize\"\nmodel = \"m\"\n[[claim]]\nname = \"c\"\nbetter = \"a\"\nthan = \"b\"\n{claim}"
+        )
+    };
+    let e = err(&spec(""));
+    assert!(
+        e.contains("`a` is a `localize` stage: give `metric`, one of `pointing_game`, `maxboxacc`"),
+        "{e}"
+    );
+    let e = err(&spec("metric = \"loss\"\n"));
+    assert!(e.starts_with("s.toml:19:"), "{e}");
+    assert!(ok(&spec("metric = \"pointing_game\"\n")).claims.len() == 1);
+}
