@@ -181,6 +181,10 @@ pub fn save<M: Module>(
     Ok(())
 }
 
+/// The build writing checkpoints (`build.rs`; the run records' `exp_build`
+/// is the same string).
+pub const BUILD: &str = env!("EXP_BUILD_COMMIT");
+
 /// What the resume message adds when the checkpoint came from another
 /// build: nothing when `written_by` is `this`. Keys leave the code version
 /// out (as they do for cache entries), so such a resume is allowed, but a

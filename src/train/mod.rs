@@ -196,7 +196,7 @@ pub fn fit<M: Module>(
             } else {
                 String::new()
             },
-            checkpoint::another_build(r.state.build.as_deref(), crate::runs::BUILD_COMMIT)
+            checkpoint::another_build(r.state.build.as_deref(), checkpoint::BUILD)
         ));
         model = r.model;
         optim = optim.load_record(r.optim);
@@ -213,7 +213,7 @@ pub fn fit<M: Module>(
                 best: &Option<(f64, M)>| {
         let state = checkpoint::State {
             best: best.as_ref().map(|b| b.0),
-            build: Some(crate::runs::BUILD_COMMIT.to_string()),
+            build: Some(checkpoint::BUILD.to_string()),
             ..state
         };
         if let Err(e) = checkpoint::save(dir, model, optim, &state, best.as_ref().map(|b| &b.1)) {
