@@ -68,10 +68,6 @@ pub struct State {
     pub history: Vec<EpochRecord>,
     /// Validation accuracy of `best.bpk` (`keep = "best"`).
     pub best: Option<f64>,
-    /// The exp build that wrote the checkpoint (`None` before 2026-12-08).
-    /// Cache keys leave the code version out, so a rerun on another build
-    /// resumes too; the log says so.
-    pub build: Option<String>,
 }
 
 /// [`State`] on disk, floats as their bits: serde_json's default parser
@@ -85,6 +81,9 @@ struct Saved {
     /// `(phase, epoch, train_loss, val_accuracy, val_accuracy_mnl, seconds)`.
     history: Vec<(String, u32, u64, u64, Option<u64>, u64)>,
     best: Option<u64>,
+    /// The exp build that wrote it (absent before 2026-12-08). Cache keys
+    /// leave the code version out, so a rerun on another build resumes too;
+    /// the log says so.
     #[serde(default)]
     build: Option<String>,
 }
@@ -111,7 +110,7 @@ impl From<&State> for Saved {
                 })
                 .collect(),
             best: s.best.map(f64::to_bits),
-            build: s.build.clone(),
+            build: Some(BUILD.to_string()),
         }
     }
 }
@@ -136,7 +135,6 @@ impl From<Saved> for State {
                 })
                 .collect(),
             best: s.best.map(f64::from_bits),
-            build: s.build,
         }
     }
 }
@@ -203,6 +201,8 @@ pub struct Restored<M> {
     pub optim: burn::optim::OptimizerRecord,
     pub state: State,
     pub best: Option<M>,
+    /// The build that wrote it (`None`: one that did not record itself).
+    pub build: Option<String>,
 }
 
 /// Load the checkpoint in `dir` into `model`'s architecture, or `None` if
@@ -217,6 +217,7 @@ pub fn load<M: Module>(dir: &Path, model: &M, warn: impl Fn(&str)) -> Option<Res
         dir
     };
     let saved: Saved = serde_json::from_slice(&std::fs::read(dir.join("state.json")).ok()?).ok()?;
+    let build = saved.build.clone();
     let state = State::from(saved);
     let restored = (|| -> Result<Restored<M>, String> {
         let model = model
@@ -240,6 +241,7 @@ pub fn load<M: Module>(dir: &Path, model: &M, warn: impl Fn(&str)) -> Option<Res
             optim,
             state: state.clone(),
             best,
+            build,
         })
     })();
     match restored {
@@ -259,7 +261,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_writing_build_survives_the_round_trip_and_older_files_read_as_unknown() {
+    fn a_saved_checkpoint_records_this_build_and_older_files_read_as_unknown() {
         let state = State {
             epochs_done: 3,
             batches_done: 0,
@@ -267,14 +269,13 @@ mod tests {
             count: 0,
             history: Vec::new(),
             best: None,
-            build: Some("abc123".into()),
         };
         let json = serde_json::to_vec(&Saved::from(&state)).unwrap();
-        let back = State::from(serde_json::from_slice::<Saved>(&json).unwrap());
-        assert_eq!(back.build.as_deref(), Some("abc123"));
+        let back = serde_json::from_slice::<Saved>(&json).unwrap();
+        assert_eq!(back.build.as_deref(), Some(BUILD));
         let older =
             r#"{"epochs_done":1,"batches_done":0,"sum":0,"count":0,"history":[],"best":null}"#;
-        let back = State::from(serde_json::from_slice::<Saved>(older.as_bytes()).unwrap());
+        let back = serde_json::from_slice::<Saved>(older.as_bytes()).unwrap();
         assert_eq!(back.build, None);
     }
 

@@ -196,7 +196,7 @@ pub fn fit<M: Module>(
             } else {
                 String::new()
             },
-            checkpoint::another_build(r.state.build.as_deref(), checkpoint::BUILD)
+            checkpoint::another_build(r.build.as_deref(), checkpoint::BUILD)
         ));
         model = r.model;
         optim = optim.load_record(r.optim);
@@ -213,7 +213,6 @@ pub fn fit<M: Module>(
                 best: &Option<(f64, M)>| {
         let state = checkpoint::State {
             best: best.as_ref().map(|b| b.0),
-            build: Some(checkpoint::BUILD.to_string()),
             ..state
         };
         if let Err(e) = checkpoint::save(dir, model, optim, &state, best.as_ref().map(|b| &b.1)) {
@@ -279,7 +278,6 @@ pub fn fit<M: Module>(
                     count,
                     history: history.clone(),
                     best: None,
-                    build: None,
                 };
                 save(dir, &model, &optim, state, &best);
                 return Err(TrainError::Stopped {
@@ -322,7 +320,6 @@ pub fn fit<M: Module>(
                 count: 0,
                 history: history.clone(),
                 best: None,
-                build: None,
             };
             save(dir, &model, &optim, state, &best);
         }
